@@ -1,0 +1,57 @@
+"""Core commands: init, add, status, checkout, remove, unprotect."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from . import app
+from .options import Json, Paths, Quiet
+
+
+@app.command()
+def init(no_stage: Annotated[bool, typer.Option("--no-stage", help="Do not git-add the config.")] = False) -> None:
+    """Set up gitmodel in the current Git repository (safe to run again)."""
+    from ..commands import init as cmd
+    raise typer.Exit(cmd.run(stage=not no_stage))
+
+
+@app.command()
+def add(paths: Annotated[list[str], typer.Argument(help="Files or folders to track.")],
+        no_stage: Annotated[bool, typer.Option("--no-stage", help="Do not git-add the pointer and .gitignore.")] = False,
+        quiet: Quiet = False) -> None:
+    """Track files or folders: store them in the cache and write PATH.gm pointers."""
+    from ..commands import add as cmd
+    raise typer.Exit(cmd.run(paths, stage=not no_stage, quiet=quiet))
+
+
+@app.command()
+def status(paths: Paths = None, json: Json = False) -> None:
+    """Show which tracked paths are unchanged, modified, missing, or not in the cache."""
+    from ..commands import status as cmd
+    raise typer.Exit(cmd.run(paths or [], as_json=json))
+
+
+@app.command()
+def checkout(paths: Paths = None,
+             force: Annotated[bool, typer.Option("--force", "-f", help="Replace modified files "
+                                                 "(their content is kept in the cache first).")] = False,
+             quiet: Quiet = False) -> None:
+    """Make workspace files match their pointers, from the cache."""
+    from ..commands import checkout as cmd
+    raise typer.Exit(cmd.run(paths or [], force=force, quiet=quiet))
+
+
+@app.command()
+def remove(paths: Annotated[list[str], typer.Argument(help="Tracked files or folders.")]) -> None:
+    """Stop tracking: keep the file, drop its pointer and .gitignore line."""
+    from ..commands import remove as cmd
+    raise typer.Exit(cmd.run(paths))
+
+
+@app.command()
+def unprotect(paths: Annotated[list[str], typer.Argument(help="Tracked files or folders.")]) -> None:
+    """Turn files linked to the cache into editable copies."""
+    from ..commands import unprotect as cmd
+    raise typer.Exit(cmd.run(paths))

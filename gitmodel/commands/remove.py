@@ -1,0 +1,10 @@
+from __future__ import annotations
+
+from ..repo import Repo
+from ..track import remove
+
+
+def run(paths: list[str]) -> int:
+    for rel in remove(Repo.discover(), paths):
+        print(f"stopped tracking {rel} (the file stays; its pointer and .gitignore line are gone)")
+    return 0

@@ -1,0 +1,10 @@
+from __future__ import annotations
+
+from ..repo import Repo
+from ..track import unprotect
+
+
+def run(paths: list[str]) -> int:
+    for rel, n in unprotect(Repo.discover(), paths).items():
+        print(f"{rel}: {n} file{'s' if n != 1 else ''} made editable" if n else f"{rel}: already editable")
+    return 0

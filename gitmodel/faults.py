@@ -1,0 +1,27 @@
+"""Fault injection for the crash tests: `GITMODEL_FAULT=<point>` makes the
+process die (SIGKILL, the default) or raise (`GITMODEL_FAULT_MODE=raise`,
+`=interrupt` for KeyboardInterrupt) when it reaches that named point.
+
+A point costs one dictionary lookup when the variable is unset."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+_WANTED = os.environ.get("GITMODEL_FAULT", "")
+
+
+class InjectedFault(Exception):
+    pass
+
+
+def point(name: str) -> None:
+    if not _WANTED or name not in _WANTED.split(","):
+        return
+    mode = os.environ.get("GITMODEL_FAULT_MODE", "kill")
+    if mode == "raise":
+        raise InjectedFault(f"injected fault at {name}")
+    if mode == "interrupt":
+        raise KeyboardInterrupt
+    os.kill(os.getpid(), signal.SIGKILL)

@@ -1,0 +1,237 @@
+"""The platform layer: every write gitmodel makes to disk goes through here.
+
+Atomicity lives in one place (borg's SaveFile idea): content is written to a
+temporary file in the destination's own folder, flushed, then renamed over
+the final name, so a crash leaves either the old file or the new one, never
+half of one.  Temporary names start with `.gm-tmp-` so that gc and fsck can
+recognise leftovers.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno
+import fcntl
+import os
+import secrets
+import stat
+from collections.abc import Callable
+from pathlib import Path
+
+TMP_PREFIX = ".gm-tmp-"
+COPY_CHUNK = 32 << 20  # large enough that per-call overhead vanishes, small enough to pipeline
+FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int)
+SYNC_FILE_RANGE_WRITE = 2
+
+_libc: ctypes.CDLL | None = None
+
+
+def _c() -> ctypes.CDLL:
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    return _libc
+
+
+def tmp_name(folder: str | Path) -> str:
+    return os.path.join(folder, f"{TMP_PREFIX}{os.getpid()}-{secrets.token_hex(6)}")
+
+
+def fsync_dir(folder: str | Path) -> None:
+    """Make a rename in `folder` durable."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def syncfs(path: str | Path) -> None:
+    """Flush everything dirty on the filesystem holding `path` in one call.
+
+    One syncfs replaces thousands of per-file fsyncs when many small objects
+    are written in a batch (the same trick as git's core.fsyncMethod=batch).
+    """
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        try:
+            fn = _c().syncfs
+        except (AttributeError, OSError):  # not Linux: fall back to a global sync
+            os.sync()
+            return
+        if fn(fd) != 0:
+            os.sync()
+    finally:
+        os.close(fd)
+
+
+def start_writeback(fd: int, offset: int, length: int) -> None:
+    """Ask the kernel to start writing a range now, so the final fsync has
+    little left to wait for (overlaps disk I/O with the copy)."""
+    try:
+        fn = _c().sync_file_range
+    except (AttributeError, OSError):
+        return
+    fn.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    fn(fd, offset, length, SYNC_FILE_RANGE_WRITE)
+
+
+def write_atomic(path: str | Path, data: bytes, mode: int = 0o644, durable: bool = True) -> None:
+    """Replace `path` with `data` atomically (temp file, fsync, rename)."""
+    path = os.fspath(path)
+    folder = os.path.dirname(path) or "."
+    tmp = tmp_name(folder)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                n = os.write(fd, view)
+                view = view[n:]
+            if durable:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.chmod(tmp, mode)  # the umask must not loosen or tighten what we asked for
+        os.replace(tmp, path)
+    except BaseException:
+        _unlink_quiet(tmp)
+        raise
+    if durable:
+        fsync_dir(folder)
+
+
+def _unlink_quiet(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def copy_fd(src: int, dst: int, size: int, on_chunk: Callable[[int, int], None] | None = None) -> int:
+    """Copy `size` bytes from `src` to `dst` with in-kernel copy_file_range where
+    the kernel offers it, calling `on_chunk(offset, length)` after each chunk
+    lands in `dst`.  Returns the number of bytes copied (stops early at EOF)."""
+    offset = 0
+    use_cfr = hasattr(os, "copy_file_range")
+    buf: bytearray | None = None
+    while offset < size:
+        want = min(COPY_CHUNK, size - offset)
+        n = 0
+        if use_cfr:
+            try:
+                n = os.copy_file_range(src, dst, want, offset, offset)
+            except OSError as e:
+                if e.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EPERM):
+                    raise
+                use_cfr = False
+        if not use_cfr:
+            if buf is None:
+                buf = bytearray(min(COPY_CHUNK, max(size, 1)))
+            view = memoryview(buf)[:want]
+            n = os.preadv(src, [view], offset)
+            done = 0
+            while done < n:
+                done += os.pwrite(dst, view[done:n], offset + done)
+        if n == 0:
+            break
+        if on_chunk is not None:
+            on_chunk(offset, n)
+        offset += n
+    return offset
+
+
+def reflink(src: str, dst: str) -> bool:
+    """Try a copy-on-write clone; False where the filesystem cannot."""
+    try:
+        sfd = os.open(src, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        dfd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            fcntl.ioctl(dfd, FICLONE, sfd)
+            return True
+        except OSError:
+            os.close(dfd)
+            dfd = -1
+            _unlink_quiet(dst)
+            return False
+        finally:
+            if dfd >= 0:
+                os.close(dfd)
+    finally:
+        os.close(sfd)
+
+
+def copy_file(src: str, dst: str, mode: int = 0o644) -> None:
+    """Plain copy to a new file `dst` (which must not exist)."""
+    sfd = os.open(src, os.O_RDONLY)
+    try:
+        dfd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        try:
+            copy_fd(sfd, dfd, os.fstat(sfd).st_size)
+        finally:
+            os.close(dfd)
+    finally:
+        os.close(sfd)
+
+
+LINK_MODES = ("reflink", "hardlink", "symlink", "copy")
+
+
+class Placer:
+    """Materialises cache objects in the workspace with one link mode,
+    falling back towards copy, and remembering a fallback so that 20,000
+    files on a filesystem without reflinks cost one failed clone, not 20,000.
+
+    Each file appears under its name only when complete (temp + rename), so
+    an interrupted checkout never leaves half a file under the user's name."""
+
+    def __init__(self, link: str) -> None:
+        self.link = link
+
+    def place(self, src: str, dst: str, executable: bool = False) -> str:
+        """Returns the mode actually used."""
+        tmp = tmp_name(os.path.dirname(dst))
+        used = self.link
+        try:
+            if used == "hardlink":
+                try:
+                    os.link(src, tmp)
+                except OSError:
+                    used = self.link = "copy"
+            elif used == "symlink":
+                os.symlink(src, tmp)
+            elif used == "reflink" and not reflink(src, tmp):
+                used = self.link = "copy"
+            if used == "copy":
+                copy_file(src, tmp)
+            if used in ("copy", "reflink"):
+                os.chmod(tmp, 0o755 if executable else 0o644)
+            os.replace(tmp, dst)
+        except BaseException:
+            _unlink_quiet(tmp)
+            raise
+        return used
+
+
+def is_linked_to(path: str, st: os.stat_result, cache_root: str) -> bool:
+    """True when a workspace file shares its inode with, or points into, the cache."""
+    if stat.S_ISLNK(st.st_mode):
+        return os.path.realpath(path).startswith(os.path.realpath(cache_root) + os.sep)
+    return st.st_nlink > 1 and not (st.st_mode & 0o222)
+
+
+def make_writable_copy(path: str) -> None:
+    """Replace a hard/sym-linked file with an independent writable copy."""
+    folder = os.path.dirname(path)
+    tmp = tmp_name(folder)
+    try:
+        copy_file(os.path.realpath(path), tmp)
+        os.chmod(tmp, 0o644 | (os.stat(path).st_mode & 0o111))
+        os.replace(tmp, path)
+    except BaseException:
+        _unlink_quiet(tmp)
+        raise

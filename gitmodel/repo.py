@@ -1,0 +1,77 @@
+"""A gitmodel repository: a git work tree, its config, its cache, its lock,
+and the rules for turning what a user typed into a safe repository path."""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+
+from . import gitops
+from .cache import Cache
+from .config import CONFIG_DIR, Config
+from .errors import GitmodelError, PathError
+from .lock import RepoLock
+from .statcache import StatCache
+
+
+class Repo:
+    def __init__(self, root: str, git_dir: str, common_dir: str) -> None:
+        self.root = os.path.realpath(root)
+        self.git_dir = git_dir
+        self.common_dir = common_dir
+        self.cache = Cache(os.path.join(common_dir, "gitmodel"))
+
+    @classmethod
+    def discover(cls, path: str | None = None) -> Repo:
+        return cls(*gitops.discover(os.path.abspath(path or os.getcwd())))
+
+    @cached_property
+    def config(self) -> Config:
+        return Config(self.root)
+
+    @cached_property
+    def statcache(self) -> StatCache:
+        return StatCache(os.path.join(self.cache.root, "state.db"))
+
+    @cached_property
+    def lock(self) -> RepoLock:
+        return RepoLock(os.path.join(self.cache.root, "lock"))
+
+    @property
+    def initialized(self) -> bool:
+        return os.path.isdir(os.path.join(self.root, CONFIG_DIR)) and os.path.isdir(self.cache.tmp)
+
+    def require_init(self) -> None:
+        if not os.path.isdir(os.path.join(self.root, CONFIG_DIR)):
+            raise GitmodelError(f"gitmodel is not set up in {self.root}; run `gitmodel init` first")
+        if not os.path.isdir(self.cache.tmp):
+            # A fresh clone has the committed config but not the cache.
+            self.cache.ensure()
+
+    def abspath(self, rel: str) -> str:
+        return os.path.join(self.root, rel)
+
+    def relpath(self, user_path: str, cwd: str | None = None) -> str:
+        """The repository-relative posix path for what the user typed.
+
+        Refuses paths outside the work tree, inside .git or .gitmodel, and
+        paths whose parent folders lead out of the repository through a
+        symlink.  The last component is not resolved: a symlink named by the
+        user is judged where it points by the caller."""
+        full = os.path.normpath(os.path.join(cwd or os.getcwd(), user_path))
+        parent, name = os.path.split(full)
+        real_parent = os.path.realpath(parent)
+        if real_parent != self.root and not real_parent.startswith(self.root + os.sep):
+            raise PathError(f"{user_path}: is outside the repository {self.root}")
+        rel = os.path.relpath(os.path.join(real_parent, name), self.root)
+        if rel == ".":
+            raise PathError(f"{user_path}: is the repository root; name a file or folder inside it")
+        rel = rel.replace(os.sep, "/")
+        top = rel.split("/", 1)[0]
+        if top in (".git", CONFIG_DIR) or rel.endswith("/.git") or "/.git/" in rel:
+            raise PathError(f"{user_path}: is inside {top}/, which gitmodel does not track")
+        return rel
+
+    def inside(self, path: str) -> bool:
+        real = os.path.realpath(path)
+        return real == self.root or real.startswith(self.root + os.sep)

@@ -1,0 +1,128 @@
+"""The stat cache: (device, inode, size, mtime_ns, ctime_ns) -> oid.
+
+It lets status and re-add skip reading files that have not changed.  It is
+only ever a hint for skipping work: a miss costs a re-hash, never a wrong
+answer, and a damaged database is thrown away and rebuilt.
+
+Git's racily-clean rule: a file whose mtime is within RACY_NS of the moment
+we looked at it could still be changed in the same timestamp tick without
+its stat changing, so it is not recorded and will be hashed again next time.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+
+RACY_NS = 100_000_000  # well above any kernel timestamp tick (1-10 ms)
+CHUNK = 4000  # below SQLite's bound on host parameters
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS state (
+    dev INTEGER NOT NULL, ino INTEGER NOT NULL, size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL, ctime_ns INTEGER NOT NULL, oid TEXT NOT NULL,
+    PRIMARY KEY (dev, ino)) WITHOUT ROWID
+"""
+
+
+class StatCache:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._db: sqlite3.Connection | None = None
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is None:
+            try:
+                self._db = self._open()
+            except sqlite3.DatabaseError:
+                # Corrupt or not a database: it only ever held hints.
+                for suffix in ("", "-wal", "-shm"):
+                    try:
+                        os.unlink(self.path + suffix)
+                    except FileNotFoundError:
+                        pass
+                self._db = self._open()
+        return self._db
+
+    def _open(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=OFF")  # a lost update only costs a re-hash
+            db.execute(_SCHEMA)
+            db.execute("SELECT count(*) FROM state LIMIT 1").fetchone()
+        except sqlite3.DatabaseError:
+            db.close()
+            raise
+        return db
+
+    def lookup_many(self, stats: Sequence[os.stat_result]) -> list[str | None]:
+        out: list[str | None] = [None] * len(stats)
+        if not stats:
+            return out
+        by_key: dict[tuple[int, int], list[int]] = {}
+        for i, st in enumerate(stats):
+            by_key.setdefault((st.st_dev, st.st_ino), []).append(i)
+        devs: dict[int, list[int]] = {}
+        for dev, ino in by_key:
+            devs.setdefault(dev, []).append(ino)
+        try:
+            db = self._conn()
+            for dev, inos in devs.items():
+                for start in range(0, len(inos), CHUNK):
+                    part = inos[start:start + CHUNK]
+                    q = (f"SELECT ino, size, mtime_ns, ctime_ns, oid FROM state "
+                         f"WHERE dev = ? AND ino IN ({','.join('?' * len(part))})")
+                    for ino, size, mtime, ctime, oid in db.execute(q, (dev, *part)):
+                        for i in by_key[(dev, ino)]:
+                            st = stats[i]
+                            if (st.st_size, st.st_mtime_ns, st.st_ctime_ns) == (size, mtime, ctime):
+                                out[i] = oid
+        except sqlite3.DatabaseError:
+            self._reset()
+            return [None] * len(stats)
+        return out
+
+    def lookup(self, st: os.stat_result) -> str | None:
+        return self.lookup_many([st])[0]
+
+    def record_many(self, items: Iterable[tuple[os.stat_result, str]]) -> None:
+        cutoff = time.time_ns() - RACY_NS
+        rows = [(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, oid)
+                for st, oid in items if st.st_mtime_ns < cutoff and st.st_ctime_ns < cutoff]
+        if not rows:
+            return
+        try:
+            db = self._conn()
+            db.execute("BEGIN")
+            db.executemany("INSERT OR REPLACE INTO state VALUES (?, ?, ?, ?, ?, ?)", rows)
+            db.execute("COMMIT")
+        except sqlite3.OperationalError:
+            # Locked for longer than the timeout or read-only: skip the hint.
+            self._rollback()
+        except sqlite3.DatabaseError:
+            self._reset()
+
+    def _rollback(self) -> None:
+        if self._db is not None:
+            try:
+                self._db.execute("ROLLBACK")
+            except sqlite3.DatabaseError:
+                pass
+
+    def _reset(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+        for suffix in ("", "-wal", "-shm"):
+            try:
+                os.unlink(self.path + suffix)
+            except FileNotFoundError:
+                pass
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None

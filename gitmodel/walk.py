@@ -1,0 +1,69 @@
+"""Listing the files of a tracked directory, with their stats, fast.
+
+One scandir pass; lstat per entry (scandir's own d_type saves the rest).
+Symlinks are followed only when they stay inside the repository; one that
+leads out, or loops, is refused with its name.  Our own temp files
+(`.gm-tmp-*`, from an interrupted checkout) are skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from .errors import PathError
+from .fsutil import TMP_PREFIX
+
+
+def walk(root: str, top_abs: str, top_rel: str) -> dict[str, os.stat_result]:
+    """{posix path relative to top: stat} for every regular file below top_abs.
+
+    `root` is the repository root (for the symlink rule); `top_rel` names the
+    directory in messages."""
+    out: dict[str, os.stat_result] = {}
+    real_root = os.path.realpath(root)
+    stack = [("", top_abs)]
+    while stack:
+        prefix, folder = stack.pop()
+        try:
+            it = os.scandir(folder)
+        except PermissionError:
+            raise PathError(f"{top_rel}/{prefix}: cannot read this folder (permission denied); "
+                            f"fix its permissions and run the command again") from None
+        with it:
+            for entry in it:
+                name = entry.name
+                rel = prefix + name
+                if entry.is_dir(follow_symlinks=False):
+                    if name == ".git":
+                        continue
+                    stack.append((rel + "/", entry.path))
+                    continue
+                if name.startswith(TMP_PREFIX):
+                    continue
+                if "\t" in name or "\n" in name:
+                    raise PathError(f"{top_rel}/{rel!r}: file names holding a tab or newline are not supported; "
+                                    f"rename the file")
+                st = entry.stat(follow_symlinks=False)
+                if stat.S_ISLNK(st.st_mode):
+                    st = _follow(entry.path, real_root, f"{top_rel}/{rel}")
+                    if st is None:
+                        continue
+                if stat.S_ISREG(st.st_mode):
+                    out[rel] = st
+    return out
+
+
+def _follow(path: str, real_root: str, shown: str) -> os.stat_result | None:
+    real = os.path.realpath(path)
+    if real != real_root and not real.startswith(real_root + os.sep):
+        raise PathError(f"{shown}: is a symlink to {real}, outside the repository; "
+                        f"replace it with the file itself or remove it")
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        raise PathError(f"{shown}: is a broken or looping symlink ({e.strerror}); remove or fix it") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise PathError(f"{shown}: is a symlink to a folder, which gitmodel does not follow; "
+                        f"replace it with the folder's contents or remove it")
+    return st

@@ -1,0 +1,247 @@
+"""Comparing the workspace with the pointers (status) and making it match
+them (checkout).
+
+A workspace file whose content differs from its pointer is the user's work:
+checkout leaves it alone unless forced, and even then first stores its
+content in the cache and reports the oid, so nothing is lost.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from . import faults, fsutil, manifest
+from .cache import DEFAULT_THREADS, hash_path
+from .progress import Progress
+from .repo import Repo
+from .tracked import Target, read_manifest, resolve
+from .walk import walk
+
+UNCHANGED, MODIFIED, MISSING, NOT_IN_CACHE = "unchanged", "modified", "missing", "not in cache"
+
+
+@dataclass
+class Status:
+    rel: str
+    kind: str
+    state: str  # UNCHANGED | MODIFIED | MISSING (from workspace) | NOT_IN_CACHE (not yet fetched)
+    in_cache: bool
+    size: int
+    added: list[str] = field(default_factory=list)
+    modified: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, object]:
+        d: dict[str, object] = {"path": self.rel, "kind": self.kind, "state": self.state,
+                                "in_cache": self.in_cache, "size": self.size}
+        if self.kind == "dir":
+            d.update(added=len(self.added), modified=len(self.modified), deleted=len(self.deleted))
+        return d
+
+
+def current_oids(repo: Repo, base: str, files: dict[str, os.stat_result]) -> dict[str, str]:
+    """Content oids of workspace files: from the stat cache where it knows
+    them, hashed (in parallel) where it does not; new hashes are recorded."""
+    names = list(files)
+    stats = [files[n] for n in names]
+    known = repo.statcache.lookup_many(stats)
+    miss = [i for i, o in enumerate(known) if o is None]
+    if miss:
+        paths = [os.path.join(base, names[i]) if names[i] else base for i in miss]
+        if len(miss) > 64:
+            with ThreadPoolExecutor(DEFAULT_THREADS) as pool:
+                hashed = list(pool.map(hash_path, paths, chunksize=64))
+        else:
+            hashed = [hash_path(p) for p in paths]
+        for i, o in zip(miss, hashed):
+            known[i] = o
+        repo.statcache.record_many((stats[i], known[i] or "") for i in miss)
+    return {n: o or "" for n, o in zip(names, known)}
+
+
+def _file_stat(path: str) -> os.stat_result | None:
+    try:
+        return os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def _dir_diff(repo: Repo, target: Target, entries: list[manifest.Entry]
+              ) -> tuple[list[str], list[str], list[str], dict[str, os.stat_result]]:
+    absp = repo.abspath(target.rel)
+    files = walk(repo.root, absp, target.rel) if os.path.isdir(absp) else {}
+    want = {e.path: e for e in entries}
+    present = {p: s for p, s in files.items() if p in want}
+    oids = current_oids(repo, absp, present)
+    modified = [p for p, o in oids.items()
+                if o != want[p].oid or bool(present[p].st_mode & 0o100) != want[p].executable]
+    deleted = [p for p in want if p not in files]
+    added = [p for p in files if p not in want]
+    return sorted(added), sorted(modified), sorted(deleted), files
+
+
+def status_of(repo: Repo, target: Target) -> Status:
+    p = target.pointer
+    absp = repo.abspath(target.rel)
+    cache = repo.cache
+    if not p.is_dir:
+        in_cache = cache.has(p.oid)
+        st = _file_stat(absp)
+        if st is None:
+            return Status(target.rel, "file", MISSING if in_cache else NOT_IN_CACHE, in_cache, p.size)
+        if not stat.S_ISREG(st.st_mode):
+            return Status(target.rel, "file", MODIFIED, in_cache, p.size)
+        cur = current_oids(repo, absp, {"": st})[""]
+        return Status(target.rel, "file", UNCHANGED if cur == p.oid else MODIFIED, in_cache, p.size)
+    if not cache.has(p.oid):
+        return Status(target.rel, "dir", NOT_IN_CACHE, False, p.size)
+    entries = read_manifest(repo, target)
+    in_cache = not cache.missing(e.oid for e in entries)
+    added, modified, deleted, files = _dir_diff(repo, target, entries)
+    if not files and entries and not os.path.isdir(absp):
+        state = MISSING if in_cache else NOT_IN_CACHE
+    elif added or modified or deleted:
+        state = MODIFIED
+    else:
+        state = UNCHANGED
+    if state == MODIFIED and not in_cache and not added and not modified:
+        state = NOT_IN_CACHE  # only deletions, and the cache cannot restore them yet
+    return Status(target.rel, "dir", state, in_cache, p.size, added, modified, deleted)
+
+
+def status(repo: Repo, user_paths: list[str], cwd: str | None = None) -> list[Status]:
+    repo.require_init()
+    return [status_of(repo, t) for t in resolve(repo, user_paths, cwd)]
+
+
+# -- checkout ----------------------------------------------------------------
+
+@dataclass
+class CheckoutReport:
+    restored: int = 0  # files written
+    unchanged: int = 0
+    skipped_modified: list[str] = field(default_factory=list)  # left alone: user changes
+    saved: dict[str, str] = field(default_factory=dict)  # --force: path -> oid of what it held
+    not_in_cache: list[str] = field(default_factory=list)
+    untracked: list[str] = field(default_factory=list)  # extra files left in tracked folders
+
+
+def checkout(repo: Repo, user_paths: list[str], *, force: bool = False, cwd: str | None = None,
+             progress: Progress | None = None) -> CheckoutReport:
+    repo.require_init()
+    report = CheckoutReport()
+    link = repo.config.link
+    with repo.lock:
+        for target in resolve(repo, user_paths, cwd):
+            if target.pointer.is_dir:
+                _checkout_dir(repo, target, link, force, report, progress)
+            else:
+                _checkout_file(repo, target, link, force, report, progress)
+    return report
+
+
+def _save_aside(repo: Repo, path: str, shown: str, report: CheckoutReport) -> None:
+    """Before --force overwrites a modified file, keep its content in the cache."""
+    oid, _ = repo.cache.add_file(path)
+    report.saved[shown] = oid
+
+
+def _checkout_file(repo: Repo, target: Target, link: str, force: bool, report: CheckoutReport,
+                   progress: Progress | None) -> None:
+    p = target.pointer
+    absp = repo.abspath(target.rel)
+    if not repo.cache.has(p.oid):
+        report.not_in_cache.append(target.rel)
+        return
+    lst = _lstat(absp)
+    if lst is not None:
+        st = _file_stat(absp)
+        if st is not None and stat.S_ISREG(st.st_mode) and current_oids(repo, absp, {"": st})[""] == p.oid:
+            report.unchanged += 1
+            return
+        if not force:
+            report.skipped_modified.append(target.rel)
+            return
+        if st is not None and stat.S_ISREG(st.st_mode) and not fsutil.is_linked_to(absp, lst, repo.cache.root):
+            _save_aside(repo, absp, target.rel, report)
+        elif st is not None and stat.S_ISDIR(st.st_mode):
+            report.skipped_modified.append(target.rel)  # never replace a whole folder by a file
+            return
+    os.makedirs(os.path.dirname(absp), exist_ok=True)
+    placer = fsutil.Placer(link)
+    placer.place(repo.cache.path(p.oid), absp)
+    _record(repo, [absp], [p.oid])
+    report.restored += 1
+    if progress:
+        progress.advance(1, p.size)
+
+
+def _lstat(path: str) -> os.stat_result | None:
+    try:
+        return os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def _record(repo: Repo, paths: list[str], oids: list[str]) -> None:
+    items = []
+    for path, oid in zip(paths, oids):
+        st = _file_stat(path)
+        if st is not None:
+            items.append((st, oid))
+    repo.statcache.record_many(items)
+
+
+def _checkout_dir(repo: Repo, target: Target, link: str, force: bool, report: CheckoutReport,
+                  progress: Progress | None) -> None:
+    absp = repo.abspath(target.rel)
+    if not repo.cache.has(target.pointer.oid):
+        report.not_in_cache.append(target.rel)
+        return
+    entries = read_manifest(repo, target)
+    missing_objs = set(repo.cache.missing({e.oid for e in entries}))
+    if os.path.lexists(absp) and not os.path.isdir(absp):
+        report.skipped_modified.append(target.rel)
+        return
+    added, modified, deleted, _ = _dir_diff(repo, target, entries) if os.path.isdir(absp) else \
+        ([], [], [e.path for e in entries], {})
+    report.untracked += [f"{target.rel}/{p}" for p in added]
+    by_path = {e.path: e for e in entries}
+    todo = list(deleted)
+    for rel in modified:
+        if not force:
+            report.skipped_modified.append(f"{target.rel}/{rel}")
+            continue
+        path = os.path.join(absp, rel)
+        if not fsutil.is_linked_to(path, os.lstat(path), repo.cache.root):
+            _save_aside(repo, path, f"{target.rel}/{rel}", report)
+        todo.append(rel)
+    report.unchanged += len(entries) - len(modified) - len(deleted)
+    ready = [r for r in todo if by_path[r].oid not in missing_objs]
+    report.not_in_cache += [f"{target.rel}/{r}" for r in todo if by_path[r].oid in missing_objs]
+    if not ready:
+        return
+    for folder in sorted({os.path.dirname(os.path.join(absp, r)) for r in ready}):
+        os.makedirs(folder, exist_ok=True)
+    placer = fsutil.Placer(link)
+    cache_path = repo.cache.path
+
+    def one(rel: str) -> None:
+        e = by_path[rel]
+        placer.place(cache_path(e.oid), os.path.join(absp, rel), e.executable)
+        faults.point("checkout:file-placed")
+        if progress:
+            progress.advance(1, e.size)
+
+    if len(ready) > 32:
+        with ThreadPoolExecutor(DEFAULT_THREADS) as pool:
+            for _ in pool.map(one, ready, chunksize=32):
+                pass
+    else:
+        for rel in ready:
+            one(rel)
+    _record(repo, [os.path.join(absp, r) for r in ready], [by_path[r].oid for r in ready])
+    report.restored += len(ready)

@@ -1,0 +1,63 @@
+#!/usr/bin/env python3
+"""Set-up in one command: builds .venv from this repository's own files, then
+runs a job in it.
+
+    python3 run.py demo        install gitmodel and run the end-to-end demo
+    python3 run.py test        install the test dependencies and run every test
+    python3 run.py bench [...] run the benchmark suite (bench/README.md)
+
+Needs only Python 3.11+ and git.  The venv is rebuilt when pyproject.toml changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+VENV = os.path.join(HERE, ".venv")
+BIN = os.path.join(VENV, "bin")
+
+
+def ensure_venv(extra: str) -> None:
+    with open(os.path.join(HERE, "pyproject.toml"), "rb") as f:
+        stamp = hashlib.sha256(f.read() + extra.encode()).hexdigest()
+    stamp_file = os.path.join(VENV, ".gitmodel-stamp")
+    try:
+        with open(stamp_file) as f:
+            if stamp in f.read().split():
+                return
+    except FileNotFoundError:
+        pass
+    if not os.path.isdir(BIN):
+        print("creating .venv ...", flush=True)
+        venv.create(VENV, with_pip=True)
+    spec = f".[{extra}]" if extra else "."
+    print(f"installing gitmodel{f'[{extra}]' if extra else ''} into .venv ...", flush=True)
+    subprocess.run([os.path.join(BIN, "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                    "-e", spec], cwd=HERE, check=True)
+    with open(stamp_file, "a") as f:
+        f.write(stamp + "\n")
+
+
+def main(argv: list[str]) -> int:
+    job = argv[0] if argv else "demo"
+    rest = argv[1:]
+    if job == "demo":
+        ensure_venv("")
+        return subprocess.call([os.path.join(BIN, "python"), os.path.join(HERE, "examples", "demo.py"), *rest])
+    if job == "test":
+        ensure_venv("test")
+        return subprocess.call([os.path.join(BIN, "python"), "-m", "pytest", *rest], cwd=HERE)
+    if job == "bench":
+        ensure_venv("test")
+        return subprocess.call([os.path.join(BIN, "python"), os.path.join(HERE, "bench", "run.py"), *rest], cwd=HERE)
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
