@@ -9,15 +9,14 @@ from __future__ import annotations
 import os
 import signal
 
-_WANTED = os.environ.get("GITMODEL_FAULT", "")
-
 
 class InjectedFault(Exception):
     pass
 
 
 def point(name: str) -> None:
-    if not _WANTED or name not in _WANTED.split(","):
+    wanted = os.environ.get("GITMODEL_FAULT")
+    if not wanted or name not in wanted.split(","):
         return
     mode = os.environ.get("GITMODEL_FAULT_MODE", "kill")
     if mode == "raise":
