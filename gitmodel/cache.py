@@ -150,31 +150,36 @@ class Cache:
         has = os.path.exists
         objpath = self.path
 
-        def small(i: int) -> tuple[str, str] | None:
-            data = _read_all(paths[i])
-            oid = oidmod.of_bytes(data)
-            oids[i] = oid
-            if has(objpath(oid)):
-                return None
-            tmp = fsutil.tmp_name(self.tmp)
-            _write_new(tmp, data, durable=False)
-            return tmp, oid
+        def small(chunk: list[int]) -> list[tuple[str, str]]:
+            out = []
+            for i in chunk:
+                data = _read_all(paths[i])
+                oid = oidmod.of_bytes(data)
+                oids[i] = oid
+                final = objpath(oid)
+                if has(final):
+                    continue
+                # The temp file sits beside its final name: a rename within
+                # one folder is the cheapest atomic publish there is.
+                tmp = fsutil.tmp_name(os.path.dirname(final))
+                _write_new(tmp, data, durable=False)
+                out.append((tmp, oid))
+            return out
 
         small_idx = [i for i, s in enumerate(sizes) if s < SMALL]
         try:
-            if len(small_idx) > 64 and threads > 1:
-                with ThreadPoolExecutor(threads) as pool:
-                    for r in pool.map(small, small_idx, chunksize=64):
-                        if r:
-                            pending.append(r)
+            # Threads only pay off when each has a long run of files: the
+            # kernel's file creation is the cost, and it releases the GIL.
+            n = max(1, min(threads, len(small_idx) // 2000))
+            if n > 1:
+                with ThreadPoolExecutor(n) as pool:
+                    for part in pool.map(small, [small_idx[k::n] for k in range(n)]):
+                        pending += part
             else:
-                for i in small_idx:
-                    r = small(i)
-                    if r:
-                        pending.append(r)
+                pending += small(small_idx)
             faults.point("cache:temps-written")
             if pending:
-                fsutil.syncfs(self.tmp)
+                fsutil.syncfs(self.objects)
                 seen: set[str] = set()
                 for tmp, oid in pending:
                     if oid in seen:

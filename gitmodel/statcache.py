@@ -23,7 +23,10 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS state (
     dev INTEGER NOT NULL, ino INTEGER NOT NULL, size INTEGER NOT NULL,
     mtime_ns INTEGER NOT NULL, ctime_ns INTEGER NOT NULL, oid TEXT NOT NULL,
-    PRIMARY KEY (dev, ino)) WITHOUT ROWID
+    PRIMARY KEY (dev, ino)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS dirs (
+    path TEXT PRIMARY KEY, oid TEXT NOT NULL, sig TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS complete (oid TEXT PRIMARY KEY) WITHOUT ROWID;
 """
 
 
@@ -51,7 +54,7 @@ class StatCache:
         try:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=OFF")  # a lost update only costs a re-hash
-            db.execute(_SCHEMA)
+            db.executescript(_SCHEMA)
             db.execute("SELECT count(*) FROM state LIMIT 1").fetchone()
         except sqlite3.DatabaseError:
             db.close()
@@ -102,6 +105,62 @@ class StatCache:
         except sqlite3.OperationalError:
             # Locked for longer than the timeout or read-only: skip the hint.
             self._rollback()
+        except sqlite3.DatabaseError:
+            self._reset()
+
+    # -- whole folders ------------------------------------------------------
+    # A tracked folder whose every file has the same stat as when it was last
+    # found clean is still clean: one signature over the walk replaces the
+    # manifest parse and 20k per-file lookups on the hot path of `status`.
+
+    @staticmethod
+    def signature(files: dict[str, os.stat_result]) -> str | None:
+        """Signature of a walked folder, or None while any file is racy."""
+        cutoff = time.time_ns() - RACY_NS
+        rows = [(name, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_mode)
+                for name, st in files.items()]
+        if any(r[4] >= cutoff or r[5] >= cutoff for r in rows):
+            return None
+        rows.sort()
+        import xxhash
+
+        return xxhash.xxh3_128_hexdigest(repr(rows).encode("utf-8", "surrogateescape"))
+
+    def dir_is_clean(self, path: str, oid: str, sig: str | None) -> bool:
+        if sig is None:
+            return False
+        try:
+            row = self._conn().execute("SELECT oid, sig FROM dirs WHERE path = ?", (path,)).fetchone()
+        except sqlite3.DatabaseError:
+            self._reset()
+            return False
+        return row is not None and tuple(row) == (oid, sig)
+
+    def set_dir_clean(self, path: str, oid: str, sig: str | None) -> None:
+        if sig is not None:
+            self._write("INSERT OR REPLACE INTO dirs VALUES (?, ?, ?)", (path, oid, sig))
+
+    # -- manifests whose every object is known to be in the cache ----------
+    # Only gc and fsck remove objects, and they clear this table.
+
+    def is_complete(self, oid: str) -> bool:
+        try:
+            return self._conn().execute("SELECT 1 FROM complete WHERE oid = ?", (oid,)).fetchone() is not None
+        except sqlite3.DatabaseError:
+            self._reset()
+            return False
+
+    def set_complete(self, oid: str) -> None:
+        self._write("INSERT OR IGNORE INTO complete VALUES (?)", (oid,))
+
+    def clear_complete(self) -> None:
+        self._write("DELETE FROM complete", ())
+
+    def _write(self, sql: str, args: tuple[str, ...]) -> None:
+        try:
+            self._conn().execute(sql, args)
+        except sqlite3.OperationalError:
+            pass  # locked or read-only: only a hint is lost
         except sqlite3.DatabaseError:
             self._reset()
 

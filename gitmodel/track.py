@@ -153,6 +153,8 @@ def _add_one(repo: Repo, plan: _Plan, link: str, progress: Progress | None) -> A
         new = ptr.Pointer(oid=moid, size=sum(s.st_size for s in stats), kind="dir", files=len(names),
                           extra=plan.old.extra if plan.old else {})
         sc.record_many([(stats[i], oids[i] or "") for i in need])
+        sc.set_complete(moid)
+        sc.set_dir_clean(absp, moid, sc.signature(plan.files))
         hashed = len(need)
     changed = not new.same_content(plan.old)
     if changed:

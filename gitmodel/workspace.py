@@ -98,8 +98,14 @@ def status_of(repo: Repo, target: Target) -> Status:
         return Status(target.rel, "file", UNCHANGED if cur == p.oid else MODIFIED, in_cache, p.size)
     if not cache.has(p.oid):
         return Status(target.rel, "dir", NOT_IN_CACHE, False, p.size)
+    sc = repo.statcache
+    if os.path.isdir(absp):
+        files = walk(repo.root, absp, target.rel)
+        sig = sc.signature(files)
+        if sc.dir_is_clean(absp, p.oid, sig) and sc.is_complete(p.oid):
+            return Status(target.rel, "dir", UNCHANGED, True, p.size)
     entries = read_manifest(repo, target)
-    in_cache = not cache.missing(e.oid for e in entries)
+    in_cache = objects_complete(repo, p.oid, entries)
     added, modified, deleted, files = _dir_diff(repo, target, entries)
     if not files and entries and not os.path.isdir(absp):
         state = MISSING if in_cache else NOT_IN_CACHE
@@ -107,9 +113,20 @@ def status_of(repo: Repo, target: Target) -> Status:
         state = MODIFIED
     else:
         state = UNCHANGED
+        sc.set_dir_clean(absp, p.oid, sc.signature(files))
     if state == MODIFIED and not in_cache and not added and not modified:
         state = NOT_IN_CACHE  # only deletions, and the cache cannot restore them yet
     return Status(target.rel, "dir", state, in_cache, p.size, added, modified, deleted)
+
+
+def objects_complete(repo: Repo, manifest_oid: str, entries: list[manifest.Entry]) -> bool:
+    """Whether every object of a folder is in the cache (remembered once true)."""
+    if repo.statcache.is_complete(manifest_oid):
+        return True
+    if repo.cache.missing({e.oid for e in entries}):
+        return False
+    repo.statcache.set_complete(manifest_oid)
+    return True
 
 
 def status(repo: Repo, user_paths: list[str], cwd: str | None = None) -> list[Status]:
@@ -202,7 +219,8 @@ def _checkout_dir(repo: Repo, target: Target, link: str, force: bool, report: Ch
         report.not_in_cache.append(target.rel)
         return
     entries = read_manifest(repo, target)
-    missing_objs = set(repo.cache.missing({e.oid for e in entries}))
+    missing_objs = set() if objects_complete(repo, target.pointer.oid, entries) else \
+        set(repo.cache.missing({e.oid for e in entries}))
     if os.path.lexists(absp) and not os.path.isdir(absp):
         report.skipped_modified.append(target.rel)
         return
