@@ -165,17 +165,33 @@ def reflink(src: str, dst: str) -> bool:
         os.close(sfd)
 
 
+SMALL_COPY = 1 << 20
+
+
 def copy_file(src: str, dst: str, mode: int = 0o644) -> None:
     """Plain copy to a new file `dst` (which must not exist)."""
     sfd = os.open(src, os.O_RDONLY)
     try:
+        # Small files: one read and one write beat copy_file_range's setup.
+        data = os.read(sfd, SMALL_COPY)
         dfd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
         try:
-            copy_fd(sfd, dfd, os.fstat(sfd).st_size)
+            if len(data) < SMALL_COPY:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(dfd, view):]
+            else:
+                copy_fd(sfd, dfd, os.fstat(sfd).st_size)
         finally:
             os.close(dfd)
     finally:
         os.close(sfd)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 LINK_MODES = ("reflink", "hardlink", "symlink", "copy")
@@ -196,6 +212,11 @@ class Placer:
         """Returns the mode actually used."""
         tmp = tmp_name(os.path.dirname(dst))
         used = self.link
+        if executable and used in ("hardlink", "symlink"):
+            # A link shares the read-only object's mode (0444), so the file
+            # would lose its executable bit and status would call it
+            # modified forever: executables are copied (this file only).
+            used = "copy"
         try:
             if used == "hardlink":
                 try:
@@ -206,10 +227,11 @@ class Placer:
                 os.symlink(src, tmp)
             elif used == "reflink" and not reflink(src, tmp):
                 used = self.link = "copy"
+            mode = 0o755 if executable else 0o644  # the umask applies, as in git's checkout
             if used == "copy":
-                copy_file(src, tmp)
-            if used in ("copy", "reflink"):
-                os.chmod(tmp, 0o755 if executable else 0o644)
+                copy_file(src, tmp, mode)
+            elif used == "reflink":
+                os.chmod(tmp, mode & ~_umask())
             os.replace(tmp, dst)
         except BaseException:
             _unlink_quiet(tmp)
