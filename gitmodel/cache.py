@@ -70,6 +70,7 @@ class Cache:
         final = self.path(oid)
         if os.path.exists(final):  # deduplicated: somebody stored it already
             os.unlink(tmp)
+            _freshen(final)
             return
         os.replace(tmp, final)
 
@@ -241,6 +242,7 @@ class ObjectWriter:
         try:
             got = oidmod.from_hasher(self.hasher)
             if got != self.expected:
+                _unlink_quiet(self.tmp)  # the rejected bytes must not linger in tmp/
                 raise CorruptObjectError(
                     f"object {self.expected} from {where} is corrupt (its content hashes to {got}); "
                     f"it was not stored. Run `gitmodel fsck -r` on the remote side")
@@ -296,6 +298,16 @@ def _write_new(path: str, data: bytes, durable: bool) -> None:
         _unlink_quiet(path)
         raise
     os.close(fd)
+
+
+def _freshen(path: str) -> None:
+    """Stored again: restart gc's grace period (it counts from the mtime), as
+    git does for an object written twice.  Best effort: in a cache shared by
+    several users the object may belong to another one."""
+    try:
+        os.utime(path)
+    except OSError:
+        pass
 
 
 def _unlink_quiet(path: str) -> None:

@@ -60,6 +60,8 @@ _OS_HINTS = {
     1: "operation not permitted; fix the permissions and run the command again",  # EPERM
     30: "the filesystem is read-only; gitmodel needs to write there",  # EROFS
     5: "input/output error from the disk; check the device",  # EIO
+    27: "a file grew past the size limit (ulimit -f) or the filesystem's maximum; "  # EFBIG
+        "raise the limit or free some space, and run the command again",
 }
 
 

@@ -16,9 +16,12 @@ class InitReport:
     root: str
     cache: str
     created: list[str] = field(default_factory=list)
+    hooks: list[str] = field(default_factory=list)  # git hooks installed (gitmodel.hooks)
+    kept_hooks: list[str] = field(default_factory=list)  # the user's own hooks, kept as NAME.legacy
+    driver: list[str] = field(default_factory=list)  # what registering the diff driver changed
 
 
-def init(repo: Repo, *, stage: bool = True) -> InitReport:
+def init(repo: Repo, *, stage: bool = True, hooks: bool = True) -> InitReport:
     """Create the committed config and the cache; harmless when run again."""
     report = InitReport(repo.root, repo.cache.root)
     os.makedirs(repo.abspath(CONFIG_DIR), exist_ok=True)
@@ -35,4 +38,10 @@ def init(repo: Repo, *, stage: bool = True) -> InitReport:
     repo.cache.ensure()
     if stage and report.created:
         gitops.stage(repo.root, [r for r in files if r in report.created])
+    from . import hooks as git_hooks
+
+    if hooks:
+        installed = git_hooks.install(repo)
+        report.hooks, report.kept_hooks = installed.installed, installed.kept
+    report.driver = git_hooks.register_driver(repo, stage=stage)
     return report

@@ -19,6 +19,9 @@ from types import TracebackType
 from .errors import LockError
 
 DEFAULT_TIMEOUT = 30.0
+# "<pid>:<lock path>" while a process holds the lock, inherited by the git it
+# runs and by that git's hooks (see RepoLock._held_by_caller).
+HELD_ENV = "GITMODEL_LOCK_HELD"
 
 
 class RepoLock:
@@ -28,10 +31,28 @@ class RepoLock:
         self.timeout = timeout if timeout is not None else float(env) if env else DEFAULT_TIMEOUT
         self.fd = -1
         self.depth = 0
+        self._env_before: str | None = None
+
+    def _held_by_caller(self) -> bool:
+        """Whether a gitmodel process that holds this lock ran the git command
+        whose hook we are (`gitmodel tag --push` runs `git push`, whose
+        pre-push hook uploads objects).  That holder is waiting for us, so we
+        work under its lock instead of waiting for it until the timeout."""
+        pid, _, path = os.environ.get(HELD_ENV, "").partition(":")
+        if not pid.isdigit() or int(pid) == os.getpid() or os.path.realpath(path) != os.path.realpath(self.path):
+            return False
+        try:
+            with open(self.path, "rb") as f:
+                return f.read(64).startswith(f"pid {pid} on ".encode())  # it holds the lock right now
+        except OSError:
+            return False
 
     def acquire(self) -> None:
         if self.depth:
             self.depth += 1
+            return
+        if self._held_by_caller():
+            self.depth = 1  # self.fd stays -1: nothing of ours to release
             return
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         deadline = time.monotonic() + self.timeout
@@ -54,13 +75,19 @@ class RepoLock:
         os.pwrite(fd, info.encode(), 0)
         self.fd = fd
         self.depth = 1
+        self._env_before = os.environ.get(HELD_ENV)
+        os.environ[HELD_ENV] = f"{os.getpid()}:{self.path}"
 
     def release(self) -> None:
         if not self.depth:
             return
         self.depth -= 1
-        if self.depth:
+        if self.depth or self.fd < 0:
             return
+        if self._env_before is None:
+            os.environ.pop(HELD_ENV, None)
+        else:
+            os.environ[HELD_ENV] = self._env_before
         os.ftruncate(self.fd, 0)
         fcntl.flock(self.fd, fcntl.LOCK_UN)
         os.close(self.fd)

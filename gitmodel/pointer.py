@@ -58,6 +58,16 @@ def target_path(pointer: str) -> str:
     return pointer[: -len(SUFFIX)]
 
 
+# What git writes into a file both sides of a merge changed.
+CONFLICT_MARKERS = ("<<<<<<< ", "=======", ">>>>>>> ", "||||||| ")
+
+
+def conflict_message(where: str) -> str:
+    target = target_path(where) if where.endswith(SUFFIX) else where
+    return (f"{where}: merge conflict (both sides changed this pointer); keep one side with "
+            f"`gitmodel checkout --ours {target}` or `gitmodel checkout --theirs {target}`")
+
+
 def loads(text: str, where: str) -> Pointer:
     """Parse pointer text; `where` names the file in every error."""
     values: dict[str, str] = {}
@@ -66,6 +76,8 @@ def loads(text: str, where: str) -> Pointer:
             continue
         key, sep, value = line.partition(" ")
         if not sep or not key or not value or not key.replace("_", "").replace("-", "").isalnum():
+            if line.startswith(CONFLICT_MARKERS):
+                raise PointerError(conflict_message(where))
             raise PointerError(f"{where}:{lineno}: not a `key value` line: {line[:80]!r}. "
                                f"Restore it with `git checkout -- {where}`")
         if key in values:
@@ -122,8 +134,8 @@ def read(path: str, where: str | None = None) -> Pointer:
     return loads(text, where)
 
 
-def try_read(path: str) -> Pointer | None:
+def try_read(path: str, where: str | None = None) -> Pointer | None:
     """The pointer at `path`, or None when there is none (errors still raise)."""
     if not os.path.lexists(path):
         return None
-    return read(path)
+    return read(path, where)

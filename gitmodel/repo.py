@@ -59,6 +59,8 @@ class Repo:
         symlink.  The last component is not resolved: a symlink named by the
         user is judged where it points by the caller."""
         full = os.path.normpath(os.path.join(cwd or os.getcwd(), user_path))
+        if os.path.realpath(full) == self.root:  # its parent is outside: say what it really is
+            raise PathError(f"{user_path}: is the repository root; name a file or folder inside it")
         parent, name = os.path.split(full)
         real_parent = os.path.realpath(parent)
         if real_parent != self.root and not real_parent.startswith(self.root + os.sep):

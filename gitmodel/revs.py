@@ -32,7 +32,12 @@ def git(repo: Repo) -> pygit2.Repository:
 def resolve_commit(repo: Repo, rev: str) -> pygit2.Commit:
     import pygit2
 
+    from . import refs
+
     g = git(repo)
+    version_commit = refs.commit_for(repo, rev)  # clf@v1.2.0, clf@latest, clf#prod
+    if version_commit is not None:
+        return g[version_commit].peel(pygit2.Commit)
     try:
         obj = g.revparse_single(rev)
         commit = obj.peel(pygit2.Commit)

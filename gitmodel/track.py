@@ -9,6 +9,7 @@ replaced by a link to its cache object only once that object is durable.
 from __future__ import annotations
 
 import os
+import posixpath
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -66,7 +67,7 @@ def _plan(repo: Repo, user: str, cwd: str | None) -> _Plan:
         if os.path.isfile(repo.abspath(above) + ptr.SUFFIX):
             raise PathError(f"{user}: is inside {above}, which gitmodel already tracks; "
                             f"run `gitmodel add {above}` to record its changes")
-    old = ptr.try_read(repo.abspath(ptr.pointer_path(rel)))
+    old = ptr.try_read(repo.abspath(ptr.pointer_path(rel)), ptr.pointer_path(rel))  # errors name the rel path
     if stat.S_ISDIR(st.st_mode):
         files = walk(repo.root, absp, rel)
         inner = [p for p in files if p.endswith(ptr.SUFFIX)]
@@ -107,9 +108,10 @@ def add(repo: Repo, user_paths: list[str], *, stage: bool = True, cwd: str | Non
         results = [_add_one(repo, plan, link, progress) for plan in plans]
         to_stage: list[str] = []
         for r in results:
-            changed_ignore = ignore.add(repo.root, r.rel)
-            if changed_ignore:
-                to_stage.append(changed_ignore)
+            ignore.add(repo.root, r.rel)
+            # Staged even when its line was already there: a run interrupted
+            # before staging wrote the line but left it out of the index.
+            to_stage.append(posixpath.join(posixpath.dirname(r.rel), ".gitignore"))
             to_stage.append(ptr.pointer_path(r.rel))
         faults.point("add:before-stage")
         if stage:

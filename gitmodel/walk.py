@@ -22,6 +22,12 @@ def walk(root: str, top_abs: str, top_rel: str) -> dict[str, os.stat_result]:
     directory in messages."""
     out: dict[str, os.stat_result] = {}
     real_root = os.path.realpath(root)
+    # The folder itself may have been replaced by a symlink leading out of
+    # the repository: checkout would write there, status would read there.
+    real_top = os.path.realpath(top_abs)
+    if not real_top.startswith(real_root + os.sep):
+        raise PathError(f"{top_rel}: is a symlink to {real_top}, outside the repository; "
+                        f"remove that symlink (and `gitmodel checkout {top_rel}` to restore the folder)")
     stack = [("", top_abs)]
     while stack:
         prefix, folder = stack.pop()
@@ -54,7 +60,7 @@ def walk(root: str, top_abs: str, top_rel: str) -> dict[str, os.stat_result]:
     return out
 
 
-def _follow(path: str, real_root: str, shown: str) -> os.stat_result | None:
+def _follow(path: str, real_root: str, shown: str) -> os.stat_result:
     real = os.path.realpath(path)
     if real != real_root and not real.startswith(real_root + os.sep):
         raise PathError(f"{shown}: is a symlink to {real}, outside the repository; "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -152,11 +153,13 @@ def checkout(repo: Repo, user_paths: list[str], *, force: bool = False, cwd: str
     report = CheckoutReport()
     link = repo.config.link
     with repo.lock:
-        for target in resolve(repo, user_paths, cwd):
-            if target.pointer.is_dir:
-                _checkout_dir(repo, target, link, force, report, progress)
-            else:
-                _checkout_file(repo, target, link, force, report, progress)
+        # Every target is checked (pointer, manifest, folder) before the
+        # first write, so that bad input anywhere changes nothing.
+        steps = [(_checkout_dir if t.pointer.is_dir else _checkout_file)(repo, t, link, force, report, progress)
+                 for t in resolve(repo, user_paths, cwd)]
+        for step in steps:
+            if step is not None:
+                step()
     return report
 
 
@@ -167,33 +170,40 @@ def _save_aside(repo: Repo, path: str, shown: str, report: CheckoutReport) -> No
 
 
 def _checkout_file(repo: Repo, target: Target, link: str, force: bool, report: CheckoutReport,
-                   progress: Progress | None) -> None:
+                   progress: Progress | None) -> Callable[[], None] | None:
+    """Checks one file now; returns the step that writes it, if any."""
     p = target.pointer
     absp = repo.abspath(target.rel)
     if not repo.cache.has(p.oid):
         report.not_in_cache.append(target.rel)
-        return
+        return None
     lst = _lstat(absp)
+    save = False
     if lst is not None:
         st = _file_stat(absp)
         if st is not None and stat.S_ISREG(st.st_mode) and current_oids(repo, absp, {"": st})[""] == p.oid:
             report.unchanged += 1
-            return
+            return None
         if not force:
             report.skipped_modified.append(target.rel)
-            return
+            return None
         if st is not None and stat.S_ISREG(st.st_mode) and not fsutil.is_linked_to(absp, lst, repo.cache.root):
-            _save_aside(repo, absp, target.rel, report)
+            save = True
         elif st is not None and stat.S_ISDIR(st.st_mode):
             report.skipped_modified.append(target.rel)  # never replace a whole folder by a file
-            return
-    os.makedirs(os.path.dirname(absp), exist_ok=True)
-    placer = fsutil.Placer(link)
-    placer.place(repo.cache.path(p.oid), absp)
-    _record(repo, [absp], [p.oid])
-    report.restored += 1
-    if progress:
-        progress.advance(1, p.size)
+            return None
+
+    def write() -> None:
+        if save:
+            _save_aside(repo, absp, target.rel, report)
+        os.makedirs(os.path.dirname(absp), exist_ok=True)
+        placer = fsutil.Placer(link)
+        placer.place(repo.cache.path(p.oid), absp)
+        _record(repo, [absp], [p.oid])
+        report.restored += 1
+        if progress:
+            progress.advance(1, p.size)
+    return write
 
 
 def _lstat(path: str) -> os.stat_result | None:
@@ -213,35 +223,45 @@ def _record(repo: Repo, paths: list[str], oids: list[str]) -> None:
 
 
 def _checkout_dir(repo: Repo, target: Target, link: str, force: bool, report: CheckoutReport,
-                  progress: Progress | None) -> None:
+                  progress: Progress | None) -> Callable[[], None] | None:
+    """Checks one folder now; returns the step that writes it, if any."""
     absp = repo.abspath(target.rel)
     if not repo.cache.has(target.pointer.oid):
         report.not_in_cache.append(target.rel)
-        return
+        return None
     entries = read_manifest(repo, target)
     missing_objs = set() if objects_complete(repo, target.pointer.oid, entries) else \
         set(repo.cache.missing({e.oid for e in entries}))
     if os.path.lexists(absp) and not os.path.isdir(absp):
         report.skipped_modified.append(target.rel)
-        return
+        return None
     added, modified, deleted, _ = _dir_diff(repo, target, entries) if os.path.isdir(absp) else \
         ([], [], [e.path for e in entries], {})
     report.untracked += [f"{target.rel}/{p}" for p in added]
     by_path = {e.path: e for e in entries}
     todo = list(deleted)
+    to_save: list[str] = []
     for rel in modified:
         if not force:
             report.skipped_modified.append(f"{target.rel}/{rel}")
             continue
         path = os.path.join(absp, rel)
         if not fsutil.is_linked_to(path, os.lstat(path), repo.cache.root):
-            _save_aside(repo, path, f"{target.rel}/{rel}", report)
+            to_save.append(rel)
         todo.append(rel)
     report.unchanged += len(entries) - len(modified) - len(deleted)
     ready = [r for r in todo if by_path[r].oid not in missing_objs]
     report.not_in_cache += [f"{target.rel}/{r}" for r in todo if by_path[r].oid in missing_objs]
     if not ready:
-        return
+        return None
+    to_save = [r for r in to_save if by_path[r].oid not in missing_objs]  # only what gets replaced
+    return lambda: _write_dir(repo, target, absp, by_path, ready, to_save, link, report, progress)
+
+
+def _write_dir(repo: Repo, target: Target, absp: str, by_path: dict[str, manifest.Entry], ready: list[str],
+               to_save: list[str], link: str, report: CheckoutReport, progress: Progress | None) -> None:
+    for rel in to_save:
+        _save_aside(repo, os.path.join(absp, rel), f"{target.rel}/{rel}", report)
     for folder in sorted({os.path.dirname(os.path.join(absp, r)) for r in ready}):
         os.makedirs(folder, exist_ok=True)
     placer = fsutil.Placer(link)

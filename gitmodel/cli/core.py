@@ -11,10 +11,11 @@ from .options import Json, Paths, Quiet
 
 
 @app.command()
-def init(no_stage: Annotated[bool, typer.Option("--no-stage", help="Do not git-add the config.")] = False) -> None:
+def init(no_stage: Annotated[bool, typer.Option("--no-stage", help="Do not git-add the config.")] = False,
+         no_hooks: Annotated[bool, typer.Option("--no-hooks", help="Do not install the git hooks.")] = False) -> None:
     """Set up gitmodel in the current Git repository (safe to run again)."""
     from ..commands import init as cmd
-    raise typer.Exit(cmd.run(stage=not no_stage))
+    raise typer.Exit(cmd.run(stage=not no_stage, hooks=not no_hooks))
 
 
 @app.command()
@@ -37,10 +38,13 @@ def status(paths: Paths = None, json: Json = False) -> None:
 def checkout(paths: Paths = None,
              force: Annotated[bool, typer.Option("--force", "-f", help="Replace modified files "
                                                  "(their content is kept in the cache first).")] = False,
+             ours: Annotated[bool, typer.Option("--ours", help="Merge conflict in a pointer: take our side.")] = False,
+             theirs: Annotated[bool, typer.Option("--theirs", help="Merge conflict in a pointer: take "
+                                                  "their side.")] = False,
              quiet: Quiet = False) -> None:
     """Make workspace files match their pointers, from the cache."""
     from ..commands import checkout as cmd
-    raise typer.Exit(cmd.run(paths or [], force=force, quiet=quiet))
+    raise typer.Exit(cmd.run(paths or [], force=force, quiet=quiet, ours=ours, theirs=theirs))
 
 
 @app.command()

@@ -5,15 +5,21 @@ import sys
 from ..oid import short
 from ..progress import Progress
 from ..repo import Repo
+from ..hooks import ensure_driver
 from ..workspace import checkout
 
 
-def run(paths: list[str], *, force: bool = False, quiet: bool = False) -> int:
+def run(paths: list[str], *, force: bool = False, quiet: bool = False, ours: bool = False,
+        theirs: bool = False) -> int:
+    if ours or theirs:
+        return _take_side(paths, "ours" if ours else "theirs", both=ours and theirs, force=force, quiet=quiet)
     progress = Progress("checking out", quiet=quiet)
+    repo = Repo.discover()
     try:
-        report = checkout(Repo.discover(), paths, force=force, progress=progress)
+        report = checkout(repo, paths, force=force, progress=progress)
     finally:
         progress.close()
+    ensure_driver(repo)  # a fresh clone: readable `git diff` of pointers (git config is not cloned)
     print(f"{report.restored} files restored, {report.unchanged} already up to date")
     for path, oid in report.saved.items():
         print(f"  {path}: its modified content was kept in the cache as {oid} ({short(oid)})")
@@ -33,3 +39,23 @@ def run(paths: list[str], *, force: bool = False, quiet: bool = False) -> int:
         print(f"{len(report.untracked)} files in tracked folders are not in their pointers and were left alone "
               f"(`gitmodel add` the folder to record them)", file=sys.stderr)
     return code
+
+
+def _take_side(paths: list[str], side: str, *, both: bool, force: bool, quiet: bool) -> int:
+    """`--ours` / `--theirs`: resolve merge conflicts in pointer files."""
+    from ..conflicts import take_side
+    from ..errors import GitmodelError
+    from .hook import print_sync
+
+    if both or force:
+        raise GitmodelError("--ours and --theirs take one side, alone: use `gitmodel checkout --ours PATH` "
+                            "or `gitmodel checkout --theirs PATH`")
+    progress = Progress("checking out", quiet=quiet)
+    try:
+        rep = take_side(Repo.discover(), paths, side, progress=progress)
+    finally:
+        progress.close()
+    for rel in rep.paths:
+        print(f"{rel}: took {side} side (pointer staged; commit to conclude the merge)")
+    print_sync(rep.sync)
+    return 1 if rep.sync.modified or rep.sync.not_in_cache else 0

@@ -1,0 +1,22 @@
+"""`gitmodel deprecate NAME [VERSION] [--stage STAGE]`: GTO's `!` tags."""
+
+from __future__ import annotations
+
+from ..registry import Action, deprecate
+from ..repo import Repo
+
+
+def run(name: str, version: str | None, *, stage: str | None = None, message: str | None = None,
+        push: bool = False) -> int:
+    r = deprecate(Repo.discover(), name, version, stage=stage, message=message, push=push)
+    if r.action == Action.UNASSIGN:
+        print(f"{name} {r.version} left stage {stage} (tag {r.tag})")
+    elif r.action == Action.DEREGISTER:
+        print(f"{name} {r.version} is deregistered (tag {r.tag}); listings and references skip it now")
+    else:
+        print(f"model {name} is deprecated (tag {r.tag})")
+    if r.pushed:
+        print(f"pushed the tag {r.tag}")
+    else:
+        print(f"next: `git push origin {r.tag}` to share it")
+    return 0

@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+import json
+
+from ..progress import Progress, human_size
+from ..repo import Repo
+from .. import transfer
+from .push import print_missing
+
+MISSING_HINT = "push them from a clone that has them (`gitmodel push`), or fetch from another remote (-r NAME)"
+
+
+def run(paths: list[str], *, remote: str | None = None, revs: list[str] | None = None, all_tags: bool = False,
+        all_branches: bool = False, jobs: int | None = None, quiet: bool = False, as_json: bool = False) -> int:
+    repo = Repo.discover()
+    progress = Progress("fetching", quiet=quiet or as_json)
+    try:
+        report = transfer.fetch(repo, remote, paths, revs or (), all_tags, all_branches, jobs, progress,
+                                strict=False)
+    finally:
+        progress.close()
+    if as_json:
+        print(json.dumps(report.as_dict(), indent=2))
+    elif report.downloaded:
+        print(f"fetched {report.downloaded} objects ({human_size(report.downloaded_bytes)}) from "
+              f"'{report.remote}' ({report.url}); {report.cached} were already in the cache")
+    else:
+        print(f"nothing to fetch: the cache has all {report.cached} objects")
+    if report.missing:
+        print_missing(report.missing, f"objects are not on '{report.remote}'", MISSING_HINT)
+        return 1
+    return 0

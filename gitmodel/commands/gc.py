@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import json
+import sys
+
+from ..gc import gc, gc_remote
+from ..oid import short
+from ..progress import Progress, human_size
+from ..repo import Repo
+
+
+def run(*, dry_run: bool = False, remote: str | None = None, keep_days: float = 14.0, quiet: bool = False,
+        as_json: bool = False) -> int:
+    repo = Repo.discover()
+    progress = Progress("deleting", quiet=quiet or as_json)
+    try:
+        if remote is not None:
+            report = gc_remote(repo, remote, dry_run=dry_run, keep_days=keep_days, progress=progress)
+        else:
+            report = gc(repo, dry_run=dry_run, keep_days=keep_days, progress=progress)
+    finally:
+        progress.close()
+    if as_json:
+        print(json.dumps(report.as_dict(), indent=2))
+        return 0
+    for w in report.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    days = f"{keep_days:g} day{'s' if keep_days != 1 else ''}"
+    where = "" if remote is None else f" on {report.where}"
+    if dry_run:
+        for oid, size in report.deleted:
+            print(f"would delete {short(oid)}  {human_size(size)}  {oid}")
+        for path, size in report.temps:
+            print(f"would delete {path}  {human_size(size)}  (stale temp file)")
+    n, t = len(report.deleted), len(report.temps)
+    what = f"{n} object{'s' if n != 1 else ''}" + (f" and {t} stale temp file{'s' if t != 1 else ''}" if t else "")
+    print(f"{'would free' if dry_run else 'freed'} {human_size(report.freed)}{where}: {what}; "
+          f"kept {report.kept} reachable and {report.kept_young} younger than {days}")
+    if dry_run and (n or t):
+        print("run the same command without --dry-run to delete them")
+    return 0

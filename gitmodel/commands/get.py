@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+import json
+
+from ..progress import Progress, human_size
+from .. import transfer
+
+
+def run(source: str, path: str, *, rev: str | None = None, out: str | None = None, remote: str | None = None,
+        jobs: int | None = None, quiet: bool = False, as_json: bool = False) -> int:
+    progress = Progress("downloading", quiet=quiet or as_json)
+    try:
+        report = transfer.get(source, path, rev=rev, out=out, remote=remote, jobs=jobs, progress=progress)
+    finally:
+        progress.close()
+    if as_json:
+        print(json.dumps(report.__dict__, indent=2))
+        return 0
+    what = f"{report.files} files, " if report.kind == "dir" else ""
+    print(f"got {report.path} at {report.rev} from {report.source} -> {report.out} "
+          f"({what}{human_size(report.size)})")
+    return 0

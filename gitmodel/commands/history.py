@@ -1,0 +1,23 @@
+"""`gitmodel history [NAME]`: registrations and stage assignments over time."""
+
+from __future__ import annotations
+
+import json
+
+from ..registry import history
+from ..repo import Repo
+from .versions import short_date, table
+
+
+def run(name: str | None, *, as_json: bool = False) -> int:
+    events = history(Repo.discover(), name)
+    if as_json:
+        print(json.dumps(events, indent=2))
+        return 0
+    if not events:
+        print("no registry tags yet; create a version with `gitmodel tag NAME`")
+        return 0
+    rows = [[short_date(e["date"]), e["model"], e["event"], e["version"] or "-", e["stage"] or "-",
+             e["commit"][:7], e["author"], e["tag"]] for e in events]
+    print(table(["DATE", "MODEL", "EVENT", "VERSION", "STAGE", "COMMIT", "AUTHOR", "TAG"], rows))
+    return 0

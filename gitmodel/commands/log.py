@@ -1,0 +1,34 @@
+"""`gitmodel log [PATH]`: the history of tracked artifacts."""
+
+from __future__ import annotations
+
+import json
+
+from ..history import log
+from ..oid import short
+from ..progress import human_size
+from ..repo import Repo
+
+
+def run(path: str | None, *, limit: int | None = None, rev: str = "HEAD", as_json: bool = False) -> int:
+    entries = log(Repo.discover(), path, limit=limit, rev=rev)
+    if as_json:
+        print(json.dumps([e.as_dict() for e in entries], indent=2))
+        return 0
+    if not entries:
+        print("no commit changes a gitmodel-tracked path yet")
+        return 0
+    for e in entries:
+        tags = f"  ({', '.join(e.tags)})" if e.tags else ""
+        print(f"commit {e.commit[:10]}  {e.date[:16].replace('T', ' ')}  {e.author}{tags}")
+        print(f"    {e.message}")
+        for c in e.changes:
+            p = c.pointer
+            if p is None:
+                detail = c.problem or ""
+            else:
+                files = f"{p.files} files, " if p.is_dir else ""
+                detail = f"{files}{human_size(p.size)}  {short(p.oid)}"
+            print(f"    {c.status:<8} {c.path}{'/' if p is not None and p.is_dir else ''}  {detail}".rstrip())
+        print()
+    return 0

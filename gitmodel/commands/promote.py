@@ -1,0 +1,16 @@
+"""`gitmodel promote NAME VERSION STAGE`: assign a stage (GTO's `NAME#STAGE#N`)."""
+
+from __future__ import annotations
+
+from ..registry import promote
+from ..repo import Repo
+
+
+def run(name: str, version: str, stage: str, *, message: str | None = None, push: bool = False) -> int:
+    r = promote(Repo.discover(), name, version, stage, message=message, push=push)
+    print(f"{name} {r.version} is now in stage {stage} (tag {r.tag} at commit {r.commit[:10]})")
+    if r.pushed:
+        print(f"pushed the objects, then the tag {r.tag}")
+    else:
+        print(f"next: `git push origin {r.tag}` to share it (or promote with --push)")
+    return 0

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+
+from ..progress import Progress, human_size
+from ..repo import Repo
+from .. import transfer
+
+
+def print_missing(missing: Sequence[tuple[str, str]], what: str, hint: str) -> None:
+    print(f"{len(missing)} {what}; {hint}:", file=sys.stderr)
+    for path, oid in list(missing)[:20]:
+        print(f"  {path}  ({oid})", file=sys.stderr)
+    if len(missing) > 20:
+        print(f"  ... and {len(missing) - 20} more", file=sys.stderr)
+
+
+def run(paths: list[str], *, remote: str | None = None, revs: list[str] | None = None, all_tags: bool = False,
+        all_branches: bool = False, jobs: int | None = None, quiet: bool = False, check_remote: bool = False,
+        as_json: bool = False) -> int:
+    repo = Repo.discover()
+    progress = Progress("pushing", quiet=quiet or as_json)
+    try:
+        report = transfer.push(repo, remote, paths, revs or (), all_tags, all_branches, jobs, progress,
+                               check_remote=check_remote, strict=False)
+    finally:
+        progress.close()
+    if as_json:
+        print(json.dumps(report.as_dict(), indent=2))
+    elif report.uploaded:
+        print(f"pushed {report.uploaded} objects ({human_size(report.uploaded_bytes)}) to '{report.remote}' "
+              f"({report.url}); {report.present} were already there")
+    else:
+        print(f"nothing to push: '{report.remote}' ({report.url}) already has everything")
+    if report.missing:
+        print_missing(report.missing, "objects are not in the local cache and were not pushed",
+                      "fetch them from where they were added, or `gitmodel add` them again")
+        return 1
+    return 0

@@ -1,0 +1,12 @@
+"""`gitmodel textconv FILE`: the diff driver git runs for `*.gm` files."""
+
+from __future__ import annotations
+
+import sys
+
+from ..textconv import textconv
+
+
+def run(path: str) -> int:
+    sys.stdout.write(textconv(path))
+    return 0

@@ -1,0 +1,297 @@
+"""fsck: re-hash objects and report the missing and the corrupt.
+
+A corrupt cache object (its bytes no longer hash to its name: a bad disk, a
+stray write through a hard link) is moved aside to `<cache>/corrupt/`, so
+that the next fetch or pull downloads a good copy under its name instead of
+trusting the bad one; it is kept there, not deleted, as evidence.
+
+With paths, only the objects those tracked paths use are checked (a folder's
+manifest first, then the files it lists).  Without, every object in the
+cache is re-hashed, and every object the workspace pointers use must exist.
+With a remote, the remote's copies are downloaded, hashed while they stream
+(nothing is stored) and checked the same way; a corrupt remote object is
+reported, not touched: the cure is a push from a clone with a good copy.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import faults, manifest, tracked
+from . import oid as oidmod
+from . import pointer as ptr
+from .cache import DEFAULT_THREADS, hash_path
+from .errors import GitmodelError, ObjectMissingError, PointerError
+from .gc import scan_cache
+from .progress import Progress
+from .repo import Repo
+
+CORRUPT = "corrupt"
+MISSING = "missing"
+UNREADABLE = "unreadable"  # could not be read (I/O or permission error)
+BAD_MANIFEST = "bad manifest"  # hashes right but is not a valid manifest
+BAD_POINTER = "bad pointer"  # a workspace pointer file that does not parse
+
+
+@dataclass
+class Problem:
+    oid: str  # "" for a bad pointer
+    state: str
+    paths: list[str] = field(default_factory=list)  # tracked paths that use it, where known
+    detail: str = ""
+    moved_to: str | None = None  # where a corrupt cache object was put aside
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"oid": self.oid, "state": self.state, "paths": self.paths, "detail": self.detail,
+                "moved_to": self.moved_to}
+
+
+@dataclass
+class FsckReport:
+    where: str  # the cache folder, or the remote
+    checked: int = 0  # objects re-hashed
+    checked_bytes: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"where": self.where, "checked": self.checked, "checked_bytes": self.checked_bytes,
+                "ok": self.ok, "problems": [p.as_dict() for p in self.problems]}
+
+
+class _Refs:
+    """Which tracked paths use which objects."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, list[str]] = {}  # oid -> paths
+        self.dirs: dict[str, str] = {}  # manifest oid -> path
+
+    def add_file(self, oid: str, label: str) -> None:
+        self.files.setdefault(oid, []).append(label)
+
+    def labels(self, oid: str) -> list[str]:
+        out = list(self.files.get(oid, []))
+        if oid in self.dirs:
+            out.append(self.dirs[oid])
+        return out[:5]
+
+
+def _targets(repo: Repo, paths: list[str], cwd: str | None, report: FsckReport) -> list[tracked.Target]:
+    if paths:
+        return tracked.resolve(repo, paths, cwd)  # bad input named by the user: one error
+    out = []
+    for rel in tracked.all_pointer_rels(repo):
+        try:
+            out.append(tracked.load(repo, ptr.target_path(rel)))
+        except GitmodelError as e:
+            report.problems.append(Problem("", BAD_POINTER, [rel], str(e)))
+    return out
+
+
+def _hash_all(items: list[tuple[str, str]], hasher: Callable[[str, str], str | None],
+              progress: Progress | None, jobs: int = DEFAULT_THREADS) -> dict[str, str | None]:
+    """{oid: what its bytes hash to (None: absent)} for (oid, location) pairs."""
+    out: dict[str, str | None] = {}
+    mu = threading.Lock()
+
+    def one(item: tuple[str, str]) -> None:
+        oid, where = item
+        got = hasher(oid, where)
+        with mu:
+            out[oid] = got
+        if progress:
+            progress.advance(1)
+
+    if len(items) > 16 and jobs > 1:
+        with ThreadPoolExecutor(jobs) as pool:
+            list(pool.map(one, items))
+    else:
+        for item in items:
+            one(item)
+    return out
+
+
+def fsck(repo: Repo, paths: list[str] | None = None, *, cwd: str | None = None,
+         progress: Progress | None = None) -> FsckReport:
+    """Check the local cache (see the module docstring)."""
+    repo.require_init()
+    cache = repo.cache
+    report = FsckReport(cache.root)
+    paths = paths or []
+    with repo.lock:
+        refs = _Refs()
+        for t in _targets(repo, paths, cwd, report):
+            if t.pointer.is_dir:
+                refs.dirs.setdefault(t.pointer.oid, t.rel)
+            else:
+                refs.add_file(t.pointer.oid, t.rel)
+        stored = {s.oid: s for s in scan_cache(cache)[0]}
+        errors: dict[str, str] = {}
+
+        def local_hash(oid: str, path: str) -> str | None:
+            try:
+                return hash_path(path)
+            except FileNotFoundError:
+                return None
+            except OSError as e:
+                errors[oid] = e.strerror or str(e)
+                return ""
+
+        results: dict[str, str | None] = {}
+
+        def check(oids: Iterable[str]) -> None:
+            todo = [(o, cache.path(o)) for o in oids if o not in results and o in stored]
+            if progress:
+                progress.add_total(len(todo), sum(stored[o].size for o, _ in todo))
+            results.update(_hash_all(todo, local_hash, progress))
+            report.checked += len(todo)
+            report.checked_bytes += sum(stored[o].size for o, _ in todo)
+
+        # Manifests first: their files are only known from a good manifest.
+        check(refs.dirs)
+        for moid, label in refs.dirs.items():
+            if results.get(moid) != moid:
+                continue
+            try:
+                entries = manifest.loads(cache.read_bytes(moid, verify=False), f"manifest of {label}")
+            except PointerError as err:
+                report.problems.append(Problem(moid, BAD_MANIFEST, [label], str(err)))
+                continue
+            for entry in entries:
+                refs.add_file(entry.oid, f"{label}/{entry.path}")
+        check(refs.files if paths else stored)
+        faults.point("fsck:hashed")
+
+        corrupt = [o for o, got in results.items() if got is not None and got != o]
+        if corrupt:
+            # Cleared before anything moves: a "this folder's objects are all
+            # in the cache" mark must not outlive an object it vouches for.
+            repo.statcache.clear_complete()
+        for o in sorted(corrupt):
+            if o in errors:
+                report.problems.append(Problem(o, UNREADABLE, refs.labels(o), errors[o]))
+                continue
+            problem = Problem(o, CORRUPT, refs.labels(o), f"its content hashes to {results[o]}")
+            try:
+                problem.moved_to = _move_aside(repo, o)
+            except OSError as e:
+                problem.detail += f"; could not move it aside ({e.strerror})"
+            report.problems.append(problem)
+        for o in sorted(set(refs.files) | set(refs.dirs)):
+            if o not in stored:
+                report.problems.append(Problem(o, MISSING, refs.labels(o), "not in the cache"))
+    return report
+
+
+def _move_aside(repo: Repo, oid: str) -> str:
+    algo, hexd = oid.split(":", 1)
+    folder = os.path.join(repo.cache.root, "corrupt", algo)
+    os.makedirs(folder, exist_ok=True)
+    dest = os.path.join(folder, f"{hexd}.{time.time_ns()}")
+    os.rename(repo.cache.path(oid), dest)
+    faults.point("fsck:moved-aside")
+    return dest
+
+
+class _HashSink:
+    """Hashes what a remote streams; keeps the bytes only when asked (manifests)."""
+
+    def __init__(self, keep: bool = False) -> None:
+        self.hasher = oidmod.new_hasher()
+        self.size = 0
+        self.kept: list[bytes] | None = [] if keep else None
+
+    def write(self, data: bytes | memoryview) -> None:
+        self.hasher.update(data)
+        self.size += len(data)
+        if self.kept is not None:
+            self.kept.append(bytes(data))
+
+
+def fsck_remote(repo: Repo, remote: str | None, paths: list[str] | None = None, *, cwd: str | None = None,
+                jobs: int | None = None, progress: Progress | None = None) -> FsckReport:
+    """Check a remote's copies: without paths every object it holds, and
+    every object the workspace pointers use must be there.  Read-only."""
+    from .remote import TransientRemoteError, from_repo
+
+    repo.require_init()
+    paths = paths or []
+    r = from_repo(repo, remote)
+    report = FsckReport(r.where)
+    try:
+        refs = _Refs()
+        for t in _targets(repo, paths, cwd, report):
+            if t.pointer.is_dir:
+                refs.dirs.setdefault(t.pointer.oid, t.rel)
+            else:
+                refs.add_file(t.pointer.oid, t.rel)
+        sizes: dict[str, int] = {}
+        errors: dict[str, str] = {}
+        kept: dict[str, bytes] = {}
+        mu = threading.Lock()
+
+        def remote_hash(oid: str, _: str) -> str | None:
+            keep = oid in refs.dirs
+            for attempt in range(3):
+                sink = _HashSink(keep)
+                try:
+                    r.get(oid, sink)
+                    break
+                except ObjectMissingError:
+                    return None
+                except TransientRemoteError as e:
+                    if attempt == 2:
+                        with mu:
+                            errors[oid] = str(e)
+                        return ""
+            with mu:
+                sizes[oid] = sink.size
+                if sink.kept is not None:
+                    kept[oid] = b"".join(sink.kept)
+            return oidmod.from_hasher(sink.hasher)
+
+        results: dict[str, str | None] = {}
+        n = jobs or r.default_jobs
+
+        def check(oids: Iterable[str]) -> None:
+            todo = [(o, o) for o in oids if o not in results]
+            if progress:
+                progress.add_total(len(todo), 0)
+            results.update(_hash_all(todo, remote_hash, progress, n))
+
+        check(refs.dirs)
+        for moid, label in refs.dirs.items():
+            if results.get(moid) != moid:
+                continue
+            try:
+                entries = manifest.loads(kept[moid], f"manifest of {label} on {r.where}")
+            except PointerError as err:
+                report.problems.append(Problem(moid, BAD_MANIFEST, [label], str(err)))
+                continue
+            for entry in entries:
+                refs.add_file(entry.oid, f"{label}/{entry.path}")
+        check(refs.files if paths else r.list_oids())
+        check(refs.files)  # without paths: also those the listing did not show (missing)
+        report.checked = len(sizes)
+        report.checked_bytes = sum(sizes.values())
+        for o in sorted(results):
+            got = results[o]
+            if o in errors:
+                report.problems.append(Problem(o, UNREADABLE, refs.labels(o), errors[o]))
+            elif got is None:
+                report.problems.append(Problem(o, MISSING, refs.labels(o), f"not on {r.where}"))
+            elif got != o:
+                report.problems.append(Problem(o, CORRUPT, refs.labels(o),
+                                               f"the copy on {r.where} hashes to {got}"))
+    finally:
+        r.close()
+    return report

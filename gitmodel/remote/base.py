@@ -1,0 +1,111 @@
+"""The one small interface every remote backend implements.
+
+A remote stores objects under the same layout as the cache:
+
+    <root>/objects/xxh128/ab/cdef...
+
+so a remote is a plain copy of (part of) a cache, readable with `ls` and
+`aws s3 ls`.  `packs/` beside `objects/` is reserved for packed small
+objects later.
+
+The rules every backend keeps:
+- `put` makes an object visible under its final name only when it is
+  complete (temp + rename on a filesystem; a single PUT or a completed
+  multipart upload on S3).  A backend may defer publication to `flush()`
+  (batched durability on a filesystem); the caller calls `flush()` before it
+  relies on what it put, and before it uploads a manifest.
+- `get` streams the object's bytes into a sink (the cache's ObjectWriter,
+  which hashes while it writes and refuses a mismatch); it never verifies or
+  names anything itself.
+- Failures worth retrying raise `TransientRemoteError`; an absent object
+  raises `ObjectMissingError`; a problem the user must fix (bad credentials,
+  no such bucket, unreachable endpoint) raises `RemoteError` with one line
+  saying which and how to fix it.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Collection, Iterator
+from typing import Protocol
+
+from .. import oid as oidmod
+from ..errors import RemoteError
+
+OBJECTS = "objects"
+
+
+class Sink(Protocol):
+    """Where `get` streams an object (gitmodel.cache.ObjectWriter)."""
+
+    def write(self, data: bytes | memoryview) -> None: ...
+
+
+class TransientRemoteError(RemoteError):
+    """A failure that may pass on its own (a dropped connection, a timeout,
+    a throttled request): the transfer retries the object with backoff."""
+
+
+def object_key(oid: str) -> str:
+    """`objects/xxh128/ab/cdef...`: the object's path below a remote root."""
+    return f"{OBJECTS}/{oidmod.relpath(oid)}"
+
+
+def oid_from_key(key: str) -> str | None:
+    """The oid stored under `.../objects/<algo>/ab/cdef...`, or None for
+    anything else (temp files, foreign files)."""
+    parts = key.rsplit("/", 3)
+    if len(parts) < 3:
+        return None
+    algo, shard, rest = parts[-3], parts[-2], parts[-1]
+    oid = f"{algo}:{shard}{rest}"
+    return oid if len(shard) == 2 and oidmod.is_valid(oid) else None
+
+
+class Remote(ABC):
+    """One remote store.  Methods are called from many threads at once."""
+
+    kind: str = ""
+    default_jobs: int = 8
+
+    def __init__(self, name: str, display: str) -> None:
+        self.name = name  # the name in the config ("origin")
+        self.display = display  # the URL with any credentials redacted
+
+    @property
+    def where(self) -> str:
+        """How messages name this remote."""
+        return f"remote '{self.name}' ({self.display})"
+
+    @property
+    @abstractmethod
+    def identity(self) -> str:
+        """What makes two configurations the same store (URL, endpoint):
+        the local record of known objects is dropped when it changes."""
+
+    @abstractmethod
+    def exists_many(self, oids: Collection[str], jobs: int) -> set[str]:
+        """Which of `oids` the remote holds (batched: per-object queries or a
+        listing, whichever is cheaper for the count)."""
+
+    @abstractmethod
+    def list_oids(self) -> Iterator[str]:
+        """Every object the remote holds."""
+
+    @abstractmethod
+    def put(self, oid: str, path: str, size: int) -> None:
+        """Upload the (complete, verified) cache file `path` as `oid`."""
+
+    def flush(self) -> None:
+        """Publish and make durable whatever `put` deferred."""
+
+    @abstractmethod
+    def get(self, oid: str, sink: Sink) -> None:
+        """Stream the object's bytes into `sink`."""
+
+    @abstractmethod
+    def delete(self, oid: str) -> None:
+        """Remove one object (gc of the remote; never driven by the local record)."""
+
+    def close(self) -> None:
+        """Drop connections and temp files."""

@@ -1,0 +1,767 @@
+"""Moving objects between the cache and a remote: push, fetch, pull, get.
+
+What moves: the objects named by the workspace pointers (or by the pointers
+of given revisions).  A directory pointer names a manifest object, which
+names the file objects; all of them move.
+
+Order, so that an interruption at any point costs only repeated work:
+- push uploads file objects first and a manifest only after all of its
+  files are published, so a manifest on the remote means a complete
+  directory (and a later push may skip a directory whose manifest is there);
+- fetch downloads a manifest first (verified, like every download) to learn
+  the files, then the files; each object is hashed while it streams and gets
+  its final name in the cache only when it matches its oid.
+
+What is missing is found with batched existence checks (the backend picks
+per-object queries or a listing by count), after consulting a local record
+of objects known to be on each remote (`<cache>/remotes/<name>/known`), so a
+push with nothing new asks the remote nothing.  That record is a hint for
+skipping uploads only: it is never a reason to delete anything (gc must ask
+the remote itself), and `check_remote=True` ignores it.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import random
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from typing import Any, TypeVar
+from urllib.parse import unquote, urlsplit
+
+from . import faults, gitops, manifest, revs, tracked
+from . import pointer as ptr
+from .cache import Cache
+from .config import CONFIG_DIR, CONFIG_FILE, Config
+from .errors import GitError, GitmodelError, ObjectMissingError, PathError, PointerError, RemoteError
+from .progress import Progress
+from .remote import Remote, TransientRemoteError, open_remote, redact, spec_from_config
+from .repo import Repo
+
+T = TypeVar("T")
+RETRIES = 4  # per object, on top of the S3 client's own request retries
+BACKOFF = 0.5  # seconds, doubled per attempt, with jitter
+MANIFEST_MAGIC = (manifest.HEADER + "\n").encode()
+
+
+# -- reports -------------------------------------------------------------------
+
+@dataclass
+class PushReport:
+    remote: str  # the remote's name
+    url: str  # its URL, credentials redacted
+    uploaded: int = 0  # objects sent
+    uploaded_bytes: int = 0
+    present: int = 0  # objects the remote already had (asked, or in the local record)
+    missing: list[tuple[str, str]] = field(default_factory=list)  # (path, oid) not in the local cache
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["missing"] = [{"path": p, "oid": o} for p, o in self.missing]
+        return d
+
+
+@dataclass
+class FetchReport:
+    remote: str
+    url: str
+    downloaded: int = 0  # objects received
+    downloaded_bytes: int = 0
+    cached: int = 0  # objects the cache already had
+    missing: list[tuple[str, str]] = field(default_factory=list)  # (path, oid) not on the remote
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["missing"] = [{"path": p, "oid": o} for p, o in self.missing]
+        return d
+
+
+def _missing_error(missing: list[tuple[str, str]], where: str, push: bool) -> ObjectMissingError:
+    path, oid = missing[0]
+    more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+    if push:
+        return ObjectMissingError(
+            f"{path} ({oid}){more} not in the local cache, so not pushed to {where} (everything else was); "
+            f"fetch it from where it was added (`gitmodel fetch -r OTHER`) or `gitmodel add` it again")
+    return ObjectMissingError(
+        f"{path} ({oid}){more} not on {where} (everything else was fetched); "
+        f"push it from a clone that has it (`gitmodel push`), or fetch from another remote with -r NAME")
+
+
+# -- the local record of what a remote holds -------------------------------------
+
+class KnownObjects:
+    """Objects known to be on one remote: `<cache>/remotes/<name>/known`, one
+    oid a line, appended after each confirmed upload, download or existence
+    check.  A hint that saves asking the remote; never a reason to delete
+    anything.  Dropped when the remote's URL or endpoint changes."""
+
+    def __init__(self, cache_root: str, name: str, identity: str) -> None:
+        self.dir = os.path.join(cache_root, "remotes", name)
+        self.path = os.path.join(self.dir, "known")
+        self.identity = identity
+        self._set: set[str] | None = None
+        self._mu = threading.Lock()
+
+    def load(self) -> set[str]:
+        if self._set is not None:
+            return self._set
+        try:
+            with open(os.path.join(self.dir, "identity"), encoding="utf-8") as f:
+                same = f.read().strip() == self.identity
+        except FileNotFoundError:
+            same = False
+        if same:
+            try:
+                with open(self.path, "rb") as fb:
+                    lines = fb.read().decode("ascii", "replace").split("\n")
+                # A line torn by a crash is not an oid and is simply ignored.
+                self._set = {x for x in lines if len(x) == 39 and x.startswith("xxh128:")}
+            except FileNotFoundError:
+                self._set = set()
+        else:
+            self._set = set()
+            self._reset()
+        return self._set
+
+    def _reset(self) -> None:
+        from .fsutil import write_atomic
+
+        try:
+            os.makedirs(self.dir, exist_ok=True)
+            write_atomic(os.path.join(self.dir, "known"), b"", durable=False)
+            write_atomic(os.path.join(self.dir, "identity"), self.identity.encode() + b"\n", durable=False)
+        except OSError:
+            pass  # a read-only cache still pushes; it only asks the remote more
+
+    def __contains__(self, oid: str) -> bool:
+        return oid in self.load()
+
+    def add(self, oids: Iterable[str]) -> None:
+        known = self.load()
+        with self._mu:
+            new = [o for o in oids if o not in known]
+            if not new:
+                return
+            known.update(new)
+            try:
+                # One O_APPEND write per batch: concurrent writers never interleave within it.
+                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                try:
+                    os.write(fd, ("\n".join(new) + "\n").encode())
+                finally:
+                    os.close(fd)
+            except OSError:
+                pass
+
+    def forget(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+        self._set = set()
+
+
+# -- what to move ------------------------------------------------------------------
+
+@dataclass
+class Wanted:
+    files: dict[str, tuple[int, str]] = field(default_factory=dict)  # oid -> (size, path shown)
+    dirs: dict[str, str] = field(default_factory=dict)  # manifest oid -> path shown
+
+    def add(self, label: str, p: ptr.Pointer) -> None:
+        if p.is_dir:
+            self.dirs.setdefault(p.oid, label)
+        else:
+            self.files.setdefault(p.oid, (p.size, label))
+
+
+def collect(repo: Repo, paths: Sequence[str] = (), revs_: Sequence[str] = (), all_tags: bool = False,
+            all_branches: bool = False, cwd: str | None = None) -> Wanted:
+    """The pointers named by workspace paths, or by revisions (filtered by paths)."""
+    want = Wanted()
+    if not revs_ and not all_tags and not all_branches:
+        for t in tracked.resolve(repo, list(paths), cwd):
+            want.add(t.rel, t.pointer)
+        return want
+    rels = []
+    for p in paths:
+        rel = repo.relpath(p, cwd)
+        rels.append(ptr.target_path(rel) if rel.endswith(ptr.SUFFIX) else rel)
+    found = {r: False for r in rels}
+    for name, commit_id in _commits(repo, revs_, all_tags, all_branches):
+        for rel, pointer in revs.pointers_at(repo, commit_id).items():
+            if rels:
+                hits = [r for r in rels if rel == r or rel.startswith(r + "/")]
+                if not hits:
+                    continue
+                for r in hits:
+                    found[r] = True
+            want.add(f"{name}:{rel}", pointer)
+    unknown = [r for r, hit in found.items() if not hit]
+    if unknown:
+        raise PathError(f"{unknown[0]}: is not tracked by gitmodel at any of the revisions given; "
+                        f"check the path with `git ls-tree -r --name-only REV`")
+    return want
+
+
+def _commits(repo: Repo, revs_: Sequence[str], all_tags: bool, all_branches: bool) -> list[tuple[str, str]]:
+    """(name shown, commit id) per distinct commit, every revision resolved
+    before anything moves (a bad one fails the command up front)."""
+    import pygit2
+
+    out: dict[str, str] = {}
+    for rev in revs_:
+        out.setdefault(str(revs.resolve_commit(repo, rev).id), rev)
+    g = revs.git(repo)
+    prefixes = (("refs/tags/",) if all_tags else ()) + (("refs/heads/",) if all_branches else ())
+    for refname in sorted(g.references) if prefixes else ():
+        if not refname.startswith(prefixes):
+            continue
+        try:
+            commit = g.references[refname].peel(pygit2.Commit)
+        except (ValueError, pygit2.GitError, KeyError):
+            continue  # a tag of a tree or blob: nothing of ours there
+        out.setdefault(str(commit.id), refname.split("/", 2)[2])
+    return [(name, cid) for cid, name in out.items()]
+
+
+# -- parallel work -------------------------------------------------------------------
+
+def _parallel(items: Sequence[T], fn: Callable[[T], None], jobs: int) -> None:
+    """Run `fn` over `items` on `jobs` threads.  The first failure stops the
+    others from starting new items and is raised once they finish their
+    current one; Ctrl-C does the same."""
+    if not items:
+        return
+    if jobs <= 1 or len(items) == 1:
+        for x in items:
+            fn(x)
+        return
+    it: Iterator[T] = iter(items)
+    mu = threading.Lock()
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        while not stop.is_set():
+            with mu:
+                try:
+                    x = next(it)
+                except StopIteration:
+                    return
+            try:
+                fn(x)
+            except BaseException as e:  # noqa: BLE001 - handed to the main thread
+                errors.append(e)
+                stop.set()
+                return
+
+    threads = [threading.Thread(target=worker, daemon=True, name=f"gitmodel-transfer-{i}")
+               for i in range(min(jobs, len(items)))]
+    for t in threads:
+        t.start()
+    try:
+        for t in threads:
+            t.join()
+    except BaseException:
+        stop.set()
+        for t in threads:
+            t.join(timeout=30)
+        raise
+    if errors:
+        raise errors[0]
+
+
+def _fast_path(cache: Cache) -> Callable[[str], str]:
+    """cache.path by concatenation (xxh128 oids): it runs once per object."""
+    objects = cache.objects
+
+    def path(oid: str) -> str:
+        return f"{objects}/{oid[:6]}/{oid[7:9]}/{oid[9:]}" if oid[6] == ":" else cache.path(oid)
+
+    return path
+
+
+def _chunks(items: list[tuple[str, int]], most: int = 64, most_bytes: int = 4 << 20) -> list[list[tuple[str, int]]]:
+    """Objects grouped for the thread pool: many small ones per task (the
+    per-task overhead dwarfs a 2 KiB copy), a large one alone (so that the
+    threads share large files evenly and progress moves)."""
+    out: list[list[tuple[str, int]]] = []
+    cur: list[tuple[str, int]] = []
+    cur_bytes = 0
+    for item in items:
+        if cur and (len(cur) >= most or cur_bytes + item[1] > most_bytes):
+            out.append(cur)
+            cur, cur_bytes = [], 0
+        cur.append(item)
+        cur_bytes += item[1]
+    if cur:
+        out.append(cur)
+    return out
+
+
+def _retrying(fn: Callable[[], T]) -> T:
+    """Retry a whole object transfer on a transient failure, with backoff."""
+    for attempt in range(RETRIES):
+        try:
+            return fn()
+        except TransientRemoteError:
+            if attempt == RETRIES - 1:
+                raise
+            time.sleep(BACKOFF * (2 ** attempt) * random.uniform(0.5, 1.5))
+    raise AssertionError("unreachable")
+
+
+@contextmanager
+def _opened(repo: Repo, name: str | None) -> Iterator[tuple[Remote, int | None]]:
+    spec = spec_from_config(repo.config, name, repo.root)
+    r = open_remote(spec, repo.config.link)
+    try:
+        yield r, spec.jobs()
+    finally:
+        r.close()
+
+
+def _is_manifest(cache: Cache, oid: str) -> bool:
+    try:
+        with open(cache.path(oid), "rb") as f:
+            return f.read(len(MANIFEST_MAGIC)) == MANIFEST_MAGIC
+    except OSError:
+        return False
+
+
+# -- push ------------------------------------------------------------------------------
+
+def push(repo: Repo, remote: str | None = None, paths: Sequence[str] = (), revs: Sequence[str] = (),
+         all_tags: bool = False, all_branches: bool = False, jobs: int | None = None,
+         progress: Progress | None = None, *, cwd: str | None = None, check_remote: bool = False,
+         strict: bool = True) -> PushReport:
+    """Upload what the remote lacks of the objects named by the workspace
+    pointers (or by `revs`, every tag, every branch).
+
+    Raises ObjectMissingError (after pushing everything else) when some
+    object is not in the local cache, unless `strict` is False, in which case
+    `report.missing` lists them."""
+    repo.require_init()
+    with repo.lock:
+        want = collect(repo, paths, revs, all_tags, all_branches, cwd)
+        with _opened(repo, remote) as (r, configured_jobs):
+            known = KnownObjects(repo.cache.root, r.name, r.identity)
+            return _push(repo.cache, r, want, jobs or configured_jobs or r.default_jobs, known, progress,
+                         check_remote, strict)
+
+
+def push_oids(repo: Repo, oids: Iterable[str], remote: str | None = None, progress: Progress | None = None,
+              *, jobs: int | None = None, check_remote: bool = False, strict: bool = True) -> PushReport:
+    """Upload these objects (a manifest with all its files) where the remote lacks them."""
+    repo.require_init()
+    with repo.lock:
+        want = Wanted()
+        for o in oids:
+            if _is_manifest(repo.cache, o):
+                want.dirs.setdefault(o, o)
+            else:
+                want.files.setdefault(o, (_size_or_zero(repo.cache.path(o)), o))
+        with _opened(repo, remote) as (r, configured_jobs):
+            known = KnownObjects(repo.cache.root, r.name, r.identity)
+            return _push(repo.cache, r, want, jobs or configured_jobs or r.default_jobs, known, progress,
+                         check_remote, strict)
+
+
+def _size_or_zero(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
+
+
+def _push(cache: Cache, r: Remote, want: Wanted, jobs: int, known: KnownObjects, progress: Progress | None,
+          check_remote: bool, strict: bool) -> PushReport:
+    report = PushReport(r.name, r.display)
+    recorded: set[str] = set() if check_remote else known.load()
+    files = dict(want.files)
+
+    # 1. Directories: one whose manifest is on the remote is complete there.
+    ask = [m for m in want.dirs if m not in recorded]
+    report.present += len(want.dirs) - len(ask)
+    on_remote = r.exists_many(ask, jobs) if ask else set()
+    known.add(on_remote)
+    report.present += len(on_remote)
+    manifests: dict[str, list[str]] = {}  # manifest to upload -> its file oids
+    for m in ask:
+        if m in on_remote:
+            continue
+        label = want.dirs[m]
+        if not cache.has(m):
+            report.missing.append((label, m))
+            continue
+        entries = manifest.loads(cache.read_bytes(m), f"manifest of {label}")
+        for e in entries:
+            files.setdefault(e.oid, (e.size, f"{label}/{e.path}"))
+        manifests[m] = [e.oid for e in entries]
+
+    # 2. Files the remote lacks.
+    ask = [o for o in files if o not in recorded]
+    report.present += len(files) - len(ask)
+    on_remote = r.exists_many(ask, jobs) if ask else set()
+    known.add(on_remote)
+    report.present += len(on_remote)
+    send = [o for o in ask if o not in on_remote]
+    if progress:
+        progress.add_total(len(send) + len(manifests), sum(files[o][0] for o in send))
+
+    absent: set[str] = set()
+    mu = threading.Lock()
+    faulty = bool(os.environ.get("GITMODEL_FAULT"))  # one lookup, not one per object
+    cache_path = _fast_path(cache)
+
+    def put_chunk(chunk: list[tuple[str, int]]) -> None:
+        n = nbytes = 0
+        for oid, size in chunk:
+            path = cache_path(oid)
+            try:
+                _retrying(lambda: r.put(oid, path, size))
+            except FileNotFoundError:
+                if os.path.exists(path):
+                    raise  # the remote side's, not a missing cache object
+                with mu:
+                    absent.add(oid)
+                continue
+            n += 1
+            nbytes += size
+            if faulty:
+                faults.point("push:object-uploaded")
+        with mu:
+            report.uploaded += n
+            report.uploaded_bytes += nbytes
+        if progress:
+            progress.advance(n, nbytes)
+
+    _parallel(_chunks([(o, files[o][0]) for o in send]), put_chunk, jobs)
+    r.flush()
+    # Recorded only once published: after a failure the next push asks the remote.
+    known.add(o for o in send if o not in absent)
+    faults.point("push:files-published")
+
+    # 3. Manifests, each only once every one of its files is on the remote.
+    ready = [m for m, deps in manifests.items() if not any(d in absent for d in deps)]
+    _parallel(_chunks([(m, _size_or_zero(cache_path(m))) for m in ready]), put_chunk, jobs)
+    r.flush()
+    known.add(ready)
+    report.missing += [(files[o][1], o) for o in send if o in absent]
+    if strict and report.missing:
+        raise _missing_error(report.missing, r.where, push=True)
+    return report
+
+
+# -- fetch ------------------------------------------------------------------------------
+
+def fetch(repo: Repo, remote: str | None = None, paths: Sequence[str] = (), revs: Sequence[str] = (),
+          all_tags: bool = False, all_branches: bool = False, jobs: int | None = None,
+          progress: Progress | None = None, *, cwd: str | None = None, strict: bool = True) -> FetchReport:
+    """Download into the cache what it lacks of the objects named by the
+    workspace pointers (or by `revs`, every tag, every branch).
+
+    Raises ObjectMissingError (after fetching everything else) when the
+    remote lacks some object, unless `strict` is False (`report.missing`)."""
+    repo.require_init()
+    with repo.lock:
+        want = collect(repo, paths, revs, all_tags, all_branches, cwd)
+        with _opened(repo, remote) as (r, configured_jobs):
+            known = KnownObjects(repo.cache.root, r.name, r.identity)
+            return fetch_wanted(repo.cache, r, want, jobs or configured_jobs or r.default_jobs, known,
+                                progress, strict)
+
+
+def fetch_oids(repo: Repo, oids: Iterable[str], remote: str | None = None, progress: Progress | None = None,
+               *, jobs: int | None = None, strict: bool = True) -> FetchReport:
+    """Download these objects into the cache where it lacks them; a manifest
+    brings all its files (checkout's auto-fetch, rollback, the Python API)."""
+    repo.require_init()
+    with repo.lock:
+        with _opened(repo, remote) as (r, configured_jobs):
+            known = KnownObjects(repo.cache.root, r.name, r.identity)
+            return fetch_wanted(repo.cache, r, Wanted(files={o: (0, o) for o in oids}),
+                                jobs or configured_jobs or r.default_jobs, known, progress, strict, sniff=True)
+
+
+def fetch_wanted(cache: Cache, r: Remote, want: Wanted, jobs: int, known: KnownObjects | None,
+                 progress: Progress | None, strict: bool, sniff: bool = False) -> FetchReport:
+    """The fetch itself, into any cache (also get's temporary one).
+
+    `sniff`: the caller does not know which oids are manifests; each one that
+    turns out to be a manifest is expanded."""
+    report = FetchReport(r.name, r.display)
+    missing: list[tuple[str, str]] = []
+    mu = threading.Lock()
+    got: list[str] = []
+    faulty = bool(os.environ.get("GITMODEL_FAULT"))
+
+    def download(items: dict[str, tuple[int, str]]) -> None:
+        need = [o for o in items if not cache.has(o)]
+        report.cached += len(items) - len(need)
+        if progress:
+            progress.add_total(len(need), sum(items[o][0] for o in need))
+
+        def one(oid: str) -> None:
+            size, label = items[oid]
+
+            def attempt() -> int:
+                with cache.writer(oid) as w:
+                    r.get(oid, w)
+                    w.commit(r.where)
+                    return w.size
+
+            try:
+                n = _retrying(attempt)
+            except ObjectMissingError:
+                with mu:
+                    missing.append((label, oid))
+                return
+            with mu:
+                report.downloaded += 1
+                report.downloaded_bytes += n
+                got.append(oid)
+            if faulty:
+                faults.point("fetch:object-stored")
+            if progress:
+                progress.advance(1, n)
+
+        try:
+            _parallel(need, one, jobs)
+        finally:
+            if known is not None:
+                known.add(got)
+
+    # 1. Manifests first (verified like any object), to learn their files.
+    dirs = dict(want.dirs)
+    files = dict(want.files)
+    download({m: (0, label) for m, label in dirs.items()})
+    if sniff:
+        download(files)
+        for o in list(files):
+            if _is_manifest(cache, o):
+                dirs[o] = files.pop(o)[1]
+    lost = {o for _, o in missing}
+    inner: dict[str, tuple[int, str]] = {}
+    for m, label in dirs.items():
+        if m in lost:
+            continue
+        try:
+            entries = manifest.loads(cache.read_bytes(m), f"manifest of {label}")
+        except PointerError:
+            if sniff:
+                continue  # an ordinary file that happens to start like a manifest
+            raise
+        for e in entries:
+            if e.oid not in files:
+                inner.setdefault(e.oid, (e.size, f"{label}/{e.path}"))
+    # 2. Files.
+    download(inner if sniff else {**inner, **files})
+    report.missing = sorted(missing)
+    if strict and report.missing:
+        raise _missing_error(report.missing, r.where, push=False)
+    return report
+
+
+# -- pull --------------------------------------------------------------------------------
+
+def pull(repo: Repo, remote: str | None = None, paths: Sequence[str] = (), jobs: int | None = None,
+         progress: Progress | None = None, *, force: bool = False, cwd: str | None = None,
+         strict: bool = True) -> tuple[FetchReport, Any]:
+    """fetch + checkout of the workspace pointers.  Returns both reports
+    (the second is a gitmodel.workspace.CheckoutReport)."""
+    from .workspace import checkout
+
+    repo.require_init()
+    with repo.lock:
+        report = fetch(repo, remote, paths, jobs=jobs, progress=progress, cwd=cwd, strict=False)
+        if progress:
+            progress.close()
+        done = checkout(repo, list(paths), force=force, cwd=cwd)
+        if strict and report.missing:
+            raise _missing_error(report.missing, f"remote '{report.remote}' ({report.url})", push=False)
+        return report, done
+
+
+# -- get: one artifact of another repository ---------------------------------------------
+
+@dataclass
+class GetReport:
+    source: str  # the repository, credentials redacted
+    path: str
+    rev: str
+    out: str
+    kind: str
+    files: int
+    size: int
+    oid: str
+    downloaded: int  # objects fetched from the remote
+    local: int  # objects taken from the source repository's own cache
+
+
+def get(source: str, path: str, *, rev: str | None = None, out: str | None = None, remote: str | None = None,
+        jobs: int | None = None, progress: Progress | None = None, cwd: str | None = None) -> GetReport:
+    """Download one tracked artifact of another gitmodel repository (a local
+    path or a git URL) at `rev`, without checking out its workspace.
+
+    The source's pointer and committed config are read in-process (a URL is
+    cloned bare and shallow into a temp folder first); the objects come from
+    the source's own cache when it is local, else from its default remote,
+    verified into a temporary cache beside OUT, and appear at OUT in one
+    rename.  OUT must not exist."""
+    cwd = cwd or os.getcwd()
+    rel = _artifact_rel(path)
+    out_path = os.path.abspath(os.path.join(cwd, out or posixpath.basename(rel)))
+    if out is not None and os.path.isdir(out_path):
+        out_path = os.path.join(out_path, posixpath.basename(rel))
+    if os.path.lexists(out_path):
+        raise PathError(f"{out_path} already exists; remove it or choose another destination with -o OUT")
+    parent = os.path.dirname(out_path)
+    if not os.path.isdir(parent):
+        raise PathError(f"{parent}: no such folder for the output; create it first")
+    shown = redact(source)
+    tmp = tempfile.mkdtemp(prefix=".gm-tmp-get-", dir=parent)
+    try:
+        src, config, base, local_cache = _open_source(source, rev, tmp, cwd)
+        at = rev or "HEAD"
+        pointer = revs.pointer_at(src, at, rel)
+        cache = Cache(os.path.join(tmp, "cache"))
+        cache.ensure()
+        want = Wanted()
+        want.add(rel, pointer)
+        local = 0
+        if local_cache is not None:
+            from .remote.local import LocalRemote
+
+            # The source's own cache has the local layout of a remote (objects/xxh128/..).
+            here = LocalRemote("cache", local_cache, local_cache)
+            rep = fetch_wanted(cache, here, want, 4, None, None, strict=False)
+            local = rep.downloaded
+        downloaded = 0
+        if not _complete(cache, want):
+            try:
+                spec = spec_from_config(config, remote, base or tmp)
+            except RemoteError as e:
+                raise RemoteError(f"{shown}: {rel} is not in its local cache and {e}") from None
+            if base is None and "://" not in spec.url and not os.path.isabs(os.path.expanduser(spec.url)):
+                raise RemoteError(f"{shown}: its remote '{spec.name}' is a relative folder ({spec.display}), "
+                                  f"which means nothing away from a clone; clone the repository and run "
+                                  f"`gitmodel pull`, or pass -r with another remote")
+            r = open_remote(spec)
+            try:
+                rep = fetch_wanted(cache, r, want, jobs or spec.jobs() or r.default_jobs, None, progress,
+                                   strict=True)
+                downloaded = rep.downloaded
+            finally:
+                r.close()
+        faults.point("get:fetched")
+        files = _materialize(cache, pointer, rel, os.path.join(tmp, "out"))
+        os.rename(os.path.join(tmp, "out"), out_path)
+        return GetReport(shown, rel, at, out_path, pointer.kind, files, pointer.size, pointer.oid, downloaded, local)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _artifact_rel(path: str) -> str:
+    rel = posixpath.normpath(path.replace(os.sep, "/"))
+    if rel.startswith("/") or rel == "." or rel == ".." or rel.startswith("../"):
+        raise PathError(f"{path}: give the artifact's path inside the repository (like models/clf.pkl)")
+    return ptr.target_path(rel) if rel.endswith(ptr.SUFFIX) else rel
+
+
+def _complete(cache: Cache, want: Wanted) -> bool:
+    if cache.missing(want.files):
+        return False
+    for m in want.dirs:
+        if not cache.has(m):
+            return False
+        if cache.missing(e.oid for e in manifest.loads(cache.read_bytes(m), m)):
+            return False
+    return True
+
+
+def _open_source(source: str, rev: str | None, tmp: str, cwd: str
+                 ) -> tuple[Repo, Config, str | None, str | None]:
+    """(repo to read pointers from, its config, base for relative remote
+    paths (None for a clone), its cache root when local)."""
+    if source.startswith("file://"):
+        source = unquote(urlsplit(source).path)
+    local = os.path.abspath(os.path.join(cwd, source))
+    if "://" not in source and os.path.isdir(local):
+        try:
+            root, git_dir, common = gitops.discover(local)
+        except GitmodelError:
+            root = git_dir = common = ""
+        if root:
+            repo = Repo(root, git_dir, common)
+            return repo, repo.config, repo.root, repo.cache.root if os.path.isdir(repo.cache.objects) else None
+        if os.path.isfile(os.path.join(local, "HEAD")) and os.path.isdir(os.path.join(local, "objects")):
+            repo = Repo(local, local, local)  # a bare repository: read in place
+            return repo, _committed_config(repo, rev, tmp), local, None
+        raise GitError(f"{source}: is not a git repository; give a clone's path or a git URL")
+    clone = os.path.join(tmp, "repo.git")
+    _clone(source, rev, clone)
+    repo = Repo(clone, clone, clone)
+    return repo, _committed_config(repo, rev, tmp), None, None
+
+
+def _clone(url: str, rev: str | None, dest: str) -> None:
+    env = {**gitops.env_without_git_vars(), "GIT_TERMINAL_PROMPT": "0"}
+    attempts = [["--depth", "1"] + (["--branch", rev] if rev else []), []] if rev else [["--depth", "1"]]
+    last = ""
+    for extra in attempts:
+        shutil.rmtree(dest, ignore_errors=True)
+        proc = subprocess.run(["git", "clone", "--bare", "--quiet", *extra, "--", url, dest],
+                              capture_output=True, env=env)
+        if proc.returncode == 0:
+            return
+        lines = proc.stderr.decode(errors="replace").strip().splitlines()
+        last = lines[-1] if lines else f"exit {proc.returncode}"
+    raise GitError(f"cannot clone {redact(url)}: {redact(last)}; check the URL and your access to it")
+
+
+def _committed_config(repo: Repo, rev: str | None, tmp: str) -> Config:
+    """The source's committed .gitmodel/config.toml at `rev`, as a Config."""
+    folder = os.path.join(tmp, "config")
+    os.makedirs(os.path.join(folder, CONFIG_DIR), exist_ok=True)
+    tree = revs.resolve_commit(repo, rev or "HEAD").tree
+    try:
+        blob = tree[f"{CONFIG_DIR}/{CONFIG_FILE}"]
+        data = blob.data
+    except KeyError:
+        data = b""
+    with open(os.path.join(folder, CONFIG_DIR, CONFIG_FILE), "wb") as f:
+        f.write(data)
+    return Config(folder)
+
+
+def _materialize(cache: Cache, pointer: ptr.Pointer, rel: str, dest: str) -> int:
+    """Move verified objects out of the temporary cache into `dest` (a file,
+    or a folder built in full), by rename where possible."""
+    placed: dict[str, str] = {}
+
+    def place(oid: str, target: str, executable: bool = False) -> None:
+        if oid in placed:  # the same content twice: the object already moved
+            shutil.copyfile(placed[oid], target)
+        else:
+            os.rename(cache.path(oid), target)
+            placed[oid] = target
+        os.chmod(target, 0o755 if executable else 0o644)
+
+    if not pointer.is_dir:
+        place(pointer.oid, dest)
+        return 1
+    entries = manifest.loads(cache.read_bytes(pointer.oid), f"manifest of {rel}")
+    os.mkdir(dest)
+    for folder in sorted({posixpath.dirname(e.path) for e in entries} - {""}):
+        os.makedirs(os.path.join(dest, folder), exist_ok=True)
+    for e in entries:
+        place(e.oid, os.path.join(dest, e.path), e.executable)
+    return len(entries)
+

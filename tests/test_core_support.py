@@ -1,0 +1,165 @@
+"""Helpers shared by the tests/test_core_*.py files (no tests of its own).
+
+Named test_core_* so that it belongs with the suite it serves; pytest puts
+tests/ on sys.path, so the other files import it as `test_core_support`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import xxhash
+
+from conftest import Result, git
+
+TMP_PREFIX = ".gm-tmp-"
+
+
+def cache_root(root: Path) -> Path:
+    """The cache of the repository at `root` (its git common dir + /gitmodel)."""
+    common = git("rev-parse", "--path-format=absolute", "--git-common-dir", cwd=root).strip()
+    return Path(common) / "gitmodel"
+
+
+def objects(root: Path) -> dict[str, Path]:
+    """Every object under its final name: {oid: path}.  Temp files
+    (`.gm-tmp-*`, wherever a crash left them) are not objects."""
+    base = cache_root(root) / "objects"
+    out: dict[str, Path] = {}
+    if not base.is_dir():
+        return out
+    for algo in base.iterdir():
+        for shard in algo.iterdir():
+            for f in shard.iterdir():
+                if f.name.startswith(TMP_PREFIX):
+                    continue
+                out[f"{algo.name}:{shard.name}{f.name}"] = f
+    return out
+
+
+def hash_file(path: Path) -> str:
+    return "xxh128:" + xxhash.xxh3_128_hexdigest(path.read_bytes())
+
+
+def oid_of(data: bytes) -> str:
+    return "xxh128:" + xxhash.xxh3_128_hexdigest(data)
+
+
+def assert_objects_sound(root: Path) -> dict[str, Path]:
+    """Every object under its final name hashes to that name and is read-only."""
+    found = objects(root)
+    for oid, path in found.items():
+        assert hash_file(path) == oid, f"object {path} does not hash to its name"
+        assert not os.stat(path).st_mode & 0o222, f"object {path} is writable"
+    return found
+
+
+def worktree(root: Path) -> dict[str, tuple[str, int, bytes]]:
+    """Everything in the work tree outside .git: {relpath: (type, mode, content)}."""
+    out: dict[str, tuple[str, int, bytes]] = {}
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if not (folder == str(root) and d == ".git")]
+        for name in dirs + files:
+            p = os.path.join(folder, name)
+            rel = os.path.relpath(p, root)
+            st = os.lstat(p)
+            if stat.S_ISLNK(st.st_mode):
+                out[rel] = ("link", 0, os.readlink(p).encode())
+            elif stat.S_ISDIR(st.st_mode):
+                if not os.path.islink(p):
+                    out[rel] = ("dir", stat.S_IMODE(st.st_mode), b"")
+            else:
+                out[rel] = ("file", stat.S_IMODE(st.st_mode), Path(p).read_bytes())
+    return out
+
+
+def index(root: Path) -> str:
+    """The git index as `git ls-files --stage` shows it."""
+    return git("ls-files", "--stage", cwd=root)
+
+
+def cache_listing(root: Path) -> dict[str, tuple[int, int]]:
+    """Every file in the cache except the lock and the stat cache (hints):
+    {relpath: (size, mode)}."""
+    base = cache_root(root)
+    out: dict[str, tuple[int, int]] = {}
+    for folder, _dirs, files in os.walk(base):
+        for name in files:
+            p = os.path.join(folder, name)
+            rel = os.path.relpath(p, base)
+            if rel == "lock" or rel.startswith("state.db"):
+                continue
+            st = os.lstat(p)
+            out[rel] = (st.st_size, stat.S_IMODE(st.st_mode))
+    return out
+
+
+def snapshot(root: Path) -> tuple[object, ...]:
+    """Work tree, index and cache, to prove a failed command changed nothing."""
+    return worktree(root), index(root), cache_listing(root)
+
+
+def assert_unchanged(root: Path, before: tuple[object, ...]) -> None:
+    after = snapshot(root)
+    names = ("work tree", "index", "cache")
+    for name, b, a in zip(names, before, after):
+        assert a == b, f"the {name} changed"
+
+
+def assert_one_line_error(r: Result, *needles: str, code: int = 1) -> str:
+    """An expected failure: the exit code, exactly one line on stderr, no traceback."""
+    assert r.code == code, r
+    lines = r.err.strip().splitlines()
+    assert len(lines) == 1, r
+    assert "Traceback" not in r.err and "Traceback" not in r.out, r
+    for needle in needles:
+        assert needle in lines[0], (needle, r)
+    return lines[0]
+
+
+def settle() -> None:
+    """Wait until files written so far are past the stat cache's racy window,
+    so that what is hashed now is also recorded (git's racily-clean rule
+    refuses to trust a stat taken too close to the file's last change)."""
+    from gitmodel import statcache
+
+    time.sleep(statcache.RACY_NS / 1e9 + 0.05)
+
+
+def pointer_fields(path: Path) -> list[tuple[str, str]]:
+    return [tuple(line.split(" ", 1)) for line in path.read_text().splitlines()]  # type: ignore[misc]
+
+
+@contextlib.contextmanager
+def read_only(*folders: Path) -> Iterator[None]:
+    """Make folders truly unwritable, even for root (whom permission bits do
+    not stop): chmod for a normal user, the immutable attribute for root."""
+    if os.geteuid() != 0:
+        modes = [f.stat().st_mode for f in folders]
+        for f in folders:
+            f.chmod(0o555)
+        try:
+            yield
+        finally:
+            for f, m in zip(folders, modes):
+                f.chmod(stat.S_IMODE(m))
+        return
+    import pytest
+
+    done: list[Path] = []
+    try:
+        for f in folders:
+            r = subprocess.run(["chattr", "+i", str(f)], capture_output=True)
+            if r.returncode != 0:
+                pytest.skip(f"running as root and cannot make {f} immutable: {r.stderr!r}")
+            done.append(f)
+        yield
+    finally:
+        for f in done:
+            subprocess.run(["chattr", "-i", str(f)], check=True)

@@ -1,0 +1,215 @@
+"""Helpers shared by the tests/test_safety_*.py files (no tests of its own).
+
+Named test_safety_* so that it belongs with the suite it serves; pytest puts
+tests/ on sys.path, so the other files import it as `test_safety_support`.
+Deliberately independent of the core suite's helpers: these checks are the
+safety net under everyone's code, so they re-derive what they trust (hashes,
+file bytes) from scratch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import stat
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import xxhash
+
+from conftest import GITMODEL, Result, git
+
+TMP_PREFIX = ".gm-tmp-"
+DAY = 86400.0
+
+
+def oid_of(data: bytes) -> str:
+    return "xxh128:" + xxhash.xxh3_128_hexdigest(data)
+
+
+def cache_root(root: Path) -> Path:
+    common = git("rev-parse", "--path-format=absolute", "--git-common-dir", cwd=root).strip()
+    return Path(common) / "gitmodel"
+
+
+def object_path(root: Path, oid: str) -> Path:
+    hexd = oid.split(":", 1)[1]
+    return cache_root(root) / "objects" / "xxh128" / hexd[:2] / hexd[2:]
+
+
+def store_objects(base: Path) -> dict[str, Path]:
+    """Every object under its final name below an object store root
+    (a cache or a folder remote): {oid: path}.  Temp files are not objects."""
+    out: dict[str, Path] = {}
+    objs = base / "objects"
+    if not objs.is_dir():
+        return out
+    for algo in objs.iterdir():
+        for shard in algo.iterdir():
+            for f in shard.iterdir():
+                if not f.name.startswith(TMP_PREFIX):
+                    out[f"{algo.name}:{shard.name}{f.name}"] = f
+    return out
+
+
+def objects(root: Path) -> dict[str, Path]:
+    return store_objects(cache_root(root))
+
+
+def bad_objects(base: Path) -> list[str]:
+    """Objects whose bytes do not hash to their name (must always be empty)."""
+    return [oid for oid, p in store_objects(base).items() if oid_of(p.read_bytes()) != oid]
+
+
+def temps(base: Path) -> list[Path]:
+    return [Path(d) / f for d, _, fs in os.walk(base) for f in fs if f.startswith(TMP_PREFIX)]
+
+
+def age(paths: list[Path] | dict[str, Path], days: float) -> None:
+    """Make files look `days` old (mtime), as gc's grace period sees them."""
+    when = time.time() - days * DAY
+    for p in (paths.values() if isinstance(paths, dict) else paths):
+        os.utime(p, (when, when), follow_symlinks=False)
+
+
+def age_cache(root: Path, days: float = 30) -> None:
+    age(objects(root), days)
+
+
+# -- snapshots: proving a failed command changed nothing ---------------------------
+
+def tree_state(top: Path, skip_git: bool = True) -> dict[str, tuple[str, int, bytes]]:
+    """{relpath: (type, mode, content)} for everything below `top`."""
+    out: dict[str, tuple[str, int, bytes]] = {}
+    for folder, dirs, files in os.walk(top):
+        if skip_git and folder == str(top):
+            dirs[:] = [d for d in dirs if d != ".git"]
+        for name in dirs + files:
+            p = os.path.join(folder, name)
+            rel = os.path.relpath(p, top)
+            st = os.lstat(p)
+            if stat.S_ISLNK(st.st_mode):
+                out[rel] = ("link", 0, os.readlink(p).encode())
+            elif stat.S_ISDIR(st.st_mode):
+                out[rel] = ("dir", stat.S_IMODE(st.st_mode), b"")
+            elif stat.S_ISREG(st.st_mode):
+                try:
+                    data = Path(p).read_bytes()
+                except PermissionError:
+                    data = b"<unreadable>"
+                out[rel] = ("file", stat.S_IMODE(st.st_mode), data)
+            else:
+                out[rel] = ("other", stat.S_IMODE(st.st_mode), b"")
+    return out
+
+
+def cache_state(root: Path) -> dict[str, tuple[int, int, str]]:
+    """Every file in the cache but the lock and the stat cache (hints, not
+    content): {relpath: (size, mode, hash)}."""
+    base = cache_root(root)
+    out: dict[str, tuple[int, int, str]] = {}
+    for folder, _dirs, files in os.walk(base):
+        for name in files:
+            p = os.path.join(folder, name)
+            rel = os.path.relpath(p, base)
+            if rel == "lock" or rel.startswith("state.db"):
+                continue
+            st = os.lstat(p)
+            try:
+                h = oid_of(Path(p).read_bytes()) if stat.S_ISREG(st.st_mode) else ""
+            except PermissionError:
+                h = "<unreadable>"
+            out[rel] = (st.st_size, stat.S_IMODE(st.st_mode), h)
+    return out
+
+
+def snapshot(root: Path, remote: Path | None = None) -> dict[str, object]:
+    snap: dict[str, object] = {
+        "work tree": tree_state(root),
+        "index": git("ls-files", "--stage", cwd=root),
+        "cache": cache_state(root),
+    }
+    if remote is not None:
+        snap["remote"] = tree_state(remote, skip_git=False)
+    return snap
+
+
+def assert_unchanged(before: dict[str, object], after: dict[str, object]) -> None:
+    for name in before:
+        assert after[name] == before[name], f"the {name} changed"
+
+
+def assert_one_line_error(r: Result, *needles: str, code: int = 1) -> str:
+    """An expected failure: the exit code, one line on stderr, no traceback."""
+    assert r.code == code, r
+    lines = r.err.strip().splitlines()
+    assert len(lines) == 1, r
+    assert "Traceback" not in r.err + r.out, r
+    for needle in needles:
+        assert needle in lines[0], (needle, r)
+    return lines[0]
+
+
+# -- running the CLI in special conditions --------------------------------------------
+
+def run_cli(args: list[str], cwd: Path, env: dict[str, str] | None = None, user: int | None = None,
+            preexec: object = None, timeout: float = 120) -> Result:
+    """The CLI as a real subprocess, optionally as another user (to make
+    permission bits bite while the tests run as root)."""
+    kwargs: dict[str, object] = {}
+    if user is not None:
+        kwargs.update(user=user, group=user, extra_groups=[])
+    if preexec is not None:
+        kwargs["preexec_fn"] = preexec
+    proc = subprocess.run([*GITMODEL, *args], cwd=cwd, capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=timeout, **kwargs)  # type: ignore[call-overload]
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+NOBODY = 65534
+
+
+def give_to(path: Path, uid: int) -> None:
+    """chown -R, so an unprivileged user can work in a test repository."""
+    for folder, dirs, files in os.walk(path):
+        os.lchown(folder, uid, uid)
+        for name in dirs + files:
+            os.lchown(os.path.join(folder, name), uid, uid)
+
+
+@contextlib.contextmanager
+def immutable(*paths: Path) -> Iterator[None]:
+    """Make folders unwritable even for root: chmod for a normal user, the
+    immutable attribute (chattr +i) for root, skipping where unsupported."""
+    import pytest
+
+    if os.geteuid() != 0:
+        modes = [p.stat().st_mode for p in paths]
+        for p in paths:
+            p.chmod(0o555)
+        try:
+            yield
+        finally:
+            for p, m in zip(paths, modes):
+                p.chmod(stat.S_IMODE(m))
+        return
+    done: list[Path] = []
+    try:
+        for p in paths:
+            r = subprocess.run(["chattr", "+i", str(p)], capture_output=True)
+            if r.returncode != 0:
+                pytest.skip(f"running as root and cannot make {p} immutable: {r.stderr!r}")
+            done.append(p)
+        yield
+    finally:
+        for p in done:
+            subprocess.run(["chattr", "-i", str(p)], check=True)
+
+
+def copy_repo(src: Path, dst: Path) -> Path:
+    """A byte-for-byte copy of a repository (cache included: it is in .git)."""
+    shutil.copytree(src, dst, symlinks=True)
+    return dst
