@@ -47,7 +47,7 @@ def main(argv: list[str]) -> int:
     job = argv[0] if argv else "demo"
     rest = argv[1:]
     if job == "demo":
-        ensure_venv("")
+        ensure_venv("demo")
         return subprocess.call([os.path.join(BIN, "python"), os.path.join(HERE, "examples", "demo.py"), *rest])
     if job == "test":
         ensure_venv("test")

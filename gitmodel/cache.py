@@ -72,7 +72,14 @@ class Cache:
             os.unlink(tmp)
             _freshen(final)
             return
-        os.replace(tmp, final)
+        try:
+            os.replace(tmp, final)
+        except FileNotFoundError:
+            if not os.path.exists(tmp):
+                raise
+            # Its shard folder was deleted by hand (say `rm -rf objects/xx`): recreate it.
+            os.makedirs(os.path.dirname(final), exist_ok=True)
+            os.replace(tmp, final)
 
     def add_bytes(self, data: bytes, durable: bool = True) -> str:
         oid = oidmod.of_bytes(data)
@@ -163,7 +170,11 @@ class Cache:
                 # The temp file sits beside its final name: a rename within
                 # one folder is the cheapest atomic publish there is.
                 tmp = fsutil.tmp_name(os.path.dirname(final))
-                _write_new(tmp, data, durable=False)
+                try:
+                    _write_new(tmp, data, durable=False)
+                except FileNotFoundError:  # a shard folder deleted by hand
+                    os.makedirs(os.path.dirname(final), exist_ok=True)
+                    _write_new(tmp, data, durable=False)
                 out.append((tmp, oid))
             return out
 

@@ -256,7 +256,7 @@ def reachable(repo: Repo, extra_roots: Iterable[str] = ()) -> tuple[Reachable, l
 
     # 2. All history, in one pass by git: blobs only, with the path where git
     # first met each one.
-    proc = gitops.run(["rev-list", "--objects", "--all", "--reflog", "--indexed-objects",
+    proc = gitops.run(["rev-list", "--objects", "--all", "--indexed-objects",
                        "--filter=object:type=blob", *roots], cwd=repo.root)
     others: list[str] = []
     for line in proc.stdout.decode(errors="surrogateescape").splitlines():

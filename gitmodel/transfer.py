@@ -479,15 +479,16 @@ def fetch(repo: Repo, remote: str | None = None, paths: Sequence[str] = (), revs
 
 
 def fetch_oids(repo: Repo, oids: Iterable[str], remote: str | None = None, progress: Progress | None = None,
-               *, jobs: int | None = None, strict: bool = True) -> FetchReport:
+               *, jobs: int | None = None, strict: bool = True, expand: bool = True) -> FetchReport:
     """Download these objects into the cache where it lacks them; a manifest
-    brings all its files (checkout's auto-fetch, rollback, the Python API)."""
+    brings all its files unless `expand` is False (checkout's auto-fetch,
+    rollback, the Python API, which may want one file of a folder)."""
     repo.require_init()
     with repo.lock:
         with _opened(repo, remote) as (r, configured_jobs):
             known = KnownObjects(repo.cache.root, r.name, r.identity)
             return fetch_wanted(repo.cache, r, Wanted(files={o: (0, o) for o in oids}),
-                                jobs or configured_jobs or r.default_jobs, known, progress, strict, sniff=True)
+                                jobs or configured_jobs or r.default_jobs, known, progress, strict, sniff=expand)
 
 
 def fetch_wanted(cache: Cache, r: Remote, want: Wanted, jobs: int, known: KnownObjects | None,

@@ -96,7 +96,7 @@ class Store:
         if self.kind == "local":
             assert self.path is not None
             p = self.path / object_key(oid)
-            p.chmod(0o644)
+            p.unlink(missing_ok=True)  # a new inode: never write through one the cache may share
             p.write_bytes(data)
         else:
             self._s3().put_object(Bucket=self.bucket, Key=self.prefix + object_key(oid), Body=data)

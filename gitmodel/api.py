@@ -1,0 +1,411 @@
+"""The Python API: the five steps of model versioning from a notebook or a
+training script, on the same library the CLI uses.
+
+    import gitmodel
+    gitmodel.save(clf, "models/clf.pkl", name="clf", params={"n_estimators": 100},
+                  metrics={"accuracy": 0.93}, data=["data/train.csv"])
+    # git commit -m "Train clf"
+    gitmodel.tag("clf", "v1.0.0")
+    gitmodel.promote("clf", "v1.0.0", "prod")
+    clf = gitmodel.load("clf#prod")
+
+Every function works from any folder inside the repository; `repo=` takes
+another repository's path (or, for `load` and `open`, a git URL).
+
+Unpickling runs code: `load` checks the content hash before it unpickles, so
+what it unpickles is exactly what was saved, but only load models from
+repositories and remotes you trust.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .repo import Repo
+    from .workspace import CheckoutReport, Status
+
+PathLike = str | os.PathLike[str]
+
+
+# -- finding the repository -------------------------------------------------------
+
+def _repo(repo: PathLike | None) -> Repo:
+    from .repo import Repo
+
+    return Repo.discover(os.fspath(repo) if repo is not None else None)
+
+
+def _is_url(source: str) -> bool:
+    return "://" in source or (":" in source and "@" in source.split(":", 1)[0])
+
+
+def _cwd_for(r: Repo, repo: PathLike | None) -> str:
+    """Paths given with an explicit `repo=` are relative to its root;
+    otherwise to the current folder, like the CLI."""
+    return r.root if repo is not None else os.getcwd()
+
+
+# -- save ---------------------------------------------------------------------------
+
+@dataclass
+class Saved:
+    """What `save` wrote."""
+
+    path: str  # repository-relative path of the artifact
+    oid: str
+    size: int
+    name: str | None = None
+    params_file: str | None = None
+    metrics_file: str | None = None
+    data: list[str] = field(default_factory=list)
+
+
+def _sidecar(rel: str, kind: str) -> str:
+    """Default params/metrics file of an artifact: `models/clf.params.json`
+    beside `models/clf.pkl`, so several models can share a folder."""
+    folder, name = os.path.split(rel)
+    stem = name.split(".", 1)[0] or name
+    return os.path.join(folder, f"{stem}.{kind}.json").replace(os.sep, "/")
+
+
+def _dump(obj: Any, path: str) -> None:
+    """Serialise with joblib into a temp file beside `path`, fsync, rename."""
+    import joblib
+
+    from .fsutil import fsync_dir, tmp_name
+
+    folder = os.path.dirname(path)
+    os.makedirs(folder, exist_ok=True)
+    tmp = tmp_name(folder)
+    try:
+        with io.open(tmp, "wb") as f:  # io.open: this module's `open` is gitmodel.open
+            joblib.dump(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    fsync_dir(folder)
+
+
+def save(obj: Any, path: PathLike, *, name: str | None = None, params: dict[str, Any] | None = None,
+         metrics: dict[str, Any] | None = None, data: Sequence[PathLike] | None = None,
+         repo: PathLike | None = None, stage: bool = True) -> Saved:
+    """Serialise `obj` to `path` with joblib and track it as `gitmodel add`
+    does; write `params` and `metrics` as JSON files; track the `data` paths
+    (files git does not already track); with `name`, declare the model with
+    that lineage in the committed config.  Everything is staged (not
+    committed): commit, then `tag`.
+
+    >>> gitmodel.save(clf, "models/clf.pkl", name="clf", metrics={"accuracy": 0.93})
+    """
+    from . import gitops, models, track
+    from .fsutil import write_atomic
+
+    r = _repo(repo)
+    r.require_init()
+    cwd = _cwd_for(r, repo)
+    rel = r.relpath(os.fspath(path), cwd)
+    data_rels = [r.relpath(os.fspath(d), cwd) for d in (data or [])]
+    declared = models.find(r, name) if name else None
+    if name:
+        models.check_name(name)
+    params_rel = metrics_rel = None
+    if params is not None:
+        params_rel = declared.params if declared and declared.params else _sidecar(rel, "params")
+    elif declared:
+        params_rel = declared.params
+    if metrics is not None:
+        metrics_rel = declared.metrics if declared and declared.metrics else _sidecar(rel, "metrics")
+    elif declared:
+        metrics_rel = declared.metrics
+    for d in data_rels:
+        if not os.path.lexists(r.abspath(d)):
+            from .errors import PathError
+
+            raise PathError(f"data {d}: no such file or folder")
+    _dump(obj, r.abspath(rel))
+    written = []
+    for values, target in ((params, params_rel), (metrics, metrics_rel)):
+        if values is not None and target is not None:
+            os.makedirs(os.path.dirname(r.abspath(target)) or r.root, exist_ok=True)
+            write_atomic(r.abspath(target), (json.dumps(values, indent=2, sort_keys=True, default=str)
+                                             + "\n").encode())
+            written.append(target)
+    in_git = set(gitops.tracked(r.root, data_rels))
+    to_track = [rel] + [d for d in data_rels if d not in in_git
+                        and not any(t == d or t.startswith(d + "/") for t in in_git)]
+    results = track.add(r, to_track, stage=stage, cwd=r.root)
+    if stage and written:
+        gitops.stage(r.root, written)
+    if name:
+        model = models.make(r, name, rel, data_rels, params_rel, metrics_rel, cwd=r.root)
+        models.declare(r, model, replace=True, stage=stage)
+    art = results[0].pointer
+    return Saved(rel, art.oid, art.size, name, params_rel, metrics_rel, data_rels)
+
+
+# -- reading any version --------------------------------------------------------------
+
+@contextmanager
+def _source(repo: PathLike | None) -> Iterator[tuple[Repo, bool]]:
+    """(repository to read, whether it is a temporary clone of a URL)."""
+    if repo is not None and _is_url(os.fspath(repo)):
+        from .repo import Repo
+        from .transfer import _clone
+
+        tmp = tempfile.mkdtemp(prefix="gitmodel-api-")
+        try:
+            clone = os.path.join(tmp, "repo.git")
+            _clone(os.fspath(repo), None, clone)
+            yield Repo(clone, clone, clone), True
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    else:
+        yield _repo(repo), False
+
+
+def _locate(r: Repo, ref: str, rev: str | None, cwd: str | None) -> tuple[str, str | None]:
+    """(artifact path, revision or None for the workspace) for what a caller
+    named: a version reference (`clf@v1.0.0`, `clf@latest`, `clf#prod`) or a
+    path plus an optional revision."""
+    from . import refs, registry
+    from .errors import GitmodelError
+
+    vref = refs.parse(ref)
+    if vref is not None and rev is None:
+        state = registry.model_state(r, vref.model)
+        if state.events:
+            version = refs.pick(state, vref, ref)
+            model = registry.model_for(r, state, version)
+            if model is None:
+                raise GitmodelError(f"{ref}: cannot tell which file model {vref.model} is; declare it with "
+                                    f"`gitmodel model add {vref.model} PATH`")
+            return model.path, version.commit
+    rel = r.relpath(ref, cwd) if cwd is not None else ref.strip("/")
+    return rel, rev
+
+
+def _object_for(r: Repo, rel: str, rev: str | None) -> tuple[str, int, str]:
+    """(oid, size, label) of a tracked file, or of a file inside a tracked
+    folder, at `rev` (None: the workspace's pointers)."""
+    from . import manifest, revs
+    from . import pointer as ptr
+    from .errors import GitmodelError
+
+    def pointer_of(path: str) -> ptr.Pointer | None:
+        if rev is None:
+            return ptr.try_read(r.abspath(ptr.pointer_path(path)))
+        try:
+            return revs.pointer_at(r, rev, path)
+        except GitmodelError:
+            return None
+
+    where = f" at {rev}" if rev else ""
+    p = pointer_of(rel)
+    if p is not None:
+        if p.is_dir:
+            raise GitmodelError(f"{rel} is a tracked folder; open one of its files, like {rel}/NAME")
+        return p.oid, p.size, rel
+    parts = rel.split("/")
+    for i in range(len(parts) - 1, 0, -1):
+        folder = "/".join(parts[:i])
+        dp = pointer_of(folder)
+        if dp is None:
+            continue
+        if not dp.is_dir:
+            break
+        _ensure(r, [dp.oid], expand=False)
+        inner = "/".join(parts[i:])
+        for e in manifest.loads(r.cache.read_bytes(dp.oid), f"manifest of {folder}"):
+            if e.path == inner:
+                return e.oid, e.size, rel
+        raise GitmodelError(f"{rel}: not in the tracked folder {folder}{where}")
+    raise GitmodelError(f"{rel} is not tracked by gitmodel{where}; see `gitmodel status`")
+
+
+def _ensure(r: Repo, oids: list[str], expand: bool) -> None:
+    """Fetch what the cache lacks from the default remote."""
+    missing = r.cache.missing(oids)
+    if not missing:
+        return
+    from . import transfer
+
+    if not os.path.isdir(r.cache.tmp):
+        r.cache.ensure()
+    transfer.fetch_oids(r, missing, expand=expand)
+
+
+def read_bytes(ref: PathLike, rev: str | None = None, *, repo: PathLike | None = None) -> bytes:
+    """The content of a tracked file at any version, hash-checked, from the
+    cache or else the remote; the workspace is not touched."""
+    with _source(repo) as (r, cloned):
+        if cloned:
+            r.cache = _temp_cache(r)
+        rel, at = _locate(r, os.fspath(ref), rev, None if (repo is not None) else os.getcwd())
+        if cloned and at is None:
+            at = "HEAD"
+        oid, _, _ = _object_for(r, rel, at)
+        if cloned:
+            _fetch_from_source(r, at or "HEAD", [oid])
+        else:
+            _ensure(r, [oid], expand=False)
+        return r.cache.read_bytes(oid, verify=True)
+
+
+def load(ref: PathLike, rev: str | None = None, *, repo: PathLike | None = None) -> Any:
+    """Load a model saved with `save` (joblib) at any version:
+
+    >>> gitmodel.load("clf#prod")                      # the version in stage prod
+    >>> gitmodel.load("clf@latest")
+    >>> gitmodel.load("models/clf.pkl", rev="clf@v1.0.0")
+
+    The content hash is checked before anything is unpickled.  Unpickling
+    runs code: load only from repositories and remotes you trust."""
+    import joblib
+
+    return joblib.load(io.BytesIO(read_bytes(ref, rev, repo=repo)))
+
+
+def open(path: PathLike, rev: str | None = None, mode: str = "rb", *, repo: PathLike | None = None,
+         encoding: str | None = None) -> IO[Any]:
+    """Open any tracked file (a model, a data file, a file inside a tracked
+    folder) at any version for reading, without touching the workspace.
+
+    >>> with gitmodel.open("data/train.csv", rev="clf@v1.0.0", mode="r") as f:
+    ...     header = f.readline()
+
+    The content is hash-checked before it is returned."""
+    from .errors import GitmodelError
+
+    if mode not in ("rb", "r"):
+        raise GitmodelError(f"gitmodel.open reads only: mode must be 'rb' or 'r', not {mode!r}")
+    with _source(repo) as (r, cloned):
+        if cloned:
+            data = read_bytes(path, rev, repo=repo)
+            stream: IO[Any] = io.BytesIO(data)
+        else:
+            rel, at = _locate(r, os.fspath(path), rev, None if repo is not None else os.getcwd())
+            oid, _, _ = _object_for(r, rel, at)
+            _ensure(r, [oid], expand=False)
+            from .cache import hash_path
+            from .errors import CorruptObjectError
+
+            if hash_path(r.cache.path(oid)) != oid:
+                raise CorruptObjectError(f"cache object {oid} is corrupt; run `gitmodel fsck`")
+            stream = io.open(r.cache.path(oid), "rb")  # objects are immutable once named
+    return io.TextIOWrapper(stream, encoding=encoding or "utf-8") if mode == "r" else stream
+
+
+def _temp_cache(r: Repo) -> Any:
+    from .cache import Cache
+
+    cache = Cache(os.path.join(os.path.dirname(r.root), "cache"))
+    cache.ensure()
+    return cache
+
+
+def _fetch_from_source(r: Repo, rev: str, oids: list[str]) -> None:
+    """For a cloned URL: fetch from the remote its committed config names."""
+    from .remote import open_remote, spec_from_config
+    from .transfer import Wanted, _committed_config, fetch_wanted
+
+    need = r.cache.missing(oids)
+    if not need:
+        return
+    config = _committed_config(r, rev, os.path.dirname(r.root))
+    spec = spec_from_config(config, None, os.path.dirname(r.root))
+    remote = open_remote(spec)
+    try:
+        fetch_wanted(r.cache, remote, Wanted(files={o: (0, o) for o in need}), spec.jobs() or remote.default_jobs,
+                     None, None, strict=True)
+    finally:
+        remote.close()
+
+
+# -- the rest mirrors the CLI -----------------------------------------------------------
+
+def add(paths: Sequence[PathLike], *, repo: PathLike | None = None, stage: bool = True) -> list[Any]:
+    """`gitmodel add`: track files or folders."""
+    from . import track
+
+    r = _repo(repo)
+    return track.add(r, [os.fspath(p) for p in paths], stage=stage, cwd=_cwd_for(r, repo))
+
+
+def status(paths: Sequence[PathLike] = (), *, repo: PathLike | None = None) -> list[Status]:
+    """`gitmodel status`."""
+    from . import workspace
+
+    r = _repo(repo)
+    return workspace.status(r, [os.fspath(p) for p in paths], cwd=_cwd_for(r, repo))
+
+
+def checkout(paths: Sequence[PathLike] = (), *, force: bool = False, repo: PathLike | None = None) -> CheckoutReport:
+    """`gitmodel checkout`."""
+    from . import workspace
+
+    r = _repo(repo)
+    return workspace.checkout(r, [os.fspath(p) for p in paths], force=force, cwd=_cwd_for(r, repo))
+
+
+def push(*, remote: str | None = None, repo: PathLike | None = None) -> Any:
+    """`gitmodel push`: upload the objects the workspace pointers name."""
+    from . import transfer
+
+    return transfer.push(_repo(repo), remote)
+
+
+def pull(*, remote: str | None = None, repo: PathLike | None = None) -> Any:
+    """`gitmodel pull`: fetch, then checkout."""
+    from . import transfer
+
+    return transfer.pull(_repo(repo), remote)
+
+
+def tag(name: str, version: str | None = None, *, bump: str | None = None, rev: str | None = None,
+        message: str | None = None, path: PathLike | None = None, push: bool = False,
+        repo: PathLike | None = None) -> Any:
+    """`gitmodel tag`: register a version (`NAME@vX.Y.Z`, an annotated tag).
+
+    >>> gitmodel.tag("clf", "v1.0.0", message="baseline")"""
+    from . import registry
+
+    r = _repo(repo)
+    return registry.register(r, name, version, bump=bump, rev=rev, message=message,
+                             path=os.fspath(path) if path is not None else None, push=push, cwd=_cwd_for(r, repo))
+
+
+def promote(name: str, version: str, stage: str, *, message: str | None = None, push: bool = False,
+            repo: PathLike | None = None) -> Any:
+    """`gitmodel promote`: assign a stage (`NAME#STAGE#N`)."""
+    from . import registry
+
+    return registry.promote(_repo(repo), name, version, stage, message=message, push=push)
+
+
+def versions(name: str | None = None, *, repo: PathLike | None = None) -> list[dict[str, Any]]:
+    """`gitmodel versions --json`: newest first."""
+    from . import registry
+
+    r = _repo(repo)
+    states = registry.all_states(r) if name is None else {name: registry.model_state(r, name)}
+    return [registry.version_info(r, st, v) for st in states.values() for v in st.newest_first()]
+
+
+def rollback(name: str, to: str, *, repo: PathLike | None = None) -> Any:
+    """`gitmodel rollback`: put an older version's artifact back, staged."""
+    from . import registry
+
+    return registry.rollback(_repo(repo), name, to)

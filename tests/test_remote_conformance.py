@@ -1,0 +1,222 @@
+"""One conformance suite for every remote backend (restic-style): the same
+tests against a folder (copy and hardlink modes) and against the real S3
+server (moto, on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gitmodel import oid as oidmod
+from gitmodel.cache import Cache
+from gitmodel.errors import CorruptObjectError, ObjectMissingError
+from gitmodel.remote import Remote
+from gitmodel.remote import s3 as s3mod
+from gitmodel.remote.local import LocalRemote
+from gitmodel.remote.s3 import S3Remote
+from gitmodel.transfer import Wanted, fetch_wanted
+from test_remote_support import Store
+
+KINDS = ["local", "local-hardlink", "s3"]
+
+
+@pytest.fixture(params=KINDS)
+def kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def backend(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[Remote, Store, dict[str, str]]]:
+    """(remote, direct view of its store, a spec to rebuild it in another process)."""
+    if kind.startswith("local"):
+        store = tmp_path / "store"
+        link = "hardlink" if kind == "local-hardlink" else "copy"
+        r: Remote = LocalRemote("t", str(store), str(store), link=link)
+        view = Store("local", path=store)
+        spec = {"kind": "local", "root": str(store), "link": link}
+    else:
+        bucket = request.getfixturevalue("s3_bucket")
+        endpoint = request.getfixturevalue("s3_env")
+        r = S3Remote("t", f"s3://{bucket}/team", bucket, "team", endpoint_url=endpoint)
+        view = Store("s3", endpoint=endpoint, bucket=bucket)
+        spec = {"kind": "s3", "bucket": bucket, "endpoint": endpoint}
+    try:
+        yield r, view, spec
+    finally:
+        r.close()
+
+
+@pytest.fixture
+def src(tmp_path: Path) -> Cache:
+    c = Cache(str(tmp_path / "src-cache"))
+    c.ensure()
+    return c
+
+
+@pytest.fixture
+def dst(tmp_path: Path) -> Cache:
+    c = Cache(str(tmp_path / "dst-cache"))
+    c.ensure()
+    return c
+
+
+def put(r: Remote, cache: Cache, data: bytes) -> str:
+    oid = cache.add_bytes(data)
+    r.put(oid, cache.path(oid), len(data))
+    r.flush()
+    return oid
+
+
+def fetch(r: Remote, cache: Cache, oids: list[str], strict: bool = True):  # type: ignore[no-untyped-def]
+    return fetch_wanted(cache, r, Wanted(files={o: (0, f"file-{i}") for i, o in enumerate(oids)}), 4, None, None,
+                        strict=strict)
+
+
+@pytest.mark.parametrize("size", [0, 1, 5000, (2 << 20) + 7])
+def test_put_get_round_trip(backend, src: Cache, dst: Cache, size: int) -> None:  # type: ignore[no-untyped-def]
+    r, view, _ = backend
+    data = os.urandom(size)
+    oid = put(r, src, data)
+    assert view.read(oid) == data
+    report = fetch(r, dst, [oid])
+    assert report.downloaded == 1 and report.downloaded_bytes == size
+    assert Path(dst.path(oid)).read_bytes() == data
+    assert not os.listdir(dst.tmp)
+
+
+def test_multipart_upload_round_trip(s3_bucket: str, s3_env: str, src: Cache, dst: Cache,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # Lower the threshold so an 11 MiB object takes the multipart path (5 MiB parts, S3's minimum).
+    monkeypatch.setattr(s3mod, "MULTIPART_THRESHOLD", 5 << 20)
+    monkeypatch.setattr(s3mod, "MULTIPART_CHUNK", 5 << 20)
+    r = S3Remote("t", "x", s3_bucket, "team", endpoint_url=s3_env)
+    data = os.urandom((11 << 20) + 3)
+    oid = put(r, src, data)
+    fetch(r, dst, [oid])
+    assert Path(dst.path(oid)).read_bytes() == data
+    r.close()
+
+
+def test_exists_many_and_list(backend, src: Cache, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    r, _, _ = backend
+    present = {put(r, src, b"object %d" % i) for i in range(3)}
+    absent = {oidmod.of_bytes(b"absent %d" % i) for i in range(1200)}
+    everything = list(present | absent)
+    assert r.exists_many(everything, 4) == present  # many: a listing of a small remote
+    assert r.exists_many(list(present)[:1], 4) == set(list(present)[:1])  # one: a single query
+    assert r.exists_many(list(absent)[:10], 4) == set()
+    assert r.exists_many([], 4) == set()
+    assert set(r.list_oids()) == present
+    # The per-object path gives the same answer as the listing.
+    monkeypatch.setattr(s3mod, "HEAD_BATCH_MAX", 100_000)
+    assert r.exists_many(list(present) + list(absent)[:100], 8) == present
+
+
+def test_wrong_hash_on_remote_is_refused(backend, src: Cache, dst: Cache) -> None:  # type: ignore[no-untyped-def]
+    r, view, _ = backend
+    oid = put(r, src, b"the real content")
+    view.overwrite(oid, b"something else entirely")
+    with pytest.raises(CorruptObjectError) as e:
+        fetch(r, dst, [oid])
+    assert oid in str(e.value) and "remote 't'" in str(e.value)
+    assert not dst.has(oid)
+    assert not os.listdir(dst.tmp)  # the rejected bytes are gone too
+
+
+def test_truncated_object_is_refused(backend, src: Cache, dst: Cache) -> None:  # type: ignore[no-untyped-def]
+    r, view, _ = backend
+    data = os.urandom(20000)
+    oid = put(r, src, data)
+    view.overwrite(oid, data[:7000])
+    with pytest.raises(CorruptObjectError, match=oid):
+        fetch(r, dst, [oid])
+    assert not dst.has(oid) and not os.listdir(dst.tmp)
+
+
+def test_missing_object(backend, dst: Cache) -> None:  # type: ignore[no-untyped-def]
+    r, _, _ = backend
+    if r.kind == "local":
+        os.makedirs(r.root, exist_ok=True)  # type: ignore[attr-defined]
+    oid = oidmod.of_bytes(b"never uploaded")
+    with pytest.raises(ObjectMissingError) as e:
+        fetch(r, dst, [oid])
+    assert "file-0" in str(e.value) and "remote 't'" in str(e.value)
+    report = fetch(r, dst, [oid], strict=False)
+    assert report.missing == [("file-0", oid)] and report.downloaded == 0
+    assert not dst.has(oid)
+
+
+def test_delete(backend, src: Cache) -> None:  # type: ignore[no-untyped-def]
+    r, view, _ = backend
+    oid = put(r, src, b"to be deleted")
+    r.delete(oid)
+    assert view.oids() == set()
+    r.delete(oid)  # deleting what is not there is not an error
+
+
+PUTTER = r"""
+import json, sys
+from gitmodel.remote.local import LocalRemote
+from gitmodel.remote.s3 import S3Remote
+spec, oid, path, size, rounds = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+if spec["kind"] == "local":
+    r = LocalRemote("t", spec["root"], spec["root"], link=spec["link"])
+else:
+    r = S3Remote("t", "x", spec["bucket"], "team", endpoint_url=spec["endpoint"])
+for _ in range(rounds):
+    r.put(oid, path, size)
+    r.flush()
+r.close()
+"""
+
+
+def spawn_put(spec: dict[str, str], oid: str, path: str, size: int, rounds: int = 1,
+              env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-c", PUTTER, json.dumps(spec), oid, path, str(size), str(rounds)],
+                            env={**os.environ, **(env or {})}, stderr=subprocess.PIPE)
+
+
+def test_concurrent_puts_of_one_object_from_two_processes(backend, src: Cache, dst: Cache) -> None:  # type: ignore[no-untyped-def]
+    r, view, spec = backend
+    data = os.urandom(300_000)
+    oid = src.add_bytes(data)
+    procs = [spawn_put(spec, oid, src.path(oid), len(data), rounds=10) for _ in range(2)]
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err.decode()
+    assert view.oids() == {oid}
+    assert view.read(oid) == data
+    assert view.temps() == []
+    fetch(r, dst, [oid])
+    assert Path(dst.path(oid)).read_bytes() == data
+
+
+@pytest.mark.parametrize("kind_", ["local", "s3"])
+def test_a_killed_upload_leaves_nothing_under_the_final_name(kind_: str, tmp_path: Path, src: Cache,
+                                                             request: pytest.FixtureRequest) -> None:
+    if kind_ == "local":
+        store = tmp_path / "store"
+        spec = {"kind": "local", "root": str(store), "link": "copy"}
+        view = Store("local", path=store)
+        point, data = "remote:local-temp-written", os.urandom(4000)
+    else:
+        bucket, endpoint = request.getfixturevalue("s3_bucket"), request.getfixturevalue("s3_env")
+        spec = {"kind": "s3", "bucket": bucket, "endpoint": endpoint}
+        view = Store("s3", endpoint=endpoint, bucket=bucket)
+        point, data = "remote:s3-part-sent", os.urandom((11 << 20) + 1)
+    oid = src.add_bytes(data)
+    # The S3 child lowers its multipart threshold so 11 MiB is sent in parts and killed halfway.
+    env = {"GITMODEL_FAULT": point}
+    code = PUTTER.replace("for _ in range(rounds):",
+                          "import gitmodel.remote.s3 as m; m.MULTIPART_THRESHOLD = m.MULTIPART_CHUNK = 5 << 20\n"
+                          "for _ in range(rounds):")
+    proc = subprocess.run([sys.executable, "-c", code, json.dumps(spec), oid, src.path(oid), str(len(data)), "1"],
+                          env={**os.environ, **env}, capture_output=True, timeout=120)
+    assert proc.returncode == -9, proc.stderr.decode()
+    assert view.oids() == set()  # a reader never sees part of an object
