@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -39,6 +40,10 @@ def ensure_venv(extra: str) -> None:
     print(f"installing gitmodel{f'[{extra}]' if extra else ''} into .venv ...", flush=True)
     subprocess.run([os.path.join(BIN, "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check",
                     "-e", spec], cwd=HERE, check=True)
+    # An editable install skips data-files: put the man page where `git model --help` finds it.
+    man1 = os.path.join(VENV, "share", "man", "man1")
+    os.makedirs(man1, exist_ok=True)
+    shutil.copyfile(os.path.join(HERE, "docs", "man", "git-model.1"), os.path.join(man1, "git-model.1"))
     with open(stamp_file, "a") as f:
         f.write(stamp + "\n")
 

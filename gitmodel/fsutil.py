@@ -19,6 +19,8 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 
+from . import faults
+
 TMP_PREFIX = ".gm-tmp-"
 COPY_CHUNK = 32 << 20  # large enough that per-call overhead vanishes, small enough to pipeline
 FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int)
@@ -94,6 +96,7 @@ def write_atomic(path: str | Path, data: bytes, mode: int = 0o644, durable: bool
         finally:
             os.close(fd)
         os.chmod(tmp, mode)  # the umask must not loosen or tighten what we asked for
+        faults.point("fsutil:before-rename")
         os.replace(tmp, path)
     except BaseException:
         _unlink_quiet(tmp)
@@ -232,6 +235,7 @@ class Placer:
                 copy_file(src, tmp, mode)
             elif used == "reflink":
                 os.chmod(tmp, mode & ~_umask())
+            faults.point("fsutil:place-before-rename")
             os.replace(tmp, dst)
         except BaseException:
             _unlink_quiet(tmp)

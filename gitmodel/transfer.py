@@ -108,6 +108,7 @@ class KnownObjects:
         self.path = os.path.join(self.dir, "known")
         self.identity = identity
         self._set: set[str] | None = None
+        self._stale = False
         self._mu = threading.Lock()
 
     def load(self) -> set[str]:
@@ -118,6 +119,8 @@ class KnownObjects:
                 same = f.read().strip() == self.identity
         except FileNotFoundError:
             same = False
+        self._stale = not same  # reset on the first write, not before anything is known
+        self._set = set()
         if same:
             try:
                 with open(self.path, "rb") as fb:
@@ -125,10 +128,7 @@ class KnownObjects:
                 # A line torn by a crash is not an oid and is simply ignored.
                 self._set = {x for x in lines if len(x) == 39 and x.startswith("xxh128:")}
             except FileNotFoundError:
-                self._set = set()
-        else:
-            self._set = set()
-            self._reset()
+                pass
         return self._set
 
     def _reset(self) -> None:
@@ -151,6 +151,9 @@ class KnownObjects:
             if not new:
                 return
             known.update(new)
+            if self._stale:
+                self._reset()
+                self._stale = False
             try:
                 # One O_APPEND write per batch: concurrent writers never interleave within it.
                 fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)

@@ -15,6 +15,23 @@ from .errors import PathError
 from .fsutil import TMP_PREFIX
 
 
+BAD_NAME = "names holding a tab, a newline, or bytes that are not UTF-8 are not supported"
+
+
+def bad_name(name: str) -> bool:
+    """Names the formats cannot hold: a manifest line is tab-separated, a
+    .gitignore entry is one line, and both are UTF-8 text."""
+    if "\t" in name or "\n" in name:
+        return True
+    if name.isascii():
+        return False
+    try:
+        name.encode("utf-8")  # os.fsdecode turns undecodable bytes into lone surrogates
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def walk(root: str, top_abs: str, top_rel: str) -> dict[str, os.stat_result]:
     """{posix path relative to top: stat} for every regular file below top_abs.
 
@@ -43,13 +60,14 @@ def walk(root: str, top_abs: str, top_rel: str) -> dict[str, os.stat_result]:
                 if entry.is_dir(follow_symlinks=False):
                     if name == ".git":
                         continue
+                    if bad_name(name):
+                        raise PathError(f"{top_rel}/{rel!r}: {BAD_NAME}; rename the folder")
                     stack.append((rel + "/", entry.path))
                     continue
                 if name.startswith(TMP_PREFIX):
                     continue
-                if "\t" in name or "\n" in name:
-                    raise PathError(f"{top_rel}/{rel!r}: file names holding a tab or newline are not supported; "
-                                    f"rename the file")
+                if bad_name(name):
+                    raise PathError(f"{top_rel}/{rel!r}: {BAD_NAME}; rename the file")
                 st = entry.stat(follow_symlinks=False)
                 if stat.S_ISLNK(st.st_mode):
                     st = _follow(entry.path, real_root, f"{top_rel}/{rel}")

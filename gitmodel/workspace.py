@@ -9,6 +9,7 @@ content in the cache and reports the oid, so nothing is lost.
 from __future__ import annotations
 
 import os
+import posixpath
 import stat
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -240,6 +241,14 @@ def _checkout_dir(repo: Repo, target: Target, link: str, force: bool, report: Ch
     report.untracked += [f"{target.rel}/{p}" for p in added]
     by_path = {e.path: e for e in entries}
     todo = list(deleted)
+    if deleted and os.path.isdir(absp):
+        # A user's folder where a file goes, or a user's file where one of
+        # its folders goes: left alone and listed (even with --force), like
+        # a modified file, instead of failing halfway through the placing.
+        blocked = _blocked(absp, deleted)
+        if blocked:
+            report.skipped_modified += [f"{target.rel}/{r}" for r in deleted if r in blocked]
+            todo = [r for r in deleted if r not in blocked]
     to_save: list[str] = []
     for rel in modified:
         if not force:
@@ -256,6 +265,35 @@ def _checkout_dir(repo: Repo, target: Target, link: str, force: bool, report: Ch
         return None
     to_save = [r for r in to_save if by_path[r].oid not in missing_objs]  # only what gets replaced
     return lambda: _write_dir(repo, target, absp, by_path, ready, to_save, link, report, progress)
+
+
+def _blocked(absp: str, rels: list[str]) -> set[str]:
+    """Which of `rels` (files absent from the workspace) cannot be placed:
+    a non-file stands at the path, or a non-folder at one of its folders."""
+    not_folders: set[str] = set()
+    seen: set[str] = set()
+    out: set[str] = set()
+    for rel in rels:
+        st = _lstat(os.path.join(absp, rel))
+        if st is not None and stat.S_ISDIR(st.st_mode):
+            out.add(rel)
+            continue
+        folder = posixpath.dirname(rel)
+        while folder and folder not in seen:
+            seen.add(folder)
+            st = _lstat(os.path.join(absp, folder))
+            if st is not None and not stat.S_ISDIR(st.st_mode):
+                not_folders.add(folder)
+            folder = posixpath.dirname(folder)
+    if not_folders:
+        for rel in rels:
+            folder = posixpath.dirname(rel)
+            while folder:
+                if folder in not_folders:
+                    out.add(rel)
+                    break
+                folder = posixpath.dirname(folder)
+    return out
 
 
 def _write_dir(repo: Repo, target: Target, absp: str, by_path: dict[str, manifest.Entry], ready: list[str],

@@ -243,3 +243,25 @@ def test_checkout_force_over_a_linked_file(gm, repo: Path) -> None:
     r = gm("checkout", "--force")
     assert r.code == 0, r
     assert set(objects(repo)) == before
+
+
+def test_checkout_leaves_obstacles_alone(gm, repo: Path) -> None:
+    """A user's folder where a tracked file goes, or a user's file where a
+    tracked folder goes: listed and left alone, even with --force, while
+    everything else is restored."""
+    setup_tracked(gm, repo)
+    (repo / "d" / "a.txt").unlink()
+    (repo / "d" / "a.txt").mkdir()
+    (repo / "d" / "a.txt" / "mine").write_text("keep")
+    shutil.rmtree(repo / "d" / "sub")
+    (repo / "d" / "sub").write_text("my file named sub")
+    (repo / "d" / "run.sh").unlink()
+    for args in (("checkout",), ("checkout", "--force")):
+        r = gm(*args)
+        assert r.code == 1, r
+        assert "d/a.txt" in r.err and "d/sub/b.txt" in r.err
+        assert "Traceback" not in r.err
+        assert (repo / "d" / "a.txt" / "mine").read_text() == "keep"
+        assert (repo / "d" / "sub").read_text() == "my file named sub"
+        assert (repo / "d" / "run.sh").read_text().startswith("#!")
+    assert not [p for p in (repo / "d").iterdir() if p.name.startswith(".gm-tmp-")]

@@ -80,20 +80,23 @@ def assert_no_temp_in_worktree(root: Path) -> None:
     assert not [p for p in worktree(root) if ".gm-tmp-" in p]
 
 
-def clean_run(gm, tmp_path: Path, link: str | None = None) -> Path:
-    clean = make_repo(tmp_path / "clean")
-    if link:
-        set_link(clean, link)
-    build(clean)
-    r = gm("add", *PATHS, cwd=clean)
-    assert r.code == 0, r
-    return clean
+_CLEAN: dict[str, tuple[object, ...]] = {}
 
 
-def assert_same_result(root: Path, clean: Path) -> None:
-    assert worktree(root) == worktree(clean)
-    assert index(root) == index(clean)
-    assert set(objects(root)) == set(objects(clean))
+def clean_result(gm, tmp_path: Path) -> tuple[object, ...]:
+    """What `gitmodel add` leaves when nothing goes wrong (work tree, index,
+    objects: none depends on where the repository is), computed once."""
+    if "add" not in _CLEAN:
+        clean = make_repo(tmp_path / "clean")
+        build(clean)
+        r = gm("add", *PATHS, cwd=clean)
+        assert r.code == 0, r
+        _CLEAN["add"] = (worktree(clean), index(clean), set(objects(clean)))
+    return _CLEAN["add"]
+
+
+def assert_same_result(root: Path, clean: tuple[object, ...]) -> None:
+    assert (worktree(root), index(root), set(objects(root))) == clean
     assert_objects_sound(root)
 
 
@@ -113,7 +116,7 @@ def test_crash_during_add_then_rerun(gm, tmp_path: Path, monkeypatch: pytest.Mon
 
     r = gm("add", *PATHS, cwd=root)
     assert r.code == 0, r
-    assert_same_result(root, clean_run(gm, tmp_path))
+    assert_same_result(root, clean_result(gm, tmp_path))
     status = gm("status", "--json", cwd=root)
     assert [s["state"] for s in json.loads(status.out)] == ["unchanged"] * 3, status
 

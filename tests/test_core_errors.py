@@ -283,3 +283,52 @@ def test_usage_errors_are_one_line(gm, tracked: Path, args: tuple[str, ...]) -> 
     before = snapshot(tracked)
     assert_one_line_error(gm(*args))
     assert_unchanged(tracked, before)
+
+
+@pytest.mark.parametrize("case", ["newline-file", "tab-folder", "undecodable-in-folder", "undecodable-file"])
+def test_names_the_formats_cannot_hold(gm, tracked: Path, case: str) -> None:
+    """A manifest line is tab-separated and a .gitignore entry is one line,
+    both UTF-8: such names are refused, not written half-broken."""
+    base = os.fsencode(tracked)
+    if case == "newline-file":
+        arg = "new\nline.bin"
+        (tracked / arg).write_bytes(b"x")
+    elif case == "tab-folder":
+        arg = "e"
+        (tracked / "e" / "a\tb").mkdir(parents=True)
+        (tracked / "e" / "a\tb" / "f").write_bytes(b"x")
+    elif case == "undecodable-in-folder":
+        arg = "e"
+        (tracked / "e").mkdir()
+        with open(os.path.join(base, b"e", b"\xff.bin"), "wb") as f:
+            f.write(b"x")
+    else:
+        with open(os.path.join(base, b"\xfe.bin"), "wb") as f:
+            f.write(b"x")
+        arg = os.fsdecode(b"\xfe.bin")
+    before = snapshot(tracked)
+    assert_one_line_error(gm("add", arg), "not supported")
+    assert_unchanged(tracked, before)
+
+
+@pytest.mark.parametrize("path", ["a" * 300, "m.bin/inside", "loop/x"])
+def test_impossible_paths(gm, tracked: Path, path: str) -> None:
+    os.symlink("loop", tracked / "loop")
+    before = snapshot(tracked)
+    assert_one_line_error(gm("add", path), code=1)
+    assert_unchanged(tracked, before)
+
+
+@pytest.mark.parametrize("errno_, code, needle", [(28, 1, "no space left"), (13, 1, "permission denied"),
+                                                   (21, 3, "GITMODEL_DEBUG=1")])
+def test_os_errors_map_to_one_line(gm, tracked: Path, monkeypatch: pytest.MonkeyPatch, errno_: int, code: int,
+                                   needle: str) -> None:
+    """Environment failures the user can fix exit 1; any other OSError is a
+    bug (exit 3) and still one line, never a traceback."""
+    import gitmodel.commands.status as status_cmd
+
+    def fail(*args: object, **kwargs: object) -> int:
+        raise OSError(errno_, os.strerror(errno_), "/some/file")
+
+    monkeypatch.setattr(status_cmd, "run", fail)
+    assert_one_line_error(gm("status"), needle, code=code)

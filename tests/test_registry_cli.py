@@ -209,6 +209,11 @@ def test_deprecate_unassign_deregister(clf: Path, gm: GM) -> None:
     assert gm("tag", "clf", "v3.0.0").code == 0
     r = gm("deprecate", "clf")
     assert r.code == 0 and "clf@deprecated#4" in r.out, r
+    # The next default version skips the deregistered ones' names too.
+    assert gm("deprecate", "clf", "v3.0.0").code == 0
+    _train(clf, gm, "four", 0.97)
+    r = gm("tag", "clf")
+    assert r.code == 0 and "clf@v3.0.1" in r.out, r
 
 
 def test_stage_names_limited_by_config(clf: Path, gm: GM) -> None:
@@ -257,6 +262,7 @@ def test_bad_input_is_refused_and_changes_nothing(clf: Path, gm: GM) -> None:
     _refused(gm, repo, "show", "clf@v7.0.0", match="has no version v7.0.0")
     _refused(gm, repo, "show", "nothing-here", match="neither a model with versions nor a version reference")
     _refused(gm, repo, "history", "nope", match="model 'nope' has no version tags")
+    _refused(gm, repo, "versions", "nope", match="unknown model 'nope'")
     _refused(gm, repo, "model", "add", "clf", "params.yaml", match="params.yaml is not tracked by gitmodel")
     _refused(gm, repo, "model", "add", "other", "models/clf.pkl", "--data", "missing.csv",
              match="data missing.csv: no such file")

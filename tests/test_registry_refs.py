@@ -112,6 +112,11 @@ def test_a_clone_that_fetched_only_the_tags(repo: Path, gm: GM, versions: dict[s
     r = gm("history", "--json", cwd=clone)
     assert r.code == 0 and len(json.loads(r.out)) == 6, r
     assert revs.pointer_at(Repo.discover(str(clone)), "clf@latest", "models/clf.pkl").size == len("three")
+    # Stages are only tags: they can be moved from such a clone too.
+    r = gm("promote", "clf", "v1.2.0", "prod", cwd=clone)
+    assert r.code == 0 and "clf#prod#4" in r.out, r
+    r = gm("show", "clf#prod", "--json", cwd=clone)
+    assert json.loads(r.out)["version"] == "v1.2.0"
 
 
 def test_references_reach_the_cli_through_gm_run(repo: Path, versions: dict[str, str]) -> None:

@@ -5,7 +5,6 @@ revision selection, interrupted transfers, concurrent pushes."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -318,5 +317,4 @@ def test_push_interrupted_by_an_error_records_nothing_unpublished(setup: Setup) 
 def test_quiet_push_prints_no_progress(setup: Setup) -> None:
     r = gm_proc("push", "-q", cwd=setup.root)
     assert r.code == 0 and r.err == ""
-    env = {k: v for k, v in os.environ.items()}
-    assert env  # the subprocess inherits the S3 test credentials
+    assert "pushed 5 objects" in r.out

@@ -42,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     debug = os.environ.get("GITMODEL_DEBUG") == "1"
     try:
         rv = app(args=argv, prog_name="gitmodel", standalone_mode=False)
+        if rv == 130:  # typer turns Ctrl-C into a returned 130 before the handler below can see it
+            print("gitmodel: interrupted", file=sys.stderr)
         return rv if isinstance(rv, int) else 0
     except typer.Exit as e:
         return e.exit_code
@@ -59,14 +61,20 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except OSError as e:
         message = os_error_message(e)
-        if message is None or debug:
+        if debug:
             raise
+        if message is None:  # a bare `raise` here would skip the handler below: a traceback, exit 1
+            return _unexpected(e)
         return _fail(message, 1)
     except Exception as e:
         if debug:
             raise
-        return _fail(f"unexpected {type(e).__name__}: {e}. This is a bug; rerun with GITMODEL_DEBUG=1 "
-                     f"for the traceback and report it", 3)
+        return _unexpected(e)
+
+
+def _unexpected(e: Exception) -> int:
+    return _fail(f"unexpected {type(e).__name__}: {e}. This is a bug; rerun with GITMODEL_DEBUG=1 "
+                 f"for the traceback and report it", 3)
 
 
 def run() -> None:

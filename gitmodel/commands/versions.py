@@ -9,7 +9,7 @@ from typing import Any
 
 from ..oid import short
 from ..progress import human_size
-from ..registry import all_states, model_state, version_info
+from ..registry import all_states, list_versions, model_state
 from ..repo import Repo
 
 
@@ -33,40 +33,41 @@ def fmt_value(v: Any) -> str:
     return str(v)
 
 
+def _row(info: dict[str, Any]) -> list[str]:
+    art = info["artifact"] or {}
+    version = info["version"] if info["registered"] else info["commit"][:10]
+    if info["deregistered"]:
+        version += " (deregistered)"
+    return [version, short_date(info["date"]), info["commit"][:7], info["author"],
+            ",".join(info["stages"]) or "-",
+            human_size(art["size"]) if art.get("size") is not None else "-",
+            short(art["oid"]) if art.get("oid") else "-",
+            " ".join(f"{k}={fmt_value(v)}" for k, v in info["key_metrics"].items()) or "-"]
+
+
 def run(name: str | None, *, as_json: bool = False, include_all: bool = False) -> int:
     repo = Repo.discover()
-    states = {name: model_state(repo, name)} if name else all_states(repo)
-    infos = [version_info(repo, st, v) for st in states.values() for v in st.newest_first(include_all)]
+    infos = list_versions(repo, name, include_all)
     if as_json:
         print(json.dumps(infos, indent=2))
         return 0
-    if not infos and not any(st.events for st in states.values()):
-        what = f"model {name!r} has" if name else "this repository has"
-        print(f"{what} no versions yet; create one with `gitmodel tag {name or 'NAME'}`")
-        return 0
-    first = True
-    for st in states.values():
-        rows = []
-        for info in infos:
-            if info["model"] != st.name:
-                continue
-            art = info["artifact"] or {}
-            version = info["version"] if info["registered"] else info["commit"][:10]
-            if info["deregistered"]:
-                version += " (deregistered)"
-            rows.append([version, short_date(info["date"]), info["commit"][:7], info["author"],
-                         ",".join(info["stages"]) or "-",
-                         human_size(art["size"]) if art.get("size") is not None else "-",
-                         short(art["oid"]) if art.get("oid") else "-",
-                         " ".join(f"{k}={fmt_value(v)}" for k, v in info["key_metrics"].items()) or "-"])
-        if not first:
-            print()
-        first = False
-        flags = " (deprecated)" if st.deprecated else ""
-        stages = ", ".join(f"{s}={v}" for s, v in st.stages.items())
-        print(f"{st.name}{flags}" + (f"  [{stages}]" if stages else ""))
-        if rows:
-            print(table(["VERSION", "DATE", "COMMIT", "AUTHOR", "STAGES", "SIZE", "OID", "METRICS"], rows))
+    if not infos:
+        tagged = bool(model_state(repo, name).events) if name else bool(all_states(repo))
+        if tagged:
+            print("no active versions; `gitmodel versions --all` shows deregistered ones")
         else:
-            print("  no active versions (`--all` shows deregistered ones)")
+            what = f"model {name!r} has" if name else "this repository has"
+            print(f"{what} no versions yet; create one with `gitmodel tag {name or 'NAME'}`")
+        return 0
+    by_model: dict[str, list[dict[str, Any]]] = {}
+    for info in infos:
+        by_model.setdefault(info["model"], []).append(info)
+    for i, (model, rows) in enumerate(by_model.items()):
+        if i:
+            print()
+        holders = sorted((s, r["version"] if r["registered"] else r["commit"][:10]) for r in rows for s in r["stages"])
+        stages = ", ".join(f"{s}={v}" for s, v in holders)
+        print(model + (" (deprecated)" if rows[0]["model_deprecated"] else "") + (f"  [{stages}]" if stages else ""))
+        print(table(["VERSION", "DATE", "COMMIT", "AUTHOR", "STAGES", "SIZE", "OID", "METRICS"],
+                    [_row(r) for r in rows]))
     return 0

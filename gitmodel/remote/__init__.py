@@ -58,11 +58,15 @@ def redact(url: str) -> str:
     except ValueError:
         return "***"
     netloc = parts.netloc
-    if "@" in netloc:
+    secret_netloc = "@" in netloc
+    if secret_netloc:
         netloc = "***@" + netloc.rpartition("@")[2]
     query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
+    pairs = parse_qsl(query, keep_blank_values=True) if query else []
+    secret_query = any(_SECRET_QUERY.search(k) for k, _ in pairs)
+    if not secret_netloc and not secret_query:
+        return url  # untouched, not re-spelled by urlunsplit
+    if secret_query:
         query = urlencode([(k, "***" if _SECRET_QUERY.search(k) else v) for k, v in pairs], safe="*")
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 

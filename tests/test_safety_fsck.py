@@ -1,0 +1,233 @@
+"""fsck: re-hash, report missing and corrupt objects, move corrupt cache
+objects aside so that a fetch heals them, exit 1 when anything is wrong."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from conftest import git
+from test_safety_support import (assert_one_line_error, assert_unchanged, cache_root, object_path, objects, oid_of,
+                                 snapshot, store_objects, tree_state)
+
+
+def put(root: Path, rel: str, data: bytes) -> None:
+    p = root / rel
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_bytes(data)
+
+
+def corrupt(path: Path, data: bytes = b"bit rot") -> None:
+    os.chmod(path, 0o644)
+    path.write_bytes(data)
+    os.chmod(path, 0o444)
+
+
+@pytest.fixture
+def tracked(gm, repo: Path) -> Path:
+    put(repo, "model.bin", b"model bytes " * 50)
+    put(repo, "data/a.txt", b"a")
+    put(repo, "data/sub/b.txt", b"b")
+    assert gm("add", "model.bin", "data").code == 0
+    return repo
+
+
+def manifest_oid(root: Path, rel: str) -> str:
+    return (root / f"{rel}.gm").read_text().split("oid ")[1].split()[0]
+
+
+def test_clean_cache_is_all_good(gm, tracked: Path) -> None:
+    r = gm("fsck")
+    assert r.code == 0, r
+    assert "checked 4 objects" in r.out and "all good" in r.out, r
+
+
+def test_corrupt_object_is_reported_and_moved_aside(gm, tracked: Path) -> None:
+    oid = oid_of(b"model bytes " * 50)
+    corrupt(object_path(tracked, oid))
+    r = gm("fsck")
+    assert r.code == 1, r
+    assert f"corrupt: {oid} (model.bin)" in r.err, r
+    assert "gitmodel pull" in r.err
+    assert oid not in objects(tracked), "the corrupt object is still under its name"
+    aside = list((cache_root(tracked) / "corrupt").rglob("*"))
+    assert any(p.is_file() and p.read_bytes() == b"bit rot" for p in aside)
+    # The workspace copy was not touched, and a second fsck now reports it missing.
+    assert (tracked / "model.bin").read_bytes() == b"model bytes " * 50
+    r2 = gm("fsck")
+    assert r2.code == 1 and f"missing: {oid}" in r2.err, r2
+
+
+def test_fetch_heals_what_fsck_moved_aside(gm, tracked: Path, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    assert gm("remote", "add", "origin", str(store), "--default").code == 0
+    # An independent copy: a folder remote on the cache's own filesystem
+    # hard-links by default, and then shares the cache's bit rot.
+    assert gm("remote", "modify", "origin", "link", "copy").code == 0
+    assert gm("push").code == 0
+    oid = oid_of(b"a")
+    corrupt(object_path(tracked, oid))
+    assert gm("fsck").code == 1
+    r = gm("fetch")
+    assert r.code == 0, r
+    assert gm("fsck").code == 0
+    assert object_path(tracked, oid).read_bytes() == b"a"
+
+
+def test_corrupt_file_in_a_folder_names_its_path(gm, tracked: Path) -> None:
+    corrupt(object_path(tracked, oid_of(b"b")))
+    r = gm("fsck", "--json")
+    assert r.code == 1, r
+    data = json.loads(r.out)
+    assert data["ok"] is False
+    (p,) = data["problems"]
+    assert p["state"] == "corrupt" and p["paths"] == ["data/sub/b.txt"] and p["moved_to"]
+
+
+def test_corrupt_manifest(gm, tracked: Path) -> None:
+    moid = manifest_oid(tracked, "data")
+    corrupt(object_path(tracked, moid), b"gitmodel-manifest 1\n")
+    r = gm("fsck", "data")
+    assert r.code == 1, r
+    assert f"corrupt: {moid} (data)" in r.err, r
+
+
+def test_paths_limit_the_check(gm, tracked: Path) -> None:
+    corrupt(object_path(tracked, oid_of(b"a")))
+    r = gm("fsck", "model.bin")
+    assert r.code == 0, r
+    assert "checked 1 objects" in r.out
+    r = gm("fsck", "data")
+    assert r.code == 1 and "data/a.txt" in r.err, r
+
+
+def test_missing_object_of_a_workspace_pointer(gm, tracked: Path) -> None:
+    oid = oid_of(b"a")
+    path = object_path(tracked, oid)
+    path.unlink()
+    r = gm("fsck")
+    assert r.code == 1, r
+    assert f"missing: {oid} (data/a.txt)" in r.err
+
+
+def test_unreferenced_objects_are_checked_too(gm, tracked: Path) -> None:
+    put(tracked, "model.bin", b"second version")
+    assert gm("add", "model.bin").code == 0
+    old = oid_of(b"model bytes " * 50)  # no pointer names it any more
+    corrupt(object_path(tracked, old))
+    r = gm("fsck")
+    assert r.code == 1 and f"corrupt: {old}" in r.err, r
+
+
+def test_bad_workspace_pointer_is_reported_not_fatal(gm, tracked: Path) -> None:
+    (tracked / "model.bin.gm").write_text("version gitmodel/1\noid nonsense\n")
+    r = gm("fsck")
+    assert r.code == 1, r
+    assert "bad pointer" in r.err and "model.bin.gm" in r.err
+    assert "checked 4 objects" in r.out  # everything else was still checked
+
+
+def test_hardlinked_workspace_write_is_caught(gm, repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Root (or a tool that ignores read-only bits) writing into a file that
+    is hard-linked to its cache object corrupts the object: fsck catches it,
+    puts it aside, and a checkout can no longer spread it."""
+    monkeypatch.setenv("GITMODEL_LINK", "hardlink")
+    put(repo, "w.bin", b"original")
+    assert gm("add", "w.bin").code == 0
+    oid = oid_of(b"original")
+    assert os.stat(repo / "w.bin").st_ino == os.stat(object_path(repo, oid)).st_ino
+    with open(repo / "w.bin", "r+b") as f:  # root ignores the read-only bit
+        f.write(b"ORIGINAL")
+    r = gm("fsck")
+    assert r.code == 1 and f"corrupt: {oid}" in r.err, r
+    st = gm("status")
+    assert "modified" in st.out or "not in cache" in st.out, st
+
+
+def test_moving_aside_clears_completeness_marks(gm, tracked: Path) -> None:
+    corrupt(object_path(tracked, oid_of(b"a")))
+    assert gm("fsck").code == 1
+    r = gm("status", "--json")
+    (d,) = [s for s in json.loads(r.out) if s["path"] == "data"]
+    assert d["in_cache"] is False, r
+
+
+def test_fsck_changes_nothing_when_all_is_well(gm, tracked: Path) -> None:
+    before = snapshot(tracked)
+    assert gm("fsck").code == 0
+    assert_unchanged(before, snapshot(tracked))
+
+
+def test_unknown_path_is_one_line(gm, tracked: Path) -> None:
+    before = snapshot(tracked)
+    assert_one_line_error(gm("fsck", "nope.bin"), "nope.bin")
+    assert_unchanged(before, snapshot(tracked))
+
+
+# -- remote ----------------------------------------------------------------------------
+
+@pytest.fixture
+def pushed(gm, tracked: Path, tmp_path: Path) -> Path:
+    store = tmp_path / "store"
+    assert gm("remote", "add", "origin", str(store), "--default").code == 0
+    assert gm("remote", "modify", "origin", "link", "copy").code == 0
+    r = gm("push")
+    assert r.code == 0, r
+    return store
+
+
+def test_remote_clean(gm, tracked: Path, pushed: Path) -> None:
+    r = gm("fsck", "-r", "origin")
+    assert r.code == 0, r
+    assert "checked 4 objects" in r.out, r
+
+
+def test_remote_corrupt_and_missing_are_reported_and_left_alone(gm, tracked: Path, pushed: Path) -> None:
+    objs = store_objects(pushed)
+    bad, gone = oid_of(b"a"), oid_of(b"model bytes " * 50)
+    corrupt(objs[bad])
+    objs[gone].unlink()
+    before = tree_state(pushed, skip_git=False)
+    r = gm("fsck", "-r", "origin")
+    assert r.code == 1, r
+    assert f"corrupt: {bad} (data/a.txt)" in r.err and f"missing: {gone} (model.bin)" in r.err, r
+    assert tree_state(pushed, skip_git=False) == before, "remote fsck changed the remote"
+    assert bad in objects(tracked), "remote fsck touched the local cache"
+
+
+def test_remote_paths(gm, tracked: Path, pushed: Path) -> None:
+    corrupt(store_objects(pushed)[oid_of(b"a")])
+    assert gm("fsck", "-r", "origin", "model.bin").code == 0
+    assert gm("fsck", "-r", "origin", "data").code == 1
+
+
+def test_remote_unknown_name(gm, tracked: Path) -> None:
+    assert_one_line_error(gm("fsck", "-r", "nope"), "nope")
+
+
+def test_in_a_linked_worktree(gm, tracked: Path, tmp_path: Path) -> None:
+    git("add", "-A", cwd=tracked)
+    git("commit", "-q", "--no-verify", "-m", "c", cwd=tracked)
+    wt = tmp_path / "wt"
+    git("worktree", "add", "-q", str(wt), "-b", "wt", cwd=tracked)
+    r = gm("fsck", cwd=wt)
+    assert "checked 4 objects" in r.out, r
+
+
+def test_hardlinked_folder_remote_shares_the_damage(gm, tracked: Path, tmp_path: Path) -> None:
+    """A folder remote that hard-links to the cache (the remotes' `auto` on
+    one filesystem) is no backup against a corrupted cache object: fsck -r
+    must say so rather than vouch for the remote."""
+    store = tmp_path / "store"
+    assert gm("remote", "add", "origin", str(store), "--default").code == 0
+    assert gm("remote", "modify", "origin", "link", "hardlink").code == 0
+    assert gm("push").code == 0
+    oid = oid_of(b"a")
+    if os.stat(store_objects(store)[oid]).st_ino != os.stat(object_path(tracked, oid)).st_ino:
+        pytest.skip("the folder remote did not hard-link here")
+    corrupt(object_path(tracked, oid))
+    r = gm("fsck", "-r", "origin")
+    assert r.code == 1 and f"corrupt: {oid}" in r.err, r
