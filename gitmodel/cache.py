@@ -138,8 +138,12 @@ class Cache:
             _unlink_quiet(tmp)
             raise GitmodelError(f"{src} changed while it was being added; run the command again")
         oid = oidmod.from_hasher(hasher)
-        faults.point("cache:large-before-rename")
-        self._commit(tmp, oid)
+        try:
+            faults.point("cache:large-before-rename")
+            self._commit(tmp, oid)
+        except BaseException:
+            _unlink_quiet(tmp)  # Ctrl-C here must not leave a whole file's copy in tmp/
+            raise
         fsutil.fsync_dir(os.path.dirname(self.path(oid)))
         return oid, size
 

@@ -21,8 +21,13 @@ def run(args: Sequence[str], cwd: str | None = None, input: bytes | None = None,
     except FileNotFoundError:
         raise GitError("git failed. Is it installed, and on your PATH?") from None
     if check and proc.returncode != 0:
-        msg = proc.stderr.decode(errors="replace").strip().splitlines()
-        raise GitError(f"git {args[0]} failed: {msg[-1] if msg else 'exit ' + str(proc.returncode)}")
+        # Everything git said except its `hint:` lines, on one line (it may
+        # say what happened on one line and name the paths on the next ones).
+        msg = " ".join(line.strip() for line in proc.stderr.decode(errors="replace").splitlines()
+                       if line.strip() and not line.startswith("hint:"))
+        if len(msg) > 300:
+            msg = msg[:297] + "..."
+        raise GitError(f"git {args[0]} failed: {msg or 'exit ' + str(proc.returncode)}")
     return proc
 
 
@@ -49,6 +54,20 @@ def tracked(root: str, paths: Iterable[str]) -> list[str]:
         return []
     proc = run(["ls-files", "-z", "--cached", "--", *[f":(literal){p}" for p in paths]], cwd=root)
     return [p for p in proc.stdout.decode().split("\0") if p]
+
+
+def ignored(root: str, paths: Sequence[str]) -> list[tuple[str, str]]:
+    """[(path, "source:line: pattern")] for those of `paths` git's ignore rules exclude."""
+    if not paths:
+        return []
+    proc = run(["check-ignore", "-v", "-z", "--stdin"], cwd=root, input="\0".join(paths).encode() + b"\0",
+               check=False)
+    if proc.returncode not in (0, 1):
+        raise GitError(f"git check-ignore failed: {proc.stderr.decode(errors='replace').strip()[:200]}")
+    f = proc.stdout.decode(errors="replace").split("\0")
+    # With -v a path matching a `!pattern` is listed too, though it is not ignored.
+    return [(f[i + 3], f"{f[i]}:{f[i + 1]}: {f[i + 2]}") for i in range(0, len(f) - 3, 4)
+            if not f[i + 2].startswith("!")]
 
 
 def list_files(root: str, pathspecs: Sequence[str], others: bool = True) -> list[str]:

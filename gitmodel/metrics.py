@@ -18,6 +18,7 @@ read. Values that are not numbers are shown but never diffed.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Iterable, Sequence
@@ -419,6 +420,8 @@ def fmt_value(value: Any, precision: int = 5) -> str:
         if value != value or value in (float("inf"), float("-inf")):
             return str(value)
         r = round(value, precision)
+        if r == 0 and value != 0:
+            return f"{value:.{max(precision, 1)}g}"  # 1e-06 stays visible rather than rounding to 0
         text = f"{r:.{precision}f}".rstrip("0").rstrip(".") if precision > 0 else f"{r:.0f}"
         return "0" if text in ("-0", "") else text
     if isinstance(value, (list, dict)):
@@ -442,3 +445,21 @@ def fmt_change(change: Change, precision: int = 5) -> str:
     if rel is not None:
         text += f" ({rel * 100:+.{min(precision, 2)}f}%)"
     return text
+
+
+def to_json(data: Any) -> str:
+    """JSON text for --json output: strict JSON, so NaN and infinities (which
+    Python's json reads from metrics files) are written as the strings "NaN",
+    "Infinity" and "-Infinity" instead of bare tokens other parsers reject."""
+    import json
+
+    def clean(x: Any) -> Any:
+        if isinstance(x, float) and not math.isfinite(x):
+            return "NaN" if x != x else ("Infinity" if x > 0 else "-Infinity")
+        if isinstance(x, dict):
+            return {k: clean(v) for k, v in x.items()}
+        if isinstance(x, (list, tuple)):
+            return [clean(v) for v in x]
+        return x
+
+    return json.dumps(clean(data), indent=2, default=str, ensure_ascii=False)

@@ -662,7 +662,9 @@ def _push_plan(repo: Repo) -> str:
 
 
 def _push(repo: Repo, tag: str, git_remote: str) -> None:
-    """Objects first, then the tag: a tag on the remote always has its data."""
+    """Objects first, then the tag: a tag on the remote always has its data.
+    Runs after the repository lock is released: git's pre-push hook is
+    another gitmodel process that takes it."""
     from . import transfer
 
     transfer.push(repo, remote=None, revs=[tag])
@@ -764,9 +766,9 @@ def register(repo: Repo, name: str, version: str | None = None, *, bump: str | N
         _create_tag(repo, tag, sha, version_message(snap, message))
         result = TagResult(tag, Action.REGISTER, name, version, sha, declared=declare is not None,
                            warnings=warnings, snapshot=snap)
-        if push:
-            _push(repo, tag, git_remote)
-            result.pushed = True
+    if push:
+        _push(repo, tag, git_remote)
+        result.pushed = True
     return result
 
 
@@ -788,9 +790,9 @@ def promote(repo: Repo, name: str, version: str, stage: str, *, message: str | N
             f"Assigning stage {stage} to artifact {name} version {v.name}"
         _create_tag(repo, tag, v.commit, text + "\n")
         result = TagResult(tag, Action.ASSIGN, name, v.name, v.commit, stage=stage)
-        if push:
-            _push(repo, tag, git_remote)
-            result.pushed = True
+    if push:
+        _push(repo, tag, git_remote)
+        result.pushed = True
     return result
 
 
@@ -841,9 +843,9 @@ def deprecate(repo: Repo, name: str, version: str | None = None, *, stage: str |
         text = message.strip() if message and message.strip() else head
         _create_tag(repo, tag, commit, text + "\n")
         result = TagResult(tag, action, name, vname, commit, stage=stage)
-        if push:
-            _push(repo, tag, git_remote)
-            result.pushed = True
+    if push:
+        _push(repo, tag, git_remote)
+        result.pushed = True
     return result
 
 

@@ -103,6 +103,12 @@ def add(repo: Repo, user_paths: list[str], *, stage: bool = True, cwd: str | Non
             top = next(p.rel for p in plans if in_git[0] == p.rel or in_git[0].startswith(p.rel + "/"))
             raise PathError(f"{top}: is tracked by git; run `git rm -r --cached {top}` first, "
                             f"then `gitmodel add {top}`")
+        if stage:  # a pointer git ignores could not be staged, nor committed: say so before writing
+            beside = [posixpath.join(posixpath.dirname(p.rel), ".gitignore") for p in plans]
+            hit = gitops.ignored(repo.root, [ptr.pointer_path(p.rel) for p in plans] + beside)
+            if hit:
+                raise PathError(f"{hit[0][0]}: git ignores it ({hit[0][1]}), so it cannot be committed; "
+                                f"change that rule and run the command again (or add with --no-stage)")
         if progress:
             for p in plans:
                 if p.files is None:

@@ -47,6 +47,10 @@ def resolve(repo: Repo, user_paths: list[str], cwd: str | None = None) -> list[T
                 raise PathError(f"{user}: nothing in it is tracked by gitmodel; run `gitmodel add {user}`")
             rels += inner
         else:
+            above = _tracked_folder_above(repo, rel)
+            if above:
+                raise PathError(f"{user}: is part of the tracked folder {above}; "
+                                f"name the folder instead (e.g. `gitmodel checkout {above}`)")
             raise PathError(f"{user}: is not tracked by gitmodel; run `gitmodel add {user}` to track it")
     seen: set[str] = set()
     out: list[Target] = []
@@ -55,6 +59,15 @@ def resolve(repo: Repo, user_paths: list[str], cwd: str | None = None) -> list[T
             seen.add(rel)
             out.append(load(repo, rel))
     return out
+
+
+def _tracked_folder_above(repo: Repo, rel: str) -> str | None:
+    parts = rel.split("/")
+    for i in range(len(parts) - 1, 0, -1):
+        above = "/".join(parts[:i])
+        if os.path.isfile(repo.abspath(above) + ptr.SUFFIX):
+            return above
+    return None
 
 
 def load(repo: Repo, rel: str) -> Target:

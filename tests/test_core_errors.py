@@ -332,3 +332,48 @@ def test_os_errors_map_to_one_line(gm, tracked: Path, monkeypatch: pytest.Monkey
 
     monkeypatch.setattr(status_cmd, "run", fail)
     assert_one_line_error(gm("status"), needle, code=code)
+
+
+def test_file_inside_a_tracked_folder_names_the_folder(gm, tracked: Path) -> None:
+    before = snapshot(tracked)
+    for cmd in ("status", "checkout", "remove", "unprotect"):
+        assert_one_line_error(gm(cmd, "d/a.txt"), "tracked folder d")
+    assert_unchanged(tracked, before)
+
+
+@pytest.mark.parametrize("rules", ["models/\n", "*.gm\n"])
+def test_pointer_that_git_would_ignore(gm, tracked: Path, rules: str) -> None:
+    """A pointer git ignores could be neither staged nor committed: add says
+    so before writing anything (and --no-stage is the user's way round)."""
+    (tracked / "models").mkdir()
+    (tracked / "models" / "clf.pkl").write_bytes(b"clf")
+    with open(tracked / ".gitignore", "a") as f:
+        f.write(rules)
+    before = snapshot(tracked)
+    assert_one_line_error(gm("add", "models/clf.pkl"), "models/clf.pkl.gm", "git ignores it", rules.strip())
+    assert_unchanged(tracked, before)
+    assert oid_of(b"clf") not in objects(tracked)
+    r = gm("add", "--no-stage", "models/clf.pkl")
+    assert r.code == 0, r
+
+
+def test_negated_rule_lets_the_pointer_through(gm, tracked: Path) -> None:
+    with open(tracked / ".gitignore", "a") as f:
+        f.write("*.gm\n!keep.bin.gm\n")
+    (tracked / "keep.bin").write_bytes(b"k")
+    r = gm("add", "keep.bin")
+    assert r.code == 0, r
+    assert "keep.bin.gm" in git("diff", "--cached", "--name-only", cwd=tracked)
+
+
+def test_git_failure_message_is_what_git_said(gm, tracked: Path) -> None:
+    """git's `hint:` lines are not the message; the line before them is."""
+    from gitmodel import gitops
+    from gitmodel.errors import GitError
+
+    (tracked / "ign").write_text("x")
+    (tracked / ".gitignore").write_text((tracked / ".gitignore").read_text() + "ign\n")
+    with pytest.raises(GitError) as e:
+        gitops.stage(str(tracked), ["ign"])
+    msg = str(e.value)
+    assert "hint" not in msg and "ignored" in msg and msg.endswith("ign") and "\n" not in msg, msg

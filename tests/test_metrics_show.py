@@ -185,7 +185,7 @@ def test_diff_md_and_precision(gm, repo: Path) -> None:
     assert r.out.splitlines()[:3] == [
         "| Path | Metric | clf@v1.0.0 | clf@v1.1.0 | Change |",
         "|:--|:--|--:|--:|--:|",
-        "| metrics.json | accuracy | 0.9 | 0.9 | +0 (+2.2%) |",
+        "| metrics.json | accuracy | 0.9 | 0.9 | +0.02 (+2.2%) |",
     ]
 
 
@@ -237,3 +237,18 @@ def test_show_all_tags_500_versions(gm, repo: Path) -> None:
     assert revs[-1]["files"]["metrics.json"]["values"]["accuracy"] == 0.5 + 499 / 1000
     r = gm("metrics", "show", "-T")
     assert r.code == 0 and len(r.out.splitlines()) == 2 + 500
+
+
+def test_nan_tiny_and_non_numeric_values(gm, repo: Path) -> None:
+    set_config(repo, '[metrics]\nfiles = ["m.json"]')
+    write(repo, "m.json", '{"loss": NaN, "lr": 1e-07, "ok": true, "hist": [1, 2]}')
+    commit(repo, "c")
+    write(repo, "m.json", '{"loss": 0.5, "lr": 2e-07, "ok": 1, "hist": [1, 3]}')
+    r = gm("metrics", "show", "HEAD", "--json")
+    values = json.loads(r.out)["revisions"][0]["files"]["m.json"]["values"]  # strict JSON: NaN as text
+    assert values == {"loss": "NaN", "lr": 1e-07, "ok": True, "hist": [1, 2]}
+    r = gm("metrics", "diff")
+    rows = {line.split()[1]: line.split()[2:] for line in r.out.splitlines()[1:]}
+    assert rows["loss"] == ["nan", "0.5", "-"]  # not diffed
+    assert rows["lr"] == ["1e-07", "2e-07", "+1e-07", "(+100.00%)"]  # not rounded away
+    assert rows["ok"] == ["true", "1", "-"] and rows["hist"] == ["[1,2]", "[1,3]", "-"]

@@ -16,6 +16,17 @@ GM = Callable[..., Result]
 
 
 @pytest.fixture
+def repo(repo: Path) -> Path:
+    """Without git hooks: these tests are about tags, and each hook is one
+    more Python process per git command (the hooks have their own tests;
+    the --push test puts them back)."""
+    from conftest import gm_run
+
+    assert gm_run(["uninstall-hooks"], cwd=repo).code == 0
+    return repo
+
+
+@pytest.fixture
 def gm(gm: GM, monkeypatch: pytest.MonkeyPatch) -> GM:
     """The CLI with a clock that moves 10 s per command: tag dates (whole
     seconds in git) order the events, so the tests do not leave that order
@@ -315,6 +326,7 @@ def remotes(clf: Path, tmp_path: Path) -> Iterator[tuple[Path, Path]]:
 
 def test_push_sends_objects_then_the_tag(clf: Path, gm: GM, remotes: tuple[Path, Path]) -> None:
     bare, store = remotes
+    assert gm("install-hooks").code == 0  # git's pre-push hook runs gitmodel too: no deadlock on the lock
     r = gm("tag", "clf", "v1.0.0", "--push")
     assert r.code == 0, r
     assert "pushed" in r.out

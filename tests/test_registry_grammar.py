@@ -15,6 +15,17 @@ from gitmodel.registry import Action, SemVer, TagName, parse_tag
 from gitmodel.repo import Repo
 
 
+@pytest.fixture
+def repo(repo: Path) -> Path:
+    """Without git hooks: these tests are about tags, and each hook is one
+    more Python process per git command (the hooks have their own tests;
+    the --push test puts them back)."""
+    from conftest import gm_run
+
+    assert gm_run(["uninstall-hooks"], cwd=repo).code == 0
+    return repo
+
+
 @pytest.mark.parametrize("name, expected", [
     ("clf@v1.2.0", TagName(Action.REGISTER, "clf", version="v1.2.0")),
     ("clf@v1.2.0!", TagName(Action.DEREGISTER, "clf", version="v1.2.0")),

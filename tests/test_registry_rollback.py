@@ -16,6 +16,17 @@ GM = Callable[..., Result]
 
 
 @pytest.fixture
+def repo(repo: Path) -> Path:
+    """Without git hooks: these tests are about tags, and each hook is one
+    more Python process per git command (the hooks have their own tests;
+    the --push test puts them back)."""
+    from conftest import gm_run
+
+    assert gm_run(["uninstall-hooks"], cwd=repo).code == 0
+    return repo
+
+
+@pytest.fixture
 def gm(gm: GM, monkeypatch: pytest.MonkeyPatch) -> GM:
     """A clock that moves 10 s per command, so event order is not left to speed."""
     now = [1_700_000_000]

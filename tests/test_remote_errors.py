@@ -21,7 +21,7 @@ from test_remote_support import add_commit, cache_objects, populate
 
 
 def snapshot(root: Path) -> tuple[object, ...]:
-    files = sorted((str(p.relative_to(root)), p.stat().st_mtime_ns) for p in root.rglob("*")
+    files = sorted((str(p.relative_to(root)), p.stat().st_mtime_ns if p.is_file() else 0) for p in root.rglob("*")
                    if (not str(p.relative_to(root)).startswith(".git")
                        or str(p.relative_to(root)).startswith(".git/gitmodel/"))
                    and p.name != "lock")  # the lock records its holder: not a change
@@ -33,6 +33,17 @@ def data_repo(repo: Path) -> Path:
     populate(repo)
     add_commit(repo)
     return repo
+
+
+def target(data_repo: Path, command: str | list[str]) -> Path:
+    """Where to run `command`: the repository for a push, a fresh clone
+    (pointers, empty cache) for a fetch or pull."""
+    first = command if isinstance(command, str) else command[0]
+    if first == "push":
+        return data_repo
+    dest = data_repo.parent / "clone"
+    git("clone", "-q", str(data_repo), str(dest))
+    return dest
 
 
 def s3_remote(root: Path, bucket: str, endpoint: str) -> None:
@@ -56,27 +67,30 @@ def fails(root: Path, args: list[str], *needles: str) -> str:
 
 @pytest.mark.parametrize("command", ["push", "fetch", "pull"])
 def test_unreachable_endpoint(data_repo: Path, s3_env: str, command: str) -> None:
-    s3_remote(data_repo, "some-bucket", f"http://127.0.0.1:{free_port()}")  # nothing listens there
-    line = fails(data_repo, [command], "cannot reach the endpoint", "endpoint_url", "remote 'origin'")
+    root = target(data_repo, command)
+    s3_remote(root, "some-bucket", f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    line = fails(root, [command], "cannot reach the endpoint", "endpoint_url", "remote 'origin'")
     assert "gitmodel remote modify origin endpoint_url" in line
 
 
 @pytest.mark.parametrize("command", ["push", "fetch"])
 def test_unknown_bucket(data_repo: Path, s3_env: str, command: str) -> None:
-    s3_remote(data_repo, "no-such-bucket-here", s3_env)
-    fails(data_repo, [command], "bucket 'no-such-bucket-here' does not exist", "gitmodel remote modify origin url")
+    root = target(data_repo, command)
+    s3_remote(root, "no-such-bucket-here", s3_env)
+    fails(root, [command], "bucket 'no-such-bucket-here' does not exist", "gitmodel remote modify origin url")
 
 
 @pytest.mark.parametrize("command", ["push", "fetch"])
 def test_missing_credentials(data_repo: Path, s3_bucket: str, s3_env: str, monkeypatch: pytest.MonkeyPatch,
                              tmp_path: Path, command: str) -> None:
-    s3_remote(data_repo, s3_bucket, s3_env)
+    root = target(data_repo, command)
+    s3_remote(root, s3_bucket, s3_env)
     for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # never ask an instance-metadata address
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
-    fails(data_repo, [command], "no AWS credentials found", "AWS_ACCESS_KEY_ID", "config.local.toml")
+    fails(root, [command], "no AWS credentials found", "AWS_ACCESS_KEY_ID", "config.local.toml")
 
 
 def test_unknown_profile(data_repo: Path, s3_bucket: str, s3_env: str) -> None:
@@ -123,8 +137,9 @@ def test_permission_denied(data_repo: Path, auth_server: dict[str, str], monkeyp
                            command: str) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", auth_server["key"])
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", auth_server["secret"])
-    s3_remote(data_repo, auth_server["bucket"], auth_server["endpoint"])
-    line = fails(data_repo, [command], "permission denied", "s3://locked-bucket/team/")
+    root = target(data_repo, command)
+    s3_remote(root, auth_server["bucket"], auth_server["endpoint"])
+    line = fails(root, [command], "permission denied", "s3://locked-bucket/team/")
     assert auth_server["secret"] not in line
 
 
@@ -139,8 +154,9 @@ def test_rejected_credentials(data_repo: Path, auth_server: dict[str, str], monk
 
 @pytest.mark.parametrize("command", [["push", "-r", "nope"], ["fetch", "-r", "nope"], ["pull", "-r", "nope"]])
 def test_unknown_remote_name(data_repo: Path, tmp_path: Path, command: list[str]) -> None:
-    assert gm_run(["remote", "add", "origin", str(tmp_path / "store")], cwd=data_repo).code == 0
-    fails(data_repo, command, "unknown remote 'nope'", "configured: origin", "gitmodel remote list")
+    root = target(data_repo, command)
+    assert gm_run(["remote", "add", "origin", str(tmp_path / "store")], cwd=root).code == 0
+    fails(root, command, "unknown remote 'nope'", "configured: origin", "gitmodel remote list")
 
 
 def test_no_remote_configured(data_repo: Path) -> None:
@@ -156,4 +172,6 @@ def test_several_remotes_and_no_default(data_repo: Path, tmp_path: Path) -> None
 def test_a_missing_remote_folder(data_repo: Path, tmp_path: Path) -> None:
     assert gm_run(["remote", "add", "origin", str(tmp_path / "gone" / "store"), "--default"], cwd=data_repo).code == 0
     fails(data_repo, ["push"], "does not exist", "gitmodel remote modify origin url")
-    fails(data_repo, ["fetch"], "does not exist")
+    root = target(data_repo, "fetch")
+    assert gm_run(["remote", "add", "origin", str(tmp_path / "gone" / "store"), "--default"], cwd=root).code == 0
+    fails(root, ["fetch"], "does not exist")

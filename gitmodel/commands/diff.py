@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 
 from .. import report
+from ..metrics import to_json
 from ..repo import Repo
 from .metrics import warn
 
@@ -14,7 +14,7 @@ def run(a: str | None, b: str | None, *, model: str | None = None, as_json: bool
     repo = Repo.discover()
     c = report.compare(repo, a or "HEAD", b, model=model, include_unchanged=show_all, precision=precision)
     if as_json:
-        print(json.dumps(c.as_dict(), indent=2, default=str))
+        print(to_json(c.as_dict()))
         return 0
     if md:
         print(report.markdown(c, precision, title="gitmodel diff"), end="")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any
 
@@ -34,8 +33,7 @@ def show(kind: str, revs: list[str], *, all_tags: bool = False, model: str | Non
         commits = [(m.WORKSPACE, None)]
     snaps = [reader.read(rev, files) if c is None else reader.read_commit(rev, c, files) for rev, c in commits]
     if as_json:
-        print(json.dumps({"kind": kind, "files": files, "revisions": [s.as_dict() for s in snaps]},
-                         indent=2, default=str))
+        print(m.to_json({"kind": kind, "files": files, "revisions": [s.as_dict() for s in snaps]}))
         return 0
     blocks: list[str] = []
     for path in files:
@@ -72,7 +70,7 @@ def diff(kind: str, a: str | None, b: str | None, *, model: str | None = None,
         out: dict[str, Any] = {"kind": kind, "a": {"rev": old.rev, "commit": old.commit},
                                "b": {"rev": new.rev, "commit": new.commit},
                                "changes": [c.as_dict() for c in changes], "errors": old.errors + new.errors}
-        print(json.dumps(out, indent=2, default=str))
+        print(m.to_json(out))
         return 0
     if not changes:
         print(f"no {kind} changes between {old.rev} and {new.rev}")

@@ -6,10 +6,10 @@ still written, so CI can post it before failing the job), 1 on bad input.
 
 from __future__ import annotations
 
-import json
 import sys
 
 from .. import report
+from ..metrics import to_json
 from ..repo import Repo
 
 GATE_FAILED = 2
@@ -22,7 +22,7 @@ def run(base: str, head: str | None, *, fail_on: list[str], md: bool = False, as
     gates = (report.config_gates(repo) if use_config_gates else []) + list(fail_on)
     c = report.compare(repo, base, head or "HEAD", model=model, gates=gates, precision=precision)
     if as_json:
-        text = json.dumps(c.as_dict(), indent=2, default=str) + "\n"
+        text = to_json(c.as_dict()) + "\n"
     elif md:
         text = report.markdown(c, precision)
     else:
