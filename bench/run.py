@@ -288,10 +288,14 @@ class Workload:
 
 
 def remove_path(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
+    if not path.is_dir() or path.is_symlink():
         path.unlink(missing_ok=True)
+        return
+    # rm -rf, not shutil.rmtree, which took minutes over W4's 400,000 files on
+    # a busy machine.  Read-only cache folders stop it when not root: chmod first.
+    if subprocess.run(["rm", "-rf", str(path)], stderr=subprocess.DEVNULL).returncode != 0:
+        subprocess.run(["chmod", "-R", "u+w", str(path)], stderr=subprocess.DEVNULL)
+        subprocess.run(["rm", "-rf", str(path)], stderr=subprocess.DEVNULL)
 
 
 def make_big_file(size: int) -> Path:
@@ -319,7 +323,7 @@ def make_small_files(count: int, size: int, folders: int) -> Path:
     if done.exists():
         return path
     log(f"generating {path.name} ...")
-    shutil.rmtree(path, ignore_errors=True)
+    remove_path(path)
     for d in range(folders):
         (path / f"d{d:04d}").mkdir(parents=True)
     blob = os.urandom(count * size)
@@ -803,7 +807,7 @@ class Bench:
 
     def close(self) -> None:
         self.s3.stop()
-        shutil.rmtree(RUNS, ignore_errors=True)
+        remove_path(RUNS)
 
     def run_table(self, t: Table) -> None:
         runs = t.runs or self.opts.runs

@@ -163,7 +163,16 @@ class Cache:
         objpath = self.path
 
         def small(chunk: list[int]) -> list[tuple[str, str]]:
-            out = []
+            out: list[tuple[str, str]] = []
+            try:
+                _small(chunk, out)
+            except BaseException:
+                for tmp, _ in out:  # a read or write failed mid-batch: no temp outlives it
+                    _unlink_quiet(tmp)
+                raise
+            return out
+
+        def _small(chunk: list[int], out: list[tuple[str, str]]) -> None:
             for i in chunk:
                 data = _read_all(paths[i])
                 oid = oidmod.of_bytes(data)
@@ -180,7 +189,6 @@ class Cache:
                     os.makedirs(os.path.dirname(final), exist_ok=True)
                     _write_new(tmp, data, durable=False)
                 out.append((tmp, oid))
-            return out
 
         small_idx = [i for i, s in enumerate(sizes) if s < SMALL]
         try:
@@ -189,8 +197,15 @@ class Cache:
             n = max(1, min(threads, len(small_idx) // 2000))
             if n > 1:
                 with ThreadPoolExecutor(n) as pool:
-                    for part in pool.map(small, [small_idx[k::n] for k in range(n)]):
-                        pending += part
+                    parts = [pool.submit(small, small_idx[k::n]) for k in range(n)]
+                failed: BaseException | None = None
+                for part in parts:  # every finished part's temps reach `pending`, even after a failure
+                    try:
+                        pending += part.result()
+                    except BaseException as e:  # noqa: BLE001 - raised below, once all are collected
+                        failed = failed or e
+                if failed is not None:
+                    raise failed
             else:
                 pending += small(small_idx)
             faults.point("cache:temps-written")

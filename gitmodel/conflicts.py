@@ -46,6 +46,8 @@ def take_side(repo: Repo, user_paths: list[str], side: str, *, cwd: str | None =
               progress: Progress | None = None) -> Resolution:
     """Resolve conflicted pointers by taking one side.  Every path is checked
     before anything is written."""
+    import pygit2
+
     from .revs import git
 
     if side not in STAGES:
@@ -68,7 +70,10 @@ def take_side(repo: Repo, user_paths: list[str], side: str, *, cwd: str | None =
         if sha is None:
             raise GitmodelError(f"{pointer_rel}: the {side} side deleted it; take that side with "
                                 f"`git rm {pointer_rel}`")
-        data = g[sha].data
+        blob = g[sha]
+        if not isinstance(blob, pygit2.Blob):
+            raise GitmodelError(f"{pointer_rel} ({side}): not a file in the index; resolve it with git")
+        data = blob.data
         try:
             ptr.loads(data.decode("utf-8"), f"{pointer_rel} ({side})")
         except UnicodeDecodeError:

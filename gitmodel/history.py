@@ -122,6 +122,8 @@ def _read_pointers(repo: Repo, entries: list[Entry]) -> None:
             where = f"{e.commit[:10]}:{ptr.pointer_path(c.path)}"
             try:
                 blob = tree[ptr.pointer_path(c.path)]
+                if not isinstance(blob, pygit2.Blob):
+                    raise KeyError(c.path)
                 c.pointer = ptr.loads(blob.data.decode("utf-8"), where)
             except (GitmodelError, UnicodeDecodeError, KeyError) as err:
                 c.problem = str(err) if isinstance(err, GitmodelError) else f"{where}: not a readable pointer"
@@ -153,12 +155,12 @@ def version_tags(repo: Repo) -> dict[str, list[str]]:
             target = g[g.references[name].target]
             if not isinstance(target, pygit2.Tag):
                 continue
-            commit = target.peel(pygit2.Commit)
+            commit_id = str(target.peel(pygit2.Commit).id)
         except (KeyError, ValueError, pygit2.GitError):
             continue
-        found[key] = (str(commit.id), tag)
+        found[key] = (commit_id, tag)
     out: dict[str, list[str]] = {}
-    for key, (commit, tag) in sorted(found.items(), key=lambda kv: kv[1][1]):
+    for key, (commit_id, tag) in sorted(found.items(), key=lambda kv: kv[1][1]):
         if key not in dropped:
-            out.setdefault(commit, []).append(tag)
+            out.setdefault(commit_id, []).append(tag)
     return out

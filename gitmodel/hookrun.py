@@ -105,7 +105,7 @@ def pushed_pointers(repo: Repo, remote_name: str, updates: Sequence[RefUpdate]
         if not path.endswith(ptr.SUFFIX):
             continue
         obj = g.get(sha)
-        if obj is None or obj.type != pygit2.GIT_OBJECT_BLOB:
+        if not isinstance(obj, pygit2.Blob):
             continue  # a folder that happens to end in .gm
         try:
             p = ptr.loads(obj.data.decode("utf-8"), path)
@@ -427,11 +427,16 @@ def pre_commit(repo: Repo) -> PreCommitReport:
     report = PreCommitReport()
     if not enabled(repo):
         return report
+    import pygit2
+
     g = git(repo)
     cache = repo.cache
     for path, sha in staged_pointers(repo):
+        blob = g[sha]
         try:
-            p = ptr.loads(g[sha].data.decode("utf-8"), path)
+            if not isinstance(blob, pygit2.Blob):
+                raise PointerError(f"{path}: not a file in the index")
+            p = ptr.loads(blob.data.decode("utf-8"), path)
         except UnicodeDecodeError:
             report.broken.append(f"{path}: not UTF-8 text; restore it with `git checkout HEAD -- {path}`")
             continue

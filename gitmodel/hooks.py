@@ -35,7 +35,13 @@ LEGACY_SUFFIX = ".legacy"
 _PYTHON_LINE = re.compile(r"^GITMODEL_PYTHON=''", re.M)
 
 ATTRIBUTES = ".gitattributes"
-ATTRIBUTE_LINE = "*.gm diff=gitmodel"
+# (line, why) pairs written to the committed .gitattributes.
+ATTRIBUTE_LINES = (
+    ("*.gm diff=gitmodel", "show pointer changes as sizes and file lists in `git diff`"),
+    # `gitmodel add` appends to .gitignore files: two branches that each track a
+    # new file would otherwise conflict at the end of the same .gitignore.
+    (".gitignore merge=union", "keep both sides' lines when branches each track new files"),
+)
 DRIVER_KEY = "diff.gitmodel.textconv"
 
 
@@ -160,10 +166,12 @@ def register_driver(repo: Repo, *, stage: bool = True, python: str | None = None
             text = f.read()
     except FileNotFoundError:
         text = ""
-    if ATTRIBUTE_LINE not in (line.strip() for line in text.splitlines()):
+    present = {line.strip() for line in text.splitlines()}
+    missing = [(line, why) for line, why in ATTRIBUTE_LINES if line not in present]
+    if missing:
         if text and not text.endswith("\n"):
             text += "\n"
-        text += f"# gitmodel: show pointer changes as sizes and file lists in `git diff`\n{ATTRIBUTE_LINE}\n"
+        text += "".join(f"# gitmodel: {why}\n{line}\n" for line, why in missing)
         write_atomic(attrs, text.encode("utf-8"))
         changed.append(ATTRIBUTES)
         if stage:

@@ -18,6 +18,8 @@ from .errors import PointerError
 
 HEADER = "gitmodel-manifest 1"
 # One C-level pass over the whole text instead of a Python split per line.
+_DOTGIT = re.compile(r"(?:^|/)\.git(?:/|$)", re.I)
+_DOTGIT_ANY = re.compile(r"[\t/]\.git(?:/|$)", re.I | re.M)
 _LINE = re.compile(r"^(xxh128:[0-9a-f]{32})\t(\d+)\t(644|755)\t([^\t\n]+)$", re.M)
 
 
@@ -29,7 +31,7 @@ class Entry:
     executable: bool = False
 
 
-def check_relpath(path: str, where: str) -> None:
+def check_relpath(path: str, where: str, dotgit: bool = True) -> None:
     """Refuse a manifest path that could escape its directory.
 
     Plain string tests rather than a split per path: this runs for every
@@ -38,6 +40,10 @@ def check_relpath(path: str, where: str) -> None:
             or path.endswith(("/", "/.", "/..")) or "//" in path or "/./" in path
             or "/../" in path or "\\" in path or "\0" in path):
         raise PointerError(f"{where}: unsafe path {path[:120]!r} in manifest")
+    if dotgit and _DOTGIT.search(path):
+        # A `.git` inside the work tree is a repository of its own whose
+        # config git would obey (core.fsmonitor runs commands): never write one.
+        raise PointerError(f"{where}: unsafe path {path[:120]!r} in manifest (a .git folder)")
 
 
 def dumps(entries: list[Entry]) -> bytes:
@@ -62,10 +68,21 @@ def loads(data: bytes, where: str) -> list[Entry]:
                 raise PointerError(f"{where}:{lineno}: malformed manifest line")
     entries: list[Entry] = []
     seen: set[str] = set()
+    dotgit = _DOTGIT_ANY.search(body) is not None  # one pass over the text, not one search per entry
     for oid, size, mode, path in rows:
-        check_relpath(path, where)
+        check_relpath(path, where, dotgit)
         if path in seen:
             raise PointerError(f"{where}: duplicate path {path!r} in manifest")
         seen.add(path)
         entries.append(Entry(path, oid, int(size), mode == "755"))
+    # A path that is a file and also a folder of another cannot be checked
+    # out.  One rpartition per entry, then the few distinct folders.
+    folders = {p.rpartition("/")[0] for p in seen}
+    for folder in list(folders):
+        while folder:
+            folder = folder.rpartition("/")[0]
+            folders.add(folder)
+    clash = folders & seen
+    if clash:
+        raise PointerError(f"{where}: {min(clash)!r} is both a file and a folder in manifest")
     return entries

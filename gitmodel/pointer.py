@@ -14,6 +14,7 @@ The pointer for `models/clf.pkl` is `models/clf.pkl.gm`.
 
 from __future__ import annotations
 
+import errno
 import os
 from dataclasses import dataclass, field
 
@@ -108,7 +109,7 @@ def loads(text: str, where: str) -> Pointer:
 def _int(value: str | None, key: str, where: str) -> int:
     if value is None:
         raise PointerError(f"{where}: no `{key}` line")
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()):  # str.isdigit alone accepts "²", which int() refuses
         raise PointerError(f"{where}: {key} {value[:40]!r} is not a non-negative whole number")
     n = int(value)
     if n > MAX_SIZE:
@@ -119,12 +120,19 @@ def _int(value: str | None, key: str, where: str) -> int:
 def read(path: str, where: str | None = None) -> Pointer:
     where = where or path
     try:
-        with open(path, "rb") as f:
+        # Never through a symlink: a committed `x.gm -> ~/.aws/credentials`
+        # would otherwise be read, and quoted in the parse error.
+        with open(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), "rb") as f:
             raw = f.read(MAX_POINTER_BYTES + 1)
     except FileNotFoundError:
         raise PointerError(f"{where}: pointer file is missing") from None
     except IsADirectoryError:
         raise PointerError(f"{where}: is a directory, not a pointer file") from None
+    except OSError as e:
+        if e.errno != errno.ELOOP:
+            raise
+        raise PointerError(f"{where}: is a symlink, not a pointer file; restore it with "
+                           f"`git checkout -- {where}`") from None
     if len(raw) > MAX_POINTER_BYTES:
         raise PointerError(f"{where}: too large to be a pointer file")
     try:

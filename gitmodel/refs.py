@@ -49,8 +49,9 @@ def parse(text: str) -> VersionRef | None:
     return VersionRef(m["model"], version=m["version"])
 
 
-def pick(state: ModelState, ref: VersionRef, text: str) -> Version:
-    """The version of `state` that `ref` names; one-line errors otherwise."""
+def pick(state: ModelState, ref: VersionRef, text: str, *, deregistered: bool = False) -> Version:
+    """The version of `state` that `ref` names; one-line errors otherwise.
+    A deregistered version is refused unless `deregistered` (show does)."""
     name = state.name
     if not state.versions:
         raise GitmodelError(f"{text}: model {name!r} has no versions; see `gitmodel versions` for the models here")
@@ -73,7 +74,7 @@ def pick(state: ModelState, ref: VersionRef, text: str) -> Version:
         known = ", ".join(x.name for x in state.newest_first()[:5]) or "none"
         raise GitmodelError(f"{text}: model {name!r} has no version {ref.version} (newest: {known}); "
                             f"see `gitmodel versions {name}`")
-    if v.deregistered:
+    if v.deregistered and not deregistered:
         raise GitmodelError(f"{text}: {name} {ref.version} was deregistered (tag {name}@{ref.version}!); "
                             f"see `gitmodel history {name}`")
     return v
@@ -97,7 +98,7 @@ def resolve_version(repo: Repo, text: str) -> tuple[ModelState, Version]:
     ref = parse(text)
     if ref is not None:
         state = model_state(repo, ref.model)
-        return state, pick(state, ref, text)
+        return state, pick(state, ref, text, deregistered=True)
     tag = parse_tag(text)
     if tag is not None:
         state = model_state(repo, tag.model)

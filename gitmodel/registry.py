@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 from . import gitops, models
 from . import pointer as ptr
 from .errors import GitmodelError, ObjectMissingError
+from .lock import RepoLock
 from .models import Model, Snapshot
 from .progress import human_size
 from .repo import Repo
@@ -207,6 +208,10 @@ class Event:
     def order(self) -> tuple[Any, ...]:
         """Oldest first: tagger time, then GTO's counter, then action, then
         version precedence (tags made within one second keep their order)."""
+        return self._order
+
+    @cached_property
+    def _order(self) -> tuple[Any, ...]:
         semver = SemVer.parse(self.name.version) if self.name.version else None
         return (self.time, self.name.counter or 0, _PRIORITY[self.action], semver.key() if semver else ())
 
@@ -327,6 +332,11 @@ class ModelState:
         found.sort(key=lambda v: (v.active, v.registered, v.event.order()))
         return found[-1] if found else None
 
+    @cached_property
+    def newest_snapshot(self) -> Snapshot | None:
+        """The snapshot of the newest version that has one."""
+        return next((v.snapshot for v in self.newest_first(include_inactive=True) if v.snapshot), None)
+
     def next_counter(self) -> int:
         return max((e.name.counter or 0 for e in self.events), default=0) + 1
 
@@ -365,12 +375,15 @@ def build_state(name: str, events: list[Event]) -> ModelState:
     # Stage events name a commit; its version is whatever was registered there.
     latest_for: dict[tuple[str, str], tuple[int, Action]] = {}
     state = ModelState(name, events, versions, {}, False)
+    at_commit: dict[str, Version | None] = {}
     for i, e in enumerate(events):
         if e.action not in (Action.ASSIGN, Action.UNASSIGN) or not e.name.stage:
             continue
-        v = state.by_commit(e.commit)
+        if e.commit not in at_commit:
+            at_commit[e.commit] = state.by_commit(e.commit)
+        v = at_commit[e.commit]
         if v is None:
-            v = versions[e.commit] = Version(name, e.commit, e.commit, e, registered=False)
+            v = at_commit[e.commit] = versions[e.commit] = Version(name, e.commit, e.commit, e, registered=False)
         latest_for[(v.name, e.name.stage)] = (i, e.action)
     holders: dict[str, tuple[int, str]] = {}
     for (vname, stage), (i, action) in latest_for.items():
@@ -396,7 +409,7 @@ def all_states(repo: Repo) -> dict[str, ModelState]:
     return {name: build_state(name, evs) for name, evs in sorted(by_model.items())}
 
 
-def _lock(repo: Repo) -> Any:
+def _lock(repo: Repo) -> RepoLock:
     """The repository lock, also in a clone where `gitmodel init` never ran
     (stage tags need no config or cache, only somewhere to keep the lock)."""
     os.makedirs(repo.cache.root, exist_ok=True)
@@ -410,6 +423,9 @@ def _tag_exists(repo: Repo, tag: str) -> bool:
 
 
 # -- what a version holds ----------------------------------------------------------
+
+_ARTIFACTS_YAML: dict[str, dict[str, Any]] = {}  # blob id -> parsed GTO artifacts.yaml
+
 
 def _gto_path(repo: Repo, commit: str, name: str) -> str | None:
     """The artifact path GTO's `artifacts.yaml` declares at `commit`, if any."""
@@ -425,10 +441,16 @@ def _gto_path(repo: Repo, commit: str, name: str) -> str | None:
         return None
     if not isinstance(blob, pygit2.Blob):
         return None
-    try:
-        values = formats.load_bytes(blob.data, "artifacts.yaml", "yaml")
-    except GitmodelError:
-        return None
+    key = str(blob.id)
+    values = _ARTIFACTS_YAML.get(key)
+    if values is None:  # most versions share one blob: parse it once
+        try:
+            values = formats.load_bytes(blob.data, "artifacts.yaml", "yaml")
+        except GitmodelError:
+            values = {}
+        if len(_ARTIFACTS_YAML) > 1024:
+            _ARTIFACTS_YAML.clear()
+        _ARTIFACTS_YAML[key] = values
     path = values.get(f"{name}.path")
     return path.strip("/") if isinstance(path, str) and path else None
 
@@ -440,17 +462,16 @@ def model_for(repo: Repo, state: ModelState, version: Version | None = None) -> 
     declared = models.find(repo, state.name) if os.path.isdir(repo.config.dir) else None
     if declared is not None:
         return declared
-    candidates = ([version] if version else []) + state.newest_first(include_inactive=True)
-    for v in candidates:
-        snap = v.snapshot
-        if snap is not None:
-            return Model(state.name, snap.artifact.path, tuple(i.path for i in snap.data), snap.params_file,
-                         snap.metrics_file)
-    for v in candidates:
-        path = _gto_path(repo, v.commit, state.name)
-        if path:
-            return Model(state.name, path)
-    return None
+    snap = version.snapshot if version is not None else None
+    if snap is None:
+        snap = state.newest_snapshot
+    if snap is not None:
+        return Model(state.name, snap.artifact.path, tuple(i.path for i in snap.data), snap.params_file,
+                     snap.metrics_file)
+    # One artifacts.yaml read per version at most: GTO repositories list fast too.
+    where = version or next(iter(state.newest_first(include_inactive=True)), None)
+    path = _gto_path(repo, where.commit, state.name) if where is not None else None
+    return Model(state.name, path) if path else None
 
 
 def snapshot_of(repo: Repo, state: ModelState, version: Version) -> Snapshot | None:
@@ -536,12 +557,6 @@ def history(repo: Repo, name: str | None = None) -> list[dict[str, Any]]:
     rows = [(e.order(), event_info(e, st)) for st in states.values() for e in st.events]
     rows.sort(key=lambda r: r[0], reverse=True)
     return [r for _, r in rows]
-
-
-@dataclass
-class Lineage:
-    item: models.Item
-    versions: list[str]  # other models' versions whose artifact is this exact content
 
 
 def show(repo: Repo, text: str) -> dict[str, Any]:

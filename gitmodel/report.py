@@ -136,14 +136,16 @@ class GateResult:
         return {"gate": self.gate.text, "passed": self.passed, "detail": self.detail}
 
 
-def evaluate(gate: Gate, changes: Sequence[m.Change], head: m.Snapshot, precision: int = 5) -> GateResult:
+def evaluate(gate: Gate, changes: Sequence[m.Change], head: m.Snapshot, precision: int = 5,
+             base: m.Snapshot | None = None) -> GateResult:
     """Whether `gate` holds for metric `changes` (computed with unchanged ones included)."""
     matches = [c for c in changes if c.key == gate.key and (gate.path is None or c.path == gate.path)]
     if not matches:
-        unreadable = [f.path for f in head.files.values() if f.status == m.ERROR
-                      and (gate.path is None or f.path == gate.path)]
+        # A file unreadable on either side hides its metrics from the diff: say so, and fail.
+        unreadable = [f"{f.path} could not be read at {snap.rev}" for snap in (base, head) if snap is not None
+                      for f in snap.files.values() if f.status == m.ERROR and (gate.path is None or f.path == gate.path)]
         if unreadable:
-            return GateResult(gate, False, f"{', '.join(unreadable)} could not be read at {head.rev}")
+            return GateResult(gate, False, "; ".join(unreadable))
         return GateResult(gate, False, f"no metric {gate.key!r} at either side; check the name")
     problems: list[str] = []
     notes: list[str] = []
@@ -365,7 +367,7 @@ def compare(repo: Repo, base: str | None, head: str | None, *, metric_files: Seq
         artifacts=diff_artifacts(repo, base, head, include_unchanged=include_unchanged),
         directions=dirs,
     )
-    comparison.gates = [evaluate(g, comparison.metrics, head_m, precision) for g in parsed]
+    comparison.gates = [evaluate(g, comparison.metrics, head_m, precision, base_m) for g in parsed]
     return comparison
 
 

@@ -44,13 +44,18 @@ class StatCache:
                 for suffix in ("", "-wal", "-shm"):
                     try:
                         os.unlink(self.path + suffix)
-                    except FileNotFoundError:
+                    except OSError:  # absent, or a folder in its place: the fallback below
                         pass
-                self._db = self._open()
+                try:
+                    self._db = self._open()
+                except sqlite3.DatabaseError:
+                    # Still unusable (say a folder sits at its name): work
+                    # without hints for this run rather than fail the command.
+                    self._db = self._open(":memory:")
         return self._db
 
-    def _open(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+    def _open(self, path: str | None = None) -> sqlite3.Connection:
+        db = sqlite3.connect(path or self.path, timeout=30, isolation_level=None)
         try:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=OFF")  # a lost update only costs a re-hash
@@ -178,7 +183,7 @@ class StatCache:
         for suffix in ("", "-wal", "-shm"):
             try:
                 os.unlink(self.path + suffix)
-            except FileNotFoundError:
+            except OSError:
                 pass
 
     def close(self) -> None:

@@ -41,7 +41,8 @@ def render(raw: bytes, repo: Repo | None) -> str:
     extra = [f"{k} {v}" for k, v in sorted(p.extra.items())]
     if not p.is_dir:
         return "\n".join([f"gitmodel file: {_size(p.size)}, oid {short(p.oid)}", *extra]) + "\n"
-    lines = [f"gitmodel folder: {p.files or 0} files, {_size(p.size)}, manifest {short(p.oid)}", *extra]
+    n = p.files or 0
+    lines = [f"gitmodel folder: {n} file{'' if n == 1 else 's'}, {_size(p.size)}, manifest {short(p.oid)}", *extra]
     if repo is None or not repo.cache.has(p.oid):
         lines.append(f"(file list not shown: manifest {short(p.oid)} is not in the cache; "
                      f"run `gitmodel fetch` to see it)")

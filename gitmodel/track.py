@@ -78,6 +78,12 @@ def _plan(repo: Repo, user: str, cwd: str | None) -> _Plan:
         if inner:
             raise PathError(f"{user}: holds gitmodel pointer {rel}/{inner[0]}; "
                             f"run `gitmodel remove {rel}/{inner[0][:-3]}` first")
+        # Checked before the first write: a file that fails halfway through
+        # the batch would leave the ones before it in the cache.  A file
+        # anyone may read (the usual 644) needs no system call.
+        for name, fst in files.items():
+            if not fst.st_mode & stat.S_IROTH and not os.access(os.path.join(absp, name), os.R_OK):
+                raise PathError(f"{rel}/{name}: cannot be read (permission denied); fix its permissions")
         return _Plan(rel, st, files, old)
     if not stat.S_ISREG(st.st_mode):
         raise PathError(f"{user}: is not a regular file or folder")

@@ -737,7 +737,7 @@ def _committed_config(repo: Repo, rev: str | None, tmp: str) -> Config:
     tree = revs.resolve_commit(repo, rev or "HEAD").tree
     try:
         blob = tree[f"{CONFIG_DIR}/{CONFIG_FILE}"]
-        data = blob.data
+        data: bytes = getattr(blob, "data", b"")  # a blob; a tree there is no config
     except KeyError:
         data = b""
     with open(os.path.join(folder, CONFIG_DIR, CONFIG_FILE), "wb") as f:

@@ -198,3 +198,10 @@ def test_ci_flow_on_a_clone(tmp_path: Path) -> None:
     text = (clone / "report.md").read_text()
     assert "| metrics.json | accuracy | 0.91 | 0.85 | -0.06 (-6.59%) | ❌ worse |" in text
     assert "gate failed: accuracy<-0.01: accuracy changed by -0.06" in r.err
+
+
+def test_gate_with_unreadable_base_fails_naming_it(gm, repo: Path) -> None:
+    build_history(repo, upto=3)
+    r = gm("report", "--base", "clf@v1.2.0", "--head", "clf@v1.1.0", "--fail-on", "accuracy<-0.01", "--json")
+    assert r.code == 2
+    assert json.loads(r.out)["gates"][0]["detail"] == "metrics.json could not be read at clf@v1.2.0"

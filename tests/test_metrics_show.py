@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 from conftest import git
-from test_metrics_support import add, build_history, commit, set_config, tree_snapshot, write
+from test_metrics_support import (add, build_history, build_many_versions, commit, set_config, tree_snapshot,
+                                  write)
 
 from gitmodel import metrics as m
 from gitmodel.repo import Repo
@@ -64,15 +65,12 @@ def test_version_references_and_git_revs(gm, repo: Path) -> None:
 
 def test_show_all_tags_over_many_versions_in_process(gm, repo: Path) -> None:
     """Many tags sharing few distinct blobs: each blob parsed once, no subprocess per tag."""
-    set_config(repo, '[metrics]\nfiles = ["m.json"]')
-    for i in range(40):
-        write(repo, "m.json", json.dumps({"step": i // 4}))
-        commit(repo, f"c{i}", f"t{i:03d}")
+    build_many_versions(repo, 40, metrics=lambda i: {"step": i // 4}, tag=lambda i: f"t{i:03d}")
     reader = m.Reader(Repo.discover(str(repo)))
     tags = m.tagged_commits(reader.repo)
     assert [t for t, _ in tags] == [f"t{i:03d}" for i in range(40)]
-    snaps = [reader.read_commit(t, c, ["m.json"]) for t, c in tags]
-    assert [s.files["m.json"].values["step"] for s in snaps] == [i // 4 for i in range(40)]
+    snaps = [reader.read_commit(t, c, ["metrics.json"]) for t, c in tags]
+    assert [s.files["metrics.json"].values["step"] for s in snaps] == [i // 4 for i in range(40)]
     assert len(reader._parsed) == 10
     r = gm("metrics", "show", "-T", "--json")
     assert len(json.loads(r.out)["revisions"]) == 40
@@ -227,8 +225,6 @@ def test_read_commands_change_nothing(gm, repo: Path) -> None:
 
 def test_show_all_tags_500_versions(gm, repo: Path) -> None:
     """The speed case of the issue (500 tagged versions); no timing asserted here, see docs/metrics.md."""
-    from test_metrics_support import build_many_versions
-
     build_many_versions(repo, 500)
     r = gm("metrics", "show", "--all-tags", "--model", "clf", "--json")
     assert r.code == 0, r

@@ -206,7 +206,9 @@ def test_deprecate_unassign_deregister(clf: Path, gm: GM) -> None:
     assert [x["version"] for x in json.loads(r.out)] == ["v2.0.0"]
     r = gm("versions", "clf", "--all", "--json")
     assert [(x["version"], x["deregistered"]) for x in json.loads(r.out)] == [("v2.0.0", False), ("v1.0.0", True)]
-    r = gm("show", "clf@v1.0.0")
+    r = gm("show", "clf@v1.0.0")  # still shown, marked
+    assert r.code == 0 and r.out.startswith("clf v1.0.0  (deregistered)"), r
+    r = gm("tag", "clf", "v9.0.0", "--rev", "clf@v1.0.0")  # but no longer a reference
     assert r.code == 1 and "was deregistered" in r.err
     r = gm("show", "clf#prod")
     assert r.code == 1 and "no version of clf is in stage prod" in r.err
@@ -336,3 +338,19 @@ def test_push_sends_objects_then_the_tag(clf: Path, gm: GM, remotes: tuple[Path,
     r = gm("promote", "clf", "v1.0.0", "prod", "--push")
     assert r.code == 0, r
     assert sorted(git("tag", "-l", cwd=bare).split()) == ["clf#prod#1", "clf@v1.0.0"]
+
+
+def test_lineage_names_the_data_versions(clf: Path, gm: GM) -> None:
+    # The training data is a registered artifact of its own.
+    r = gm("model", "add", "dataset", "data/train.csv")
+    assert r.code == 0, r
+    git("commit", "-q", "-am", "declare dataset", cwd=clf)
+    assert gm("tag", "dataset", "v1.0.0").code == 0
+    assert gm("tag", "clf", "v1.0.0", "--rev", "HEAD~1").code == 0
+    r = gm("show", "clf@v1.0.0", "--json")
+    assert r.code == 0, r
+    data = json.loads(r.out)["lineage"]["data"]
+    assert [(d["path"], d["versions"]) for d in data] == [("data/train.csv", ["dataset@v1.0.0"])]
+    r = gm("show", "clf@v1.0.0")
+    assert "data     data/train.csv" in r.out and "= dataset@v1.0.0" in r.out
+    assert "train.lr = 0.08" in r.out

@@ -220,3 +220,29 @@ def test_a_killed_upload_leaves_nothing_under_the_final_name(kind_: str, tmp_pat
                           env={**os.environ, **env}, capture_output=True, timeout=120)
     assert proc.returncode == -9, proc.stderr.decode()
     assert view.oids() == set()  # a reader never sees part of an object
+
+
+def test_list_stats(backend, src: Cache) -> None:  # type: ignore[no-untyped-def]
+    r, _, _ = backend
+    oids = {put(r, src, b"x" * n): n for n in (1, 10, 100)}
+    stats = {oid: (size, mtime) for oid, size, mtime in r.list_stats()}
+    assert {o: s for o, (s, _) in stats.items()} == oids
+    assert all(m > 0 for _, m in stats.values())
+
+
+def test_meta_files_and_exclusive_writes(backend) -> None:  # type: ignore[no-untyped-def]
+    r, view, _ = backend
+    if r.kind == "local":
+        os.makedirs(r.root, exist_ok=True)  # type: ignore[attr-defined]
+    assert r.read_meta("locks/gc.json") is None
+    assert r.write_meta("locks/gc.json", b"first", exclusive=True) is True
+    assert r.write_meta("locks/gc.json", b"second", exclusive=True) is False
+    assert r.read_meta("locks/gc.json") == b"first"
+    assert r.write_meta("locks/gc.json", b"third") is True
+    assert r.read_meta("locks/gc.json") == b"third"
+    r.delete_meta("locks/gc.json")
+    r.delete_meta("locks/gc.json")
+    assert r.read_meta("locks/gc.json") is None
+    assert view.oids() == set()  # meta files are not objects
+    with pytest.raises(ValueError):
+        r.read_meta("../escape")

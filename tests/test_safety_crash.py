@@ -587,10 +587,16 @@ def random_delays(templates: Templates, scratch: Path, name: str, n: int, seed: 
 # -- pytest ----------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def templates(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Templates]:
-    yield Templates(tmp_path_factory.mktemp("crash-templates"))
+def templates(tmp_path_factory: pytest.TempPathFactory) -> Templates:
+    return Templates(tmp_path_factory.mktemp("crash-templates"))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _print_figures(request: pytest.FixtureRequest) -> Iterator[None]:
+    """The closing figures, on the terminal after this module's tests."""
+    yield
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
+    if reporter is not None and sum(FIGURES.tried.values()):
         reporter.write_line("")
         reporter.write_line(FIGURES.summary())
 

@@ -155,13 +155,11 @@ def assert_one_line_error(r: Result, *needles: str, code: int = 1) -> str:
 
 # -- running the CLI in special conditions --------------------------------------------
 
-def run_cli(args: list[str], cwd: Path, env: dict[str, str] | None = None, user: int | None = None,
-            preexec: object = None, timeout: float = 120) -> Result:
-    """The CLI as a real subprocess, optionally as another user (to make
-    permission bits bite while the tests run as root)."""
+def run_cli(args: list[str], cwd: Path, env: dict[str, str] | None = None, preexec: object = None,
+            timeout: float = 120) -> Result:
+    """The CLI as a real subprocess, with an optional preexec_fn (resource
+    limits, dropped capabilities)."""
     kwargs: dict[str, object] = {}
-    if user is not None:
-        kwargs.update(user=user, group=user, extra_groups=[])
     if preexec is not None:
         kwargs["preexec_fn"] = preexec
     proc = subprocess.run([*GITMODEL, *args], cwd=cwd, capture_output=True, text=True,
@@ -169,15 +167,17 @@ def run_cli(args: list[str], cwd: Path, env: dict[str, str] | None = None, user:
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
-NOBODY = 65534
+def without_permission_override() -> None:
+    """preexec_fn: drop CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH from the
+    child's bounding set, so that root obeys permission bits after exec (a
+    chmod 000 file is then unreadable, as it is for everyone else), while
+    staying root for everything else (HOME, git's ownership checks)."""
+    import ctypes
 
-
-def give_to(path: Path, uid: int) -> None:
-    """chown -R, so an unprivileged user can work in a test repository."""
-    for folder, dirs, files in os.walk(path):
-        os.lchown(folder, uid, uid)
-        for name in dirs + files:
-            os.lchown(os.path.join(folder, name), uid, uid)
+    libc = ctypes.CDLL(None, use_errno=True)
+    for cap in (1, 2):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH (linux/capability.h)
+        if libc.prctl(24, cap, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
 
 
 @contextlib.contextmanager

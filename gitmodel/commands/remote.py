@@ -84,7 +84,7 @@ def list_(*, as_json: bool = False) -> int:
     committed = read_file(cfg.path)
     local = read_file(cfg.local_path)
     default = default_name(cfg)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name in names(cfg):
         settings = dict(cfg.get(f"remote.{name}", {}))
         shown = {k: ("***" if k in SECRETS else redact(str(v)) if k in ("url", "endpoint_url") else v)

@@ -6,7 +6,7 @@ A remote stores objects under the same layout as the cache:
 
 so a remote is a plain copy of (part of) a cache, readable with `ls` and
 `aws s3 ls`.  `packs/` beside `objects/` is reserved for packed small
-objects later.
+objects later; `meta/` holds small control files (gc's lock).
 
 The rules every backend keeps:
 - `put` makes an object visible under its final name only when it is
@@ -33,6 +33,7 @@ from .. import oid as oidmod
 from ..errors import RemoteError
 
 OBJECTS = "objects"
+META = "meta"  # small control files beside objects/ (the remote gc lock): meta/<name>
 
 
 class Sink(Protocol):
@@ -106,6 +107,24 @@ class Remote(ABC):
     @abstractmethod
     def delete(self, oid: str) -> None:
         """Remove one object (gc of the remote; never driven by the local record)."""
+
+    @abstractmethod
+    def list_stats(self) -> Iterator[tuple[str, int, float]]:
+        """(oid, size, modification time) of every object (gc's grace period)."""
+
+    @abstractmethod
+    def read_meta(self, name: str) -> bytes | None:
+        """The control file `meta/<name>`, or None when there is none."""
+
+    @abstractmethod
+    def write_meta(self, name: str, data: bytes, exclusive: bool = False) -> bool:
+        """Write `meta/<name>` whole.  With `exclusive`, only when it does not
+        exist yet: returns False when it does (as atomically as the store allows;
+        callers that need certainty read it back)."""
+
+    @abstractmethod
+    def delete_meta(self, name: str) -> None:
+        """Remove `meta/<name>` (absent is fine)."""
 
     def close(self) -> None:
         """Drop connections and temp files."""

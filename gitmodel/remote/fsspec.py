@@ -20,7 +20,7 @@ from typing import Any
 
 from .. import fsutil
 from ..errors import ObjectMissingError, RemoteError
-from .base import OBJECTS, Remote, Sink, object_key, oid_from_key
+from .base import META, OBJECTS, Remote, Sink, object_key, oid_from_key
 
 _OBJECT_STORES = {"gs", "gcs", "az", "abfs", "abfss", "adl", "s3a", "oss", "memory"}
 _EXTRAS = {"gs": "gcsfs", "gcs": "gcsfs", "az": "adlfs", "abfs": "adlfs", "abfss": "adlfs",
@@ -48,7 +48,7 @@ class FsspecRemote(Remote):
         if self._fs is None:
             extra = _EXTRAS.get(self.scheme, "the fsspec implementation for it")
             try:
-                from fsspec.core import url_to_fs
+                from fsspec.core import url_to_fs  # type: ignore[import-not-found, unused-ignore]
             except ImportError:
                 raise RemoteError(f"{self.where}: {self.scheme}:// remotes need fsspec; "
                                   f"install it with `pip install fsspec {extra}`") from None
@@ -105,6 +105,46 @@ class FsspecRemote(Remote):
         with f:
             while chunk := f.read(READ_CHUNK):
                 sink.write(chunk)
+
+    def list_stats(self) -> Iterator[tuple[str, int, float]]:
+        fs = self.fs()
+        try:
+            found = fs.find(f"{self.root}/{OBJECTS}", detail=True)
+        except FileNotFoundError:
+            return
+        for key, info in found.items():
+            oid = oid_from_key(str(key))
+            if oid:
+                mtime = info.get("mtime") or info.get("LastModified") or info.get("updated") or 0
+                stamp = mtime.timestamp() if hasattr(mtime, "timestamp") else float(mtime or 0)
+                yield oid, int(info.get("size") or 0), stamp
+
+    def _meta(self, name: str) -> str:
+        if not name or name.startswith("/") or ".." in name.split("/"):
+            raise ValueError(f"bad meta name {name!r}")
+        self.fs()
+        return f"{self.root}/{META}/{name}"
+
+    def read_meta(self, name: str) -> bytes | None:
+        try:
+            return bytes(self.fs().cat_file(self._meta(name)))
+        except FileNotFoundError:
+            return None
+
+    def write_meta(self, name: str, data: bytes, exclusive: bool = False) -> bool:
+        fs = self.fs()
+        path = self._meta(name)
+        if exclusive and fs.exists(path):  # check-then-write: callers read it back to be sure
+            return False
+        fs.makedirs(os.path.dirname(path), exist_ok=True)
+        fs.pipe_file(path, data)
+        return True
+
+    def delete_meta(self, name: str) -> None:
+        try:
+            self.fs().rm_file(self._meta(name))
+        except FileNotFoundError:
+            pass
 
     def delete(self, oid: str) -> None:
         try:

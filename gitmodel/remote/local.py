@@ -37,7 +37,7 @@ from collections.abc import Collection, Iterator
 from .. import faults, fsutil
 from .. import oid as oidmod
 from ..errors import ObjectMissingError, RemoteError
-from .base import OBJECTS, Remote, Sink
+from .base import META, OBJECTS, Remote, Sink
 
 SMALL = 1 << 20  # below this: batched durability; above: fsync per object
 BATCH_FILES = 4096  # publish a batch every so many small objects...
@@ -234,6 +234,67 @@ class LocalRemote(Remote):
 
     def delete(self, oid: str) -> None:
         _unlink_quiet(self.path(oid))
+
+    def list_stats(self) -> Iterator[tuple[str, int, float]]:
+        self._require_root()
+        for algo in _listdir(self.objects):
+            for shard in _listdir(os.path.join(self.objects, algo)):
+                prefix = f"{algo}:{shard}"
+                try:
+                    it = os.scandir(os.path.join(self.objects, algo, shard))
+                except (FileNotFoundError, NotADirectoryError):
+                    continue
+                with it:
+                    for entry in it:
+                        if entry.name.startswith(fsutil.TMP_PREFIX) or not oidmod.is_valid(prefix + entry.name):
+                            continue
+                        try:
+                            st = entry.stat(follow_symlinks=False)
+                        except FileNotFoundError:
+                            continue  # deleted while listing
+                        yield prefix + entry.name, st.st_size, st.st_mtime
+
+    def _meta_path(self, name: str) -> str:
+        if not name or name.startswith("/") or ".." in name.split("/"):
+            raise ValueError(f"bad meta name {name!r}")
+        return os.path.join(self.root, META, name)
+
+    def read_meta(self, name: str) -> bytes | None:
+        try:
+            with open(self._meta_path(name), "rb") as f:
+                return f.read()
+        except FileNotFoundError:
+            self._require_root()
+            return None
+
+    def write_meta(self, name: str, data: bytes, exclusive: bool = False) -> bool:
+        self._require_root()
+        path = self._meta_path(name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        if not exclusive:
+            fsutil.write_atomic(path, data)
+            return True
+        # Complete content under a temp name, then link(2): creating the final
+        # name is atomic and fails if it exists, even on most network filesystems.
+        tmp = fsutil.tmp_name(os.path.dirname(path))
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            try:
+                os.write(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                return False
+            fsutil.fsync_dir(os.path.dirname(path))
+            return True
+        finally:
+            _unlink_quiet(tmp)
+
+    def delete_meta(self, name: str) -> None:
+        _unlink_quiet(self._meta_path(name))
 
 
 def _listdir(path: str) -> list[str]:

@@ -28,7 +28,7 @@ from typing import Any
 
 from .. import faults
 from ..errors import ObjectMissingError, RemoteError
-from .base import OBJECTS, Remote, Sink, TransientRemoteError, object_key, oid_from_key
+from .base import META, OBJECTS, Remote, Sink, TransientRemoteError, object_key, oid_from_key
 
 SMALL_BODY = 1 << 20  # sent from memory; larger bodies stream from the file
 MULTIPART_THRESHOLD = 64 << 20
@@ -82,9 +82,9 @@ class S3Remote(Remote):
         return self._client
 
     def _connect(self) -> Any:
-        import boto3
-        import botocore.config
-        import botocore.exceptions
+        import boto3  # type: ignore[import-untyped]
+        import botocore.config  # type: ignore[import-untyped]
+        import botocore.exceptions  # type: ignore[import-untyped]
 
         key_id, secret, token = self._keys
         try:
@@ -221,7 +221,7 @@ class S3Remote(Remote):
                 with open(path, "rb") as f:
                     s3.put_object(Bucket=self.bucket, Key=key, Body=f)
             else:
-                from boto3.s3.transfer import TransferConfig
+                from boto3.s3.transfer import TransferConfig  # type: ignore[import-untyped]
 
                 config = TransferConfig(multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=MULTIPART_CHUNK,
                                         max_concurrency=MULTIPART_CONCURRENCY, use_threads=True)
@@ -255,6 +255,70 @@ class S3Remote(Remote):
             self.client().delete_object(Bucket=self.bucket, Key=self.key(oid))
         except Exception as e:
             raise self._translate(e, f"deleting object {oid}") from None
+
+    def list_stats(self) -> Iterator[tuple[str, int, float]]:
+        s3 = self.client()
+        try:
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket,
+                                                                     Prefix=f"{self.prefix}{OBJECTS}/"):
+                for item in page.get("Contents", ()):
+                    oid = oid_from_key(item["Key"])
+                    if oid:
+                        yield oid, int(item["Size"]), item["LastModified"].timestamp()
+        except Exception as e:
+            raise self._translate(e, "listing objects") from None
+
+    def _meta_key(self, name: str) -> str:
+        if not name or name.startswith("/") or ".." in name.split("/"):
+            raise ValueError(f"bad meta name {name!r}")
+        return f"{self.prefix}{META}/{name}"
+
+    def read_meta(self, name: str) -> bytes | None:
+        try:
+            body = self.client().get_object(Bucket=self.bucket, Key=self._meta_key(name))["Body"]
+            try:
+                return bytes(body.read())
+            finally:
+                body.close()
+        except Exception as e:
+            if _is_not_found(e):
+                return None
+            raise self._translate(e, f"reading {META}/{name}") from None
+
+    def write_meta(self, name: str, data: bytes, exclusive: bool = False) -> bool:
+        import botocore.exceptions as bx
+
+        s3 = self.client()
+        key = self._meta_key(name)
+        if not exclusive:
+            try:
+                s3.put_object(Bucket=self.bucket, Key=key, Body=data)
+                return True
+            except Exception as e:
+                raise self._translate(e, f"writing {META}/{name}") from None
+        try:
+            # A conditional write (If-None-Match: *) is atomic on AWS and most
+            # S3-compatible stores; where it is not understood, check then write.
+            s3.put_object(Bucket=self.bucket, Key=key, Body=data, IfNoneMatch="*")
+            return True
+        except bx.ClientError as e:
+            code = str(e.response.get("Error", {}).get("Code", ""))
+            if code in ("PreconditionFailed", "412", "ConditionalRequestConflict", "409"):
+                return False
+            if code not in ("NotImplemented", "501", "InvalidArgument", "400"):
+                raise self._translate(e, f"writing {META}/{name}") from None
+        except Exception as e:
+            raise self._translate(e, f"writing {META}/{name}") from None
+        if self.read_meta(name) is not None:
+            return False
+        self.write_meta(name, data)
+        return True
+
+    def delete_meta(self, name: str) -> None:
+        try:
+            self.client().delete_object(Bucket=self.bucket, Key=self._meta_key(name))
+        except Exception as e:
+            raise self._translate(e, f"deleting {META}/{name}") from None
 
     def close(self) -> None:
         client, self._client = self._client, None
