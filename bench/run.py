@@ -4,7 +4,7 @@ floor (cp, cp + sync, bare boto3), on the same machine in the same run.
 
     python3 run.py bench                 full suite, writes bench/RESULTS.md
     python3 run.py bench --quick         tiny sizes, one run (smoke test, < 60 s)
-    python3 run.py bench --quick --no-peers    gitmodel + floors only (< 30 s, CI)
+    python3 run.py bench --quick --no-peers --strict   gitmodel + floors only (< 30 s, CI)
     python3 run.py bench --only W1,W3 --runs 5
 
 Every number is the median wall time of N runs of one step, each run starting
@@ -48,6 +48,7 @@ BUCKET = "bench"
 STEP_TIMEOUT = 1200.0  # a hung step is killed and recorded as n/a
 STATUS_OK = (0, 1)  # status commands may signal "changes" with exit code 1
 HELP_RUNS = 10
+TABLES = ("W1", "W2", "W3", "W4", "HELP")
 PEERS = ("dvc", "git-lfs")  # what --no-peers leaves out; the floors always run
 
 
@@ -78,7 +79,8 @@ class Options:
     only: frozenset[str]
     peers: bool
     drop_caches: bool
-    budget: float  # seconds a peer's chains may take in one table before it gets fewer runs
+    minutes: float  # the deadline for runs after the first (0: none)
+    strict: bool
     out: Path | None
 
     @property
@@ -94,15 +96,20 @@ def parse_args(argv: list[str]) -> Options:
     p.add_argument("--no-peers", action="store_true", help="gitmodel and the floors only")
     p.add_argument("--drop-caches", action="store_true",
                    help="drop the page cache before every timed step (cold-cache numbers)")
-    p.add_argument("--budget", type=float, default=75.0,
-                   help="seconds a peer may spend per table before it is given fewer runs")
+    p.add_argument("--minutes", type=float, default=14.0,
+                   help="after one run of everything, further runs start only while they fit in this many "
+                        "minutes (0: no limit; default 14)")
+    p.add_argument("--strict", action="store_true",
+                   help="exit 1 if any gitmodel step is n/a (for a CI smoke test)")
     p.add_argument("--out", type=Path, help="markdown file to write (default: bench/RESULTS.md in full mode)")
     a = p.parse_args(argv)
     only = frozenset(w.strip().upper() for w in a.only.split(",") if w.strip())
+    if only - set(TABLES):
+        p.error(f"--only: unknown {', '.join(sorted(only - set(TABLES)))}; choose from {','.join(TABLES)}")
     full = not a.quick and not only and not a.no_peers
     out = a.out or (BENCH / "RESULTS.md" if full else None)
     runs = a.runs or (1 if a.quick else 3)
-    return Options(a.quick, max(1, runs), only, not a.no_peers, a.drop_caches, a.budget, out)
+    return Options(a.quick, max(1, runs), only, not a.no_peers, a.drop_caches, a.minutes, a.strict, out)
 
 
 # -- measuring one step -------------------------------------------------------
@@ -116,6 +123,11 @@ class Sample:
 
 class StepFailed(Exception):
     pass
+
+
+def show(argv: list[str]) -> str:
+    """A command as the report prints it: the program's name, not its path."""
+    return " ".join([Path(argv[0]).name, *argv[1:]])
 
 
 def first_lines(raw: bytes, limit: int = 300) -> str:
@@ -158,8 +170,7 @@ def measure_one(argv: list[str], cwd: Path, env: dict[str, str], ok: tuple[int, 
         proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
         if proc.returncode not in ok:
             err.seek(0)
-            shown = " ".join([Path(argv[0]).name, *argv[1:]])
-            raise StepFailed(f"`{shown}` exited {proc.returncode}: {first_lines(err.read())}")
+            raise StepFailed(f"`{show(argv)}` exited {proc.returncode}: {first_lines(err.read())}")
         # GNU time writes "Command exited with non-zero status N" before %M.
         rss = int(rss_file.read().split()[-1]) if timer_exe else usage.ru_maxrss
     return Sample(wall, rss)
@@ -197,6 +208,7 @@ class Scenario:
     fn: Callable[[Chain], None]
     peer: bool = True
     skip: str = ""  # why this tool is not run at all
+    measured_elsewhere: bool = False  # a column filled by another tool's chain
     spent: float = 0.0
     runs_done: int = 0
 
@@ -234,11 +246,12 @@ class Chain:
         self.dir = folder
 
     def sh(self, *argv: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None) -> None:
-        done = subprocess.run([str(a) for a in argv], cwd=cwd or self.dir, env=env or self.bench.env,
+        args = [str(a) for a in argv]
+        done = subprocess.run(args, cwd=cwd or self.dir, env=env or self.bench.env,
                               stdin=subprocess.DEVNULL, capture_output=True)
         if done.returncode != 0:
-            raise ChainBroken(f"set-up `{' '.join(Path(str(a)).name if i == 0 else str(a) for i, a in enumerate(argv))}`"
-                              f" exited {done.returncode}: {first_lines(done.stderr + done.stdout)}")
+            raise ChainBroken(f"set-up `{show(args)}` exited {done.returncode}: "
+                              f"{first_lines(done.stderr + done.stdout)}")
 
     def try_sh(self, *argv: str | Path, cwd: Path | None = None) -> None:
         # For set-up that uses a gitmodel feature still being written (remotes):
@@ -249,18 +262,29 @@ class Chain:
             log(f"    ({self.tool}: {e})")
 
     def step(self, name: str, cmds: list[list[str]], cwd: Path, ok: tuple[int, ...] = (0,),
-             env: dict[str, str] | None = None) -> bool:
-        cell = self.table.cell(name, self.tool)
+             env: dict[str, str] | None = None, tool: str | None = None) -> bool:
+        """Time one step; `tool` files it under another column (a floor measured in passing)."""
+        tool = tool or self.tool
+        cell = self.table.cell(name, tool)
         settle(self.bench.opts.drop_caches)
         try:
             sample = measure(cmds, cwd, env or self.bench.env, ok)
         except StepFailed as e:
             cell.error = str(e)
-            log(f"    {self.tool:9} {name:34} n/a: {e}")
+            log(f"    {tool:9} {name:34} n/a: {e}")
             return False
         cell.samples.append(sample)
-        log(f"    {self.tool:9} {name:34} {sample.wall:8.3f} s {sample.rss_kib / 1024:7.0f} MiB")
+        log(f"    {tool:9} {name:34} {sample.wall:8.3f} s {sample.rss_kib / 1024:7.0f} MiB")
         return True
+
+    def restore_step(self, name: str, cmds: list[list[str]], cwd: Path, wl: Workload, where: Path) -> None:
+        """A checkout or pull: timed, then checked (untimed).  A command that
+        exits 0 without bringing the data back must not score a fast time."""
+        if self.step(name, cmds, cwd) and not wl.restored(where):
+            cell = self.table.cell(name, self.tool)
+            cell.samples.pop()
+            cell.error = f"{self.tool}: `{show(cmds[-1])}` exited 0 but {wl.name} was not fully restored"
+            log(f"    {self.tool:9} {name:34} n/a: {cell.error}")
 
 
 # -- workloads ------------------------------------------------------------------
@@ -282,9 +306,20 @@ class Workload:
     def remove(self, where: Path) -> None:
         remove_path(where / self.name)
 
+    def restored(self, where: Path) -> bool:
+        """Did a checkout or pull really bring the data back (file count and size)?"""
+        path = where / self.name
+        if not self.is_dir:
+            return path.is_file() and path.stat().st_size == self.source.stat().st_size
+        return count_files(path) == count_files(self.source)
+
     def modify_one(self, where: Path) -> None:
         target = where / self.name / self.changed_file
         target.write_bytes(os.urandom(target.stat().st_size))
+
+
+def count_files(root: Path) -> int:
+    return sum(len(files) for _, _, files in os.walk(root))
 
 
 def remove_path(path: Path) -> None:
@@ -375,7 +410,8 @@ def git_commit(ch: Chain, repo: Path, wl: Workload, msg: str) -> None:
 
 class VcsTool(Protocol):
     """gitmodel and dvc go through the same chains, each with its own spelling."""
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def init(self, ch: Chain, repo: Path) -> None: ...
     def remote(self, ch: Chain, repo: Path, url: str, endpoint: str | None) -> None: ...
@@ -456,14 +492,14 @@ def vcs_local_chain(tool: VcsTool, wl: Workload) -> Callable[[Chain], None]:
             ch.step("re-add, 1 file changed", tool.cmd("add", wl.name), repo)
             git_commit(ch, repo, wl, "re-add")
         wl.remove(repo)
-        ch.step("checkout into empty workspace", tool.cmd("checkout"), repo)
+        ch.restore_step("checkout into empty workspace", tool.cmd("checkout"), repo, wl, repo)
         ch.step("push", tool.cmd("push"), repo)
         if wl.is_dir:
             ch.step("push, nothing new", tool.cmd("push"), repo)
         else:
             tool.clear_cache(ch, repo)
             wl.remove(repo)
-            ch.step("pull (fetch + checkout)", tool.cmd("pull"), repo)
+            ch.restore_step("pull (fetch + checkout)", tool.cmd("pull"), repo, wl, repo)
     return chain
 
 
@@ -488,7 +524,7 @@ def lfs_chain(wl: Workload) -> Callable[[Chain], None]:
             ch.step("status, 1 file changed", [["git", "status", "--porcelain"]], repo)
             ch.step("re-add, 1 file changed", [["git", "add", wl.name], commit], repo)
         wl.remove(repo)
-        ch.step("checkout into empty workspace", [["git", "checkout", "--", wl.name]], repo)
+        ch.restore_step("checkout into empty workspace", [["git", "checkout", "--", wl.name]], repo, wl, repo)
         push = [["git", "push", "-q", "origin", "main"]]
         ch.step("push", push, repo)
         if wl.is_dir:
@@ -496,7 +532,7 @@ def lfs_chain(wl: Workload) -> Callable[[Chain], None]:
         else:
             clone = ch.dir / "clone"
             ch.sh("git", "clone", "-q", bare, clone, env={**ch.bench.env, "GIT_LFS_SKIP_SMUDGE": "1"})
-            ch.step("pull (fetch + checkout)", [["git", "lfs", "pull"]], clone)
+            ch.restore_step("pull (fetch + checkout)", [["git", "lfs", "pull"]], clone, wl, clone)
     return chain
 
 
@@ -513,8 +549,6 @@ def cp_chain(wl: Workload, durable: bool) -> Callable[[Chain], None]:
         for d in (ws, cache, remote):
             d.mkdir()
         ch.step("add", copy(wl.source, cache / wl.name), ch.dir)
-        if wl.label == "W4":
-            return
         ch.step("checkout into empty workspace", copy(cache / wl.name, ws / wl.name), ch.dir)
         ch.step("push", copy(cache / wl.name, remote / wl.name), ch.dir)
         if not wl.is_dir:
@@ -597,7 +631,7 @@ def vcs_s3_chain(tool: VcsTool, wl: Workload, s3: S3Server, python: str) -> Call
         ch.step(f"{wl.label} push", tool.cmd("push"), repo)
         tool.clear_cache(ch, repo)
         wl.remove(repo)
-        ch.step(f"{wl.label} pull (fetch + checkout)", tool.cmd("pull"), repo)
+        ch.restore_step(f"{wl.label} pull (fetch + checkout)", tool.cmd("pull"), repo, wl, repo)
     return chain
 
 
@@ -613,7 +647,7 @@ def floor_s3_chain(wl: Workload, s3: S3Server, python: str) -> Callable[[Chain],
             put = base + ["put-file", s3.endpoint, BUCKET, "floor/big.bin", str(wl.source)]
             get = base + ["get-file", s3.endpoint, BUCKET, "floor/big.bin", str(dest)]
         ch.step(f"{wl.label} push", [put], ch.dir)
-        ch.step(f"{wl.label} pull (fetch + checkout)", [get], ch.dir)
+        ch.restore_step(f"{wl.label} pull (fetch + checkout)", [get], ch.dir, wl, ch.dir)
     return chain
 
 
@@ -623,12 +657,16 @@ W4_STEPS = ("add", "status, nothing changed")
 
 
 def gm_scale_chain(gm: Gitmodel, wl: Workload) -> Callable[[Chain], None]:
+    """gitmodel add + status at scale.  The copy of the data into the
+    workspace, which every run needs anyway, is timed as the `cp` floor:
+    a separate floor chain would create and delete 200,000 more files."""
     def chain(ch: Chain) -> None:
         repo = ch.dir / "repo"
         git_init(ch, repo)
         gm.init(ch, repo)
         git_commit(ch, repo, wl, "init")
-        wl.materialise(ch, repo)
+        if not ch.step("add", [["cp", "-r", str(wl.source), str(repo / wl.name)]], repo, tool="cp"):
+            raise ChainBroken("could not copy the data into the workspace")
         ch.step("add", gm.cmd("add", wl.name), repo)
         git_commit(ch, repo, wl, "add")
         ch.step("status, nothing changed", gm.cmd("status"), repo, ok=STATUS_OK)
@@ -685,11 +723,13 @@ def ensure_git_lfs(install: bool) -> str:
     if not install:
         return "git-lfs is not installed"
     log("installing git-lfs with apt-get ...")
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    def apt(*args: str) -> int:
+        return subprocess.run(["apt-get", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+
     try:
-        if subprocess.run(["apt-get", "install", "-y", "git-lfs"], **quiet).returncode != 0:
-            subprocess.run(["apt-get", "update"], **quiet)
-            subprocess.run(["apt-get", "install", "-y", "git-lfs"], **quiet)
+        if apt("install", "-y", "git-lfs") != 0:
+            apt("update")  # the package lists may be missing or stale
+            apt("install", "-y", "git-lfs")
     except OSError:
         pass
     return "" if command_output(["git", "lfs", "version"]) else "git-lfs could not be installed with apt-get"
@@ -726,7 +766,7 @@ class Bench:
         return Scenario("dvc", steps, fn, skip=self.dvc_skip)
 
     def build(self) -> None:
-        want = self.opts.only or {"W1", "W2", "W3", "W4", "HELP"}
+        want = self.opts.only or set(TABLES)
         sizes = self.opts.sizes
         if "W1" in want:
             self.tables.append(self.table_w1(w1(sizes)))
@@ -749,7 +789,7 @@ class Bench:
         return t
 
     def table_w2(self, wl: Workload) -> Table:
-        count = sum(len(files) for _, _, files in os.walk(wl.source))
+        count = count_files(wl.source)
         folders = len(os.listdir(wl.source))
         t = Table("W2", f"W2: {count:,} files of 2 KiB in {folders} folders, local folder remote",
                   W2_STEPS)
@@ -772,21 +812,23 @@ class Bench:
         if self.s3_skip:
             t.notes.append(f"W3 skipped: {self.s3_skip}")
             return t
-        s3, py = self.s3, self.python
         for wl in (one, many):
-            steps = tuple(s for s in W3_STEPS if s.startswith(wl.label))
-            t.scenarios += [
-                self.gm_scenario(steps, lambda gm, wl=wl: vcs_s3_chain(gm, wl, s3, py)),
-                self.dvc_scenario(steps, lambda dvc, wl=wl: vcs_s3_chain(dvc, wl, s3, py)),
-                Scenario("boto3 floor", steps, floor_s3_chain(wl, s3, py)),
-            ]
+            t.scenarios += self.s3_scenarios(wl)
         return t
+
+    def s3_scenarios(self, wl: Workload) -> list[Scenario]:
+        steps = tuple(s for s in W3_STEPS if s.startswith(wl.label))
+        s3, py = self.s3, self.python
+        return [self.gm_scenario(steps, lambda gm: vcs_s3_chain(gm, wl, s3, py)),
+                self.dvc_scenario(steps, lambda dvc: vcs_s3_chain(dvc, wl, s3, py)),
+                Scenario("boto3 floor", steps, floor_s3_chain(wl, s3, py))]
 
     def table_w4(self, wl: Workload) -> Table:
         t = Table("W4", f"W4 (scale): {self.opts.sizes.w4_files:,} files of 512 B in "
                         f"{len(os.listdir(wl.source))} folders", W4_STEPS)
-        t.scenarios += [self.gm_scenario(W4_STEPS, lambda gm: gm_scale_chain(gm, wl)),
-                        Scenario("cp", CP_STEPS["W4"], cp_chain(wl, durable=False))]
+        t.scenarios.append(self.gm_scenario(W4_STEPS, lambda gm: gm_scale_chain(gm, wl)))
+        # The cp floor is timed inside gitmodel's chain (gm_scale_chain): a column without a chain.
+        t.scenarios.append(Scenario("cp", CP_STEPS["W4"], lambda ch: None, measured_elsewhere=True))
         return t
 
     def table_help(self) -> Table:
@@ -801,36 +843,42 @@ class Bench:
 
     # -- running ----------------------------------------------------------
     def run(self) -> None:
+        """Round 1 runs every chain once, table by table.  Later rounds run
+        gitmodel's chains first, then the peers' from the cheapest, each only
+        if its mean duration still fits before the deadline (--minutes): the
+        slowest peers are the ones that get fewer runs, and the cells say so."""
+        deadline = time.monotonic() + self.opts.minutes * 60 if self.opts.minutes else float("inf")
         for t in self.tables:
+            self.mark_skipped(t)
             log(f"== {t.title}")
-            self.run_table(t)
+            # Tools interleave within a round (gm, dvc, ..., then again), so a
+            # drift of the machine hits every column alike.
+            for s in self.runnable(t):
+                self.run_chain(t, s)
+        for round_no in range(2, self.opts.runs + 1):
+            log(f"== round {round_no}/{self.opts.runs}")
+            todo = [(t, s) for t in self.tables if (t.runs or self.opts.runs) >= round_no for s in self.runnable(t)]
+            todo.sort(key=lambda ts: (ts[1].peer, ts[1].spent / max(1, ts[1].runs_done)))  # stable sort
+            for t, s in todo:
+                if time.monotonic() + s.spent / max(1, s.runs_done) > deadline:
+                    log(f"  {t.key} {s.tool}: no time left for run {round_no}")
+                    continue
+                log(f"  {t.key} {s.tool} (run {round_no})")
+                self.run_chain(t, s)
+
+    @staticmethod
+    def mark_skipped(t: Table) -> None:
+        for s in t.scenarios:
+            for step in s.steps if s.skip else ():
+                t.cell(step, s.tool).error = s.skip
+
+    @staticmethod
+    def runnable(t: Table) -> list[Scenario]:
+        return [s for s in t.scenarios if not s.skip and not s.measured_elsewhere]
 
     def close(self) -> None:
         self.s3.stop()
         remove_path(RUNS)
-
-    def run_table(self, t: Table) -> None:
-        runs = t.runs or self.opts.runs
-        for scenario in t.scenarios:
-            if scenario.skip:
-                for step in scenario.steps:
-                    t.cell(step, scenario.tool).error = scenario.skip
-        # Runs interleave the tools (gm, dvc, ..., gm, dvc, ...) so that a
-        # drift of the machine during the table hits every column alike.
-        for i in range(runs):
-            log(f"  run {i + 1}/{runs}")
-            for scenario in t.scenarios:
-                if scenario.skip or self.over_budget(scenario, runs):
-                    continue
-                self.run_chain(t, scenario)
-
-    def over_budget(self, s: Scenario, runs: int) -> bool:
-        # Only peers get fewer runs (gitmodel, the subject, always gets all):
-        # as many as fit in the budget at the pace of the runs so far, at least one.
-        if not s.peer or s.runs_done == 0:
-            return False
-        allowed = max(1, int(self.opts.budget // (s.spent / s.runs_done)))
-        return s.runs_done >= min(allowed, runs)
 
     def run_chain(self, t: Table, s: Scenario) -> None:
         folder = RUNS / f"{t.key}-{s.tool.replace(' ', '')}"
@@ -1019,7 +1067,15 @@ def main(argv: list[str]) -> int:
     if opts.out:
         opts.out.write_text(report + "\n")
         log(f"wrote {opts.out}")
-    return 0
+    failed = gitmodel_failures(bench)
+    for line in failed:
+        log(f"gitmodel n/a: {line}")
+    return 1 if opts.strict and failed else 0
+
+
+def gitmodel_failures(bench: Bench) -> list[str]:
+    return [f"{t.key} {step}: {c.error}" for t in bench.tables for (step, tool), c in t.cells.items()
+            if tool == "gitmodel" and not c.samples]
 
 
 if __name__ == "__main__":

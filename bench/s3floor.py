@@ -22,8 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import boto3
-from botocore.config import Config
+import boto3  # type: ignore[import-untyped]
+from botocore.config import Config  # type: ignore[import-untyped]
 
 THREADS = 16
 
@@ -43,7 +43,7 @@ def fresh_bucket(endpoint: str, bucket: str) -> None:
 
 
 def files_under(root: Path) -> list[str]:
-    names = []
+    names: list[str] = []
     for folder, _, files in os.walk(root):
         rel = os.path.relpath(folder, root)
         names.extend(f if rel == "." else f"{rel}/{f}" for f in files)

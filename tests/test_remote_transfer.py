@@ -318,3 +318,13 @@ def test_quiet_push_prints_no_progress(setup: Setup) -> None:
     r = gm_proc("push", "-q", cwd=setup.root)
     assert r.code == 0 and r.err == ""
     assert "pushed 5 objects" in r.out
+
+
+@pytest.mark.parametrize("jobs", ["1", "4"])
+def test_push_interrupted_by_ctrl_c_then_rerun(setup: Setup, jobs: str) -> None:
+    env = {"GITMODEL_FAULT": "push:object-uploaded", "GITMODEL_FAULT_MODE": "interrupt"}
+    r = gm_proc("push", "-j", jobs, cwd=setup.root, env=env)
+    assert r.code == 130 and "interrupted" in r.err, r
+    assert setup.store.all_intact() and setup.store.temps() == []
+    assert gm_run(["push", "-q"], cwd=setup.root).code == 0
+    assert setup.store.oids() == cache_objects(setup.root)

@@ -33,9 +33,11 @@ TRIED: Counter[str] = Counter()  # category -> (input, command) pairs tried
 def _print_figures(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None and TRIED:
-        reporter.write_line("")
-        reporter.write_line(f"bad-input corpus: {sum(TRIED.values())} (input, command) pairs tried, each one line, "
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if reporter is not None and capture is not None and TRIED:
+        with capture.global_and_fixture_disabled():
+            reporter.write_line("")
+            reporter.write_line(f"bad-input corpus: {sum(TRIED.values())} (input, command) pairs tried, each one line, "
                             f"exit 1, nothing changed: {dict(sorted(TRIED.items()))}")
 
 

@@ -400,6 +400,42 @@ def final_pull(w: World) -> None:
     ok(cli(w.cwd, "fsck"))
 
 
+# gc of a remote ------------------------------------------------------------------------------
+
+def build_gc_remote(base: Path) -> World:
+    w = build_push(base)
+    root = w.cwd
+    drafts = []
+    for i in range(15):  # pushed, then replaced before any commit: garbage on the remote
+        data = f"remote draft {i} ".encode() * (i + 1)
+        (root / "draft.bin").write_bytes(data)
+        ok(cli(root, "add", "draft.bin"))
+        drafts.append(oid_of(data))
+    ok(cli(root, "push"))
+    (root / "draft.bin").write_bytes(b"kept")
+    ok(cli(root, "add", "draft.bin"))
+    ok(cli(root, "push"))
+    commit(root, "final")
+    age(store_objects(w.store), 30)
+    reach = set(store_objects(w.store)) - set(drafts)
+    return World(base, root, w.files, {"reachable": reach})
+
+
+def after_gc_remote(w: World) -> tuple[int, int]:
+    corrupt = bad_objects(w.store)
+    assert not corrupt
+    reach: set[str] = w.facts["reachable"]  # type: ignore[assignment]
+    gone = reach - set(store_objects(w.store))
+    assert not gone, f"remote gc deleted reachable objects: {sorted(gone)[:3]}"
+    return len(corrupt) + len(gone), 0
+
+
+def final_gc_remote(w: World) -> None:
+    assert set(store_objects(w.store)) == w.facts["reachable"]
+    assert not (w.store / "meta" / "locks" / "gc.json").exists()
+    ok(cli(w.cwd, "fsck", "-r", "origin"))
+
+
 SCENARIOS = {s.name: s for s in [
     Scenario("add", ["add", *PATHS],
              ["cache:temps-written", "cache:object-renamed", "cache:large-before-rename", "add:objects-stored",
@@ -414,6 +450,9 @@ SCENARIOS = {s.name: s for s in [
     Scenario("gc", ["gc"],
              ["gc:enumerated", "gc:before-delete", "gc:object-deleted", "gc:done"],
              build_gc, after_gc, final_gc),
+    Scenario("gc-remote", ["gc", "-r", "origin"],
+             ["gc:enumerated", "gc:before-delete", "gc:object-deleted"],
+             build_gc_remote, after_gc_remote, final_gc_remote),
     Scenario("push", ["push"],
              ["fsutil:before-rename", "remote:local-temp-written", "remote:local-before-rename",
               "push:object-uploaded", "remote:local-published", "push:files-published"],
@@ -596,9 +635,11 @@ def _print_figures(request: pytest.FixtureRequest) -> Iterator[None]:
     """The closing figures, on the terminal after this module's tests."""
     yield
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None and sum(FIGURES.tried.values()):
-        reporter.write_line("")
-        reporter.write_line(FIGURES.summary())
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if reporter is not None and capture is not None and sum(FIGURES.tried.values()):
+        with capture.global_and_fixture_disabled():
+            reporter.write_line("")
+            reporter.write_line(FIGURES.summary())
 
 
 @pytest.fixture(autouse=True)

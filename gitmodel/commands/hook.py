@@ -67,9 +67,9 @@ def _pre_push(repo: Repo, args: list[str]) -> int:
     else:  # the pre-commit framework: one ref, from its environment
         env = os.environ
         remote = env.get("PRE_COMMIT_REMOTE_NAME", "")
-        local = env.get("PRE_COMMIT_TO_REF") or env.get("PRE_COMMIT_LOCAL_BRANCH", "")
-        text = f"{env.get('PRE_COMMIT_LOCAL_BRANCH', 'HEAD')} {local} {env.get('PRE_COMMIT_REMOTE_BRANCH', '-')} " \
-               f"{env.get('PRE_COMMIT_FROM_REF') or '0' * 40}\n" if local else ""
+        local = env.get("PRE_COMMIT_TO_REF") or env.get("PRE_COMMIT_LOCAL_BRANCH")
+        remote_sha = env.get("PRE_COMMIT_FROM_REF") or "0" * 40
+        text = f"{local} {local} - {remote_sha}\n" if local else ""
     updates = hookrun.RefUpdate.parse_lines(text)
     progress = Progress("gitmodel: uploading")
     try:

@@ -51,7 +51,7 @@ class FsspecRemote(Remote):
                 from fsspec.core import url_to_fs  # type: ignore[import-not-found, unused-ignore]
             except ImportError:
                 raise RemoteError(f"{self.where}: {self.scheme}:// remotes need fsspec; "
-                                  f"install it with `pip install fsspec {extra}`") from None
+                                  f"install it with `pip install fsspec {extra}` (or the matching gitmodel extra, docs/remotes.md)") from None
             try:
                 self._fs, self.root = url_to_fs(self.url, **self.options)
             except (ImportError, ValueError) as e:

@@ -32,8 +32,8 @@ from .base import META, OBJECTS, Remote, Sink, TransientRemoteError, object_key,
 
 SMALL_BODY = 1 << 20  # sent from memory; larger bodies stream from the file
 MULTIPART_THRESHOLD = 64 << 20
-MULTIPART_CHUNK = 16 << 20
-MULTIPART_CONCURRENCY = 6  # 6 x 16 MiB in flight: ~100 MB, the bound on a large upload's memory
+MULTIPART_CHUNK = 8 << 20
+MULTIPART_CONCURRENCY = 10  # 10 x 8 MiB in flight (boto3's defaults): ~80 MB bounds a large upload's memory
 READ_CHUNK = 1 << 20
 POOL = 64  # connections; created on demand, so a large pool costs nothing idle
 HEAD_BATCH_MAX = 64  # up to this many objects, per-object HEADs need no estimate of the remote
