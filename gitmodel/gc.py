@@ -12,7 +12,11 @@ lost and a wrongly kept one is only disk space:
   commit and every stash entry count) and from every worktree's HEAD, across
   their whole history;
 - the objects that workspace symlinks (link mode `symlink`) point at;
+- every oid an annotated tag's message names (a model version's snapshot);
 - for a directory, the manifest and every object it lists.
+
+A shallow clone cannot see the history that may need its objects: gc
+refuses there.
 
 The history is enumerated by git itself in one pass (`git rev-list --objects
 --all --reflog --indexed-objects`); the pointer blobs it names are then read
@@ -92,6 +96,7 @@ class _Collector:
         self.cache = cache
         self.result = Reachable()
         self.dirs: dict[str, str] = {}  # manifest (or maybe-manifest) oid -> where
+        self.maybe_dirs: set[str] = set()  # expanded only if present and a manifest
         self.seen_blobs: set[str] = set()
 
     def pointer(self, data: bytes, where: str) -> None:
@@ -118,9 +123,20 @@ class _Collector:
         if p.is_dir:
             self.dirs.setdefault(p.oid, where)
 
+    def mention(self, data: bytes) -> None:
+        """Oids named in free text (a version tag's snapshot): kept, and
+        expanded when they are manifests the cache holds."""
+        for t in _OID_TOKEN.findall(data):
+            oid = t.decode()
+            self.result.oids.add(oid)
+            self.maybe_dirs.add(oid)
+
     def expand(self) -> Reachable:
         """Add every object each reachable manifest lists."""
         r = self.result
+        for moid in self.maybe_dirs - set(self.dirs):
+            if os.path.exists(self.cache.path(moid)):
+                self.dirs[moid] = "a version tag"
         for moid, where in self.dirs.items():
             path = self.cache.path(moid)
             try:
@@ -271,6 +287,19 @@ def reachable(repo: Repo, extra_roots: Iterable[str] = ()) -> tuple[Reachable, l
     # whose exact bytes also sit at another path may be listed under that
     # one.  Pointer-sized blobs under other names are sniffed for our header.
     _sniff(g, others, blob)
+    # 3. Annotated tags: a model version's message carries a snapshot with
+    # the artifact's and the data's oids (gitmodel.registry).
+    for name in g.references:
+        try:
+            obj = g[g.references[name].target]
+        except (KeyError, ValueError, TypeError):
+            continue  # symbolic or dangling
+        while isinstance(obj, pygit2.Tag):
+            col.mention(obj.message.encode("utf-8", "surrogateescape"))
+            try:
+                obj = g[obj.target]
+            except (KeyError, ValueError):
+                break
     for folder in folders:
         temps += [e.path for e in _scandir(folder) if e.name.startswith(fsutil.TMP_PREFIX)]
     return col.expand(), sorted(set(temps))
@@ -388,6 +417,13 @@ def _refuse_if_unsafe(r: Reachable) -> None:
             f"(and `gitmodel fsck`), then `gitmodel gc` again")
 
 
+def _refuse_if_shallow(repo: Repo) -> None:
+    out = gitops.run(["rev-parse", "--is-shallow-repository"], cwd=repo.root).stdout.decode().strip()
+    if out == "true":
+        raise GcRefusedError("nothing deleted: this clone is shallow, so gc cannot see the history that may "
+                             "need its objects; run `git fetch --unshallow` first")
+
+
 def gc(repo: Repo, *, dry_run: bool = False, keep_days: float = DEFAULT_KEEP_DAYS, now: float | None = None,
        progress: Progress | None = None) -> GcReport:
     """Delete unreachable cache objects older than `keep_days`, and our stale
@@ -396,6 +432,7 @@ def gc(repo: Repo, *, dry_run: bool = False, keep_days: float = DEFAULT_KEEP_DAY
     repo.require_init()
     report = GcReport(dry_run, keep_days, repo.cache.root)
     with repo.lock:
+        _refuse_if_shallow(repo)
         r, work_temps = reachable(repo)
         report.warnings = r.warnings
         report.reachable = len(r.oids)
@@ -459,6 +496,7 @@ def _unlink(path: str) -> None:
 # -- remote gc -------------------------------------------------------------------------
 
 LOCK_NAME = "locks/gc.json"
+LAST_GC_NAME = "gc/last.json"
 LOCK_TTL = 30 * 60.0  # seconds; renewed while gc runs, so only a dead holder's lock expires
 LOCK_RENEW = 5 * 60.0
 
@@ -619,6 +657,7 @@ def gc_remote(repo: Repo, remote: str | None, *, dry_run: bool = False, keep_day
 
     check_keep_days(keep_days)
     repo.require_init()
+    _refuse_if_shallow(repo)
     stale, roots = unfetched_git_refs(repo)
     if stale:
         name = stale[0].split(" ", 1)[0]
@@ -665,6 +704,11 @@ def gc_remote(repo: Repo, remote: str | None, *, dry_run: bool = False, keep_day
                 lock.renew()
                 if progress:
                     progress.advance(1, size)
+            # When the last deletion happened: another clone's record of what
+            # the remote holds is stale if it is older than this.
+            import json
+
+            r.write_meta(LAST_GC_NAME, json.dumps({"time": time.time(), "deleted": len(doomed)}).encode())
         finally:
             if not dry_run:
                 lock.release()

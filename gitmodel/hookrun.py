@@ -177,11 +177,6 @@ class SyncReport:
     fetch_error: str | None = None
     broken: list[str] = field(default_factory=list)  # pointers that cannot be read (merge conflicts), one line each
 
-    @property
-    def changed(self) -> bool:
-        return bool(self.restored or self.removed or self.modified or self.not_in_cache or self.fetched
-                    or self.fetch_error or self.broken)
-
 
 def sync_workspace(repo: Repo, old_rev: str | None, *, only: Sequence[str] | None = None, fetch: bool = True,
                    progress: Progress | None = None) -> SyncReport:

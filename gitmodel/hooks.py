@@ -142,12 +142,6 @@ def uninstall(repo: Repo) -> HookReport:
     return report
 
 
-def installed(repo: Repo) -> dict[str, bool]:
-    """{hook name: whether our shim is installed}."""
-    folder = hooks_dir(repo)
-    return {name: is_ours(os.path.join(folder, name)) for name in HOOKS}
-
-
 # -- the diff driver ---------------------------------------------------------
 
 def driver_command(python: str | None = None) -> str:
@@ -176,22 +170,19 @@ def register_driver(repo: Repo, *, stage: bool = True, python: str | None = None
         changed.append(ATTRIBUTES)
         if stage:
             gitops.stage(repo.root, [ATTRIBUTES])
-    current = gitops.run(["config", "--get", DRIVER_KEY], cwd=repo.root, check=False).stdout.decode().strip()
-    wanted = driver_command(python)
-    # Ours (set by an earlier install, maybe from an interpreter since removed)
-    # is brought up to date; a command the user chose is theirs to keep.
-    if not current or (current != wanted and current.endswith("gitmodel textconv")):
-        gitops.config_set(repo.root, DRIVER_KEY, wanted)
+    if ensure_driver(repo, python, refresh=True):
         changed.append(f"git config {DRIVER_KEY}")
     return changed
 
 
-def ensure_driver(repo: Repo) -> bool:
-    """Register the diff command in a clone that lacks it (git config is
-    never cloned); the committed .gitattributes is left as it is.  Returns
-    whether it registered it."""
-    proc = gitops.run(["config", "--get", DRIVER_KEY], cwd=repo.root, check=False)
-    if proc.returncode == 0 and proc.stdout.strip():
+def ensure_driver(repo: Repo, python: str | None = None, *, refresh: bool = False) -> bool:
+    """Register the diff command where it is missing (git config is never
+    cloned; the committed .gitattributes is left alone).  With `refresh`, a
+    command of ours is also brought up to date (its interpreter may be gone);
+    a command the user chose is theirs to keep.  Returns whether it wrote."""
+    current = gitops.run(["config", "--get", DRIVER_KEY], cwd=repo.root, check=False).stdout.decode().strip()
+    wanted = driver_command(python)
+    if current and not (refresh and current != wanted and current.endswith("gitmodel textconv")):
         return False
-    gitops.config_set(repo.root, DRIVER_KEY, driver_command())
+    gitops.config_set(repo.root, DRIVER_KEY, wanted)
     return True

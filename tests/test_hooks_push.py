@@ -131,3 +131,20 @@ def test_newcomer_clone_then_pull(gm, repo: Path, tmp_path: Path) -> None:
     assert git("status", "--porcelain", cwd=clone) == ""
     # The clone's `git diff` reads pointers too: pull registered the driver.
     assert "-m gitmodel textconv" in git("config", "diff.gitmodel.textconv", cwd=clone)
+
+
+def test_pre_push_under_the_pre_commit_framework(gm, repo: Path, tmp_path: Path) -> None:
+    """No arguments and no stdin: the refs come from PRE_COMMIT_* variables."""
+    import subprocess
+    import sys
+
+    store, upstream = setup(gm, repo, tmp_path)
+    write(repo, "m.bin", b"framework")
+    add(gm, repo, "m.bin")
+    commit(repo, "v1")
+    env = {**os.environ, "PRE_COMMIT_REMOTE_NAME": "origin", "PRE_COMMIT_REMOTE_URL": str(upstream),
+           "PRE_COMMIT_TO_REF": git("rev-parse", "HEAD", cwd=repo).strip(), "PRE_COMMIT_LOCAL_BRANCH": "main"}
+    proc = subprocess.run([sys.executable, "-m", "gitmodel", "hook", "pre-push"], cwd=repo, capture_output=True,
+                          text=True, env=env, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr
+    assert folder_objects(store) == {oid_of(b"framework")}

@@ -38,7 +38,8 @@ def _print_figures(request: pytest.FixtureRequest) -> Iterator[None]:
         with capture.global_and_fixture_disabled():
             reporter.write_line("")
             reporter.write_line(f"bad-input corpus: {sum(TRIED.values())} (input, command) pairs tried, each one line, "
-                            f"exit 1, nothing changed: {dict(sorted(TRIED.items()))}")
+                                f"exit 1, nothing changed (a corrupt stat cache: rebuilt, exit 0): "
+                                f"{dict(sorted(TRIED.items()))}")
 
 
 # -- the world every case starts from ------------------------------------------------

@@ -222,6 +222,35 @@ def test_linked_worktree_head_index_and_workspace(gm, repo: Path, tmp_path: Path
     assert {committed, staged, loose} <= set(objects(repo))
 
 
+def test_version_tag_snapshot_oids_are_kept(gm, repo: Path) -> None:
+    """A model version's tag message names its artifact's (and data's) oids:
+    those count even where no pointer names them any more."""
+    put(repo, "data/x.txt", b"tagged data")
+    assert gm("add", "data").code == 0
+    moid = (repo / "data.gm").read_text().split("oid ")[1].split()[0]
+    only_in_tag = track(gm, repo, "m.bin", b"named only by the tag")
+    os.unlink(repo / "m.bin.gm")
+    os.unlink(repo / "data.gm")
+    commit(repo, "nothing tracked")
+    git("tag", "-a", "clf@v1.0.0", "-m", f"Registering artifact clf version v1.0.0\n\n"
+        f'gitmodel-snapshot:\n{{"artifact": {{"oid": "{only_in_tag}"}}, "data": ["{moid}"]}}', cwd=repo)
+    age_cache(repo)
+    gc(gm)
+    have = set(objects(repo))
+    assert {only_in_tag, moid, oid_of(b"tagged data")} <= have
+
+
+def test_shallow_clone_refuses(gm, repo: Path, tmp_path: Path) -> None:
+    track(gm, repo, "a.bin", b"1")
+    commit(repo, "1")
+    track(gm, repo, "a.bin", b"2")
+    commit(repo, "2")
+    shallow = tmp_path / "shallow"
+    git("clone", "-q", "--depth", "1", f"file://{repo}", str(shallow))
+    assert gm("init", cwd=shallow).code == 0
+    assert_one_line_error(gm("gc", cwd=shallow), "shallow", "git fetch --unshallow")
+
+
 def test_directory_manifests_are_expanded(gm, repo: Path) -> None:
     put(repo, "data/a.txt", b"a1")
     put(repo, "data/sub/b.txt", b"b1")
