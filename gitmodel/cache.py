@@ -92,10 +92,13 @@ class Cache:
                 fsutil.fsync_dir(os.path.dirname(self.path(oid)))
         return oid
 
-    def add_file(self, src: str) -> tuple[str, int]:
+    def add_file(self, src: str, expected: str | None = None, where: str = "") -> tuple[str, int]:
         """Copy one file into the cache, hashing what lands there; one pass
         over the data (in-kernel copy, then a hash of the copy from the page
-        cache, pipelined chunk by chunk on a second thread)."""
+        cache, pipelined chunk by chunk on a second thread).
+
+        With `expected` (a download from a folder remote), a copy that does
+        not hash to it is refused before it gets a name."""
         self._writable()
         tmp = fsutil.tmp_name(self.tmp)
         sfd = os.open(src, os.O_RDONLY)
@@ -138,6 +141,10 @@ class Cache:
             _unlink_quiet(tmp)
             raise GitmodelError(f"{src} changed while it was being added; run the command again")
         oid = oidmod.from_hasher(hasher)
+        if expected is not None and oid != expected:
+            _unlink_quiet(tmp)
+            raise CorruptObjectError(f"object {expected} from {where or src} is corrupt (its content hashes to "
+                                     f"{oid}); it was not stored. Run `gitmodel fsck` on the remote side")
         try:
             faults.point("cache:large-before-rename")
             self._commit(tmp, oid)

@@ -104,6 +104,12 @@ class Remote(ABC):
     def get(self, oid: str, sink: Sink) -> None:
         """Stream the object's bytes into `sink`."""
 
+    def local_file(self, oid: str) -> str | None:
+        """A path the object can be copied from in the kernel (a folder
+        remote), or None; large downloads then take the cache's in-kernel
+        copy, verified before the object gets its name."""
+        return None
+
     @abstractmethod
     def delete(self, oid: str) -> None:
         """Remove one object (gc of the remote; never driven by the local record)."""

@@ -214,6 +214,10 @@ class LocalRemote(Remote):
             _unlink_quiet(tmp)
 
     # -- reading --------------------------------------------------------------
+    def local_file(self, oid: str) -> str | None:
+        path = self.path(oid)
+        return path if os.path.exists(path) else None
+
     def get(self, oid: str, sink: Sink) -> None:
         try:
             fd = os.open(self.path(oid), os.O_RDONLY)

@@ -1,0 +1,57 @@
+"""Large objects from a folder remote take the cache's in-kernel copy: they
+must be verified exactly like streamed downloads."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from conftest import Result, git, gm_run
+from gitmodel import oid as oidmod
+
+BIG = 9 << 20  # above transfer.LARGE_LOCAL
+
+
+def _setup(repo: Path, tmp_path: Path) -> tuple[Path, str, bytes]:
+    data = os.urandom(BIG)
+    (repo / "model.bin").write_bytes(data)
+    store = tmp_path / "store"
+    for args in (["remote", "add", "origin", str(store), "--default"], ["remote", "modify", "origin", "link", "copy"],
+                 ["add", "model.bin"], ["push"]):
+        r = gm_run(args, cwd=repo)
+        assert r.code == 0, r
+    git("commit", "-qm", "model", cwd=repo)
+    oid = oidmod.of_bytes(data)
+    return store, oid, data
+
+
+def _wipe_cache(repo: Path, oid: str) -> Path:
+    obj = repo / ".git" / "gitmodel" / "objects" / oidmod.relpath(oid)
+    obj.unlink()
+    (repo / "model.bin").unlink()
+    return obj
+
+
+def test_large_object_round_trips_through_a_folder_remote(repo: Path, tmp_path: Path) -> None:
+    store, oid, data = _setup(repo, tmp_path)
+    obj = _wipe_cache(repo, oid)
+    r: Result = gm_run(["pull"], cwd=repo)
+    assert r.code == 0, r
+    assert (repo / "model.bin").read_bytes() == data
+    assert obj.stat().st_mode & 0o222 == 0
+
+
+def test_corrupt_large_object_on_a_folder_remote_never_reaches_the_cache(repo: Path, tmp_path: Path) -> None:
+    store, oid, data = _setup(repo, tmp_path)
+    obj = _wipe_cache(repo, oid)
+    remote_obj = store / "objects" / oidmod.relpath(oid)
+    os.chmod(remote_obj, 0o644)
+    with open(remote_obj, "r+b") as f:
+        f.seek(BIG // 2)
+        f.write(b"\x00corrupt\x00")
+    r = gm_run(["pull"], cwd=repo)
+    assert r.code == 1, r
+    assert "corrupt" in r.err and oid in r.err and "\n" not in r.err.strip()
+    assert not obj.exists()
+    assert not (repo / "model.bin").exists()
+    assert os.listdir(repo / ".git" / "gitmodel" / "tmp") == []
