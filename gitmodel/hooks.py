@@ -62,8 +62,8 @@ def hooks_dir(repo: Repo) -> str:
 
 
 def template(name: str) -> str:
-    # Beside this module (gitmodel is a namespace package: importlib.resources
-    # cannot read from it); `hookscripts` links to the top-level hooks/ folder.
+    # Beside this module: `hookscripts` is a symlink to the top-level hooks/
+    # folder in a source tree, and a copy of it in the wheel (package data).
     with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "hookscripts", name), encoding="utf-8") as f:
         return f.read()
 
