@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import fcntl
 import functools
 import json
 import os
@@ -40,7 +41,8 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 WORK = BENCH / "work"
 DATA = WORK / "data"  # generated workloads, kept between invocations
-RUNS = WORK / "runs"  # one folder per chain, deleted after it
+RUNS = WORK / f"runs-{os.getpid()}"  # one folder per chain, deleted after it; per process, so
+# a CI smoke test and a full run in the same checkout do not trample each other
 DVC_VENV = WORK / "dvc-venv"
 S3FLOOR = BENCH / "s3floor.py"
 BUCKET = "bench"
@@ -417,6 +419,8 @@ class VcsTool(Protocol):
     def remote(self, ch: Chain, repo: Path, url: str, endpoint: str | None) -> None: ...
     def cmd(self, verb: str, *args: str) -> list[list[str]]: ...
     def clear_cache(self, ch: Chain, repo: Path) -> None: ...
+    def copy_remote(self, ch: Chain, repo: Path, folder: Path) -> list[str] | None: ...
+    def push_asking_remote(self) -> list[list[str]] | None: ...
 
 
 @dataclass(frozen=True)
@@ -439,6 +443,20 @@ class Gitmodel:
         # The whole <git-common-dir>/gitmodel folder: objects and stat cache,
         # as in a fresh clone.
         remove_path(repo / ".git" / "gitmodel")
+
+    def copy_remote(self, ch: Chain, repo: Path, folder: Path) -> list[str] | None:
+        # A local remote on the cache's filesystem gets hard links by default
+        # (as git-lfs's does); `link = copy` makes it write the bytes, as DVC
+        # and cp do.  A second remote, because gitmodel remembers what it
+        # pushed to the first one.  The `... link = copy` rows compare like with like.
+        ch.try_sh(self.exe, "remote", "add", "copy", str(folder), cwd=repo)
+        ch.try_sh(self.exe, "remote", "modify", "copy", "link", "copy", cwd=repo)
+        return ["-r", "copy"]
+
+    def push_asking_remote(self) -> list[list[str]] | None:
+        # By default a push trusts gitmodel's local record of earlier pushes;
+        # DVC asks the remote.  This row asks too.
+        return [[self.exe, "push", "--check-remote"]]
 
 
 @dataclass(frozen=True)
@@ -466,12 +484,22 @@ class Dvc:
         remove_path(repo / ".dvc" / "cache")
         remove_path(ch.dir / "dvc-site")
 
+    def copy_remote(self, ch: Chain, repo: Path, folder: Path) -> list[str] | None:
+        return None  # DVC's default already copies into a local remote
+
+    def push_asking_remote(self) -> list[list[str]] | None:
+        return None  # DVC's push always asks the remote
+
 
 # -- chains: W1 and W2 against a local folder remote --------------------------
 
-W1_STEPS = ("add", "status, nothing changed", "checkout into empty workspace", "push", "pull (fetch + checkout)")
+COPY_PUSH = "push, remote link = copy"
+COPY_PULL = "pull, remote link = copy"
+ASKING_PUSH = "push, nothing new, --check-remote"
+W1_STEPS = ("add", "status, nothing changed", "checkout into empty workspace", "push", "pull (fetch + checkout)",
+            COPY_PUSH, COPY_PULL)
 W2_STEPS = ("add", "status, nothing changed", "status, 1 file changed", "re-add, 1 file changed",
-            "checkout into empty workspace", "push", "push, nothing new")
+            "checkout into empty workspace", "push", "push, nothing new", ASKING_PUSH, COPY_PUSH)
 
 
 def vcs_local_chain(tool: VcsTool, wl: Workload) -> Callable[[Chain], None]:
@@ -496,11 +524,24 @@ def vcs_local_chain(tool: VcsTool, wl: Workload) -> Callable[[Chain], None]:
         ch.step("push", tool.cmd("push"), repo)
         if wl.is_dir:
             ch.step("push, nothing new", tool.cmd("push"), repo)
+            asking = tool.push_asking_remote()
+            if asking:
+                ch.step(ASKING_PUSH, asking, repo)
         else:
-            tool.clear_cache(ch, repo)
-            wl.remove(repo)
-            ch.restore_step("pull (fetch + checkout)", tool.cmd("pull"), repo, wl, repo)
+            fresh_pull(ch, tool, wl, repo, "pull (fetch + checkout)")
+        copy_args = tool.copy_remote(ch, repo, ch.dir / "remote-copy")
+        if copy_args is not None:
+            ch.step(COPY_PUSH, tool.cmd("push", *copy_args), repo)
+            if not wl.is_dir:
+                fresh_pull(ch, tool, wl, repo, COPY_PULL, *copy_args)
     return chain
+
+
+def fresh_pull(ch: Chain, tool: VcsTool, wl: Workload, repo: Path, step: str, *args: str) -> None:
+    """pull as in a fresh clone: no cache, no data in the workspace."""
+    tool.clear_cache(ch, repo)
+    wl.remove(repo)
+    ch.restore_step(step, tool.cmd("pull", *args), repo, wl, repo)
 
 
 def lfs_chain(wl: Workload) -> Callable[[Chain], None]:
@@ -586,13 +627,13 @@ class S3Server:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
-        with open(WORK / "moto.log", "wb") as logfile:  # the child keeps its own copy of the fd
+        with open(RUNS / "moto.log", "wb") as logfile:  # the child keeps its own copy of the fd
             self.proc = subprocess.Popen([self.python, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
                                          stdout=logfile, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise ChainBroken(f"moto server exited {self.proc.returncode}; see {WORK / 'moto.log'}")
+                raise ChainBroken(f"moto server exited {self.proc.returncode}; see {RUNS / 'moto.log'}")
             try:
                 urllib.request.urlopen(f"http://127.0.0.1:{self.port}", timeout=2).read()
                 return
@@ -767,6 +808,13 @@ class Bench:
 
     def build(self) -> None:
         want = self.opts.only or set(TABLES)
+        DATA.mkdir(parents=True, exist_ok=True)
+        RUNS.mkdir(parents=True, exist_ok=True)
+        with open(DATA / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # another invocation may be generating the same data
+            self.build_tables(want)
+
+    def build_tables(self, want: set[str] | frozenset[str]) -> None:
         sizes = self.opts.sizes
         if "W1" in want:
             self.tables.append(self.table_w1(w1(sizes)))
@@ -797,10 +845,16 @@ class Bench:
         return t
 
     def add_local_scenarios(self, t: Table, wl: Workload, steps: tuple[str, ...]) -> None:
+        t.notes.append("A local remote on the same filesystem: gitmodel (default `link = auto`) and git-lfs "
+                       "hard-link objects into it, DVC and cp copy the bytes. The `remote link = copy` rows make "
+                       "gitmodel copy too: compare them with the `push` and `pull` cells of dvc and cp. "
+                       "A second push trusts gitmodel's local record of what the remote has; DVC asks the "
+                       "remote, as `gitmodel push --check-remote` does.")
+        peer_steps = tuple(s for s in steps if s not in (COPY_PUSH, COPY_PULL, ASKING_PUSH))  # gitmodel-only rows
         t.scenarios += [
             self.gm_scenario(steps, lambda gm: vcs_local_chain(gm, wl)),
-            self.dvc_scenario(steps, lambda dvc: vcs_local_chain(dvc, wl)),
-            Scenario("git-lfs", steps, lfs_chain(wl), skip=self.lfs_skip),
+            self.dvc_scenario(peer_steps, lambda dvc: vcs_local_chain(dvc, wl)),
+            Scenario("git-lfs", peer_steps, lfs_chain(wl), skip=self.lfs_skip),
             Scenario("cp", CP_STEPS[wl.label], cp_chain(wl, durable=False)),
             Scenario("cp + sync", CP_STEPS[wl.label], cp_chain(wl, durable=True)),
         ]
@@ -1053,6 +1107,7 @@ def main(argv: list[str]) -> int:
     # SIGTERM ends the run through `finally`, which stops moto and cleans up.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     WORK.mkdir(parents=True, exist_ok=True)
+    remove_stale_runs()
     started = datetime.datetime.now(datetime.timezone.utc)
     t0 = time.perf_counter()
     bench = Bench(opts)
@@ -1071,6 +1126,14 @@ def main(argv: list[str]) -> int:
     for line in failed:
         log(f"gitmodel n/a: {line}")
     return 1 if opts.strict and failed else 0
+
+
+def remove_stale_runs() -> None:
+    """Chain folders left by an invocation that was killed (its pid is gone)."""
+    for folder in WORK.glob("runs-*"):
+        pid = folder.name.removeprefix("runs-")
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            remove_path(folder)
 
 
 def gitmodel_failures(bench: Bench) -> list[str]:

@@ -61,16 +61,18 @@ def main() -> int:
     start = time.monotonic()
     n = 0
 
-    def one(name: str, how: str, point: str | None = None, delay: float | None = None) -> None:
+    def failed(name: str, how: str, where: str, e: Exception) -> None:
+        print(f"FAILED {name} {how} at {where}: {str(e).splitlines()[0][:300] if str(e) else type(e).__name__}")
+        if os.environ.get("GITMODEL_DEBUG") == "1":
+            traceback.print_exception(e)
+
+    def one(name: str, how: str, point: str) -> None:
         nonlocal n
         n += 1
         try:
-            h.trial(templates, work / f"t{n}", name, how, point=point, delay=delay, figures=figures)
+            h.trial(templates, work / f"t{n}", name, how, point=point, figures=figures)
         except Exception as e:  # counted and reported; the run goes on
-            where = point or f"{delay:.3f}s"
-            print(f"FAILED {name} {how} at {where}: {str(e).splitlines()[0][:300] if str(e) else type(e).__name__}")
-            if os.environ.get("GITMODEL_DEBUG") == "1":
-                traceback.print_exc()
+            failed(name, how, point, e)
         finally:
             shutil.rmtree(work / f"t{n}", ignore_errors=True)
 
@@ -82,8 +84,9 @@ def main() -> int:
                     one(name, how, point=point)
         for how in h.HOWS_RANDOM:
             seed = args.seed * 1000 + sum(map(ord, name + how))
-            for delay in h.random_delays(templates, work / "calibrate", name, args.trials, seed):
-                one(name, how, delay=delay)
+            h.random_trials(templates, work / f"random-{name}-{how}", name, how, args.trials, seed, figures,
+                            on_error=lambda nm, hw, d, e: failed(nm, hw, f"{d:.3f}s", e))
+            shutil.rmtree(work / f"random-{name}-{how}", ignore_errors=True)
         done = sum(v for k, v in figures.tried.items() if k.startswith(name + "/"))
         print(f"{name}: {done} crashes, {sum(v for k, v in figures.survived.items() if k.startswith(name + '/'))} "
               f"survived ({templates.durations.get(name, 0):.2f} s per clean run here)", flush=True)

@@ -576,7 +576,8 @@ def check_exit(how: str, r: subprocess.CompletedProcess[str]) -> str:
 
 
 def trial(templates: Templates, scratch: Path, name: str, how: str, point: str | None = None,
-          delay: float | None = None, figures: Figures = FIGURES) -> None:
+          delay: float | None = None, figures: Figures = FIGURES) -> str:
+    """One crash and its checks; returns how the crashed process ended."""
     s = SCENARIOS[name]
     key = f"{name}/{how}"
     figures.tried[key] += 1
@@ -584,7 +585,8 @@ def trial(templates: Templates, scratch: Path, name: str, how: str, point: str |
     planted = set(_all_temps(w))
     try:
         r = crash(s, w, how, point, delay)
-        figures.outcomes[check_exit(how, r)] += 1
+        outcome = check_exit(how, r)
+        figures.outcomes[outcome] += 1
         if point:
             figures.points.add(point)
         if how == "fault-interrupt":
@@ -602,6 +604,7 @@ def trial(templates: Templates, scratch: Path, name: str, how: str, point: str |
         assert rerun.code == s.rerun_code, (f"rerun after {how} at {point or f'{delay:.3f}s'}", rerun)
         s.final(w)
         figures.survived[key] += 1
+        return outcome
     except BaseException:
         figures.failures.append(f"{key} {point or f'{delay:.3f}s'}")
         raise
@@ -614,13 +617,39 @@ def _all_temps(w: World) -> list[Path]:
     return found + [w.cwd / p for p in tree_state(w.cwd) if ".gm-tmp-" in p]
 
 
-def random_delays(templates: Templates, scratch: Path, name: str, n: int, seed: int) -> list[float]:
-    """Delays spread over the command's own work: after the interpreter's
-    start-up, before a clean run here would have finished."""
-    rnd = random.Random(seed)
-    lo = startup_time()
-    hi = max(templates.duration(name, scratch) * 0.9, lo + 0.05)
-    return [rnd.uniform(lo, hi) for _ in range(n)]
+class Aim:
+    """Random delays steered into the command's own work: uniform between
+    the interpreter's start-up and the end of a clean run, and narrowed as
+    trials show where the work really is (a process that finished before
+    the signal lowers the upper bound; one interrupted in start-up raises
+    the lower), since both move with the machine's load."""
+
+    def __init__(self, templates: Templates, scratch: Path, name: str, seed: int) -> None:
+        self.rnd = random.Random(seed)
+        self.lo = startup_time()
+        self.hi = max(templates.duration(name, scratch) * 0.9, self.lo + 0.05)
+
+    def next(self) -> float:
+        return self.rnd.uniform(self.lo, self.hi)
+
+    def feedback(self, delay: float, outcome: str) -> None:
+        if outcome == "finished first":
+            self.hi = max(self.lo + 0.02, min(self.hi, delay))
+        elif outcome == "interrupted in start-up":
+            self.lo = min(self.hi - 0.02, max(self.lo, delay))
+
+
+def random_trials(templates: Templates, scratch: Path, name: str, how: str, n: int, seed: int,
+                  figures: Figures = FIGURES, on_error: object = None) -> None:
+    aim = Aim(templates, scratch / "calibrate", name, seed)
+    for i in range(n):
+        delay = aim.next()
+        try:
+            aim.feedback(delay, trial(templates, scratch / f"trial{i}", name, how, delay=delay, figures=figures))
+        except Exception as e:
+            if on_error is None:
+                raise
+            on_error(name, how, delay, e)  # type: ignore[operator]
 
 
 # -- pytest ----------------------------------------------------------------------------------
@@ -658,9 +687,7 @@ def test_crash_at_named_point(templates: Templates, tmp_path: Path, name: str, p
 @pytest.mark.parametrize("how", HOWS_RANDOM)
 @pytest.mark.parametrize("name", list(SCENARIOS))
 def test_crash_at_random_moments(templates: Templates, tmp_path: Path, name: str, how: str) -> None:
-    seed = sum(map(ord, name + how))
-    for i, delay in enumerate(random_delays(templates, tmp_path / "calibrate", name, RANDOM_TRIALS, seed)):
-        trial(templates, tmp_path / f"trial{i}", name, how, delay=delay)
+    random_trials(templates, tmp_path, name, how, RANDOM_TRIALS, seed=sum(map(ord, name + how)))
 
 
 # -- S3 (the moto server on 127.0.0.1) ---------------------------------------------------
