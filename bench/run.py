@@ -847,9 +847,10 @@ class Bench:
     def add_local_scenarios(self, t: Table, wl: Workload, steps: tuple[str, ...]) -> None:
         t.notes.append("A local remote on the same filesystem: gitmodel (default `link = auto`) and git-lfs "
                        "hard-link objects into it, DVC and cp copy the bytes. The `remote link = copy` rows make "
-                       "gitmodel copy too: compare them with the `push` and `pull` cells of dvc and cp. "
-                       "A second push trusts gitmodel's local record of what the remote has; DVC asks the "
-                       "remote, as `gitmodel push --check-remote` does.")
+                       "gitmodel copy too: compare them with the `push` and `pull` cells of dvc and cp.")
+        if wl.is_dir:
+            t.notes.append("A second push trusts gitmodel's local record of what the remote has; DVC asks the "
+                           "remote, as `gitmodel push --check-remote` does.")
         peer_steps = tuple(s for s in steps if s not in (COPY_PUSH, COPY_PULL, ASKING_PUSH))  # gitmodel-only rows
         t.scenarios += [
             self.gm_scenario(steps, lambda gm: vcs_local_chain(gm, wl)),
@@ -1015,8 +1016,8 @@ def versions(bench: Bench) -> list[tuple[str, str]]:
         out.append(("dvc", f"{dist(dvc_py, 'dvc')} (dvc-s3 {dist(dvc_py, 'dvc-s3')})"))
     if not bench.lfs_skip:
         out.append(("git-lfs", command_output(["git", "lfs", "version"])))
-    out += [("git", command_output(["git", "--version"])),
-            ("cp", command_output(["cp", "--version"]).splitlines()[0] if command_output(["cp", "--version"]) else "?")]
+    cp_version = command_output(["cp", "--version"]).splitlines()
+    out += [("git", command_output(["git", "--version"])), ("cp", cp_version[0] if cp_version else "?")]
     if not bench.s3_skip:
         out.append(("moto / boto3", f"{dist(bench.python, 'moto')} / {dist(bench.python, 'boto3')}"))
     return out
@@ -1070,15 +1071,22 @@ def render_cell(cell: Cell | None, base: float | None, expected: int, notes: lis
     return text
 
 
+def method_line(opts: Options) -> str:
+    memory = ("GNU time, i.e. wait4" if gnu_time()
+              else "wait4 on the child, which includes the harness's own RSS before exec")
+    cache = ("dropped before every timed step (cold)" if opts.drop_caches
+             else "warm, with a sync before every timed step")
+    runs = f"{opts.runs} run{'s' if opts.runs > 1 else ''}"
+    return (f"Each cell: median wall time of {runs} (`--help`: of {HELP_RUNS}) · peak memory, the largest RSS "
+            f"of any process in the step's tree ({memory}) · ×(peer time / gitmodel time), above 1 when "
+            f"gitmodel is faster. Page cache: {cache}. What each step runs exactly: bench/README.md.")
+
+
 def render(bench: Bench, started: datetime.datetime, took: float, argv: list[str]) -> str:
-    opts = bench.opts
+    command = " ".join(["python3 run.py bench", *argv])
     lines = ["# gitmodel benchmark results", "",
-             f"`{' '.join(['python3 run.py bench', *argv])}` — {started:%Y-%m-%d %H:%M} UTC, "
-             f"took {took / 60:.1f} min. Median of {opts.runs} run{'s' if opts.runs > 1 else ''} per step "
-             f"(`--help`: median of {HELP_RUNS}); peak memory is the largest RSS in the step's process tree "
-             f"({'GNU time, i.e. wait4' if gnu_time() else 'wait4 on the child: includes the harness own RSS before exec'}). Each cell: median wall time · peak memory · ×(peer time / gitmodel time). "
-             f"Page cache: {'dropped before every timed step (cold)' if opts.drop_caches else 'warm; sync before every timed step'}. "
-             "What each step does exactly: bench/README.md.", "",
+             f"`{command}` — {started:%Y-%m-%d %H:%M} UTC, took {took / 60:.1f} min.", "",
+             method_line(bench.opts), "",
              "| machine | |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in machine_info(bench.load_start)]
     lines += ["", "| tool | version |", "|---|---|"]
@@ -1086,7 +1094,7 @@ def render(bench: Bench, started: datetime.datetime, took: float, argv: list[str
     lines.append("")
     notes: list[str] = []
     for t in bench.tables:
-        lines += render_table(t, opts.runs, notes)
+        lines += render_table(t, bench.opts.runs, notes)
     if notes:
         lines += ["Why a cell is n/a:", ""]
         lines += [f"{i}. {n}" for i, n in enumerate(notes, 1)]

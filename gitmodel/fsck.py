@@ -181,6 +181,7 @@ def fsck(repo: Repo, paths: list[str] | None = None, *, cwd: str | None = None,
                 report.problems.append(Problem(o, UNREADABLE, refs.labels(o), errors[o]))
                 continue
             problem = Problem(o, CORRUPT, refs.labels(o), f"its content hashes to {results[o]}")
+            repo.statcache.forget(o)
             try:
                 problem.moved_to = _move_aside(repo, o)
             except OSError as e:

@@ -161,6 +161,13 @@ class StatCache:
     def clear_complete(self) -> None:
         self._write("DELETE FROM complete", ())
 
+    def forget(self, oid: str) -> None:
+        """Drop every hint that names `oid` (fsck found it corrupt): a
+        workspace file hard-linked to it has the same stat as before, and
+        must be hashed again, not trusted."""
+        self._write("DELETE FROM state WHERE oid = ?", (oid,))
+        self._write("DELETE FROM dirs WHERE oid = ?", (oid,))
+
     def _write(self, sql: str, args: tuple[str, ...]) -> None:
         try:
             self._conn().execute(sql, args)

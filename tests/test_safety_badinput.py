@@ -44,24 +44,41 @@ def _print_figures(request: pytest.FixtureRequest) -> Iterator[None]:
 
 # -- the world every case starts from ------------------------------------------------
 
-@pytest.fixture
-def world(gm, repo: Path, tmp_path: Path) -> dict[str, Path]:
-    """A repository with a tracked file and folder, committed and pushed to a
-    folder remote, and a canary folder outside the repository."""
+_TEMPLATE: list[Path] = []
+
+
+def _build_world(base: Path) -> None:
+    repo = base / "repo"
+    repo.mkdir(parents=True)
+    git("init", "-q", cwd=repo)
+    assert gm_run(["init"], cwd=repo).code == 0
     (repo / "good.bin").write_bytes(b"good bytes")
     (repo / "data").mkdir()
     (repo / "data" / "a.txt").write_bytes(b"a")
-    assert gm("add", "good.bin", "data").code == 0
-    store = tmp_path / "store"
-    assert gm("remote", "add", "origin", str(store), "--default").code == 0
-    assert gm("remote", "modify", "origin", "link", "copy").code == 0
-    assert gm("push").code == 0
+    for args in (["add", "good.bin", "data"], ["remote", "add", "origin", "../store", "--default"],
+                 ["remote", "modify", "origin", "link", "copy"], ["push"]):
+        r = gm_run(args, cwd=repo)
+        assert r.code == 0, r
     git("add", "-A", cwd=repo)
     git("commit", "-q", "--no-verify", "-m", "base", cwd=repo)
-    canary = tmp_path / "outside"
-    canary.mkdir()
-    (canary / "secret.txt").write_bytes(b"not yours")
-    return {"repo": repo, "store": store, "canary": canary}
+    (base / "outside").mkdir()
+    (base / "outside" / "secret.txt").write_bytes(b"not yours")
+
+
+@pytest.fixture
+def world(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory,
+          monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
+    """A repository with a tracked file and folder, committed and pushed to a
+    folder remote (`../store`), and a canary folder outside the repository.
+    Built once, copied for each test (the cwd is the copy's root)."""
+    if not _TEMPLATE:
+        base = tmp_path_factory.mktemp("badinput-world")
+        _build_world(base)
+        _TEMPLATE.append(base)
+    dest = tmp_path / "w"
+    subprocess.run(["cp", "-a", str(_TEMPLATE[0]), str(dest)], check=True)
+    monkeypatch.chdir(dest / "repo")
+    return {"repo": dest / "repo", "store": dest / "store", "canary": dest / "outside"}
 
 
 def state(w: dict[str, Path]) -> dict[str, object]:

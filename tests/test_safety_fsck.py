@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from conftest import git
-from test_safety_support import (assert_one_line_error, assert_unchanged, cache_root, object_path, objects, oid_of,
-                                 snapshot, store_objects, tree_state)
+from test_safety_support import (assert_one_line_error, assert_unchanged, cache_root, immutable, object_path, objects,
+                                 oid_of, snapshot, store_objects, tree_state)
 
 
 def put(root: Path, rel: str, data: bytes) -> None:
@@ -145,6 +145,38 @@ def test_hardlinked_workspace_write_is_caught(gm, repo: Path, monkeypatch: pytes
     assert r.code == 1 and f"corrupt: {oid}" in r.err, r
     st = gm("status")
     assert "modified" in st.out or "not in cache" in st.out, st
+
+
+def test_bit_rot_under_a_hardlinked_file_is_not_hidden_by_the_stat_cache(gm, repo: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bit rot changes bytes, not the stat: once fsck has found the object
+    corrupt, status must hash the hard-linked workspace file again instead
+    of trusting the stat cache's old answer."""
+    import time
+
+    from gitmodel import statcache
+    from gitmodel.repo import Repo
+
+    monkeypatch.setenv("GITMODEL_LINK", "hardlink")
+    put(repo, "w.bin", b"original")
+    assert gm("add", "w.bin").code == 0
+    good = oid_of(b"original")
+    with open(object_path(repo, good), "r+b") as f:  # the disk flips bits...
+        f.write(b"ORIGINAL")
+    time.sleep(statcache.RACY_NS / 1e9 + 0.05)
+    # ...which no stat shows: the stat cache still vouches for the old content.
+    sc = Repo.discover(str(repo)).statcache
+    sc.record_many([(os.stat(repo / "w.bin"), good)])
+    sc.close()
+    assert "unchanged" in gm("status").out
+    # The shard folder cannot be written (so the object cannot be moved
+    # aside, which would change the shared inode's ctime): only forgetting
+    # the hint makes status look at the bytes again.
+    with immutable(object_path(repo, good).parent):
+        r = gm("fsck")
+        assert r.code == 1 and "could not move it aside" in r.err, r
+        r = gm("status")
+    assert "unchanged" not in r.out, r
 
 
 def test_moving_aside_clears_completeness_marks(gm, tracked: Path) -> None:
