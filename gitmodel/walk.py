@@ -60,6 +60,8 @@ def walk(root: str, top_abs: str, top_rel: str) -> dict[str, os.stat_result]:
                 if entry.is_dir(follow_symlinks=False):
                     if name == ".git":
                         continue
+                    if name.lower() == ".git":  # manifests refuse it (git would take it for a repository)
+                        raise PathError(f"{top_rel}/{rel}: a folder named like .git cannot be tracked; rename it")
                     if bad_name(name):
                         raise PathError(f"{top_rel}/{rel!r}: {BAD_NAME}; rename the folder")
                     stack.append((rel + "/", entry.path))

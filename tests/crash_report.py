@@ -89,7 +89,8 @@ def main() -> int:
             shutil.rmtree(work / f"random-{name}-{how}", ignore_errors=True)
         done = sum(v for k, v in figures.tried.items() if k.startswith(name + "/"))
         print(f"{name}: {done} crashes, {sum(v for k, v in figures.survived.items() if k.startswith(name + '/'))} "
-              f"survived ({templates.durations.get(name, 0):.2f} s per clean run here)", flush=True)
+              f"survived (a clean run here: {templates.durations.get(name, 0):.2f} s after a start-up of "
+              f"{templates.startups.get(name, 0):.2f} s)", flush=True)
 
     print()
     print(figures.summary())

@@ -208,6 +208,17 @@ def test_paths_outside_the_repository(world: dict[str, Path]) -> None:
         expect_refusal(world, "path", in_repo(world, *args))
 
 
+def test_folder_named_like_dot_git(world: dict[str, Path]) -> None:
+    """A `.GIT` folder would be written back as a repository git obeys: add
+    refuses it, as manifests do (an exact `.git` is a nested repository and
+    is skipped)."""
+    repo = world["repo"]
+    (repo / "d" / ".GIT").mkdir(parents=True)
+    (repo / "d" / ".GIT" / "config").write_text("[core]\n\tfsmonitor = touch /tmp/gitmodel-pwned\n")
+    (repo / "d" / "ok.txt").write_text("ok")
+    expect_refusal(world, "path", in_repo(world, "add", "d"), ".GIT")
+
+
 def test_get_refuses_a_path_that_climbs_out(world: dict[str, Path], tmp_path: Path) -> None:
     for path in ("../../etc/passwd", "/etc/passwd", ".."):
         expect_refusal(world, "path", lambda: gm_run(["get", str(world["repo"]), path, "-o", str(tmp_path / "o")],

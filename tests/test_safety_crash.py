@@ -35,7 +35,6 @@ import random
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -45,7 +44,7 @@ from pathlib import Path
 import pytest
 
 from conftest import GITMODEL, Result, git, gm_run
-from test_safety_support import (DAY, age, bad_objects, cache_root, objects, oid_of, store_objects, temps,
+from test_safety_support import (age, bad_objects, cache_root, objects, oid_of, store_objects, temps,
                                  tree_state)
 
 HOWS_FAULT = ("fault-kill", "fault-interrupt")
@@ -472,6 +471,7 @@ class Templates:
         self.root = root
         self.built: dict[str, World] = {}
         self.durations: dict[str, float] = {}
+        self.startups: dict[str, float] = {}
 
     def fresh(self, name: str, dest: Path) -> World:
         if name not in self.built:
@@ -482,29 +482,24 @@ class Templates:
             shutil.copytree(t.base, dest, symlinks=True)
         return World(dest, dest / t.cwd.relative_to(t.base), t.files, dict(t.facts))
 
-    def duration(self, name: str, scratch: Path) -> float:
-        """How long one clean run takes here (to aim random kills inside it)."""
+    def duration(self, name: str, scratch: Path) -> tuple[float, float]:
+        """(start-up, whole run) of the scenario's command here, measured back
+        to back so that both see the same load: the start-up is the same
+        command with --help (interpreter, imports, argument parsing)."""
         if name not in self.durations:
+            s = SCENARIOS[name]
+            env = {**os.environ, **s.env}
             w = self.fresh(name, scratch)
             start = time.monotonic()
-            r = subprocess.run([*GITMODEL, *SCENARIOS[name].args], cwd=w.cwd, capture_output=True,
-                               env={**os.environ, **SCENARIOS[name].env})
-            self.durations[name] = time.monotonic() - start
-            assert r.returncode == SCENARIOS[name].rerun_code, r.stderr
+            subprocess.run([*GITMODEL, s.args[0], "--help"], cwd=w.cwd, capture_output=True, env=env)
+            mid = time.monotonic()
+            r = subprocess.run([*GITMODEL, *s.args], cwd=w.cwd, capture_output=True, env=env)
+            end = time.monotonic()
+            assert r.returncode == s.rerun_code, r.stderr
+            self.startups[name] = mid - start
+            self.durations[name] = end - mid
             shutil.rmtree(scratch)
-        return self.durations[name]
-
-
-_STARTUP: list[float] = []
-
-
-def startup_time() -> float:
-    """Time for the interpreter to reach gitmodel's main() (imports)."""
-    if not _STARTUP:
-        start = time.monotonic()
-        subprocess.run([sys.executable, "-c", "import gitmodel.cli"], check=True)
-        _STARTUP.append(time.monotonic() - start)
-    return _STARTUP[0]
+        return self.startups[name], self.durations[name]
 
 
 def _group_alive(pgid: int) -> bool:
@@ -619,24 +614,29 @@ def _all_temps(w: World) -> list[Path]:
 
 class Aim:
     """Random delays steered into the command's own work: uniform between
-    the interpreter's start-up and the end of a clean run, and narrowed as
-    trials show where the work really is (a process that finished before
-    the signal lowers the upper bound; one interrupted in start-up raises
-    the lower), since both move with the machine's load."""
+    the end of its start-up and the end of a clean run, both measured here
+    and now, then narrowed by what trials show (a process that finished
+    before the signal lowers the upper bound, one interrupted in start-up
+    raises the lower), since both move with the machine's load."""
 
     def __init__(self, templates: Templates, scratch: Path, name: str, seed: int) -> None:
         self.rnd = random.Random(seed)
-        self.lo = startup_time()
-        self.hi = max(templates.duration(name, scratch) * 0.9, self.lo + 0.05)
+        startup, whole = templates.duration(name, scratch)
+        self.lo = startup * 0.9
+        self.hi = max(whole * 0.95, self.lo + 0.05)
 
     def next(self) -> float:
         return self.rnd.uniform(self.lo, self.hi)
 
     def feedback(self, delay: float, outcome: str) -> None:
         if outcome == "finished first":
-            self.hi = max(self.lo + 0.02, min(self.hi, delay))
+            self.hi = min(self.hi, delay)
+            if self.hi - self.lo < 0.02:  # the load dropped: the whole window moved earlier
+                self.lo = self.hi * 0.6
         elif outcome == "interrupted in start-up":
-            self.lo = min(self.hi - 0.02, max(self.lo, delay))
+            self.lo = max(self.lo, delay)
+            if self.hi - self.lo < 0.02:
+                self.hi = self.lo * 1.5
 
 
 def random_trials(templates: Templates, scratch: Path, name: str, how: str, n: int, seed: int,

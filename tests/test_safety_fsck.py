@@ -99,7 +99,7 @@ def test_paths_limit_the_check(gm, tracked: Path) -> None:
     corrupt(object_path(tracked, oid_of(b"a")))
     r = gm("fsck", "model.bin")
     assert r.code == 0, r
-    assert "checked 1 objects" in r.out
+    assert "checked 1 object " in r.out
     r = gm("fsck", "data")
     assert r.code == 1 and "data/a.txt" in r.err, r
 

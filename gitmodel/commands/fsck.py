@@ -48,7 +48,8 @@ def run(paths: list[str], *, remote: str | None = None, quiet: bool = False, as_
         if p.moved_to:
             line += f"; moved aside to {p.moved_to}"
         print(line, file=sys.stderr)
-    print(f"checked {report.checked} objects ({human_size(report.checked_bytes)}) in {report.where}: "
+    print(f"checked {report.checked} object{'s' if report.checked != 1 else ''} "
+          f"({human_size(report.checked_bytes)}) in {report.where}: "
           f"{'all good' if report.ok else str(len(report.problems)) + ' problem' + ('s' if len(report.problems) != 1 else '')}")
     for h in _hint(report, remote):
         print(f"  next: {h}", file=sys.stderr)
