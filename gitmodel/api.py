@@ -163,7 +163,7 @@ def _source(repo: PathLike | None) -> Iterator[tuple[Repo, bool]]:
     """(repository to read, whether it is a temporary clone of a URL)."""
     if repo is not None and _is_url(os.fspath(repo)):
         from .repo import Repo
-        from .transfer import _clone
+        from .getartifact import _clone
 
         tmp = tempfile.mkdtemp(prefix="gitmodel-api-")
         try:
@@ -319,7 +319,8 @@ def _temp_cache(r: Repo) -> Any:
 def _fetch_from_source(r: Repo, rev: str, oids: list[str]) -> None:
     """For a cloned URL: fetch from the remote its committed config names."""
     from .remote import open_remote, spec_from_config
-    from .transfer import Wanted, _committed_config, fetch_wanted
+    from .getartifact import _committed_config
+    from .transfer import Wanted, fetch_wanted
 
     need = r.cache.missing(oids)
     if not need:
@@ -380,19 +381,19 @@ def tag(name: str, version: str | None = None, *, bump: str | None = None, rev: 
     """`gitmodel tag`: register a version (`NAME@vX.Y.Z`, an annotated tag).
 
     >>> gitmodel.tag("clf", "v1.0.0", message="baseline")"""
-    from . import registry
+    from . import tagging
 
     r = _repo(repo)
-    return registry.register(r, name, version, bump=bump, rev=rev, message=message,
-                             path=os.fspath(path) if path is not None else None, push=push, cwd=_cwd_for(r, repo))
+    return tagging.register(r, name, version, bump=bump, rev=rev, message=message,
+                            path=os.fspath(path) if path is not None else None, push=push, cwd=_cwd_for(r, repo))
 
 
 def promote(name: str, version: str, stage: str, *, message: str | None = None, push: bool = False,
             repo: PathLike | None = None) -> Any:
     """`gitmodel promote`: assign a stage (`NAME#STAGE#N`)."""
-    from . import registry
+    from . import tagging
 
-    return registry.promote(_repo(repo), name, version, stage, message=message, push=push)
+    return tagging.promote(_repo(repo), name, version, stage, message=message, push=push)
 
 
 def versions(name: str | None = None, *, repo: PathLike | None = None) -> list[dict[str, Any]]:
@@ -406,6 +407,6 @@ def versions(name: str | None = None, *, repo: PathLike | None = None) -> list[d
 
 def rollback(name: str, to: str, *, repo: PathLike | None = None) -> Any:
     """`gitmodel rollback`: put an older version's artifact back, staged."""
-    from . import registry
+    from .rollback import rollback as _rollback
 
-    return registry.rollback(_repo(repo), name, to)
+    return _rollback(_repo(repo), name, to)

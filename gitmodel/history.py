@@ -134,7 +134,7 @@ def version_tags(repo: Repo) -> dict[str, list[str]]:
     are not deregistered (GTO: lightweight tags do not count)."""
     import pygit2
 
-    from .registry import Action, parse_tag
+    from .tagname import Action, parse_tag
     from .revs import git
 
     g = git(repo)

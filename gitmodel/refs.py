@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .errors import GitmodelError
-from .registry import DIRNAME, NAME, VERSION
 from .repo import Repo
+from .tagname import DIRNAME, NAME, VERSION
 
 if TYPE_CHECKING:
     from .registry import ModelState, Version
@@ -93,7 +93,8 @@ def resolve(repo: Repo, text: str) -> Version:
 def resolve_version(repo: Repo, text: str) -> tuple[ModelState, Version]:
     """What `show` accepts: a reference, a bare model name (its latest
     version), or the exact name of any registry tag (the version it marks)."""
-    from .registry import model_state, parse_tag
+    from .registry import model_state
+    from .tagname import parse_tag
 
     ref = parse(text)
     if ref is not None:

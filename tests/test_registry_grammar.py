@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from conftest import git
-from gitmodel import refs, registry
-from gitmodel.registry import Action, SemVer, TagName, parse_tag
+from gitmodel import refs, registry, tagname
+from gitmodel.tagname import Action, SemVer, TagName, parse_tag
 from gitmodel.repo import Repo
 
 
@@ -69,8 +69,8 @@ def test_semver_precedence_and_bumps() -> None:
 
 
 def test_malformed_version_error_says_what_to_type() -> None:
-    with pytest.raises(registry.GitmodelError, match=r"did you mean v1\.2\.0"):
-        registry.check_version("1.2.0")
+    with pytest.raises(tagname.GitmodelError, match=r"did you mean v1\.2\.0"):
+        tagname.check_version("1.2.0")
 
 
 @pytest.mark.parametrize("text, expected", [

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from conftest import git
-from gitmodel import models, registry
+from gitmodel import models, registry, tagging
 from gitmodel.models import Item, Snapshot
 from gitmodel.repo import Repo
 
@@ -31,7 +31,7 @@ def _many_versions(root: Path, n: int) -> str:
                         "params.yaml", {"lr": 0.01 * i}, "metrics.json", {"acc": i / n, "loss": 1 - i / n})
         tagger = pygit2.Signature("Test", "test@example.com", 1_700_000_000 + i, 0)
         g.create_tag(f"clf@{version}", commit, pygit2.enums.ObjectType.COMMIT, tagger,
-                     registry.version_message(snap, None))
+                     tagging.version_message(snap, None))
     g.references.create("refs/heads/main", parent[0], force=True)
     return str(parent[0])
 

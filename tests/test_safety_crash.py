@@ -523,6 +523,12 @@ def wait_group(pgid: int, timeout: float = 30) -> None:
         time.sleep(0.02)
 
 
+def _default_sigint() -> None:
+    """A harness started in the background (`&`) ignores SIGINT, and so
+    would its children: give the crashed command a terminal's default."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def crash(s: Scenario, w: World, how: str, point: str | None, delay: float | None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, **s.env}
     for var in ("GITMODEL_FAULT", "GITMODEL_FAULT_MODE"):
@@ -534,7 +540,7 @@ def crash(s: Scenario, w: World, how: str, point: str | None, delay: float | Non
         env["GITMODEL_FAULT"] = point or ""
         return subprocess.run([*GITMODEL, *s.args], cwd=w.cwd, capture_output=True, text=True, env=env, timeout=120)
     proc = subprocess.Popen([*GITMODEL, *s.args], cwd=w.cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env, start_new_session=True)
+                            text=True, env=env, start_new_session=True, preexec_fn=_default_sigint)
     time.sleep(delay or 0)
     try:
         if how == "random-kill":

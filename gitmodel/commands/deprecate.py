@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from ..registry import Action, deprecate
 from ..repo import Repo
+from ..tagging import deprecate
+from ..tagname import Action
 
 
 def run(name: str, version: str | None, *, stage: str | None = None, message: str | None = None,

@@ -2,15 +2,15 @@ from __future__ import annotations
 
 import json
 
+from .. import getartifact
 from ..progress import Progress, human_size
-from .. import transfer
 
 
 def run(source: str, path: str, *, rev: str | None = None, out: str | None = None, remote: str | None = None,
         jobs: int | None = None, quiet: bool = False, as_json: bool = False) -> int:
     progress = Progress("downloading", quiet=quiet or as_json)
     try:
-        report = transfer.get(source, path, rev=rev, out=out, remote=remote, jobs=jobs, progress=progress)
+        report = getartifact.get(source, path, rev=rev, out=out, remote=remote, jobs=jobs, progress=progress)
     finally:
         progress.close()
     if as_json:

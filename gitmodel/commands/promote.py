@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..registry import promote
 from ..repo import Repo
+from ..tagging import promote
 
 
 def run(name: str, version: str, stage: str, *, message: str | None = None, push: bool = False) -> int:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from ..oid import short
 from ..progress import Progress, human_size
-from ..registry import rollback
 from ..repo import Repo
+from ..rollback import rollback
 
 
 def run(name: str, to: str, *, stage: bool = True, quiet: bool = False) -> int:

@@ -6,8 +6,8 @@ import sys
 
 from ..oid import short
 from ..progress import human_size
-from ..registry import register
 from ..repo import Repo
+from ..tagging import register
 
 
 def run(name: str, version: str | None, *, bump: str | None = None, rev: str | None = None,
