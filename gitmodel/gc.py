@@ -53,6 +53,7 @@ from .cache import Cache
 from .errors import GitmodelError
 from .manifest import HEADER as MANIFEST_HEADER
 from .progress import Progress
+from .remote.base import GC_MARKER
 from .repo import Repo
 
 if TYPE_CHECKING:
@@ -496,7 +497,7 @@ def _unlink(path: str) -> None:
 # -- remote gc -------------------------------------------------------------------------
 
 LOCK_NAME = "locks/gc.json"
-LAST_GC_NAME = "gc/last.json"
+LAST_GC_NAME = GC_MARKER  # pushes read it and drop their record of what the remote holds
 LOCK_TTL = 30 * 60.0  # seconds; renewed while gc runs, so only a dead holder's lock expires
 LOCK_RENEW = 5 * 60.0
 

@@ -41,6 +41,7 @@ from .cache import Cache
 from .errors import ObjectMissingError, PathError, PointerError
 from .progress import Progress
 from .remote import Remote, TransientRemoteError, open_remote, spec_from_config
+from .remote.base import GC_MARKER
 from .repo import Repo
 
 T = TypeVar("T")
@@ -166,6 +167,34 @@ class KnownObjects:
     def forget(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
         self._set = set()
+
+    def follow_remote_gc(self, marker: bytes | None) -> None:
+        """A remote gc run from any clone may have deleted objects this record
+        lists, and a push that trusted it would then skip them: drop the record
+        whenever the remote's gc marker differs from the one seen when the
+        record was started."""
+        seen_path = os.path.join(self.dir, "gc-seen")
+        try:
+            with open(seen_path, "rb") as f:
+                seen = f.read()
+        except FileNotFoundError:
+            seen = b""
+        if seen == (marker or b""):
+            return
+        from .fsutil import write_atomic
+
+        self.forget()
+        try:
+            os.makedirs(self.dir, exist_ok=True)
+            write_atomic(seen_path, marker or b"", durable=False)
+        except OSError:
+            pass
+
+
+def _known_for_push(repo: Repo, r: Remote) -> KnownObjects:
+    known = KnownObjects(repo.cache.root, r.name, r.identity)
+    known.follow_remote_gc(r.read_meta(GC_MARKER))  # one small read per push
+    return known
 
 
 # -- what to move ------------------------------------------------------------------
@@ -353,7 +382,7 @@ def push(repo: Repo, remote: str | None = None, paths: Sequence[str] = (), revs:
     with repo.lock:
         want = collect(repo, paths, revs, all_tags, all_branches, cwd)
         with _opened(repo, remote) as (r, configured_jobs):
-            known = KnownObjects(repo.cache.root, r.name, r.identity)
+            known = _known_for_push(repo, r)
             return _push(repo.cache, r, want, jobs or configured_jobs or r.default_jobs, known, progress,
                          check_remote, strict)
 
@@ -370,7 +399,7 @@ def push_oids(repo: Repo, oids: Iterable[str], remote: str | None = None, progre
             else:
                 want.files.setdefault(o, (_size_or_zero(repo.cache.path(o)), o))
         with _opened(repo, remote) as (r, configured_jobs):
-            known = KnownObjects(repo.cache.root, r.name, r.identity)
+            known = _known_for_push(repo, r)
             return _push(repo.cache, r, want, jobs or configured_jobs or r.default_jobs, known, progress,
                          check_remote, strict)
 
