@@ -100,7 +100,7 @@ def parse_args(argv: list[str]) -> Options:
                    help="drop the page cache before every timed step (cold-cache numbers)")
     p.add_argument("--minutes", type=float, default=14.0,
                    help="after one run of everything, further runs start only while they fit in this many "
-                        "minutes (0: no limit; default 14)")
+                        "minutes from the start (0: no limit; default 14)")
     p.add_argument("--strict", action="store_true",
                    help="exit 1 if any gitmodel step is n/a (for a CI smoke test)")
     p.add_argument("--out", type=Path, help="markdown file to write (default: bench/RESULTS.md in full mode)")
@@ -449,6 +449,7 @@ class Gitmodel:
         # (as git-lfs's does); `link = copy` makes it write the bytes, as DVC
         # and cp do.  A second remote, because gitmodel remembers what it
         # pushed to the first one.  The `... link = copy` rows compare like with like.
+        folder.mkdir()
         ch.try_sh(self.exe, "remote", "add", "copy", str(folder), cwd=repo)
         ch.try_sh(self.exe, "remote", "modify", "copy", "link", "copy", cwd=repo)
         return ["-r", "copy"]
@@ -897,29 +898,34 @@ class Bench:
         return t
 
     # -- running ----------------------------------------------------------
-    def run(self) -> None:
-        """Round 1 runs every chain once, table by table.  Later rounds run
-        gitmodel's chains first, then the peers' from the cheapest, each only
-        if its mean duration still fits before the deadline (--minutes): the
-        slowest peers are the ones that get fewer runs, and the cells say so."""
-        deadline = time.monotonic() + self.opts.minutes * 60 if self.opts.minutes else float("inf")
+    def run(self, deadline: float) -> None:
+        """Run 1 of every chain, table by table; then runs 2..N of gitmodel's
+        chains, cheapest first; then those of the peers and floors.  After
+        run 1, a chain starts only if its mean duration still fits before the
+        deadline (time.monotonic()): the slowest peers are the ones that get
+        fewer runs, and their cells say so."""
         for t in self.tables:
             self.mark_skipped(t)
             log(f"== {t.title}")
-            # Tools interleave within a round (gm, dvc, ..., then again), so a
-            # drift of the machine hits every column alike.
+            # Tools interleave (gm, dvc, ..., then again), so a drift of the
+            # machine hits every column alike.
             for s in self.runnable(t):
                 self.run_chain(t, s)
-        for round_no in range(2, self.opts.runs + 1):
-            log(f"== round {round_no}/{self.opts.runs}")
-            todo = [(t, s) for t in self.tables if (t.runs or self.opts.runs) >= round_no for s in self.runnable(t)]
-            todo.sort(key=lambda ts: (ts[1].peer, ts[1].spent / max(1, ts[1].runs_done)))  # stable sort
-            for t, s in todo:
-                if time.monotonic() + s.spent / max(1, s.runs_done) > deadline:
-                    log(f"  {t.key} {s.tool}: no time left for run {round_no}")
-                    continue
-                log(f"  {t.key} {s.tool} (run {round_no})")
-                self.run_chain(t, s)
+        later = [(s.peer, run, self.mean(s), t, s) for run in range(2, self.opts.runs + 1)
+                 for t in self.tables if (t.runs or self.opts.runs) >= run for s in self.runnable(t)]
+        later.sort(key=lambda item: item[:3])
+        if later:
+            log("== more runs, gitmodel first, while they fit in --minutes")
+        for _, run, _, t, s in later:
+            if time.monotonic() + self.mean(s) > deadline:
+                log(f"  {t.key} {s.tool}: no time left for run {run}")
+                continue
+            log(f"  {t.key} {s.tool} (run {run})")
+            self.run_chain(t, s)
+
+    @staticmethod
+    def mean(s: Scenario) -> float:
+        return s.spent / max(1, s.runs_done)
 
     @staticmethod
     def mark_skipped(t: Table) -> None:
@@ -950,8 +956,10 @@ class Bench:
                     cell.error = f"not reached: {e}"
         finally:
             remove_path(folder)  # its teardown is part of what the chain costs
-            s.spent += time.perf_counter() - start
+            took = time.perf_counter() - start
+            s.spent += took
             s.runs_done += 1
+            log(f"    ({t.key} {s.tool}: chain took {took:.1f} s)")
 
 
 def bench_env() -> dict[str, str]:
@@ -1118,10 +1126,12 @@ def main(argv: list[str]) -> int:
     remove_stale_runs()
     started = datetime.datetime.now(datetime.timezone.utc)
     t0 = time.perf_counter()
+    # The deadline counts from here: data generation and peer installs included.
+    deadline = time.monotonic() + opts.minutes * 60 if opts.minutes else float("inf")
     bench = Bench(opts)
     try:
         bench.build()
-        bench.run()
+        bench.run(deadline)
     finally:
         bench.close()
     report = render(bench, started, time.perf_counter() - t0, argv)

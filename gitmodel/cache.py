@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 
 from . import faults, fsutil
@@ -115,6 +114,9 @@ class Cache:
                     hasher.update(view[:n])
                     fsutil.start_writeback(dfd, offset, length)
 
+                from concurrent.futures import ThreadPoolExecutor  # imported when threads are used
+
+
                 with ThreadPoolExecutor(1) as pool:
                     pending: list = []
 
@@ -203,6 +205,8 @@ class Cache:
             # kernel's file creation is the cost, and it releases the GIL.
             n = max(1, min(threads, len(small_idx) // 2000))
             if n > 1:
+                from concurrent.futures import ThreadPoolExecutor  # imported when threads are used
+
                 with ThreadPoolExecutor(n) as pool:
                     parts = [pool.submit(small, small_idx[k::n]) for k in range(n)]
                 failed: BaseException | None = None

@@ -9,8 +9,6 @@ recognise leftovers.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import errno
 import fcntl
 import os
@@ -18,6 +16,10 @@ import secrets
 import stat
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import ctypes
 
 from . import faults
 
@@ -30,6 +32,10 @@ _libc: ctypes.CDLL | None = None
 
 
 def _c() -> ctypes.CDLL:
+    # ctypes is imported on first use: it costs start-up time every command would pay.
+    import ctypes
+    import ctypes.util
+
     global _libc
     if _libc is None:
         _libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
@@ -75,6 +81,8 @@ def start_writeback(fd: int, offset: int, length: int) -> None:
         fn = _c().sync_file_range
     except (AttributeError, OSError):
         return
+    import ctypes
+
     fn.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
     fn(fd, offset, length, SYNC_FILE_RANGE_WRITE)
 

@@ -12,7 +12,6 @@ import os
 import posixpath
 import stat
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from . import faults, fsutil, manifest
@@ -54,6 +53,8 @@ def current_oids(repo: Repo, base: str, files: dict[str, os.stat_result]) -> dic
     if miss:
         paths = [os.path.join(base, names[i]) if names[i] else base for i in miss]
         if len(miss) > 64:
+            from concurrent.futures import ThreadPoolExecutor  # imported when threads are used
+
             with ThreadPoolExecutor(DEFAULT_THREADS) as pool:
                 hashed = list(pool.map(hash_path, paths, chunksize=64))
         else:
@@ -317,6 +318,8 @@ def _write_dir(repo: Repo, target: Target, absp: str, by_path: dict[str, manifes
     # releases the GIL; a future per file would cost more than it saves.
     n = max(1, min(DEFAULT_THREADS, len(ready) // 2000))
     if n > 1:
+        from concurrent.futures import ThreadPoolExecutor  # imported when threads are used
+
         with ThreadPoolExecutor(n) as pool:
             list(pool.map(place_all, [ready[k::n] for k in range(n)]))
     else:

@@ -52,8 +52,9 @@ def main(argv: list[str] | None = None) -> int:
             raise
         return _fail(str(e), e.exit_code)
     except typer.TyperException as e:  # usage errors from the vendored click
-        hint = " Run `gitmodel --help`." if "--help" not in e.format_message() else ""
-        return _fail(e.format_message() + hint, 1)
+        message = e.format_message().rstrip()
+        hint = "" if "--help" in message else f"{'' if message.endswith('.') else '.'} Run `gitmodel --help`."
+        return _fail(message + hint, 1)
     except (KeyboardInterrupt, typer.Abort):
         print("gitmodel: interrupted", file=sys.stderr)
         return 130
