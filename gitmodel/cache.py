@@ -85,7 +85,7 @@ class Cache:
         if not self.has(oid):
             self._writable()
             tmp = fsutil.tmp_name(self.tmp)
-            _write_new(tmp, data, durable)
+            fsutil.write_new(tmp, data, durable=durable)
             self._commit(tmp, oid)
             if durable:
                 fsutil.fsync_dir(os.path.dirname(self.path(oid)))
@@ -135,23 +135,23 @@ class Cache:
                 os.close(dfd)
             after = os.fstat(sfd)
         except BaseException:
-            _unlink_quiet(tmp)
+            fsutil.unlink_quiet(tmp)
             raise
         finally:
             os.close(sfd)
         if (after.st_mtime_ns, after.st_size) != (before.st_mtime_ns, before.st_size):
-            _unlink_quiet(tmp)
+            fsutil.unlink_quiet(tmp)
             raise GitmodelError(f"{src} changed while it was being added; run the command again")
         oid = oidmod.from_hasher(hasher)
         if expected is not None and oid != expected:
-            _unlink_quiet(tmp)
+            fsutil.unlink_quiet(tmp)
             raise CorruptObjectError(f"object {expected} from {where or src} is corrupt (its content hashes to "
                                      f"{oid}); it was not stored. Run `gitmodel fsck` on the remote side")
         try:
             faults.point("cache:large-before-rename")
             self._commit(tmp, oid)
         except BaseException:
-            _unlink_quiet(tmp)  # Ctrl-C here must not leave a whole file's copy in tmp/
+            fsutil.unlink_quiet(tmp)  # Ctrl-C here must not leave a whole file's copy in tmp/
             raise
         fsutil.fsync_dir(os.path.dirname(self.path(oid)))
         return oid, size
@@ -177,7 +177,7 @@ class Cache:
                 _small(chunk, out)
             except BaseException:
                 for tmp, _ in out:  # a read or write failed mid-batch: no temp outlives it
-                    _unlink_quiet(tmp)
+                    fsutil.unlink_quiet(tmp)
                 raise
             return out
 
@@ -193,10 +193,10 @@ class Cache:
                 # one folder is the cheapest atomic publish there is.
                 tmp = fsutil.tmp_name(os.path.dirname(final))
                 try:
-                    _write_new(tmp, data, durable=False)
+                    fsutil.write_new(tmp, data)
                 except FileNotFoundError:  # a shard folder deleted by hand
                     os.makedirs(os.path.dirname(final), exist_ok=True)
-                    _write_new(tmp, data, durable=False)
+                    fsutil.write_new(tmp, data)
                 out.append((tmp, oid))
 
         small_idx = [i for i, s in enumerate(sizes) if s < SMALL]
@@ -234,7 +234,7 @@ class Cache:
                 fsutil.syncfs(self.objects)
         except BaseException:
             for tmp, _ in pending:
-                _unlink_quiet(tmp)
+                fsutil.unlink_quiet(tmp)
             raise
         for i, s in enumerate(sizes):
             if s >= SMALL:
@@ -283,7 +283,7 @@ class ObjectWriter:
         try:
             got = oidmod.from_hasher(self.hasher)
             if got != self.expected:
-                _unlink_quiet(self.tmp)  # the rejected bytes must not linger in tmp/
+                fsutil.unlink_quiet(self.tmp)  # the rejected bytes must not linger in tmp/
                 raise CorruptObjectError(
                     f"object {self.expected} from {where} is corrupt (its content hashes to {got}); "
                     f"it was not stored. Run `gitmodel fsck -r` on the remote side")
@@ -294,14 +294,14 @@ class ObjectWriter:
         try:
             self.cache._commit(self.tmp, self.expected)
         except BaseException:
-            _unlink_quiet(self.tmp)
+            fsutil.unlink_quiet(self.tmp)
             raise
 
     def abort(self) -> None:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
-        _unlink_quiet(self.tmp)
+        fsutil.unlink_quiet(self.tmp)
 
     def __enter__(self) -> ObjectWriter:
         return self
@@ -325,35 +325,12 @@ def _read_all(path: str) -> bytes:
         os.close(fd)
 
 
-def _write_new(path: str, data: bytes, durable: bool) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
-    try:
-        view = memoryview(data)
-        while view:
-            n = os.write(fd, view)
-            view = view[n:]
-        if durable:
-            os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        _unlink_quiet(path)
-        raise
-    os.close(fd)
-
-
 def _freshen(path: str) -> None:
     """Stored again: restart gc's grace period (it counts from the mtime), as
     git does for an object written twice.  Best effort: in a cache shared by
     several users the object may belong to another one."""
     try:
         os.utime(path)
-    except OSError:
-        pass
-
-
-def _unlink_quiet(path: str) -> None:
-    try:
-        os.unlink(path)
     except OSError:
         pass
 

@@ -107,17 +107,35 @@ def write_atomic(path: str | Path, data: bytes, mode: int = 0o644, durable: bool
         faults.point("fsutil:before-rename")
         os.replace(tmp, path)
     except BaseException:
-        _unlink_quiet(tmp)
+        unlink_quiet(tmp)
         raise
     if durable:
         fsync_dir(folder)
 
 
-def _unlink_quiet(path: str) -> None:
+def unlink_quiet(path: str) -> None:
+    """Remove a temp file of ours that may already be gone."""
     try:
         os.unlink(path)
     except OSError:
         pass
+
+
+def write_new(path: str, data: bytes, mode: int = 0o444, durable: bool = False) -> None:
+    """Write `data` to a new file (never an existing one); on failure the
+    partial file is removed.  `durable`: fsync before returning."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        if durable:
+            os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        unlink_quiet(path)
+        raise
+    os.close(fd)
 
 
 def copy_fd(src: int, dst: int, size: int, on_chunk: Callable[[int, int], None] | None = None) -> int:
@@ -167,7 +185,7 @@ def reflink(src: str, dst: str) -> bool:
         except OSError:
             os.close(dfd)
             dfd = -1
-            _unlink_quiet(dst)
+            unlink_quiet(dst)
             return False
         finally:
             if dfd >= 0:
@@ -246,7 +264,7 @@ class Placer:
             faults.point("fsutil:place-before-rename")
             os.replace(tmp, dst)
         except BaseException:
-            _unlink_quiet(tmp)
+            unlink_quiet(tmp)
             raise
         return used
 
@@ -267,5 +285,5 @@ def make_writable_copy(path: str) -> None:
         os.chmod(tmp, 0o644 | (os.stat(path).st_mode & 0o111))
         os.replace(tmp, path)
     except BaseException:
-        _unlink_quiet(tmp)
+        unlink_quiet(tmp)
         raise

@@ -9,18 +9,17 @@ file bytes) from scratch.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import stat
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import xxhash
 
 from conftest import GITMODEL, Result, git
+from test_core_support import read_only
 
 TMP_PREFIX = ".gm-tmp-"
 DAY = 86400.0
@@ -180,33 +179,8 @@ def without_permission_override() -> None:
             raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
 
 
-@contextlib.contextmanager
-def immutable(*paths: Path) -> Iterator[None]:
-    """Make folders unwritable even for root: chmod for a normal user, the
-    immutable attribute (chattr +i) for root, skipping where unsupported."""
-    import pytest
-
-    if os.geteuid() != 0:
-        modes = [p.stat().st_mode for p in paths]
-        for p in paths:
-            p.chmod(0o555)
-        try:
-            yield
-        finally:
-            for p, m in zip(paths, modes):
-                p.chmod(stat.S_IMODE(m))
-        return
-    done: list[Path] = []
-    try:
-        for p in paths:
-            r = subprocess.run(["chattr", "+i", str(p)], capture_output=True)
-            if r.returncode != 0:
-                pytest.skip(f"running as root and cannot make {p} immutable: {r.stderr!r}")
-            done.append(p)
-        yield
-    finally:
-        for p in done:
-            subprocess.run(["chattr", "-i", str(p)], check=True)
+# Folders unwritable even for root: the core suite's helper (chmod, or chattr +i as root).
+immutable = read_only
 
 
 def copy_repo(src: Path, dst: Path) -> Path:

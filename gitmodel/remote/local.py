@@ -149,7 +149,7 @@ class LocalRemote(Remote):
             finally:
                 os.close(fd)
             if data is not None:
-                _write_new(tmp, data)
+                fsutil.write_new(tmp, data)
                 if self._faults:
                     faults.point("remote:local-temp-written")
                 self._defer(tmp, final, len(data))
@@ -159,7 +159,7 @@ class LocalRemote(Remote):
             os.replace(tmp, final)
             self._large_done = True
         except BaseException:
-            _unlink_quiet(tmp)
+            fsutil.unlink_quiet(tmp)
             raise
 
     def _try_hardlink(self, src: str, final: str) -> bool:
@@ -203,7 +203,7 @@ class LocalRemote(Remote):
             fsutil.syncfs(self.objects)  # the renames themselves
         except BaseException:
             for tmp, _ in batch:
-                _unlink_quiet(tmp)
+                fsutil.unlink_quiet(tmp)
             raise
 
     def close(self) -> None:
@@ -211,7 +211,7 @@ class LocalRemote(Remote):
         with self._mu:
             batch, self._pending = self._pending, []
         for tmp, _ in batch:
-            _unlink_quiet(tmp)
+            fsutil.unlink_quiet(tmp)
 
     # -- reading --------------------------------------------------------------
     def local_file(self, oid: str) -> str | None:
@@ -237,7 +237,7 @@ class LocalRemote(Remote):
             os.close(fd)
 
     def delete(self, oid: str) -> None:
-        _unlink_quiet(self.path(oid))
+        fsutil.unlink_quiet(self.path(oid))
 
     def list_stats(self) -> Iterator[tuple[str, int, float]]:
         self._require_root()
@@ -295,10 +295,10 @@ class LocalRemote(Remote):
             fsutil.fsync_dir(os.path.dirname(path))
             return True
         finally:
-            _unlink_quiet(tmp)
+            fsutil.unlink_quiet(tmp)
 
     def delete_meta(self, name: str) -> None:
-        _unlink_quiet(self._meta_path(name))
+        fsutil.unlink_quiet(self._meta_path(name))
 
 
 def _listdir(path: str) -> list[str]:
@@ -316,17 +316,6 @@ def _read_all(fd: int, size: int) -> bytes:
     while chunk := os.read(fd, READ_CHUNK):
         parts.append(chunk)
     return b"".join(parts)
-
-
-def _write_new(path: str, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
-    try:
-        view = memoryview(data)
-        while view:
-            n = os.write(fd, view)
-            view = view[n:]
-    finally:
-        os.close(fd)
 
 
 def _copy_durable(src: str, dst: str, size: int) -> None:
@@ -348,10 +337,3 @@ def _copy_durable(src: str, dst: str, size: int) -> None:
             os.close(dfd)
     finally:
         os.close(sfd)
-
-
-def _unlink_quiet(path: str) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
