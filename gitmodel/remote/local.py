@@ -268,6 +268,8 @@ class LocalRemote(Remote):
             with open(self._meta_path(name), "rb") as f:
                 return f.read()
         except FileNotFoundError:
+            if not os.path.isdir(self.root) and os.path.isdir(os.path.dirname(self.root)):
+                return None  # a new remote: the first push creates the folder
             self._require_root()
             return None
 
