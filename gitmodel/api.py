@@ -79,7 +79,7 @@ def _sidecar(rel: str, kind: str) -> str:
 
 def _dump(obj: Any, path: str) -> None:
     """Serialise with joblib into a temp file beside `path`, fsync, rename."""
-    import joblib
+    import joblib  # type: ignore[import-untyped]
 
     from .fsutil import fsync_dir, tmp_name
 

@@ -114,11 +114,10 @@ class Cache:
                     hasher.update(view[:n])
                     fsutil.start_writeback(dfd, offset, length)
 
-                from concurrent.futures import ThreadPoolExecutor  # imported when threads are used
-
+                from concurrent.futures import Future, ThreadPoolExecutor  # imported when threads are used
 
                 with ThreadPoolExecutor(1) as pool:
-                    pending: list = []
+                    pending: list[Future[None]] = []
 
                     def on_chunk(offset: int, length: int) -> None:
                         if pending:

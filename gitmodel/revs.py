@@ -52,9 +52,13 @@ def _walk_pointers(g: pygit2.Repository, tree: pygit2.Tree, prefix: str) -> Iter
     for entry in tree:
         name = entry.name or ""
         if entry.type == pygit2.GIT_OBJECT_TREE:
-            yield from _walk_pointers(g, g[entry.id], f"{prefix}{name}/")
+            sub = g[entry.id]
+            assert isinstance(sub, pygit2.Tree)
+            yield from _walk_pointers(g, sub, f"{prefix}{name}/")
         elif name.endswith(ptr.SUFFIX) and entry.type == pygit2.GIT_OBJECT_BLOB:
-            yield f"{prefix}{name}", g[entry.id].data
+            blob = g[entry.id]
+            assert isinstance(blob, pygit2.Blob)
+            yield f"{prefix}{name}", blob.data
 
 
 def pointers_at(repo: Repo, rev: str, under: str | None = None) -> dict[str, ptr.Pointer]:
@@ -86,10 +90,14 @@ def pointer_at(repo: Repo, rev: str, rel: str) -> ptr.Pointer:
     """The pointer of one tracked path at `rev`."""
     tree = resolve_commit(repo, rev).tree
     path = ptr.pointer_path(rel.strip("/"))
+    import pygit2
+
     try:
         blob = tree[path]
     except KeyError:
         raise GitmodelError(f"{rel} is not tracked by gitmodel at {rev} (no {path} there)") from None
+    if not isinstance(blob, pygit2.Blob):
+        raise PointerError(f"{rev}:{path}: is a folder, not a pointer file")
     try:
         return ptr.loads(blob.data.decode("utf-8"), f"{rev}:{path}")
     except UnicodeDecodeError:

@@ -61,12 +61,12 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     except OSError as e:
-        message = os_error_message(e)
+        os_message = os_error_message(e)
         if debug:
             raise
-        if message is None:  # a bare `raise` here would skip the handler below: a traceback, exit 1
+        if os_message is None:  # a bare `raise` here would skip the handler below: a traceback, exit 1
             return _unexpected(e)
-        return _fail(message, 1)
+        return _fail(os_message, 1)
     except Exception as e:
         if debug:
             raise
