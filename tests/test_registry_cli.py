@@ -5,39 +5,13 @@ line, exit 1, nothing written."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from conftest import Result, git
-
-GM = Callable[..., Result]
-
-
-@pytest.fixture
-def repo(repo: Path) -> Path:
-    """Without git hooks: these tests are about tags, and each hook is one
-    more Python process per git command (the hooks have their own tests;
-    the --push test puts them back)."""
-    from conftest import gm_run
-
-    assert gm_run(["uninstall-hooks"], cwd=repo).code == 0
-    return repo
-
-
-@pytest.fixture
-def gm(gm: GM, monkeypatch: pytest.MonkeyPatch) -> GM:
-    """The CLI with a clock that moves 10 s per command: tag dates (whole
-    seconds in git) order the events, so the tests do not leave that order
-    to how fast they run."""
-    now = [1_700_000_000]
-
-    def run(*args: str) -> Result:
-        now[0] += 10
-        monkeypatch.setenv("GIT_COMMITTER_DATE", f"{now[0]} +0000")
-        return gm(*args)
-    return run
+from registry_fixtures import GM, gm, repo  # noqa: F401  (shared fixtures)
 
 
 def _train(root: Path, gm: GM, model: str, acc: float, data: str | None = None, msg: str = "train") -> str:

@@ -10,20 +10,10 @@ from pathlib import Path
 import pytest
 
 from conftest import git
+from registry_fixtures import repo  # noqa: F401  (shared fixtures)
 from gitmodel import refs, registry, tagname
 from gitmodel.tagname import Action, SemVer, TagName, parse_tag
 from gitmodel.repo import Repo
-
-
-@pytest.fixture
-def repo(repo: Path) -> Path:
-    """Without git hooks: these tests are about tags, and each hook is one
-    more Python process per git command (the hooks have their own tests;
-    the --push test puts them back)."""
-    from conftest import gm_run
-
-    assert gm_run(["uninstall-hooks"], cwd=repo).code == 0
-    return repo
 
 
 @pytest.mark.parametrize("name, expected", [

@@ -4,40 +4,15 @@ fetched only the tags."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from conftest import Result, git, gm_run
+from registry_fixtures import GM, gm, repo  # noqa: F401  (shared fixtures)
 from gitmodel import revs
 from gitmodel.errors import GitmodelError
 from gitmodel.repo import Repo
-
-GM = Callable[..., Result]
-
-
-@pytest.fixture
-def repo(repo: Path) -> Path:
-    """Without git hooks: these tests are about tags, and each hook is one
-    more Python process per git command (the hooks have their own tests;
-    the --push test puts them back)."""
-    from conftest import gm_run
-
-    assert gm_run(["uninstall-hooks"], cwd=repo).code == 0
-    return repo
-
-
-@pytest.fixture
-def gm(gm: GM, monkeypatch: pytest.MonkeyPatch) -> GM:
-    """A clock that moves 10 s per command, so event order is not left to speed."""
-    now = [1_700_000_000]
-
-    def run(*args: str, cwd: str | Path | None = None) -> Result:
-        now[0] += 10
-        monkeypatch.setenv("GIT_COMMITTER_DATE", f"{now[0]} +0000")
-        return gm(*args, cwd=cwd)
-    return run
 
 
 def _version(root: Path, gm: GM, content: str, version: str, acc: float) -> str:
