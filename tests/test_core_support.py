@@ -60,23 +60,34 @@ def assert_objects_sound(root: Path) -> dict[str, Path]:
     return found
 
 
-def worktree(root: Path) -> dict[str, tuple[str, int, bytes]]:
-    """Everything in the work tree outside .git: {relpath: (type, mode, content)}."""
+def tree_state(top: Path, skip_git: bool = True) -> dict[str, tuple[str, int, bytes]]:
+    """{relpath: (type, mode, content)} for everything below `top`."""
     out: dict[str, tuple[str, int, bytes]] = {}
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = [d for d in dirs if not (folder == str(root) and d == ".git")]
+    for folder, dirs, files in os.walk(top):
+        if skip_git and folder == str(top):
+            dirs[:] = [d for d in dirs if d != ".git"]
         for name in dirs + files:
             p = os.path.join(folder, name)
-            rel = os.path.relpath(p, root)
+            rel = os.path.relpath(p, top)
             st = os.lstat(p)
             if stat.S_ISLNK(st.st_mode):
                 out[rel] = ("link", 0, os.readlink(p).encode())
             elif stat.S_ISDIR(st.st_mode):
-                if not os.path.islink(p):
-                    out[rel] = ("dir", stat.S_IMODE(st.st_mode), b"")
+                out[rel] = ("dir", stat.S_IMODE(st.st_mode), b"")
+            elif stat.S_ISREG(st.st_mode):
+                try:
+                    data = Path(p).read_bytes()
+                except PermissionError:
+                    data = b"<unreadable>"
+                out[rel] = ("file", stat.S_IMODE(st.st_mode), data)
             else:
-                out[rel] = ("file", stat.S_IMODE(st.st_mode), Path(p).read_bytes())
+                out[rel] = ("other", stat.S_IMODE(st.st_mode), b"")
     return out
+
+
+def worktree(root: Path) -> dict[str, tuple[str, int, bytes]]:
+    """Everything in the work tree outside .git: {relpath: (type, mode, content)}."""
+    return tree_state(root)
 
 
 def index(root: Path) -> str:

@@ -19,7 +19,7 @@ from pathlib import Path
 import xxhash
 
 from conftest import GITMODEL, Result, git
-from test_core_support import read_only
+from test_core_support import read_only, tree_state
 
 TMP_PREFIX = ".gm-tmp-"
 DAY = 86400.0
@@ -79,31 +79,6 @@ def age_cache(root: Path, days: float = 30) -> None:
 
 
 # -- snapshots: proving a failed command changed nothing ---------------------------
-
-def tree_state(top: Path, skip_git: bool = True) -> dict[str, tuple[str, int, bytes]]:
-    """{relpath: (type, mode, content)} for everything below `top`."""
-    out: dict[str, tuple[str, int, bytes]] = {}
-    for folder, dirs, files in os.walk(top):
-        if skip_git and folder == str(top):
-            dirs[:] = [d for d in dirs if d != ".git"]
-        for name in dirs + files:
-            p = os.path.join(folder, name)
-            rel = os.path.relpath(p, top)
-            st = os.lstat(p)
-            if stat.S_ISLNK(st.st_mode):
-                out[rel] = ("link", 0, os.readlink(p).encode())
-            elif stat.S_ISDIR(st.st_mode):
-                out[rel] = ("dir", stat.S_IMODE(st.st_mode), b"")
-            elif stat.S_ISREG(st.st_mode):
-                try:
-                    data = Path(p).read_bytes()
-                except PermissionError:
-                    data = b"<unreadable>"
-                out[rel] = ("file", stat.S_IMODE(st.st_mode), data)
-            else:
-                out[rel] = ("other", stat.S_IMODE(st.st_mode), b"")
-    return out
-
 
 def cache_state(root: Path) -> dict[str, tuple[int, int, str]]:
     """Every file in the cache but the lock and the stat cache (hints, not
