@@ -2,7 +2,8 @@
 
 Layout (see docs/architecture.md):
 
-    objects/xxh128/ab/cdef...   read-only objects, named by their content hash
+    objects/xxh128/ab/cdef...   read-only loose objects, named by their content hash
+    packs/pack-<id>.pack|.idx   small objects, many to a file (pack.py)
     tmp/                        temp files on their way into objects/
     state.db                    the stat cache (statcache.py)
     lock                        the repository lock (lock.py)
@@ -22,9 +23,11 @@ import os
 import stat
 from collections.abc import Iterable
 from types import TracebackType
+from typing import BinaryIO
 
 from . import faults, fsutil
 from . import oid as oidmod
+from . import pack as packmod
 from .errors import CorruptObjectError, GitmodelError, ObjectMissingError
 
 SMALL = 1 << 20  # files below this are read whole and written in batches
@@ -36,27 +39,114 @@ class Cache:
     def __init__(self, root: str) -> None:
         self.root = root
         self.objects = os.path.join(root, "objects")
+        self.packs = os.path.join(root, "packs")
         self.tmp = os.path.join(root, "tmp")
+        self._index: dict[str, packmod.Loc] | None = None  # packed oid -> where; loaded on first use
+        self._maps: dict[str, memoryview] = {}  # pack path -> its mapped bytes
 
     # -- layout -----------------------------------------------------------
     def ensure(self) -> None:
         """Create the folders (idempotent).  All 256 shards up front, so the
         hot path never has to check for a missing folder."""
         base = os.path.join(self.objects, oidmod.ALGO)
-        if os.path.isdir(os.path.join(base, "ff")) and os.path.isdir(self.tmp):
+        if os.path.isdir(os.path.join(base, "ff")) and os.path.isdir(self.tmp) and os.path.isdir(self.packs):
             return
         for i in range(256):
             os.makedirs(os.path.join(base, f"{i:02x}"), exist_ok=True)
         os.makedirs(self.tmp, exist_ok=True)
+        os.makedirs(self.packs, exist_ok=True)
 
     def path(self, oid: str) -> str:
+        """Where the loose copy of an object lives (it may be packed instead:
+        use `has`, `read_bytes`, `open`, or `materialize` for a real file)."""
         return os.path.join(self.objects, oidmod.relpath(oid))
 
+    # -- packs --------------------------------------------------------------
+    def packed(self) -> dict[str, packmod.Loc]:
+        """Every packed object, from the pack indexes (read once per Cache)."""
+        if self._index is None:
+            index: dict[str, packmod.Loc] = {}
+            for packid in packmod.list_ids(self.packs):
+                self._load_pack(packid, index)
+            self._index = index
+        return self._index
+
+    def _load_pack(self, packid: str, index: dict[str, packmod.Loc]) -> None:
+        pack_path = os.path.join(self.packs, packmod.name_of(packid, "pack"))
+        try:
+            entries = packmod.read_index(os.path.join(self.packs, packmod.name_of(packid, "idx")))
+        except FileNotFoundError:  # removed by a gc since we listed the folder
+            return
+        for o, off, size in entries:
+            index.setdefault(o, packmod.Loc(pack_path, off, size))
+
+    def reload_packs(self) -> None:
+        """Forget the packs read so far (another process added or removed some)."""
+        self._index = None
+        self._maps.clear()
+
+    def locate(self, oid: str) -> packmod.Loc | None:
+        return self.packed().get(oid)
+
     def has(self, oid: str) -> bool:
-        return os.path.exists(self.path(oid))
+        return oid in self.packed() or os.path.exists(self.path(oid))
 
     def missing(self, oids: Iterable[str]) -> list[str]:
-        return [o for o in oids if not os.path.exists(self.path(o))]
+        packed = self.packed()
+        return [o for o in oids if o not in packed and not os.path.exists(self.path(o))]
+
+    def view(self, loc: packmod.Loc) -> memoryview:
+        """A packed object's bytes, straight from the mapped pack (no copy)."""
+        whole = self._maps.get(loc.pack)
+        if whole is None:
+            import mmap  # only commands that read packs pay for it
+
+            fd = os.open(loc.pack, os.O_RDONLY)
+            try:
+                size = os.fstat(fd).st_size
+                whole = memoryview(mmap.mmap(fd, size, prot=mmap.PROT_READ)) if size else memoryview(b"")
+            finally:
+                os.close(fd)
+            self._maps[loc.pack] = whole
+        if loc.offset + loc.size > len(whole):
+            raise CorruptObjectError(f"pack {loc.pack} is cut short; run `gitmodel fsck --repair`")
+        return whole[loc.offset:loc.offset + loc.size]
+
+    def size_of(self, oid: str) -> int | None:
+        loc = self.locate(oid)
+        if loc is not None:
+            return loc.size
+        try:
+            return os.stat(self.path(oid)).st_size
+        except OSError:
+            return None
+
+    def open(self, oid: str) -> BinaryIO:
+        """A readable stream of an object, loose or packed."""
+        loc = self.locate(oid)
+        if loc is not None:
+            import io
+
+            return io.BytesIO(self.view(loc))
+        try:
+            return open(self.path(oid), "rb")  # objects are immutable once named
+        except FileNotFoundError:
+            raise ObjectMissingError(f"object {oid} is not in the cache; run `gitmodel fetch`") from None
+
+    def materialize(self, oid: str) -> str:
+        """A loose file for an object (written from its pack when packed), for
+        the callers that need a path: hard links, symlinks, renames."""
+        final = self.path(oid)
+        if os.path.exists(final):
+            return final
+        loc = self.locate(oid)
+        if loc is None:
+            raise ObjectMissingError(f"object {oid} is not in the cache; run `gitmodel fetch`")
+        data = bytes(self.view(loc))
+        if oidmod.of_bytes(data) != oid:
+            raise CorruptObjectError(f"cache object {oid} is corrupt; run `gitmodel fsck`")
+        self.add_bytes(data, durable=True, loose=True)
+        return final
 
     def _writable(self) -> None:
         if not os.access(self.tmp, os.W_OK):
@@ -80,9 +170,11 @@ class Cache:
             os.makedirs(os.path.dirname(final), exist_ok=True)
             os.replace(tmp, final)
 
-    def add_bytes(self, data: bytes, durable: bool = True) -> str:
+    def add_bytes(self, data: bytes, durable: bool = True, loose: bool = False) -> str:
+        """Store `data` as a loose object (manifests always are); `loose`: even
+        when a pack holds it already."""
         oid = oidmod.of_bytes(data)
-        if not self.has(oid):
+        if not (os.path.exists(self.path(oid)) if loose else self.has(oid)):
             self._writable()
             tmp = fsutil.tmp_name(self.tmp)
             fsutil.write_new(tmp, data, durable=durable)
@@ -155,38 +247,82 @@ class Cache:
         fsutil.fsync_dir(os.path.dirname(self.path(oid)))
         return oid, size
 
-    def add_many(self, paths: list[str], sizes: list[int], threads: int = DEFAULT_THREADS) -> list[str]:
+    def add_many(self, paths: list[str], sizes: list[int]) -> list[str]:
         """Store many files; returns their oids in order.
 
-        Small files are read whole, hashed, and written to temp files without
-        a per-file fsync; one syncfs then flushes them all before any is
-        renamed to its final name, and one more makes the renames durable.
+        Small files are read whole and hashed.  Many of them (PACK_MIN_COUNT
+        or more) go into one new pack: one file, one fdatasync and one index
+        instead of a file each (pack.py says why).  A few go loose, written
+        without a per-file fsync; one syncfs then flushes them all before any
+        is renamed to its final name, and one more makes the renames durable.
         Large files take add_file's streaming path."""
         if not paths:
             return []
         self._writable()
         oids: list[str] = [""] * len(paths)
+        small_idx = [i for i, s in enumerate(sizes) if s < SMALL]
+        if len(small_idx) >= packmod.PACK_MIN_COUNT:
+            self._pack_small(paths, sizes, small_idx, oids)
+        elif small_idx:
+            self._loose_small(paths, small_idx, oids)
+        for i, s in enumerate(sizes):
+            if s >= SMALL:
+                oids[i], _ = self.add_file(paths[i])
+        return oids
+
+    def _pack_small(self, paths: list[str], sizes: list[int], small_idx: list[int], oids: list[str]) -> None:
+        # Objects already packed, or met earlier in this batch, are not
+        # written twice.  A loose copy is not looked for: a stat per file
+        # would cost more than the few bytes a duplicate takes.
+        packed = self.packed()
+        seen: set[str] = set()
+        writer: packmod.PackWriter | None = None
+        try:
+            for i in small_idx:
+                data = _read_small(paths[i], sizes[i])
+                oid = oidmod.of_bytes(data)
+                oids[i] = oid
+                if oid in seen or oid in packed:
+                    continue
+                seen.add(oid)
+                if writer is None:
+                    writer = packmod.PackWriter(self.packs)
+                writer.write(oid, data)
+                if writer.offset >= packmod.PACK_MAX_BYTES:
+                    self._publish(writer)
+                    writer = None
+            faults.point("cache:pack-filled")
+            if writer is not None:
+                self._publish(writer)
+                writer = None
+        except BaseException:
+            if writer is not None:
+                writer.abort()
+            raise
+
+    def _publish(self, writer: packmod.PackWriter) -> None:
+        packid = writer.finish()
+        if packid is not None and self._index is not None:
+            self._load_pack(packid, self._index)
+
+    def add_pack(self, pack_src: str, idx_data: bytes, link: bool = False) -> str:
+        """Install a pack whose objects the caller has verified (a download,
+        or another store's pack hard-linked when `link`)."""
+        self._writable()
+        packid = packmod.install(self.packs, pack_src, idx_data, link=link)
+        if self._index is not None:
+            self._load_pack(packid, self._index)
+        return packid
+
+    def _loose_small(self, paths: list[str], small_idx: list[int], oids: list[str]) -> None:
         pending: list[tuple[str, str]] = []  # (tmp, oid) waiting for the flush
-        has = os.path.exists
-        objpath = self.path
-
-        def small(chunk: list[int]) -> list[tuple[str, str]]:
-            out: list[tuple[str, str]] = []
-            try:
-                _small(chunk, out)
-            except BaseException:
-                for tmp, _ in out:  # a read or write failed mid-batch: no temp outlives it
-                    fsutil.unlink_quiet(tmp)
-                raise
-            return out
-
-        def _small(chunk: list[int], out: list[tuple[str, str]]) -> None:
-            for i in chunk:
+        try:
+            for i in small_idx:
                 data = _read_all(paths[i])
                 oid = oidmod.of_bytes(data)
                 oids[i] = oid
-                final = objpath(oid)
-                if has(final):
+                final = self.path(oid)
+                if os.path.exists(final):
                     continue
                 # The temp file sits beside its final name: a rename within
                 # one folder is the cheapest atomic publish there is.
@@ -196,28 +332,7 @@ class Cache:
                 except FileNotFoundError:  # a shard folder deleted by hand
                     os.makedirs(os.path.dirname(final), exist_ok=True)
                     fsutil.write_new(tmp, data)
-                out.append((tmp, oid))
-
-        small_idx = [i for i, s in enumerate(sizes) if s < SMALL]
-        try:
-            # Threads only pay off when each has a long run of files: the
-            # kernel's file creation is the cost, and it releases the GIL.
-            n = max(1, min(threads, len(small_idx) // 2000))
-            if n > 1:
-                from concurrent.futures import ThreadPoolExecutor  # imported when threads are used
-
-                with ThreadPoolExecutor(n) as pool:
-                    parts = [pool.submit(small, small_idx[k::n]) for k in range(n)]
-                failed: BaseException | None = None
-                for part in parts:  # every finished part's temps reach `pending`, even after a failure
-                    try:
-                        pending += part.result()
-                    except BaseException as e:  # noqa: BLE001 - raised below, once all are collected
-                        failed = failed or e
-                if failed is not None:
-                    raise failed
-            else:
-                pending += small(small_idx)
+                pending.append((tmp, oid))
             faults.point("cache:temps-written")
             if pending:
                 fsutil.syncfs(self.objects)
@@ -235,10 +350,6 @@ class Cache:
             for tmp, _ in pending:
                 fsutil.unlink_quiet(tmp)
             raise
-        for i, s in enumerate(sizes):
-            if s >= SMALL:
-                oids[i], _ = self.add_file(paths[i])
-        return oids
 
     def writer(self, expected: str) -> ObjectWriter:
         """A sink for a download: hashed while it streams, checked before it
@@ -248,8 +359,9 @@ class Cache:
 
     # -- reading ------------------------------------------------------------
     def read_bytes(self, oid: str, verify: bool = True) -> bytes:
+        loc = self.locate(oid)
         try:
-            data = _read_all(self.path(oid))
+            data = bytes(self.view(loc)) if loc is not None else _read_all(self.path(oid))
         except FileNotFoundError:
             raise ObjectMissingError(f"object {oid} is not in the cache; run `gitmodel fetch`") from None
         if verify and oidmod.of_bytes(data) != oid:
@@ -257,7 +369,8 @@ class Cache:
         return data
 
     def hash_of(self, oid: str) -> str:
-        return hash_path(self.path(oid))
+        loc = self.locate(oid)
+        return oidmod.of_bytes(self.view(loc)) if loc is not None else hash_path(self.path(oid))
 
 
 class ObjectWriter:
@@ -320,6 +433,19 @@ def _read_all(path: str) -> bytes:
             chunks.append(data)
             data = os.read(fd, READ_CHUNK)
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _read_small(path: str, size: int) -> bytes:
+    """A small file whose size a walk just saw: open, one read, close (a
+    file that grew meanwhile is read to its end)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        data = os.read(fd, size + 1)
+        if len(data) <= size:
+            return data
+        return data + _drain(fd)
     finally:
         os.close(fd)
 

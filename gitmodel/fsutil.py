@@ -269,6 +269,19 @@ class Placer:
         return used
 
 
+    def place_bytes(self, data: bytes | memoryview, dst: str, executable: bool = False) -> None:
+        """Write a packed object's bytes as a new file (any link mode: a pack
+        cannot be linked to, and its objects are small)."""
+        tmp = tmp_name(os.path.dirname(dst))
+        try:
+            write_new(tmp, data, 0o755 if executable else 0o644)  # the umask applies, as in git's checkout
+            faults.point("fsutil:place-before-rename")
+            os.replace(tmp, dst)
+        except BaseException:
+            unlink_quiet(tmp)
+            raise
+
+
 def is_linked_to(path: str, st: os.stat_result, cache_root: str) -> bool:
     """True when a workspace file shares its inode with, or points into, the cache."""
     if stat.S_ISLNK(st.st_mode):

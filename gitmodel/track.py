@@ -188,7 +188,7 @@ def _link_in_place(repo: Repo, rel: str, oid: str, link: str) -> None:
     absp = repo.abspath(rel)
     if fsutil.is_linked_to(absp, os.lstat(absp), repo.cache.root):
         return
-    fsutil.Placer(link).place(repo.cache.path(oid), absp)
+    fsutil.Placer(link).place(repo.cache.materialize(oid), absp)
 
 
 def remove(repo: Repo, user_paths: list[str], *, cwd: str | None = None) -> list[str]:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from . import faults, fsutil, manifest
-from .cache import DEFAULT_THREADS, hash_path
+from .cache import DEFAULT_THREADS, Cache, hash_path
 from .progress import Progress
 from .repo import Repo
 from .tracked import Target, read_manifest, resolve
@@ -199,13 +199,22 @@ def _checkout_file(repo: Repo, target: Target, link: str, force: bool, report: C
         if save:
             _save_aside(repo, absp, target.rel, report)
         os.makedirs(os.path.dirname(absp), exist_ok=True)
-        placer = fsutil.Placer(link)
-        placer.place(repo.cache.path(p.oid), absp)
+        place(repo.cache, fsutil.Placer(link), p.oid, absp)
         _record(repo, [absp], [p.oid])
         report.restored += 1
         if progress:
             progress.advance(1, p.size)
     return write
+
+
+def place(cache: Cache, placer: fsutil.Placer, oid: str, dst: str, executable: bool = False) -> None:
+    """Put one object at `dst`: packed ones are written out, loose ones
+    linked or copied as the link mode says."""
+    loc = cache.locate(oid)
+    if loc is not None:
+        placer.place_bytes(cache.view(loc), dst, executable)
+    else:
+        placer.place(cache.path(oid), dst, executable)
 
 
 def _lstat(path: str) -> os.stat_result | None:
@@ -304,24 +313,27 @@ def _write_dir(repo: Repo, target: Target, absp: str, by_path: dict[str, manifes
     for folder in sorted({os.path.dirname(os.path.join(absp, r)) for r in ready}):
         os.makedirs(folder, exist_ok=True)
     placer = fsutil.Placer(link)
-    cache_path = repo.cache.path
+    cache = repo.cache
 
     def place_all(rels: list[str]) -> None:
         for rel in rels:
             e = by_path[rel]
-            placer.place(cache_path(e.oid), os.path.join(absp, rel), e.executable)
+            place(cache, placer, e.oid, os.path.join(absp, rel), e.executable)
             faults.point("checkout:file-placed")
             if progress:
                 progress.advance(1, e.size)
 
-    # Long runs per thread: file creation in the kernel is the cost, and it
-    # releases the GIL; a future per file would cost more than it saves.
+    # Long runs per thread, each its own stretch of folders: file creation
+    # in the kernel is the cost, it releases the GIL, and threads creating
+    # files in one folder would queue on that folder's lock.
     n = max(1, min(DEFAULT_THREADS, len(ready) // 2000))
     if n > 1:
         from concurrent.futures import ThreadPoolExecutor  # imported when threads are used
 
+        ready.sort()
+        step = -(-len(ready) // n)
         with ThreadPoolExecutor(n) as pool:
-            list(pool.map(place_all, [ready[k::n] for k in range(n)]))
+            list(pool.map(place_all, [ready[k:k + step] for k in range(0, len(ready), step)]))
     else:
         place_all(ready)
     _record(repo, [os.path.join(absp, r) for r in ready], [by_path[r].oid for r in ready])

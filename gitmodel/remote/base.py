@@ -5,8 +5,10 @@ A remote stores objects under the same layout as the cache:
     <root>/objects/xxh128/ab/cdef...
 
 so a remote is a plain copy of (part of) a cache, readable with `ls` and
-`aws s3 ls`.  `packs/` beside `objects/` is reserved for packed small
-objects later; `meta/` holds small control files (gc's lock).
+`aws s3 ls`.  `packs/pack-<id>.pack` and `.idx` beside `objects/` hold
+small objects many to a file, the same two files the cache keeps
+(gitmodel/pack.py); an object counts as on the remote when it is there
+loose or named by a pack index.  `meta/` holds small control files (gc's lock).
 
 The rules every backend keeps:
 - `put` makes an object visible under its final name only when it is
@@ -33,6 +35,7 @@ from .. import oid as oidmod
 from ..errors import RemoteError
 
 OBJECTS = "objects"
+PACKS = "packs"
 META = "meta"  # small control files beside objects/ (the remote gc lock): meta/<name>
 
 
@@ -53,6 +56,11 @@ GC_MARKER = "gc/last.json"
 def object_key(oid: str) -> str:
     """`objects/xxh128/ab/cdef...`: the object's path below a remote root."""
     return f"{OBJECTS}/{oidmod.relpath(oid)}"
+
+
+def pack_key(packid: str, ext: str) -> str:
+    """`packs/pack-<id>.pack` or `.idx`: a pack file's path below a remote root."""
+    return f"{PACKS}/pack-{packid}.{ext}"
 
 
 def oid_from_key(key: str) -> str | None:
@@ -112,6 +120,29 @@ class Remote(ABC):
         remote), or None; large downloads then take the cache's in-kernel
         copy, verified before the object gets its name."""
         return None
+
+    # -- packs (pack.py): a pack is uploaded whole, its index last ----------
+    @abstractmethod
+    def list_packs(self) -> list[str]:
+        """Ids of the packs whose index is on the remote (a pack without its
+        index is an unfinished upload and does not count)."""
+
+    @abstractmethod
+    def read_pack_index(self, packid: str) -> bytes:
+        """The index file of one pack (raises ObjectMissingError when absent)."""
+
+    @abstractmethod
+    def put_pack(self, packid: str, pack_path: str, idx_data: bytes) -> None:
+        """Upload a local pack: the .pack first, complete under its final name,
+        then the index; each visible only when complete."""
+
+    @abstractmethod
+    def get_range(self, packid: str, offset: int, size: int) -> bytes:
+        """`size` bytes of a pack from `offset` (one object, or the whole pack)."""
+
+    @abstractmethod
+    def delete_pack(self, packid: str) -> None:
+        """Remove a pack, index first (gc of the remote)."""
 
     @abstractmethod
     def delete(self, oid: str) -> None:
