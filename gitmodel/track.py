@@ -154,7 +154,8 @@ def _add_one(repo: Repo, plan: _Plan, link: str, progress: Progress | None) -> A
         names = sorted(plan.files)
         stats = [plan.files[n] for n in names]
         oids = sc.lookup_many(stats)
-        need = [i for i, o in enumerate(oids) if o is None or not cache.has(o)]
+        gone = set(cache.missing({o for o in oids if o is not None}))
+        need = [i for i, o in enumerate(oids) if o is None or o in gone]
         if progress:
             progress.advance(len(names) - len(need), sum(stats[i].st_size for i in range(len(names)))
                              - sum(stats[i].st_size for i in need))

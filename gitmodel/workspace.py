@@ -99,14 +99,16 @@ def status_of(repo: Repo, target: Target) -> Status:
             return Status(target.rel, "file", MODIFIED, in_cache, p.size)
         cur = current_oids(repo, absp, {"": st})[""]
         return Status(target.rel, "file", UNCHANGED if cur == p.oid else MODIFIED, in_cache, p.size)
+    sc = repo.statcache
+    # The completeness mark first: it is only set after the manifest was read
+    # from the cache (and gc and fsck clear the marks), so it also answers
+    # "is the manifest here" without cache.has, which may load every pack index.
+    if sc.is_complete(p.oid) and os.path.isdir(absp):
+        files = walk(repo.root, absp, target.rel)
+        if sc.dir_is_clean(absp, p.oid, sc.signature(files)):
+            return Status(target.rel, "dir", UNCHANGED, True, p.size)
     if not cache.has(p.oid):
         return Status(target.rel, "dir", NOT_IN_CACHE, False, p.size)
-    sc = repo.statcache
-    if os.path.isdir(absp):
-        files = walk(repo.root, absp, target.rel)
-        sig = sc.signature(files)
-        if sc.dir_is_clean(absp, p.oid, sig) and sc.is_complete(p.oid):
-            return Status(target.rel, "dir", UNCHANGED, True, p.size)
     entries = read_manifest(repo, target)
     in_cache = objects_complete(repo, p.oid, entries)
     added, modified, deleted, files = _dir_diff(repo, target, entries)
@@ -186,7 +188,9 @@ def _checkout_file(repo: Repo, target: Target, link: str, force: bool, report: C
         if st is not None and stat.S_ISREG(st.st_mode) and current_oids(repo, absp, {"": st})[""] == p.oid:
             report.unchanged += 1
             return None
-        if not force:
+        if st is not None and fsutil.is_unfinished(st):
+            pass  # our own interrupted placement: replaced, nothing to save
+        elif not force:
             report.skipped_modified.append(target.rel)
             return None
         if st is not None and stat.S_ISREG(st.st_mode) and not fsutil.is_linked_to(absp, lst, repo.cache.root):
@@ -207,14 +211,15 @@ def _checkout_file(repo: Repo, target: Target, link: str, force: bool, report: C
     return write
 
 
-def place(cache: Cache, placer: fsutil.Placer, oid: str, dst: str, executable: bool = False) -> None:
-    """Put one object at `dst`: packed ones are written out, loose ones
-    linked or copied as the link mode says."""
+def place(cache: Cache, placer: fsutil.Placer, oid: str, dst: str, executable: bool = False
+          ) -> os.stat_result | None:
+    """Put one object at `dst`: packed ones are written out (returning the
+    new file's stat), loose ones linked or copied as the link mode says."""
     loc = cache.locate(oid)
     if loc is not None:
-        placer.place_bytes(cache.view(loc), dst, executable)
-    else:
-        placer.place(cache.path(oid), dst, executable)
+        return placer.place_bytes(cache.view(loc), dst, executable)
+    placer.place(cache.path(oid), dst, executable)
+    return None
 
 
 def _lstat(path: str) -> os.stat_result | None:
@@ -246,7 +251,7 @@ def _checkout_dir(repo: Repo, target: Target, link: str, force: bool, report: Ch
     if os.path.lexists(absp) and not os.path.isdir(absp):
         report.skipped_modified.append(target.rel)
         return None
-    added, modified, deleted, _ = _dir_diff(repo, target, entries) if os.path.isdir(absp) else \
+    added, modified, deleted, present = _dir_diff(repo, target, entries) if os.path.isdir(absp) else \
         ([], [], [e.path for e in entries], {})
     report.untracked += [f"{target.rel}/{p}" for p in added]
     by_path = {e.path: e for e in entries}
@@ -261,6 +266,9 @@ def _checkout_dir(repo: Repo, target: Target, link: str, force: bool, report: Ch
             todo = [r for r in deleted if r not in blocked]
     to_save: list[str] = []
     for rel in modified:
+        if fsutil.is_unfinished(present[rel]):
+            todo.append(rel)  # our own interrupted placement: replaced, nothing to save
+            continue
         if not force:
             report.skipped_modified.append(f"{target.rel}/{rel}")
             continue
@@ -314,11 +322,18 @@ def _write_dir(repo: Repo, target: Target, absp: str, by_path: dict[str, manifes
         os.makedirs(folder, exist_ok=True)
     placer = fsutil.Placer(link)
     cache = repo.cache
+    placed: list[tuple[os.stat_result, str]] = []  # for the stat cache: a new file's own stat
+    to_stat: list[str] = []
 
     def place_all(rels: list[str]) -> None:
         for rel in rels:
             e = by_path[rel]
-            place(cache, placer, e.oid, os.path.join(absp, rel), e.executable)
+            dst = os.path.join(absp, rel)
+            st = place(cache, placer, e.oid, dst, e.executable)
+            if st is None:
+                to_stat.append(rel)
+            else:
+                placed.append((st, e.oid))
             faults.point("checkout:file-placed")
             if progress:
                 progress.advance(1, e.size)
@@ -326,7 +341,7 @@ def _write_dir(repo: Repo, target: Target, absp: str, by_path: dict[str, manifes
     # Long runs per thread, each its own stretch of folders: file creation
     # in the kernel is the cost, it releases the GIL, and threads creating
     # files in one folder would queue on that folder's lock.
-    n = max(1, min(DEFAULT_THREADS, len(ready) // 2000))
+    n = max(1, min(os.cpu_count() or 1, len(ready) // 2000))
     if n > 1:
         from concurrent.futures import ThreadPoolExecutor  # imported when threads are used
 
@@ -336,5 +351,6 @@ def _write_dir(repo: Repo, target: Target, absp: str, by_path: dict[str, manifes
             list(pool.map(place_all, [ready[k:k + step] for k in range(0, len(ready), step)]))
     else:
         place_all(ready)
-    _record(repo, [os.path.join(absp, r) for r in ready], [by_path[r].oid for r in ready])
+    repo.statcache.record_many(placed)
+    _record(repo, [os.path.join(absp, r) for r in to_stat], [by_path[r].oid for r in to_stat])
     report.restored += len(ready)
