@@ -12,11 +12,31 @@ Errors are gitmodel.errors.GitmodelError with a one-line message.
 
 from __future__ import annotations
 
-from .api import (Saved, add, checkout, load, open, promote, pull, push, read_bytes, rollback, save, status,
-                  tag, versions)
+from typing import TYPE_CHECKING, Any
+
 from .errors import GitmodelError
 
+if TYPE_CHECKING:
+    from .api import (Saved, add, checkout, load, open, promote, pull, push, read_bytes, rollback, save, status,
+                      tag, versions)
+
 __version__ = "0.1.0"
+
+_API = frozenset({"Saved", "add", "checkout", "load", "open", "promote", "pull", "push", "read_bytes", "rollback",
+                  "save", "status", "tag", "versions"})
+
+
+def __getattr__(name: str) -> Any:
+    # The API is imported on first use (PEP 562): every CLI command imports
+    # this package, and the API's imports (json, tempfile, ...) would cost
+    # each of them start-up time, `status` in a git hook included.
+    if name in _API:
+        from . import api
+
+        value = getattr(api, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = ["GitmodelError", "Saved", "add", "checkout", "load", "open", "promote", "pull", "push", "read_bytes",
            "rollback", "save", "status", "tag", "versions", "__version__"]

@@ -299,12 +299,13 @@ def open(path: PathLike, rev: str | None = None, mode: str = "rb", *, repo: Path
             rel, at = _locate(r, os.fspath(path), rev, None if repo is not None else os.getcwd())
             oid, _, _ = _object_for(r, rel, at)
             _ensure(r, [oid], expand=False)
-            from .cache import hash_path
             from .errors import CorruptObjectError
 
-            if hash_path(r.cache.path(oid)) != oid:
+            # Loose or packed: hashed in place, then streamed (objects are
+            # immutable once named).
+            if r.cache.hash_of(oid) != oid:
                 raise CorruptObjectError(f"cache object {oid} is corrupt; run `gitmodel fsck`")
-            stream = io.open(r.cache.path(oid), "rb")  # objects are immutable once named
+            stream = r.cache.open(oid)
     return io.TextIOWrapper(stream, encoding=encoding or "utf-8") if mode == "r" else stream
 
 

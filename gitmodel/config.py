@@ -7,7 +7,6 @@ comments and layout of a file people also edit by hand."""
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Callable
 from typing import Any
 
@@ -30,6 +29,8 @@ link = "reflink"
 
 
 def read_file(path: str) -> dict[str, Any]:
+    import tomllib  # on first read: commands that never look at the config (status) skip its start-up cost
+
     try:
         with open(path, "rb") as f:
             return tomllib.load(f)

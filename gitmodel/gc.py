@@ -48,9 +48,10 @@ from typing import TYPE_CHECKING, Any
 
 from . import faults, fsutil, gitops
 from . import oid as oidmod
+from . import pack as packmod
 from . import pointer as ptr
 from .cache import Cache
-from .errors import GitmodelError
+from .errors import CorruptObjectError, GitmodelError, ObjectMissingError
 from .manifest import HEADER as MANIFEST_HEADER
 from .progress import Progress
 from .remote.base import GC_MARKER
@@ -87,6 +88,9 @@ class Reachable:
     unknown_manifests: dict[str, str] = field(default_factory=dict)
     # Pointers in a format newer than ours: where -> version.
     newer_format: dict[str, str] = field(default_factory=dict)
+    # Objects that workspace symlinks point at (their loose copy must stay
+    # even when a pack holds them too).  Also in `oids`.
+    linked: set[str] = field(default_factory=set)
     warnings: list[str] = field(default_factory=list)
 
 
@@ -136,14 +140,13 @@ class _Collector:
         """Add every object each reachable manifest lists."""
         r = self.result
         for moid in self.maybe_dirs - set(self.dirs):
-            if os.path.exists(self.cache.path(moid)):
+            if self.cache.has(moid):
                 self.dirs[moid] = "a version tag"
         for moid, where in self.dirs.items():
-            path = self.cache.path(moid)
+            # Manifests are stored loose, but one may reach a pack (a remote's).
             try:
-                with open(path, "rb") as f:
-                    data = f.read()
-            except FileNotFoundError:
+                data = self.cache.read_bytes(moid, verify=False)
+            except (ObjectMissingError, CorruptObjectError):
                 r.unknown_manifests[moid] = where
                 continue
             if oidmod.of_bytes(data) != moid:
@@ -261,7 +264,7 @@ def reachable(repo: Repo, extra_roots: Iterable[str] = ()) -> tuple[Reachable, l
             if data is not None:
                 col.pointer(data, os.path.join(wt, rel))
                 target = os.path.join(wt, ptr.target_path(rel))
-                _scan_target(target, objects_real, col.result.oids, temps)
+                _scan_target(target, objects_real, col.result.linked, temps)
                 folders.add(os.path.dirname(target))
         staged = gitops.run(["ls-files", "-z", "-s", "--", f":(glob)**/*{ptr.SUFFIX}"],
                             cwd=wt).stdout.decode(errors="surrogateescape")
@@ -303,6 +306,7 @@ def reachable(repo: Repo, extra_roots: Iterable[str] = ()) -> tuple[Reachable, l
                 break
     for folder in folders:
         temps += [e.path for e in _scandir(folder) if e.name.startswith(fsutil.TMP_PREFIX)]
+    col.result.oids |= col.result.linked
     return col.expand(), sorted(set(temps))
 
 
@@ -332,20 +336,44 @@ def _sniff(g: pygit2.Repository, shas: list[str], blob: Any) -> None:
 @dataclass
 class Stored:
     oid: str
-    path: str
+    path: str  # the loose file (or temp file)
     size: int
     mtime: float
 
 
-def scan_cache(cache: Cache) -> tuple[list[Stored], list[Stored]]:
-    """(objects, our temp files) in the cache.  Foreign files are ignored."""
-    objects: list[Stored] = []
-    temps: list[Stored] = []
+@dataclass
+class StoredPack:
+    packid: str
+    pack: str  # path of the .pack
+    idx: str  # path of the .idx
+    size: int  # bytes of the .pack
+    mtime: float  # of the .pack: its objects' age, for the grace period
+    entries: list[tuple[str, int, int]]  # (oid, offset, size), from the index
+    damaged: str = ""  # the index could not be read: why (entries is then empty)
+
+    def objects(self) -> list[Stored]:
+        return [Stored(o, self.pack, size, self.mtime) for o, _, size in self.entries]
+
+
+@dataclass
+class Inventory:
+    loose: list[Stored] = field(default_factory=list)
+    packs: list[StoredPack] = field(default_factory=list)
+    temps: list[Stored] = field(default_factory=list)  # our temp files, and packs without an index
+
+    @property
+    def objects(self) -> list[Stored]:
+        """Every stored object, loose and packed (an object held twice is listed twice)."""
+        return self.loose + [s for p in self.packs for s in p.objects()]
+
+
+def scan_cache(cache: Cache) -> Inventory:
+    """What the cache holds: loose objects, packs, and leftovers.  Foreign files are ignored."""
+    inv = Inventory()
     for folder in (cache.root, cache.tmp):
         for entry in _scandir(folder):
             if entry.name.startswith(fsutil.TMP_PREFIX):
-                st = entry.stat(follow_symlinks=False)
-                temps.append(Stored("", entry.path, st.st_size, st.st_mtime))
+                _add_temp(inv.temps, entry)
     for algo in _scandir(cache.objects):
         if not algo.is_dir(follow_symlinks=False):
             continue
@@ -355,12 +383,53 @@ def scan_cache(cache: Cache) -> tuple[list[Stored], list[Stored]]:
             for entry in _scandir(shard.path):
                 st = entry.stat(follow_symlinks=False)
                 if entry.name.startswith(fsutil.TMP_PREFIX):
-                    temps.append(Stored("", entry.path, st.st_size, st.st_mtime))
+                    inv.temps.append(Stored("", entry.path, st.st_size, st.st_mtime))
                     continue
                 oid = f"{algo.name}:{shard.name}{entry.name}"
                 if stat.S_ISREG(st.st_mode) and oidmod.is_valid(oid):
-                    objects.append(Stored(oid, entry.path, st.st_size, st.st_mtime))
-    return objects, temps
+                    inv.loose.append(Stored(oid, entry.path, st.st_size, st.st_mtime))
+    _scan_packs(cache.packs, inv)
+    return inv
+
+
+def _scan_packs(folder: str, inv: Inventory) -> None:
+    listing = {e.name: e for e in _scandir(folder)}
+    for name, entry in listing.items():
+        if name.startswith(fsutil.TMP_PREFIX):
+            _add_temp(inv.temps, entry)
+        elif name.startswith(packmod.PREFIX) and name.endswith(".pack") and name[:-5] + ".idx" not in listing:
+            # A pack whose index was never written (a crash between the
+            # two) or was deleted first by gc: nothing can read it.
+            _add_temp(inv.temps, entry)
+    for packid in (i for i in map(packmod.packid_of, listing) if i is not None):
+        pack_path = os.path.join(folder, packmod.name_of(packid, "pack"))
+        idx_path = os.path.join(folder, packmod.name_of(packid, "idx"))
+        try:
+            st = os.stat(pack_path)
+            found = StoredPack(packid, pack_path, idx_path, st.st_size, st.st_mtime, [])
+        except FileNotFoundError:
+            # The index names objects nothing can read (and that `has` believes
+            # in): damaged, for fsck to move aside.
+            found = StoredPack(packid, pack_path, idx_path, 0, 0.0, [],
+                               f"pack {pack_path} is missing; run `gitmodel fsck`")
+        try:
+            entries = packmod.read_index(idx_path)
+        except FileNotFoundError:
+            continue  # removed since the listing
+        except CorruptObjectError as e:
+            found.damaged = str(e)
+        else:
+            if not found.damaged:
+                found.entries = entries
+        inv.packs.append(found)
+
+
+def _add_temp(temps: list[Stored], entry: os.DirEntry[str]) -> None:
+    try:
+        st = entry.stat(follow_symlinks=False)
+    except FileNotFoundError:
+        return
+    temps.append(Stored("", entry.path, st.st_size, st.st_mtime))
 
 
 def _scandir(path: str) -> list[os.DirEntry[str]]:
@@ -384,15 +453,26 @@ class GcReport:
     deleted: list[tuple[str, int]] = field(default_factory=list)  # (oid, size): freed, or would be
     temps: list[tuple[str, int]] = field(default_factory=list)  # (path, size) stale temp files
     warnings: list[str] = field(default_factory=list)
+    # Packs: unreachable objects kept because most of their pack is reachable;
+    # packs deleted whole; packs rewritten with only their reachable objects
+    # (old id, new id: "" in a dry run); loose copies of objects a pack holds.
+    kept_in_packs: int = 0
+    packs_deleted: list[str] = field(default_factory=list)
+    packs_rewritten: list[tuple[str, str]] = field(default_factory=list)
+    duplicates: list[tuple[str, int]] = field(default_factory=list)
 
     @property
     def freed(self) -> int:
-        return sum(s for _, s in self.deleted) + sum(s for _, s in self.temps)
+        return sum(s for _, s in self.deleted) + sum(s for _, s in self.temps) + sum(s for _, s in self.duplicates)
 
     def as_dict(self) -> dict[str, Any]:
         return {"dry_run": self.dry_run, "keep_days": self.keep_days, "where": self.where,
                 "reachable": self.reachable, "kept": self.kept, "kept_young": self.kept_young,
+                "kept_in_packs": self.kept_in_packs,
                 "deleted": [{"oid": o, "size": s} for o, s in self.deleted],
+                "packs_deleted": self.packs_deleted,
+                "packs_rewritten": [{"old": o, "new": n} for o, n in self.packs_rewritten],
+                "duplicates": [{"oid": o, "size": s} for o, s in self.duplicates],
                 "temps": [{"path": p, "size": s} for p, s in self.temps],
                 "freed_bytes": self.freed, "warnings": self.warnings}
 
@@ -428,7 +508,12 @@ def _refuse_if_shallow(repo: Repo) -> None:
 def gc(repo: Repo, *, dry_run: bool = False, keep_days: float = DEFAULT_KEEP_DAYS, now: float | None = None,
        progress: Progress | None = None) -> GcReport:
     """Delete unreachable cache objects older than `keep_days`, and our stale
-    temp files.  `dry_run` reports the same and changes nothing."""
+    temp files.  `dry_run` reports the same and changes nothing.
+
+    A pack goes as a whole when none of its objects is reachable, is
+    rewritten with only the reachable ones when they are less than half its
+    bytes, and is kept whole otherwise (rewriting it would copy more than it
+    frees).  Its objects' age is the pack's mtime."""
     check_keep_days(keep_days)
     repo.require_init()
     report = GcReport(dry_run, keep_days, repo.cache.root)
@@ -440,51 +525,153 @@ def gc(repo: Repo, *, dry_run: bool = False, keep_days: float = DEFAULT_KEEP_DAY
         _refuse_if_unsafe(r)
         faults.point("gc:enumerated")
         cutoff = (time.time() if now is None else now) - keep_days * DAY
-        objects, temps = scan_cache(repo.cache)
+        inv = scan_cache(repo.cache)
         for path in work_temps:  # leftovers of an interrupted checkout
             try:
                 st = os.lstat(path)
             except FileNotFoundError:
                 continue
             if not stat.S_ISDIR(st.st_mode):
-                temps.append(Stored("", path, st.st_size, st.st_mtime))
-        doomed: list[Stored] = []
-        for s in objects:
-            if s.oid in r.oids:
-                report.kept += 1
-            elif s.mtime > cutoff:
-                report.kept_young += 1
-            else:
-                doomed.append(s)
-        report.deleted = [(s.oid, s.size) for s in doomed]
-        stale = [t for t in temps if t.mtime <= cutoff]
+                inv.temps.append(Stored("", path, st.st_size, st.st_mtime))
+        plan = _plan(inv, r, cutoff, report)
+        stale = [t for t in inv.temps if t.mtime <= cutoff]
         report.temps = [(t.path, t.size) for t in stale]
-        if dry_run or not (doomed or stale):
+        if dry_run or not (plan.doomed or plan.dead or plan.rewrite or stale):
             return report
-        if doomed:
-            _check_writable(repo.cache)
-            # Before the first deletion: "every object of this folder is in
-            # the cache" marks could otherwise outlive what they vouch for.
-            repo.statcache.clear_complete()
-        faults.point("gc:before-delete")
-        if progress:
-            progress.add_total(len(doomed), sum(s.size for s in doomed))
-        for s in doomed:
-            _unlink(s.path)
-            faults.point("gc:object-deleted")
-            if progress:
-                progress.advance(1, s.size)
+        _delete(repo, plan, report, progress)
         for t in stale:
             _unlink(t.path)
         faults.point("gc:done")
     return report
 
 
-def _check_writable(cache: Cache) -> None:
-    base = os.path.join(cache.objects, oidmod.ALGO)
-    if not os.access(base, os.W_OK | os.X_OK):
-        raise GitmodelError(f"the cache folder {base} is not writable, so gc cannot delete anything; "
-                            f"fix its permissions (chmod -R u+w) and run `gitmodel gc` again")
+@dataclass
+class _Plan:
+    doomed: list[Stored] = field(default_factory=list)  # loose files to delete
+    dead: list[StoredPack] = field(default_factory=list)  # packs to delete
+    rewrite: list[tuple[StoredPack, list[tuple[str, int, int]]]] = field(default_factory=list)  # + what stays
+
+
+def _plan(inv: Inventory, r: Reachable, cutoff: float, report: GcReport) -> _Plan:
+    """Decide what goes, filling in the report (a dry run stops here)."""
+    plan = _Plan()
+    packed_kept: dict[str, StoredPack] = {}  # reachable oid -> a pack that keeps it
+    for p in inv.packs:
+        if p.damaged:
+            report.warnings.append(f"{p.damaged} (its objects were left alone)")
+            continue
+        live = [e for e in p.entries if e[0] in r.oids]
+        dead = [(o, size) for o, _, size in p.entries if o not in r.oids]
+        report.kept += len(live)
+        if p.mtime > cutoff:
+            report.kept_young += len(dead)
+        elif not live:
+            plan.dead.append(p)
+            report.deleted += dead
+            report.packs_deleted.append(p.packid)
+        elif 2 * sum(size for _, _, size in live) < p.size and not _bad_in(p, live, report):
+            plan.rewrite.append((p, live))
+            report.deleted += dead
+            report.packs_rewritten.append((p.packid, ""))
+        else:
+            report.kept_in_packs += len(dead)
+        if live:
+            packed_kept.update((o, p) for o, _, _ in live)
+    dupes: list[Stored] = []
+    for s in inv.loose:
+        if s.oid not in r.oids:
+            if s.mtime > cutoff:
+                report.kept_young += 1
+            else:
+                plan.doomed.append(s)
+                report.deleted.append((s.oid, s.size))
+        elif s.oid in packed_kept and s.oid not in r.linked and s.mtime <= cutoff:
+            dupes.append(s)  # a workspace symlink may point at a loose copy: those stay
+        else:
+            report.kept += 1
+    # A loose copy goes only when its packed copy is sound: it may be the good one.
+    for s in dupes:
+        p = packed_kept[s.oid]
+        if not packmod.verify(p.pack, [e for e in p.entries if e[0] == s.oid]):
+            plan.doomed.append(s)
+            report.duplicates.append((s.oid, s.size))
+        else:
+            report.kept += 1
+    return plan
+
+
+def _bad_in(p: StoredPack, live: list[tuple[str, int, int]], report: GcReport) -> bool:
+    """A reachable object that is corrupt in its pack stops the pack's
+    rewrite (copying it would carry the damage to a new pack)."""
+    bad = packmod.verify(p.pack, live)
+    if bad:
+        report.warnings.append(f"pack {p.pack} holds {len(bad)} corrupt object(s) ({bad[0]}...); it was kept "
+                               f"whole: run `gitmodel fsck`")
+    return bool(bad)
+
+
+def _delete(repo: Repo, plan: _Plan, report: GcReport, progress: Progress | None) -> None:
+    if plan.doomed or plan.dead or plan.rewrite:
+        _check_writable(repo.cache, packs=bool(plan.dead or plan.rewrite))
+        # Before the first deletion: "every object of this folder is in
+        # the cache" marks could otherwise outlive what they vouch for.
+        repo.statcache.clear_complete()
+    faults.point("gc:before-delete")
+    if progress:
+        progress.add_total(len(report.deleted) + len(report.duplicates),
+                           sum(s for _, s in report.deleted + report.duplicates))
+    for s in plan.doomed:
+        _unlink(s.path)
+        faults.point("gc:object-deleted")
+        if progress:
+            progress.advance(1, s.size)
+    for i, (p, live) in enumerate(plan.rewrite):
+        new = _rewrite_pack(repo.cache, p, live)
+        report.packs_rewritten[i] = (p.packid, new)
+        if progress:
+            progress.advance(len(p.entries) - len(live), sum(e[2] for e in p.entries) - sum(e[2] for e in live))
+    for p in plan.dead:
+        _delete_pack(p)
+        faults.point("gc:pack-deleted")
+        if progress:
+            progress.advance(len(p.entries), sum(size for _, _, size in p.entries))
+    repo.cache.reload_packs()
+
+
+def _rewrite_pack(cache: Cache, p: StoredPack, live: list[tuple[str, int, int]]) -> str:
+    """A new pack with only `live` (published: pack, then index), then the
+    old one deleted.  A crash between leaves both: duplicates, no loss."""
+    writer = packmod.PackWriter(cache.packs)
+    try:
+        fd = os.open(p.pack, os.O_RDONLY)
+        try:
+            for o, off, size in live:
+                writer.write(o, os.pread(fd, size, off))
+        finally:
+            os.close(fd)
+    except BaseException:
+        writer.abort()
+        raise
+    new = writer.finish() or ""
+    faults.point("gc:pack-written")
+    if new != p.packid:
+        _delete_pack(p)
+    return new
+
+
+def _delete_pack(p: StoredPack) -> None:
+    """The index first: without it the pack is invisible, and a crash leaves
+    only a leftover .pack that the next gc removes."""
+    _unlink(p.idx)
+    fsutil.fsync_dir(os.path.dirname(p.idx))
+    _unlink(p.pack)
+
+
+def _check_writable(cache: Cache, packs: bool = False) -> None:
+    for base in [os.path.join(cache.objects, oidmod.ALGO)] + ([cache.packs] if packs else []):
+        if not os.access(base, os.W_OK | os.X_OK):
+            raise GitmodelError(f"the cache folder {base} is not writable, so gc cannot delete anything; "
+                                f"fix its permissions (chmod -R u+w) and run `gitmodel gc` again")
 
 
 def _unlink(path: str) -> None:
@@ -690,8 +877,9 @@ def gc_remote(repo: Repo, remote: str | None, *, dry_run: bool = False, keep_day
                     report.kept_young += 1
                 else:
                     doomed.append((oid, size))
-            report.deleted = doomed
-            if dry_run or not doomed:
+            report.deleted = list(doomed)  # dead packs add their objects to the report, not to this list
+            dead_packs = _dead_packs(r, reach, cutoff, report, os.path.join(repo.cache.root, "remotes", r.name))
+            if dry_run or not (doomed or dead_packs):
                 return report
             # Before the first deletion: the record says "on the remote" and
             # push trusts it to skip uploads.
@@ -705,6 +893,10 @@ def gc_remote(repo: Repo, remote: str | None, *, dry_run: bool = False, keep_day
                 lock.renew()
                 if progress:
                     progress.advance(1, size)
+            for packid in dead_packs:
+                r.delete_pack(packid)  # index first: its objects stop counting before the bytes go
+                faults.point("gc:pack-deleted")
+                lock.renew()
             # When the last deletion happened: another clone's record of what
             # the remote holds is stale if it is older than this.
             import json
@@ -716,6 +908,44 @@ def gc_remote(repo: Repo, remote: str | None, *, dry_run: bool = False, keep_day
     finally:
         r.close()
     return report
+
+
+def _dead_packs(r: Remote, reach: Reachable, cutoff: float, report: GcReport, record_dir: str) -> list[str]:
+    """Remote packs to delete: those none of whose objects is reachable, and
+    whose files are older than the grace period.  A pack with one reachable
+    object is kept whole (a pack is never rewritten in place).  A pack left
+    without its index by a killed upload is a temp file (deleted when as old);
+    a pack whose index is damaged is kept, with a warning."""
+    from .errors import CorruptObjectError, ObjectMissingError
+    from .transfer import RemotePacks
+
+    files: dict[str, dict[str, tuple[int, float]]] = {}
+    for packid, ext, size, mtime in r.list_pack_stats():
+        files.setdefault(packid, {})[ext] = (size, mtime)
+    packs = RemotePacks(r, os.path.join(record_dir, "packs"))
+    dead: list[str] = []
+    for packid, have in sorted(files.items()):
+        young = max(m for _, m in have.values()) > cutoff
+        if "idx" not in have:
+            if not young:
+                dead.append(packid)
+                report.temps.append((f"packs/pack-{packid}.pack", have["pack"][0]))
+            continue
+        try:
+            entries = packs.index(packid)
+        except ObjectMissingError:
+            continue  # deleted meanwhile
+        except CorruptObjectError as e:
+            report.warnings.append(f"{e} (kept)")
+            continue
+        if any(o in reach.oids for o, _, _ in entries):
+            report.kept += len(entries)
+        elif young:
+            report.kept_young += len(entries)
+        else:
+            dead.append(packid)
+            report.deleted += [(o, n) for o, _, n in entries]
+    return dead
 
 
 def _expand_from_remote(r: Remote, reach: Reachable) -> None:

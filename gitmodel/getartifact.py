@@ -182,14 +182,19 @@ def _committed_config(repo: Repo, rev: str | None, tmp: str) -> Config:
 
 def _materialize(cache: Cache, pointer: ptr.Pointer, rel: str, dest: str) -> int:
     """Move verified objects out of the temporary cache into `dest` (a file,
-    or a folder built in full), by rename where possible."""
+    or a folder built in full), by rename where possible (packed objects are
+    written out)."""
     placed: dict[str, str] = {}
 
     def place(oid: str, target: str, executable: bool = False) -> None:
         if oid in placed:  # the same content twice: the object already moved
             shutil.copyfile(placed[oid], target)
         else:
-            os.rename(cache.path(oid), target)
+            try:
+                os.rename(cache.path(oid), target)
+            except FileNotFoundError:  # packed (a small object): its bytes, checked again on the way out
+                with open(target, "xb") as f:
+                    f.write(cache.read_bytes(oid))
             placed[oid] = target
         os.chmod(target, 0o755 if executable else 0o644)
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import socket
 import sys
 import time
 from types import TracebackType
@@ -70,7 +69,7 @@ class RepoLock:
                         f"wait for it to finish, or stop it, then run the command again") from None
                 time.sleep(delay)
                 delay = min(delay * 2, 0.2)
-        info = f"pid {os.getpid()} on {socket.gethostname()}: {' '.join(sys.argv[1:3]) or 'python'}"
+        info = f"pid {os.getpid()} on {os.uname().nodename}: {' '.join(sys.argv[1:3]) or 'python'}"
         os.ftruncate(fd, 0)
         os.pwrite(fd, info.encode(errors="backslashreplace"), 0)  # argv may hold undecodable bytes
         self.fd = fd

@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 import struct
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import xxhash
 
@@ -38,11 +38,11 @@ RECORD = struct.Struct("<16sQQ")
 PREFIX = "pack-"
 PACK_MIN_COUNT = 16  # fewer new small objects than this stay loose: a pack would save nothing
 PACK_MAX_BYTES = 512 << 20  # a pack is closed at this size and the next one started
+WRITE_BATCH = 4 << 20
 
 
-@dataclass(frozen=True)
-class Loc:
-    """Where a packed object lives."""
+class Loc(NamedTuple):
+    """Where a packed object lives (a tuple: an index holds one per object)."""
     pack: str  # path of the .pack file
     offset: int
     size: int
@@ -73,7 +73,7 @@ def decode_index(data: bytes, where: str) -> Iterator[tuple[str, int, int]]:
     body = data[len(MAGIC):-16]
     if not data.startswith(MAGIC) or len(body) % RECORD.size or \
             xxhash.xxh3_128_digest(data[:-16]) != data[-16:]:
-        raise CorruptObjectError(f"pack index {where} is damaged; run `gitmodel fsck --repair`")
+        raise CorruptObjectError(f"pack index {where} is damaged; run `gitmodel fsck`")
     prefix = oidmod.ALGO + ":"
     for digest, off, size in RECORD.iter_unpack(body):
         yield prefix + digest.hex(), off, size
@@ -103,14 +103,22 @@ class PackWriter:
         self.fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
         self.entries: list[tuple[str, int, int]] = []
         self.offset = 0
+        self._buf = bytearray()  # small objects are written a few MiB at a time, not one syscall each
 
     def write(self, oid: str, data: bytes | memoryview) -> None:
-        view = memoryview(data)
-        size = len(view)
-        while view:
-            view = view[os.write(self.fd, view):]
+        size = len(data)
+        self._buf += data
+        if len(self._buf) >= WRITE_BATCH:
+            self._flush()
         self.entries.append((oid, self.offset, size))
         self.offset += size
+
+    def _flush(self) -> None:
+        view = memoryview(self._buf)
+        while view:
+            view = view[os.write(self.fd, view):]
+        view.release()
+        self._buf.clear()
 
     def finish(self) -> str | None:
         """Publish; returns the pack id (None when nothing was written)."""
@@ -118,6 +126,7 @@ class PackWriter:
             if not self.entries:
                 self.abort()
                 return None
+            self._flush()
             os.fdatasync(self.fd)
             os.close(self.fd)
             self.fd = -1

@@ -25,6 +25,7 @@ Getting one artifact of another repository (`gitmodel get`) is
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import shutil
@@ -35,10 +36,11 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
-from . import faults, manifest, revs, tracked
+from . import faults, fsutil, manifest, revs, tracked
+from . import pack as packmod
 from . import pointer as ptr
 from .cache import Cache
-from .errors import ObjectMissingError, PathError, PointerError
+from .errors import CorruptObjectError, GitmodelError, ObjectMissingError, PathError, PointerError
 from .progress import Progress
 from .remote import Remote, TransientRemoteError, open_remote, spec_from_config
 from .remote.base import GC_MARKER
@@ -49,6 +51,9 @@ RETRIES = 4  # per object, on top of the S3 client's own request retries
 BACKOFF = 0.5  # seconds, doubled per attempt, with jitter
 MANIFEST_MAGIC = (manifest.HEADER + "\n").encode()
 LARGE_LOCAL = 8 << 20  # from a folder remote, objects this large take the cache's in-kernel copy
+PACK_CHUNK = 16 << 20  # a whole pack is downloaded in ranges of this size (bounded memory)
+SPAN_MAX = 8 << 20  # objects of one pack read together in one range request, up to this size...
+SPAN_GAP = 64 << 10  # ...when fewer than this many unwanted bytes lie between them
 
 
 # -- reports -------------------------------------------------------------------
@@ -189,6 +194,131 @@ class KnownObjects:
             write_atomic(seen_path, marker or b"", durable=False)
         except OSError:
             pass
+
+
+# -- what a remote's packs hold ---------------------------------------------------------
+
+PackEntry = tuple[str, int, int]  # (oid, offset, size) in one pack
+
+
+class RemotePacks:
+    """The objects in a remote's packs, from their indexes (listed and read
+    once, on first use).  An index never changes and is named by its own
+    content, so each one read is kept under `<cache>/remotes/<name>/packs/`
+    and a later push or fetch reads it from there instead of the remote."""
+
+    def __init__(self, r: Remote, folder: str | None) -> None:
+        self.r = r
+        self.folder = folder  # where indexes are kept (None: not kept)
+        self.entries: dict[str, list[PackEntry]] = {}  # pack id -> its objects
+        self._where: dict[str, tuple[str, int, int]] | None = None  # oid -> (pack id, offset, size)
+        self.ids: list[str] = []
+        self.damaged: dict[str, str] = {}  # pack id -> why its index cannot be used
+
+    def index(self, packid: str) -> list[PackEntry]:
+        """One pack's objects (a kept index, or the remote's, checked and kept)."""
+        if packid in self.entries:
+            return self.entries[packid]
+        kept = os.path.join(self.folder, packmod.name_of(packid, "idx")) if self.folder else None
+        data = None
+        if kept is not None:
+            try:
+                with open(kept, "rb") as f:
+                    data = f.read()
+                entries = self._decode(packid, data)
+            except (OSError, CorruptObjectError):
+                data = None
+        if data is None:
+            data = self.r.read_pack_index(packid)
+            entries = self._decode(packid, data)
+            if kept is not None and self.folder is not None:
+                try:
+                    os.makedirs(self.folder, exist_ok=True)
+                    fsutil.write_atomic(kept, data, durable=False)  # a hint: a torn one is read again
+                except OSError:
+                    pass
+        self.entries[packid] = entries
+        return entries
+
+    def _decode(self, packid: str, data: bytes) -> list[PackEntry]:
+        where = f"pack-{packid}.idx on {self.r.where}"
+        try:
+            entries = list(packmod.decode_index(data, where))
+            if packmod.encode_index(entries)[0] == packid:  # the index of the pack it is named for
+                return entries
+        except CorruptObjectError:
+            pass
+        raise CorruptObjectError(f"the pack index {where} is damaged; delete it there and push again "
+                                     f"from a clone that has the pack, then run `gitmodel fsck -r`")
+
+    def load(self, jobs: int, strict: bool = True) -> dict[str, tuple[str, int, int]]:
+        """oid -> (pack id, offset, size) for every object in the remote's packs.
+        A damaged index is an error when `strict` (push, fetch), else it is
+        left out and named in `damaged` (fsck and gc report it)."""
+        if self._where is None:
+            self.ids = self.r.list_packs()
+
+            def read(packid: str) -> None:
+                try:
+                    self.index(packid)
+                except ObjectMissingError:
+                    pass  # removed by a remote gc since the listing
+                except CorruptObjectError as e:
+                    self.damaged[packid] = str(e)
+
+            _parallel([i for i in self.ids if i not in self.entries], read, jobs)
+            where: dict[str, tuple[str, int, int]] = {}
+            for packid in self.ids:
+                for o, off, size in self.entries.get(packid, ()):
+                    where.setdefault(o, (packid, off, size))
+            self._where = where
+        if strict and self.damaged:
+            raise CorruptObjectError(next(iter(self.damaged.values())))
+        return self._where
+
+
+def _remote_has(r: Remote, packs: RemotePacks, ask: list[str], jobs: int) -> set[str]:
+    """Which of `ask` the remote holds, in a pack (its indexes) or loose
+    (batched existence checks for the rest only)."""
+    if not ask:
+        return set()
+    packed = packs.load(jobs)
+    rest = [o for o in ask if o not in packed]
+    return {o for o in ask if o in packed} | (r.exists_many(rest, jobs) if rest else set())
+
+
+def _spans(items: Iterable[PackEntry]) -> list[list[PackEntry]]:
+    """Objects of one pack grouped into ranges worth one request each:
+    neighbours close together, up to SPAN_MAX bytes."""
+    out: list[list[PackEntry]] = []
+    start = end = 0
+    for item in sorted(items, key=lambda e: e[1]):
+        _, off, size = item
+        if out and off - end <= SPAN_GAP and off + size - start <= SPAN_MAX:
+            out[-1].append(item)
+            end = max(end, off + size)
+        else:
+            out.append([item])
+            start, end = off, off + size
+    return out
+
+
+def spans_of(located: Iterable[tuple[str, tuple[str, int, int]]]) -> list[tuple[str, list[PackEntry]]]:
+    """(pack id, span) for objects located in remote packs (oid, (pack id, offset, size))."""
+    by_pack: dict[str, list[PackEntry]] = {}
+    for o, (packid, off, size) in located:
+        by_pack.setdefault(packid, []).append((o, off, size))
+    return [(p, span) for p, items in by_pack.items() for span in _spans(items)]
+
+
+def read_span(r: Remote, packid: str, span: list[PackEntry]) -> Iterator[tuple[str, memoryview]]:
+    """Each object of a span with its bytes as the remote sent them (cut
+    short when the pack is: the caller's hash check refuses those)."""
+    start = span[0][1]
+    end = max(off + size for _, off, size in span)
+    data = memoryview(_retrying(lambda: r.get_range(packid, start, end - start)))
+    for o, off, size in span:
+        yield o, data[off - start:off - start + size]
 
 
 def _known_for_push(repo: Repo, r: Remote) -> KnownObjects:
@@ -397,7 +527,7 @@ def push_oids(repo: Repo, oids: Iterable[str], remote: str | None = None, progre
             if _is_manifest(repo.cache, o):
                 want.dirs.setdefault(o, o)
             else:
-                want.files.setdefault(o, (_size_or_zero(repo.cache.path(o)), o))
+                want.files.setdefault(o, (repo.cache.size_of(o) or 0, o))
         with _opened(repo, remote) as (r, configured_jobs):
             known = _known_for_push(repo, r)
             return _push(repo.cache, r, want, jobs or configured_jobs or r.default_jobs, known, progress,
@@ -416,11 +546,12 @@ def _push(cache: Cache, r: Remote, want: Wanted, jobs: int, known: KnownObjects,
     report = PushReport(r.name, r.display)
     recorded: set[str] = set() if check_remote else known.load()
     files = dict(want.files)
+    packs = RemotePacks(r, os.path.join(known.dir, "packs"))  # read only when something is asked
 
     # 1. Directories: one whose manifest is on the remote is complete there.
     ask = [m for m in want.dirs if m not in recorded]
     report.present += len(want.dirs) - len(ask)
-    on_remote = r.exists_many(ask, jobs) if ask else set()
+    on_remote = _remote_has(r, packs, ask, jobs)
     known.add(on_remote)
     report.present += len(on_remote)
     manifests: dict[str, list[str]] = {}  # manifest to upload -> its file oids
@@ -439,24 +570,41 @@ def _push(cache: Cache, r: Remote, want: Wanted, jobs: int, known: KnownObjects,
     # 2. Files the remote lacks.
     ask = [o for o in files if o not in recorded]
     report.present += len(files) - len(ask)
-    on_remote = r.exists_many(ask, jobs) if ask else set()
+    on_remote = _remote_has(r, packs, ask, jobs)
     known.add(on_remote)
     report.present += len(on_remote)
     send = [o for o in ask if o not in on_remote]
+    whole, send = _plan_packs(cache, send, set(packs.ids))
     if progress:
-        progress.add_total(len(send) + len(manifests), sum(files[o][0] for o in send))
+        progress.add_total(len(send) + sum(len(p.entries) for p in whole) + len(manifests),
+                           sum(files[o][0] for o in send) + sum(p.size for p in whole))
 
     absent: set[str] = set()
     mu = threading.Lock()
     faulty = bool(os.environ.get("GITMODEL_FAULT"))  # one lookup, not one per object
     cache_path = _fast_path(cache)
 
+    def put_pack(p: _LocalPack) -> None:
+        _retrying(lambda: r.put_pack(p.packid, p.path, p.idx_data))
+        known.add(o for o, _, _ in p.entries)  # complete on the remote: put_pack wrote its index last
+        with mu:
+            report.uploaded += len(p.entries)
+            report.uploaded_bytes += p.size
+        faults.point("push:pack-uploaded")
+        if progress:
+            progress.advance(len(p.entries), p.size)
+
     def put_chunk(chunk: list[tuple[str, int]]) -> None:
         n = nbytes = 0
         for oid, size in chunk:
             path = cache_path(oid)
+            loc = cache.locate(oid)
             try:
-                _retrying(lambda: r.put(oid, path, size))
+                if loc is not None:  # one object out of a local pack: sent from memory
+                    data = bytes(cache.view(loc))
+                    _retrying(lambda: r.put_bytes(oid, data))
+                else:
+                    _retrying(lambda: r.put(oid, path, size))
             except FileNotFoundError:
                 if os.path.exists(path):
                     raise  # the remote side's, not a missing cache object
@@ -473,6 +621,7 @@ def _push(cache: Cache, r: Remote, want: Wanted, jobs: int, known: KnownObjects,
         if progress:
             progress.advance(n, nbytes)
 
+    _parallel(whole, put_pack, jobs)
     _parallel(_chunks([(o, files[o][0]) for o in send]), put_chunk, jobs)
     r.flush()
     # Recorded only once published: after a failure the next push asks the remote.
@@ -488,6 +637,43 @@ def _push(cache: Cache, r: Remote, want: Wanted, jobs: int, known: KnownObjects,
     if strict and report.missing:
         raise _missing_error(report.missing, r.where, push=True)
     return report
+
+
+@dataclass
+class _LocalPack:
+    packid: str
+    path: str  # the .pack file in the cache
+    idx_data: bytes
+    entries: list[PackEntry]
+    size: int
+
+
+def _plan_packs(cache: Cache, send: list[str], remote_ids: set[str]) -> tuple[list[_LocalPack], list[str]]:
+    """Split what to send into whole local packs and single objects.  A pack
+    goes whole when the remote lacks it and at least half of its objects are
+    to be sent (one file instead of many; the rest cost little); otherwise
+    its objects go one by one, read out of it."""
+    by_pack: dict[str, list[str]] = {}
+    for o in send:
+        loc = cache.locate(o)
+        if loc is not None:
+            by_pack.setdefault(loc.pack, []).append(o)
+    if not by_pack:
+        return [], send
+    whole: list[_LocalPack] = []
+    going: set[str] = set()
+    for path, oids in by_pack.items():
+        idx_path = path[:-len(".pack")] + ".idx"
+        packid = packmod.packid_of(os.path.basename(idx_path))
+        if packid is None or packid in remote_ids:
+            continue
+        with open(idx_path, "rb") as f:
+            idx_data = f.read()
+        entries = list(packmod.decode_index(idx_data, idx_path))
+        if 2 * len(oids) >= len(entries):
+            whole.append(_LocalPack(packid, path, idx_data, entries, os.stat(path).st_size))
+            going.update(o for o, _, _ in entries)
+    return whole, [o for o in send if o not in going]
 
 
 # -- fetch ------------------------------------------------------------------------------
@@ -533,12 +719,60 @@ def fetch_wanted(cache: Cache, r: Remote, want: Wanted, jobs: int, known: KnownO
     mu = threading.Lock()
     got: list[str] = []
     faulty = bool(os.environ.get("GITMODEL_FAULT"))
+    packs = RemotePacks(r, os.path.join(known.dir, "packs") if known is not None else None)
+
+    def stored(oids: list[str], nbytes: int) -> None:
+        with mu:
+            report.downloaded += len(oids)
+            report.downloaded_bytes += nbytes
+            got.extend(oids)
+        if faulty:
+            faults.point("fetch:object-stored")
+        if progress:
+            progress.advance(len(oids), nbytes)
+
+    def not_there(items: dict[str, tuple[int, str]], oids: Iterable[str]) -> None:
+        with mu:
+            missing.extend((items[o][1], o) for o in oids)
 
     def download(items: dict[str, tuple[int, str]]) -> None:
         need = [o for o in items if not cache.has(o)]
         report.cached += len(items) - len(need)
+        # Objects in a remote pack: the whole pack when at least half of it is
+        # wanted, else ranges of it; the rest one by one.
+        where = packs.load(jobs) if need else {}
+        in_pack: dict[str, list[str]] = {}
+        for o in need:
+            if o in where:
+                in_pack.setdefault(where[o][0], []).append(o)
+        whole = {p for p, oids in in_pack.items() if 2 * len(oids) >= len(packs.entries[p])}
+        spans = spans_of((o, where[o]) for p, oids in in_pack.items() if p not in whole for o in oids)
+        loose = [o for o in need if o not in where]
         if progress:
-            progress.add_total(len(need), sum(items[o][0] for o in need))
+            from_packs = [e for p in whole for e in packs.entries[p]] + [e for _, span in spans for e in span]
+            progress.add_total(len(loose) + len(from_packs),
+                               sum(items[o][0] for o in loose) + sum(n for _, _, n in from_packs))
+
+        def whole_pack(packid: str) -> None:
+            entries = packs.entries[packid]
+            try:
+                n = _download_pack(cache, r, packid, entries)
+            except ObjectMissingError:  # removed by a remote gc since it was listed
+                not_there(items, in_pack[packid])
+                return
+            stored([o for o, _, _ in entries], n)
+
+        def ranged(packid: str, span: list[PackEntry]) -> None:
+            try:
+                pieces = list(read_span(r, packid, span))
+            except ObjectMissingError:
+                not_there(items, (o for o, _, _ in span))
+                return
+            for oid, data in pieces:
+                with cache.writer(oid) as w:  # hashed and checked before it gets its name
+                    w.write(data)
+                    w.commit(f"{r.where}, pack {packid}")
+            stored([o for o, _, _ in span], sum(len(d) for _, d in pieces))
 
         def one(oid: str) -> None:
             size, label = items[oid]
@@ -556,20 +790,15 @@ def fetch_wanted(cache: Cache, r: Remote, want: Wanted, jobs: int, known: KnownO
             try:
                 n = _retrying(attempt)
             except ObjectMissingError:
-                with mu:
-                    missing.append((label, oid))
+                not_there(items, [oid])
                 return
-            with mu:
-                report.downloaded += 1
-                report.downloaded_bytes += n
-                got.append(oid)
-            if faulty:
-                faults.point("fetch:object-stored")
-            if progress:
-                progress.advance(1, n)
+            stored([oid], n)
 
+        tasks: list[Callable[[], None]] = [functools.partial(whole_pack, p) for p in whole]
+        tasks += [functools.partial(ranged, p, span) for p, span in spans]
+        tasks += [functools.partial(one, o) for o in loose]
         try:
-            _parallel(need, one, jobs)
+            _parallel(tasks, lambda task: task(), jobs)
         finally:
             if known is not None:
                 known.add(got)
@@ -605,6 +834,38 @@ def fetch_wanted(cache: Cache, r: Remote, want: Wanted, jobs: int, known: KnownO
     return report
 
 
+def _download_pack(cache: Cache, r: Remote, packid: str, entries: list[PackEntry]) -> int:
+    """A whole remote pack into a temp file in the cache, in ranges; every
+    object's hash checked; then installed (pack before index).  Returns the
+    bytes received.  Nothing unverified is ever installed."""
+    size = max((off + n for _, off, n in entries), default=0)
+    tmp = fsutil.tmp_name(cache.tmp)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+        done = 0
+        try:
+            while done < size:
+                chunk = _retrying(lambda: r.get_range(packid, done, min(PACK_CHUNK, size - done)))
+                if not chunk:
+                    break  # the pack is cut short: the check below names what is missing
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(fd, view):]
+                done += len(chunk)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        bad = packmod.verify(tmp, sorted(entries, key=lambda e: e[1]))  # in file order: one pass
+        if bad:
+            more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
+            raise CorruptObjectError(f"object {bad[0]}{more} from {r.where} (pack {packid}) is corrupt; "
+                                     f"it was not stored. Run `gitmodel fsck -r` on the remote side")
+        cache.add_pack(tmp, packmod.encode_index(entries)[1])
+        return done
+    finally:
+        fsutil.unlink_quiet(tmp)  # installed (renamed away) or refused
+
+
 # -- pull --------------------------------------------------------------------------------
 
 def pull(repo: Repo, remote: str | None = None, paths: Sequence[str] = (), jobs: int | None = None,
@@ -616,10 +877,97 @@ def pull(repo: Repo, remote: str | None = None, paths: Sequence[str] = (), jobs:
 
     repo.require_init()
     with repo.lock:
+        placed, oids, nbytes = _fetch_and_place(repo, remote, paths, cwd, progress)
         report = fetch(repo, remote, paths, jobs=jobs, progress=progress, cwd=cwd, strict=False)
+        # The shortcut's objects were downloaded by it, not found in the cache.
+        report.cached = max(0, report.cached - len(oids))
+        report.downloaded += len(oids)
+        report.downloaded_bytes += nbytes
         if progress:
             progress.close()
-        done = checkout(repo, list(paths), force=force, cwd=cwd)
+        done = checkout(repo, list(paths), force=force, cwd=cwd, placed=placed)
         if strict and report.missing:
             raise _missing_error(report.missing, f"remote '{report.remote}' ({report.url})", push=False)
         return report, done
+
+
+def _fetch_and_place(repo: Repo, remote: str | None, paths: Sequence[str], cwd: str | None,
+                     progress: Progress | None) -> tuple[set[str], list[str], int]:
+    """Pull's shortcut for a large file in a folder remote that is in neither
+    the cache nor the workspace: one pass copies the object into the cache
+    and passes each chunk, as it lands, on into a workspace temp file
+    (cache.add_file's `tee`), which takes the file's name once the object is
+    verified and stored.  So the workspace copy overlaps the cache copy and
+    its fsync instead of following them, and reads the page-cache copy.
+
+    Anything unusual (a user's file at the path, a link mode that shares
+    inodes, a clone-capable filesystem, any error) leaves the target to
+    fetch and checkout, which handle and report it.  Returns (targets
+    placed, their oids, their bytes)."""
+    cache = repo.cache
+    link = repo.config.link
+    if link not in ("copy", "reflink"):  # hardlink/symlink checkouts point at the cache object itself
+        return set(), [], 0
+    todo: list[tuple[str, str, str, int]] = []  # (rel, abspath, oid, size)
+    for t in tracked.resolve(repo, list(paths), cwd):  # the targets checkout resolves
+        p = t.pointer
+        absp = repo.abspath(t.rel)
+        if p.is_dir or p.size < LARGE_LOCAL or any(o == p.oid for _, _, o, _ in todo):
+            continue
+        if os.path.lexists(absp) or not os.path.isdir(os.path.dirname(absp)) or not repo.inside(absp) \
+                or cache.has(p.oid):
+            continue
+        todo.append((t.rel, absp, p.oid, p.size))
+    if not todo:
+        return set(), [], 0
+    placed: set[str] = set()
+    oids: list[str] = []
+    nbytes = 0
+    with _opened(repo, remote) as (r, _):
+        clones: dict[str, bool] = {}
+        for rel, absp, oid, size in todo:
+            folder = os.path.dirname(absp)
+            if link == "reflink":
+                if folder not in clones:
+                    clones[folder] = fsutil.can_clone(cache.tmp, folder)
+                if clones[folder]:
+                    continue  # checkout's clone costs no copy at all
+            src = r.local_file(oid)
+            if src is None:
+                continue
+            if progress:
+                progress.add_total(1, size)
+            if not _copy_and_place(cache, r, src, oid, absp):
+                continue
+            placed.add(rel)
+            oids.append(oid)
+            nbytes += size
+            if progress:
+                progress.advance(1, size)
+        if oids:
+            KnownObjects(cache.root, r.name, r.identity).add(oids)
+    return placed, oids, nbytes
+
+
+def _copy_and_place(cache: Cache, r: Remote, src: str, oid: str, absp: str) -> bool:
+    """Store `src` as `oid` in the cache while copying it to a temp file
+    beside `absp`; give that copy the name `absp` only once the object is
+    verified, and never over a file that appeared there meanwhile."""
+    tmp = fsutil.tmp_name(os.path.dirname(absp))
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)  # the umask applies, as in checkout
+    except OSError:
+        return False
+    try:
+        try:
+            cache.add_file(src, expected=oid, where=r.where,
+                           tee=lambda obj, offset, length: fsutil.copy_range(obj, fd, offset, length))
+        finally:
+            os.close(fd)
+        faults.point("fsutil:place-before-rename")
+        os.link(tmp, absp)  # unlike rename, fails if the name exists: a user's file is never replaced
+        return True
+    except (OSError, GitmodelError):
+        return False  # fetch and checkout do it the ordinary way, and say what went wrong
+    finally:
+        fsutil.unlink_quiet(tmp)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import posixpath
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 from . import faults, fsutil, manifest
@@ -152,15 +152,22 @@ class CheckoutReport:
 
 
 def checkout(repo: Repo, user_paths: list[str], *, force: bool = False, cwd: str | None = None,
-             progress: Progress | None = None) -> CheckoutReport:
+             progress: Progress | None = None, placed: Collection[str] = ()) -> CheckoutReport:
+    """`placed`: targets (repository paths) the caller has just written
+    itself from verified objects (pull's shortcut for large files): counted
+    as restored, not hashed again."""
     repo.require_init()
     report = CheckoutReport()
     link = repo.config.link
     with repo.lock:
+        targets = resolve(repo, user_paths, cwd)
+        if placed:
+            report.restored += sum(1 for t in targets if t.rel in placed)
+            targets = [t for t in targets if t.rel not in placed]
         # Every target is checked (pointer, manifest, folder) before the
         # first write, so that bad input anywhere changes nothing.
         steps = [(_checkout_dir if t.pointer.is_dir else _checkout_file)(repo, t, link, force, report, progress)
-                 for t in resolve(repo, user_paths, cwd)]
+                 for t in targets]
         for step in steps:
             if step is not None:
                 step()

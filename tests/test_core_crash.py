@@ -15,10 +15,13 @@ from pathlib import Path
 import pytest
 
 from conftest import git, gm_proc, make_repo
-from test_core_support import assert_objects_sound, index, objects, oid_of, worktree
+from test_core_support import assert_objects_sound, cache_root, index, objects, oid_of, packs, worktree
 
-ADD_POINTS = ["cache:temps-written", "cache:object-renamed", "cache:large-before-rename", "add:objects-stored",
-              "add:manifest-stored", "add:pointer-written", "add:before-stage"]
+# data/ (26 small files) goes into one pack; m.bin (a single small file) loose;
+# big.bin streams: every path of add's store step is crossed.
+ADD_POINTS = ["cache:pack-filled", "pack:before-index", "cache:temps-written", "cache:object-renamed",
+              "cache:large-before-rename", "add:objects-stored", "add:manifest-stored", "add:pointer-written",
+              "add:before-stage"]
 PATHS = ["data", "m.bin", "big.bin"]
 
 
@@ -117,6 +120,10 @@ def test_crash_during_add_then_rerun(gm, tmp_path: Path, monkeypatch: pytest.Mon
     r = gm("add", *PATHS, cwd=root)
     assert r.code == 0, r
     assert_same_result(root, clean_result(gm, tmp_path))
+    # A pack left without its index (killed between the two) was invisible
+    # until then; the rerun published the same pack, index included.
+    assert [idx for _, idx in packs(cache_root(root)).values()] != [] and \
+        all(idx is not None for _, idx in packs(cache_root(root)).values())
     status = gm("status", "--json", cwd=root)
     assert [s["state"] for s in json.loads(status.out)] == ["unchanged"] * 3, status
 

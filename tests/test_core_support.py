@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+import struct
 import subprocess
 import time
 from collections.abc import Iterator
@@ -27,11 +28,72 @@ def cache_root(root: Path) -> Path:
     return Path(common) / "gitmodel"
 
 
-def objects(root: Path) -> dict[str, Path]:
-    """Every object under its final name: {oid: path}.  Temp files
-    (`.gm-tmp-*`, wherever a crash left them) are not objects."""
-    base = cache_root(root) / "objects"
-    out: dict[str, Path] = {}
+class Packed(os.PathLike[str]):
+    """A packed object.  Stands in for a loose object's Path where tests only
+    read it: `read_bytes()` gives its bytes, and `os.fspath()` (so `stat`,
+    `os.utime`) is its pack's path, the file that carries its age."""
+
+    def __init__(self, pack: Path, offset: int, size: int) -> None:
+        self.pack, self.offset, self.size = pack, offset, size
+
+    def __fspath__(self) -> str:
+        return str(self.pack)
+
+    def __repr__(self) -> str:
+        return f"Packed({self.pack.name}@{self.offset}+{self.size})"
+
+    def read_bytes(self) -> bytes:
+        with open(self.pack, "rb") as f:
+            f.seek(self.offset)
+            return f.read(self.size)
+
+    def stat(self) -> os.stat_result:
+        return self.pack.stat()
+
+
+IDX_MAGIC = b"gitmodel-idx 1\n"
+IDX_RECORD = struct.Struct("<16sQQ")
+
+
+def decode_idx(data: bytes, where: object) -> list[tuple[str, int, int]]:
+    """(oid, offset, size) of a pack index, decoded here from its documented
+    layout (not by the code under test); a damaged index is an AssertionError."""
+    body = data[len(IDX_MAGIC):-16]
+    assert data.startswith(IDX_MAGIC) and not len(body) % IDX_RECORD.size, f"{where} is damaged"
+    assert xxhash.xxh3_128_digest(data[:-16]) == data[-16:], f"{where} is damaged"
+    return [("xxh128:" + d.hex(), off, size) for d, off, size in IDX_RECORD.iter_unpack(body)]
+
+
+def pack_entries(idx: Path) -> list[tuple[str, int, int]]:
+    return decode_idx(idx.read_bytes(), idx)
+
+
+def packs(store: Path) -> dict[str, tuple[Path, Path | None]]:
+    """Pack files of an object store (a cache or a folder remote):
+    {pack id: (.pack path, .idx path or None when it has no index)}."""
+    folder = store / "packs"
+    out: dict[str, tuple[Path, Path | None]] = {}
+    if not folder.is_dir():
+        return out
+    for f in folder.iterdir():
+        if f.name.startswith("pack-") and f.suffix == ".pack":
+            idx = f.with_suffix(".idx")
+            out[f.stem[len("pack-"):]] = (f, idx if idx.exists() else None)
+    return out
+
+
+def store_objects(store: Path, packed: bool = True) -> dict[str, Path | Packed]:
+    """Every object under its final name in an object store: {oid: where}.
+    Temp files (`.gm-tmp-*`, wherever a crash left them) are not objects,
+    nor is a pack without its index (invisible until the index is written).
+    A loose copy wins over a packed one."""
+    out: dict[str, Path | Packed] = {}
+    if packed:
+        for pack, idx in packs(store).values():
+            if idx is not None:
+                for oid, off, size in pack_entries(idx):
+                    out.setdefault(oid, Packed(pack, off, size))
+    base = store / "objects"
     if not base.is_dir():
         return out
     for algo in base.iterdir():
@@ -43,6 +105,16 @@ def objects(root: Path) -> dict[str, Path]:
     return out
 
 
+def objects(root: Path, packed: bool = True) -> dict[str, Path | Packed]:
+    """Every object in the repository's cache, loose and packed: {oid: where}
+    (store_objects); `packed=False`: the loose ones only."""
+    return store_objects(cache_root(root), packed)
+
+
+def loose_objects(root: Path) -> dict[str, Path]:
+    return {o: p for o, p in objects(root, packed=False).items() if isinstance(p, Path)}
+
+
 def hash_file(path: Path) -> str:
     return "xxh128:" + xxhash.xxh3_128_hexdigest(path.read_bytes())
 
@@ -51,11 +123,11 @@ def oid_of(data: bytes) -> str:
     return "xxh128:" + xxhash.xxh3_128_hexdigest(data)
 
 
-def assert_objects_sound(root: Path) -> dict[str, Path]:
+def assert_objects_sound(root: Path) -> dict[str, Path | Packed]:
     """Every object under its final name hashes to that name and is read-only."""
     found = objects(root)
     for oid, path in found.items():
-        assert hash_file(path) == oid, f"object {path} does not hash to its name"
+        assert oid_of(path.read_bytes()) == oid, f"object {path} does not hash to its name"
         assert not os.stat(path).st_mode & 0o222, f"object {path} is writable"
     return found
 

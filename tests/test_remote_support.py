@@ -108,6 +108,41 @@ class Store:
         else:
             self._s3().delete_object(Bucket=self.bucket, Key=self.prefix + object_key(oid))
 
+    # -- packs (packs/pack-<id>.pack|idx) ------------------------------------------
+    def pack_files(self) -> list[str]:
+        """File names under packs/ (temps excluded), sorted."""
+        if self.kind == "local":
+            assert self.path is not None
+            folder = self.path / "packs"
+            return sorted(p.name for p in folder.iterdir() if not p.name.startswith(".gm-tmp-")) \
+                if folder.is_dir() else []
+        out = []
+        for page in self._s3().get_paginator("list_objects_v2").paginate(Bucket=self.bucket,
+                                                                         Prefix=self.prefix + "packs/"):
+            out += [item["Key"].rsplit("/", 1)[1] for item in page.get("Contents", ())]
+        return sorted(out)
+
+    def read_pack(self, name: str) -> bytes:
+        if self.kind == "local":
+            assert self.path is not None
+            return (self.path / "packs" / name).read_bytes()
+        return bytes(self._s3().get_object(Bucket=self.bucket, Key=f"{self.prefix}packs/{name}")["Body"].read())
+
+    def write_pack(self, name: str, data: bytes) -> None:
+        """Replace a pack file (a new inode: the cache may share the old one)."""
+        if self.kind == "local":
+            assert self.path is not None
+            p = self.path / "packs" / name
+            p.unlink(missing_ok=True)
+            p.write_bytes(data)
+        else:
+            self._s3().put_object(Bucket=self.bucket, Key=f"{self.prefix}packs/{name}", Body=data)
+
+    def pack_entries(self, packid: str) -> list[tuple[str, int, int]]:
+        from gitmodel import pack
+
+        return list(pack.decode_index(self.read_pack(f"pack-{packid}.idx"), packid))
+
     def all_intact(self) -> bool:
         """Every object on the remote hashes to its name."""
         return all(oidmod.of_bytes(self.read(o)) == o for o in self.oids())

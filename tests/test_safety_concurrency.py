@@ -134,7 +134,13 @@ def test_lock_of_a_killed_process_is_recovered(repo: Path) -> None:
 
 
 def test_live_holder_is_named_and_waited_for(repo: Path) -> None:
-    write_tree(repo, "d", 400, 10)
+    # Files of 1 MiB and more are stored one by one, each flushed: the lock
+    # is held long enough to be seen (400 small files go into one pack in a
+    # blink).
+    rnd = random.Random(10)
+    (repo / "d").mkdir()
+    for i in range(12):
+        (repo / "d" / f"f{i:02}.bin").write_bytes(rnd.randbytes((5 << 20) // 4 + i))
     holder = start(repo, "add", "d")
     try:
         deadline = time.monotonic() + 60

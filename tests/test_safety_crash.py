@@ -34,6 +34,7 @@ import os
 import random
 import shutil
 import signal
+import stat
 import subprocess
 import time
 from collections import Counter
@@ -44,6 +45,7 @@ from pathlib import Path
 import pytest
 
 from conftest import GITMODEL, Result, git, gm_run
+from test_core_support import decode_idx
 from test_safety_support import (age, bad_objects, cache_root, objects, oid_of, store_objects, temps,
                                  tree_state)
 
@@ -172,6 +174,17 @@ def user_view(root: Path, files: dict[str, bytes]) -> dict[str, bytes | None]:
     return out
 
 
+def unfinished(root: Path, rel: str) -> bool:
+    """A file checkout was creating under its own name when it was stopped
+    (fsutil.Placer.place_bytes: packed objects): it has no permission bits
+    until its bytes are in, status and a rerun treat it as not restored."""
+    try:
+        st = os.lstat(root / rel)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    return stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) == 0
+
+
 # -- scenarios -----------------------------------------------------------------------------
 
 @dataclass
@@ -265,7 +278,8 @@ def after_checkout(w: World) -> tuple[int, int]:
             if now != edits[rel] and oid_of(edits[rel]) not in have:
                 lost += 1
         else:
-            assert now in (None, data), f"{rel}: half-written or wrong content under the user's name"
+            assert now in (None, data) or unfinished(w.cwd, rel), \
+                f"{rel}: half-written or wrong content under the user's name"
     assert not lost, "a modified file was replaced before its content was saved"
     return len(corrupt), lost
 
@@ -294,13 +308,30 @@ def build_gc(base: Path) -> World:
         (root / "draft.bin").write_bytes(data)
         ok(cli(root, "add", "draft.bin"))
         garbage.append(oid_of(data))
+    # A folder added (one pack) and dropped before any commit: a dead pack.
+    scratch = {f"scratch/s{i:02}.bin": f"scratch {i} ".encode() * 50 for i in range(20)}
+    write(root, scratch)
+    ok(cli(root, "add", "scratch"))
+    garbage.append(pointer_oid(root / "scratch.gm"))  # its manifest
+    ok(cli(root, "remove", "scratch"))
+    shutil.rmtree(root / "scratch")
+    garbage += [oid_of(d) for d in scratch.values()]
+    # A folder whose pack keeps 3 files of 20 after an edit: rewritten by gc.
+    mix = {f"mix/x{i:02}.bin": f"mix {i} ".encode() * 60 for i in range(20)}
+    write(root, mix)
+    ok(cli(root, "add", "mix"))
+    garbage.append(pointer_oid(root / "mix.gm"))  # the first manifest
+    for rel in list(mix)[3:]:
+        (root / rel).unlink()
+        garbage.append(oid_of(mix.pop(rel)))
     v2 = dict(files)
+    v2.update(mix)
     v2["data/f001.bin"] = b"second version"
     v2["draft.bin"] = b"the kept draft"
     write(root, {"data/f001.bin": v2["data/f001.bin"], "draft.bin": v2["draft.bin"]})
-    ok(cli(root, "add", "data", "draft.bin"))
+    ok(cli(root, "add", "data", "draft.bin", "mix"))
     commit(root, "v2")
-    age(objects(root), 30)  # only reachability protects anything now
+    age(objects(root), 30)  # only reachability protects anything now (packs: by their mtime)
     cache = cache_root(root)
     stale = [cache / "tmp" / ".gm-tmp-1-stale", root / "data" / ".gm-tmp-2-stale"]
     for p in stale:
@@ -309,6 +340,12 @@ def build_gc(base: Path) -> World:
     reach = set(objects(root)) - set(garbage)
     return World(base, root, v2, {"reachable": reach, "garbage": set(garbage),
                                   "work": tree_state(root)})
+
+
+def pointer_oid(path: Path) -> str:
+    from gitmodel import pointer
+
+    return pointer.read(str(path)).oid
 
 
 def after_gc(w: World) -> tuple[int, int]:
@@ -327,8 +364,12 @@ def after_gc(w: World) -> tuple[int, int]:
 def final_gc(w: World) -> None:
     have = set(objects(w.cwd))
     assert have == w.facts["reachable"]
-    assert not temps(cache_root(w.cwd)) and not [p for p in tree_state(w.cwd) if ".gm-tmp-" in p]
-    assert status_states(w.cwd) == ["unchanged"] * 4
+    # A pack rewrite that was killed may leave its young temp file (gc takes
+    # it once it is past the grace period); nothing else.
+    packs_dir = cache_root(w.cwd) / "packs"
+    assert not [t for t in temps(cache_root(w.cwd)) if t.parent != packs_dir]
+    assert not [p for p in tree_state(w.cwd) if ".gm-tmp-" in p]
+    assert status_states(w.cwd) == ["unchanged"] * 5
     ok(cli(w.cwd, "fsck"))
 
 
@@ -388,7 +429,7 @@ def after_pull(w: World) -> tuple[int, int]:
     corrupt = bad_objects(cache_root(w.cwd)) + bad_objects(w.store)
     assert not corrupt
     view = user_view(w.cwd, w.files)
-    half = [rel for rel, data in w.files.items() if view[rel] not in (None, data)]
+    half = [rel for rel, data in w.files.items() if view[rel] not in (None, data) and not unfinished(w.cwd, rel)]
     assert not half, f"half-written files under users' names: {half[:3]}"
     return len(corrupt), 0
 
@@ -437,7 +478,8 @@ def final_gc_remote(w: World) -> None:
 
 SCENARIOS = {s.name: s for s in [
     Scenario("add", ["add", *PATHS],
-             ["cache:temps-written", "cache:object-renamed", "cache:large-before-rename", "add:objects-stored",
+             ["cache:pack-filled", "pack:before-index",
+              "cache:temps-written", "cache:object-renamed", "cache:large-before-rename", "add:objects-stored",
               "add:manifest-stored", "fsutil:before-rename", "add:pointer-written", "add:before-stage"],
              build_add, after_add, final_add),
     Scenario("add-hardlink", ["add", *PATHS],
@@ -447,7 +489,8 @@ SCENARIOS = {s.name: s for s in [
              ["cache:large-before-rename", "fsutil:place-before-rename", "checkout:file-placed"],
              build_checkout, after_checkout, final_checkout),
     Scenario("gc", ["gc"],
-             ["gc:enumerated", "gc:before-delete", "gc:object-deleted", "gc:done"],
+             ["gc:enumerated", "gc:before-delete", "gc:object-deleted", "pack:before-index", "gc:pack-written",
+              "gc:pack-deleted", "gc:done"],
              build_gc, after_gc, final_gc),
     Scenario("gc-remote", ["gc", "-r", "origin"],
              ["gc:enumerated", "gc:before-delete", "gc:object-deleted"],
@@ -705,11 +748,21 @@ def s3_objects(endpoint: str, bucket: str) -> dict[str, bytes]:
 
     s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
     out = {}
+    keys: set[str] = set()
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
         for item in page.get("Contents", ()):
+            keys.add(item["Key"])
             oid = oid_from_key(item["Key"])
             if oid:
                 out[oid] = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+    # Packed objects: only a pack whose index is there exists.
+    for key in sorted(keys):
+        name = key.rsplit("/", 1)[-1]
+        if name.startswith("pack-") and name.endswith(".idx") and key[:-4] + ".pack" in keys:
+            entries = decode_idx(s3.get_object(Bucket=bucket, Key=key)["Body"].read(), key)
+            data = s3.get_object(Bucket=bucket, Key=key[:-4] + ".pack")["Body"].read()
+            for oid, off, size in entries:
+                out.setdefault(oid, data[off:off + size])
     return out
 
 

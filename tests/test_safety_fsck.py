@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import git
-from test_safety_support import (assert_one_line_error, assert_unchanged, cache_root, immutable, object_path, objects,
-                                 oid_of, snapshot, store_objects, tree_state)
+from conftest import git, gm_proc
+from test_safety_support import (assert_one_line_error, assert_unchanged, bad_objects, cache_root, immutable,
+                                 object_path, objects, oid_of, pack_entries, packs, snapshot, store_objects,
+                                 tree_state)
 
 
 def put(root: Path, rel: str, data: bytes) -> None:
@@ -263,3 +264,126 @@ def test_hardlinked_folder_remote_shares_the_damage(gm, tracked: Path, tmp_path:
     corrupt(object_path(tracked, oid))
     r = gm("fsck", "-r", "origin")
     assert r.code == 1 and f"corrupt: {oid}" in r.err, r
+
+
+# -- packs -------------------------------------------------------------------------------
+
+def packed_folder(gm, root: Path, n: int = 20) -> dict[str, bytes]:
+    files = {f"d/f{i:02}.bin": f"packed {i} ".encode() * 40 for i in range(n)}
+    for rel, data in files.items():
+        put(root, rel, data)
+    assert gm("add", "d").code == 0
+    git("add", "-A", cwd=root)
+    git("commit", "-qm", "d", cwd=root)
+    return files
+
+
+def the_pack(root: Path) -> tuple[str, Path, Path]:
+    found = packs(cache_root(root))
+    assert len(found) == 1, found
+    ((packid, (pack, idx)),) = found.items()
+    assert idx is not None
+    return packid, pack, idx
+
+
+def damage(path: Path, offset: int) -> None:
+    os.chmod(path, 0o644)
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        b = f.read(1)
+        f.seek(offset)
+        f.write(bytes([b[0] ^ 0x55]))
+    os.chmod(path, 0o444)
+
+
+def test_packed_objects_are_checked(gm, repo: Path) -> None:
+    packed_folder(gm, repo)
+    r = gm("fsck")
+    assert r.code == 0 and "checked 21 objects" in r.out and "all good" in r.out, r
+
+
+def test_corrupt_packed_object_is_reported_and_dropped_from_its_pack(gm, repo: Path) -> None:
+    files = packed_folder(gm, repo)
+    old_id, pack, idx = the_pack(repo)
+    bad = oid_of(files["d/f05.bin"])
+    ((off, _),) = [(o, s) for oid, o, s in pack_entries(idx) if oid == bad]
+    damage(pack, off + 3)
+    r = gm("fsck")
+    assert r.code == 1, r
+    assert f"corrupt: {bad} (d/f05.bin)" in r.err and "gitmodel pull" in r.err, r
+    # A new pack without it; the old one kept aside as evidence.
+    new_id, _, new_idx = the_pack(repo)
+    assert new_id != old_id
+    assert {o for o, _, _ in pack_entries(new_idx)} == {oid_of(d) for rel, d in files.items() if rel != "d/f05.bin"}
+    assert not pack.exists() and not idx.exists()
+    assert list((cache_root(repo) / "corrupt" / "packs").glob(f"pack-{old_id}.pack.*"))
+    assert not bad_objects(cache_root(repo))
+    r = gm("fsck")
+    assert r.code == 1 and f"missing: {bad} (d/f05.bin)" in r.err, r
+    assert (repo / "d/f05.bin").read_bytes() == files["d/f05.bin"], "the workspace copy is untouched"
+
+
+def test_fetch_restores_what_fsck_dropped_from_a_pack(gm, repo: Path, tmp_path: Path) -> None:
+    files = packed_folder(gm, repo)
+    assert gm("remote", "add", "origin", str(tmp_path / "store"), "--default").code == 0
+    assert gm("remote", "modify", "origin", "link", "copy").code == 0  # its own bytes, not the cache's inode
+    assert gm("push").code == 0
+    _, pack, idx = the_pack(repo)
+    bad = oid_of(files["d/f11.bin"])
+    ((off, _),) = [(o, s) for oid, o, s in pack_entries(idx) if oid == bad]
+    damage(pack, off)
+    assert gm("fsck").code == 1
+    r = gm("fetch")
+    assert r.code == 0, r
+    r = gm("fsck")
+    assert r.code == 0, r
+    assert objects(repo)[bad].read_bytes() == files["d/f11.bin"]
+
+
+def test_fsck_with_paths_checks_the_packed_objects_they_use(gm, repo: Path) -> None:
+    put(repo, "model.bin", b"model")
+    assert gm("add", "model.bin").code == 0
+    files = packed_folder(gm, repo)
+    _, pack, idx = the_pack(repo)
+    bad = oid_of(files["d/f02.bin"])
+    ((off, _),) = [(o, s) for oid, o, s in pack_entries(idx) if oid == bad]
+    damage(pack, off)
+    assert gm("fsck", "model.bin").code == 0
+    r = gm("fsck", "d")
+    assert r.code == 1 and f"corrupt: {bad} (d/f02.bin)" in r.err, r
+
+
+def test_damaged_pack_index_is_reported_and_moved_aside(gm, repo: Path) -> None:
+    files = packed_folder(gm, repo)
+    packid, pack, idx = the_pack(repo)
+    damage(idx, 40)
+    r = gm("fsck")
+    assert r.code == 1, r
+    assert "bad pack: " in r.err and idx.name in r.err and "damaged" in r.err, r
+    assert not idx.exists() and not pack.exists()
+    aside = cache_root(repo) / "corrupt" / "packs"
+    assert list(aside.glob(f"pack-{packid}.idx.*")) and list(aside.glob(f"pack-{packid}.pack.*"))
+    # Its objects now count as missing (a fetch would bring them back), and
+    # every other command works again.
+    assert f"missing: {oid_of(files['d/f00.bin'])} (d/f00.bin)" in r.err, r
+    r = gm("status")
+    assert r.code == 0, r
+
+
+@pytest.mark.parametrize("point", ["pack:before-index", "fsck:pack-rewritten", "fsck:moved-aside"])
+def test_kill_while_fsck_rewrites_a_pack_then_rerun(gm, repo: Path, point: str) -> None:
+    files = packed_folder(gm, repo)
+    _, pack, idx = the_pack(repo)
+    bad = oid_of(files["d/f09.bin"])
+    ((off, _),) = [(o, s) for oid, o, s in pack_entries(idx) if oid == bad]
+    damage(pack, off)
+    r = gm_proc("fsck", cwd=repo, env={"GITMODEL_FAULT": point})
+    assert r.code == -9, r
+    # No good object lost on the way (both packs may exist for a moment).
+    have = objects(repo)
+    assert {oid_of(d) for rel, d in files.items() if rel != "d/f09.bin"} <= set(have)
+    r = gm("fsck")
+    assert r.code == 1 and (f"corrupt: {bad}" in r.err or f"missing: {bad}" in r.err), r
+    r = gm("fsck")
+    assert r.code == 1 and f"missing: {bad} (d/f09.bin)" in r.err and "corrupt: " not in r.err, r
+    assert not bad_objects(cache_root(repo)) and len(packs(cache_root(repo))) == 1

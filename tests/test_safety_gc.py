@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
 
 from conftest import git
-from test_safety_support import (age, age_cache, assert_one_line_error, assert_unchanged, cache_root, object_path,
-                                 objects, oid_of, snapshot)
+from test_safety_support import (age, age_cache, assert_one_line_error, assert_unchanged, bad_objects, cache_root,
+                                 object_path, objects, oid_of, pack_entries, packs, snapshot)
 
 
 def put(root: Path, rel: str, data: bytes) -> bytes:
@@ -435,3 +436,141 @@ def test_json_output(gm, repo: Path) -> None:
     assert r.code == 0, r
     data = json.loads(r.out)
     assert data["deleted"] == [{"oid": oid_of(b"1"), "size": 1}] and data["kept"] == 1
+
+
+# -- packs -------------------------------------------------------------------------------
+
+def folder(root: Path, name: str, n: int = 20, size: int = 300) -> dict[str, bytes]:
+    files = {f"{name}/f{i:02}.bin": f"{name} {i} ".encode() * (size // 8) for i in range(n)}
+    for rel, data in files.items():
+        put(root, rel, data)
+    return files
+
+
+def pack_ids(root: Path) -> set[str]:
+    return set(packs(cache_root(root)))
+
+
+def pack_oids(root: Path) -> dict[str, set[str]]:
+    """{pack id: its objects}; every pack must have its index."""
+    out = {}
+    for packid, (_, idx) in packs(cache_root(root)).items():
+        assert idx is not None, f"pack {packid} has no index"
+        out[packid] = {o for o, _, _ in pack_entries(idx)}
+    return out
+
+
+def test_a_dead_pack_is_deleted_whole(gm, repo: Path) -> None:
+    keep = track(gm, repo, "model.bin", b"kept")
+    dead = folder(repo, "scratch")
+    assert gm("add", "scratch").code == 0
+    (dead_id,) = pack_ids(repo)
+    assert gm("remove", "scratch").code == 0
+    shutil.rmtree(repo / "scratch")
+    commit(repo, "only the model")
+    age_cache(repo, 30)
+    before = snapshot(repo)
+    r = gm("gc", "--dry-run", "--keep-days", "1")
+    assert r.code == 0, r
+    assert_unchanged(before, snapshot(repo))
+    assert "would free" in r.out and "21 objects" in r.out, r  # its 20 files and the manifest
+    r = gc(gm, "--json")
+    data = json.loads(r.out)
+    assert data["packs_deleted"] == [dead_id] and len(data["deleted"]) >= 20
+    assert not list((cache_root(repo) / "packs").glob("pack-*")), "index and pack are both gone"
+    assert keep in objects(repo) and not set(objects(repo)) & {oid_of(d) for d in dead.values()}
+
+
+def test_a_mostly_dead_pack_is_rewritten_with_its_live_objects(gm, repo: Path) -> None:
+    files = folder(repo, "mix")
+    assert gm("add", "mix").code == 0
+    (old_id,) = pack_ids(repo)
+    live = dict(list(files.items())[:3])
+    for rel in list(files)[3:]:
+        (repo / rel).unlink()
+    assert gm("add", "mix").code == 0
+    commit(repo, "three files")
+    age_cache(repo, 30)
+    r = gc(gm, "--json")
+    data = json.loads(r.out)
+    ((old, new),) = [(p["old"], p["new"]) for p in data["packs_rewritten"]]
+    assert old == old_id and new and new != old_id
+    assert pack_oids(repo) == {new: {oid_of(d) for d in live.values()}}
+    assert {d["oid"] for d in data["deleted"]} >= {oid_of(d) for rel, d in files.items() if rel not in live}
+    assert not bad_objects(cache_root(repo))
+    # The rewritten pack serves a checkout.
+    shutil.rmtree(repo / "mix")
+    assert gm("checkout").code == 0
+    assert {rel: (repo / rel).read_bytes() for rel in live} == live
+    assert gm("fsck").code == 0
+
+
+def test_a_mostly_live_pack_is_kept_whole(gm, repo: Path) -> None:
+    files = folder(repo, "d")
+    assert gm("add", "d").code == 0
+    (packid,) = pack_ids(repo)
+    for rel in list(files)[:5]:  # a quarter of its bytes become garbage: not worth a copy
+        (repo / rel).unlink()
+    assert gm("add", "d").code == 0
+    commit(repo, "15 files")
+    age_cache(repo, 30)
+    before = pack_oids(repo)
+    data = json.loads(gc(gm, "--json").out)
+    assert pack_oids(repo) == before and data["kept_in_packs"] == 5
+    assert data["packs_deleted"] == [] and data["packs_rewritten"] == []
+    assert "5 unreachable in mostly live packs" in gc(gm).out
+
+
+def test_a_young_dead_pack_is_kept_by_its_mtime(gm, repo: Path) -> None:
+    folder(repo, "scratch")
+    assert gm("add", "scratch").code == 0
+    (packid,) = pack_ids(repo)
+    assert gm("remove", "scratch").code == 0
+    shutil.rmtree(repo / "scratch")
+    pack = cache_root(repo) / "packs" / f"pack-{packid}.pack"
+    age([pack], 3)
+    assert gm("gc", "--keep-days", "5").code == 0 and pack_ids(repo) == {packid}
+    age([pack], 6)  # the index's own mtime does not matter
+    assert gm("gc", "--keep-days", "5").code == 0 and pack_ids(repo) == set()
+
+
+def test_leftover_pack_without_index_and_pack_temps_are_removed(gm, repo: Path) -> None:
+    folder(repo, "d")
+    assert gm("add", "d").code == 0
+    commit(repo, "d")
+    packs_dir = cache_root(repo) / "packs"
+    orphan = packs_dir / ("pack-" + "ab" * 16 + ".pack")
+    orphan.write_bytes(b"a pack whose index was never written")
+    tmp = packs_dir / ".gm-tmp-99-pack"
+    tmp.write_bytes(b"half a pack")
+    assert gm("gc").code == 0
+    assert orphan.exists() and tmp.exists(), "young leftovers must stay (a writer may be at work)"
+    age([orphan, tmp], 30)
+    r = gm("gc", "--json")
+    assert {t["path"] for t in json.loads(r.out)["temps"]} == {str(orphan), str(tmp)}
+    assert not orphan.exists() and not tmp.exists()
+    assert len(pack_ids(repo)) == 1 and gm("fsck").code == 0
+
+
+def test_loose_copies_of_packed_objects_go_unless_a_symlink_needs_them(gm, repo: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    files = folder(repo, "d")
+    assert gm("add", "d").code == 0
+    (packid,) = pack_ids(repo)
+    a, b = files["d/f00.bin"], files["d/f01.bin"]
+    track(gm, repo, "copy.bin", a)  # the same bytes, added alone: a loose copy
+    monkeypatch.setenv("GITMODEL_LINK", "symlink")
+    track(gm, repo, "linked.bin", b)  # a loose copy the workspace symlink points at
+    assert os.path.islink(repo / "linked.bin")
+    commit(repo, "all")
+    loose = objects(repo, packed=False)
+    assert oid_of(a) in loose and oid_of(b) in loose
+    age_cache(repo, 30)
+    data = json.loads(gc(gm, "--json").out)
+    assert [d["oid"] for d in data["duplicates"]] == [oid_of(a)] and data["deleted"] == []
+    loose = objects(repo, packed=False)
+    assert oid_of(a) not in loose and oid_of(b) in loose
+    assert (repo / "linked.bin").read_bytes() == b and pack_ids(repo) == {packid}
+    assert gm("fsck").code == 0
+    (repo / "copy.bin").unlink()
+    assert gm("checkout").code == 0 and (repo / "copy.bin").read_bytes() == a

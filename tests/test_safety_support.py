@@ -19,7 +19,8 @@ from pathlib import Path
 import xxhash
 
 from conftest import GITMODEL, Result, git
-from test_core_support import read_only, tree_state
+from test_core_support import Packed, pack_entries, packs, read_only, tree_state  # noqa: F401 (re-exported)
+from test_core_support import store_objects as core_store_objects
 
 TMP_PREFIX = ".gm-tmp-"
 DAY = 86400.0
@@ -39,23 +40,15 @@ def object_path(root: Path, oid: str) -> Path:
     return cache_root(root) / "objects" / "xxh128" / hexd[:2] / hexd[2:]
 
 
-def store_objects(base: Path) -> dict[str, Path]:
-    """Every object under its final name below an object store root
-    (a cache or a folder remote): {oid: path}.  Temp files are not objects."""
-    out: dict[str, Path] = {}
-    objs = base / "objects"
-    if not objs.is_dir():
-        return out
-    for algo in objs.iterdir():
-        for shard in algo.iterdir():
-            for f in shard.iterdir():
-                if not f.name.startswith(TMP_PREFIX):
-                    out[f"{algo.name}:{shard.name}{f.name}"] = f
-    return out
+def store_objects(base: Path, packed: bool = True) -> dict[str, Path | Packed]:
+    """Every object under its final name below an object store root (a cache
+    or a folder remote), loose and packed: {oid: where}.  Temp files are not
+    objects, nor is a pack without its index."""
+    return core_store_objects(base, packed)
 
 
-def objects(root: Path) -> dict[str, Path]:
-    return store_objects(cache_root(root))
+def objects(root: Path, packed: bool = True) -> dict[str, Path | Packed]:
+    return store_objects(cache_root(root), packed)
 
 
 def bad_objects(base: Path) -> list[str]:

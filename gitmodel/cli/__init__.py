@@ -11,6 +11,7 @@ GITMODEL_DEBUG=1).
 
 from __future__ import annotations
 
+import copy
 import os
 import sys
 
@@ -41,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
 
     debug = os.environ.get("GITMODEL_DEBUG") == "1"
     try:
-        rv = app(args=argv, prog_name="gitmodel", standalone_mode=False)
+        rv = _app_for(sys.argv[1:] if argv is None else argv)(args=argv, prog_name="gitmodel", standalone_mode=False)
         if rv == 130:  # typer turns Ctrl-C into a returned 130 before the handler below can see it
             print("gitmodel: interrupted", file=sys.stderr)
         return rv if isinstance(rv, int) else 0
@@ -71,6 +72,35 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             raise
         return _unexpected(e)
+
+
+def _app_for(args: list[str]) -> typer.Typer:
+    """`app` with only the command (or command group) named on the command
+    line.  typer builds every registered command's parameters from its
+    signature on each run (~25 ms for ~40 commands, paid by every command,
+    hooks included); only the one that runs needs them.  The full app
+    still answers `gitmodel`, `gitmodel --help` and unknown commands."""
+    if not args or args[0].startswith("-"):
+        return app
+    from typer.main import get_command_name
+
+    name = args[0]
+    commands = [c for c in app.registered_commands
+                if (c.name or (get_command_name(c.callback.__name__) if c.callback else None)) == name]
+    groups = [g for g in app.registered_groups
+              if (g.name or (g.typer_instance.info.name if g.typer_instance else None)) == name]
+    if not commands and not groups:
+        return app
+    only = copy.copy(app)
+    # A second, hidden command keeps it a group: typer runs a lone command
+    # as the whole program, which would read the command's name as an argument.
+    only.registered_commands = [*commands, typer.models.CommandInfo(name="-", callback=_noop, hidden=True)]
+    only.registered_groups = groups
+    return only
+
+
+def _noop() -> None:
+    pass
 
 
 def _unexpected(e: Exception) -> int:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 import sys
 
-from ..fsck import BAD_MANIFEST, BAD_POINTER, CORRUPT, MISSING, UNREADABLE, FsckReport, fsck, fsck_remote
+from ..fsck import BAD_MANIFEST, BAD_PACK, BAD_POINTER, CORRUPT, MISSING, UNREADABLE, FsckReport, fsck, fsck_remote
 from ..progress import Progress, human_size
 from ..repo import Repo
 
@@ -12,7 +12,7 @@ def _hint(report: FsckReport, remote: str | None) -> list[str]:
     states = {p.state for p in report.problems}
     hints = []
     if remote is None:
-        if CORRUPT in states or MISSING in states:
+        if states & {CORRUPT, MISSING, BAD_PACK}:
             hints.append("run `gitmodel pull` (or `gitmodel fetch PATH`) to download good copies of the corrupt "
                          "and missing objects, then `gitmodel checkout --force PATH` for files that were "
                          "linked to a corrupt object")

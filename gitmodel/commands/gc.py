@@ -30,12 +30,21 @@ def run(*, dry_run: bool = False, remote: str | None = None, keep_days: float = 
     if dry_run:
         for oid, size in report.deleted:
             print(f"would delete {short(oid)}  {human_size(size)}  {oid}")
+        for packid in report.packs_deleted:
+            print(f"would delete pack-{packid}  (none of its objects is reachable)")
+        for packid, _ in report.packs_rewritten:
+            print(f"would rewrite pack-{packid} with only its reachable objects")
+        for oid, size in report.duplicates:
+            print(f"would delete {short(oid)}  {human_size(size)}  {oid}  (a loose copy; a pack holds it)")
         for path, size in report.temps:
             print(f"would delete {path}  {human_size(size)}  (stale temp file)")
-    n, t = len(report.deleted), len(report.temps)
-    what = f"{n} object{'s' if n != 1 else ''}" + (f" and {t} stale temp file{'s' if t != 1 else ''}" if t else "")
+    n, t, d = len(report.deleted), len(report.temps), len(report.duplicates)
+    what = f"{n} object{'s' if n != 1 else ''}" + \
+        (f" and {d} loose cop{'ies' if d != 1 else 'y'} of packed objects" if d else "") + \
+        (f" and {t} stale temp file{'s' if t != 1 else ''}" if t else "")
+    in_packs = f", {report.kept_in_packs} unreachable in mostly live packs" if report.kept_in_packs else ""
     print(f"{'would free' if dry_run else 'freed'} {human_size(report.freed)}{where}: {what}; "
-          f"kept {report.kept} reachable and {report.kept_young} younger than {days}")
-    if dry_run and (n or t):
+          f"kept {report.kept} reachable{in_packs} and {report.kept_young} younger than {days}")
+    if dry_run and (n or t or d):
         print("run the same command without --dry-run to delete them")
     return 0

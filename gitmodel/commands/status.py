@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import json
-
 from ..progress import human_size
 from ..repo import Repo
 from ..workspace import MISSING, MODIFIED, NOT_IN_CACHE, UNCHANGED, status
@@ -16,6 +14,8 @@ HINTS = {
 def run(paths: list[str], *, as_json: bool = False) -> int:
     results = status(Repo.discover(), paths)
     if as_json:
+        import json  # only for --json: every status run would pay for it
+
         print(json.dumps([s.as_dict() for s in results], indent=2))
         return 0
     if not results:

@@ -108,6 +108,11 @@ class Remote(ABC):
     def put(self, oid: str, path: str, size: int) -> None:
         """Upload the (complete, verified) cache file `path` as `oid`."""
 
+    @abstractmethod
+    def put_bytes(self, oid: str, data: bytes) -> None:
+        """Upload a small object held in memory (one read out of a local pack),
+        the same way `put` uploads a small file: `flush` publishes it."""
+
     def flush(self) -> None:
         """Publish and make durable whatever `put` deferred."""
 
@@ -143,6 +148,11 @@ class Remote(ABC):
     @abstractmethod
     def delete_pack(self, packid: str) -> None:
         """Remove a pack, index first (gc of the remote)."""
+
+    @abstractmethod
+    def list_pack_stats(self) -> Iterator[tuple[str, str, int, float]]:
+        """(pack id, "pack" or "idx", size, modification time) of every pack
+        file, indexed or not (gc: the grace period, unfinished uploads)."""
 
     @abstractmethod
     def delete(self, oid: str) -> None:

@@ -36,14 +36,16 @@ from collections.abc import Collection, Iterator
 
 from .. import faults, fsutil
 from .. import oid as oidmod
+from .. import pack as packmod
 from ..errors import ObjectMissingError, RemoteError
-from .base import META, OBJECTS, Remote, Sink
+from .base import META, OBJECTS, PACKS, Remote, Sink
 
 SMALL = 1 << 20  # below this: batched durability; above: fsync per object
 BATCH_FILES = 4096  # publish a batch every so many small objects...
 BATCH_BYTES = 256 << 20  # ...or bytes, so a killed push keeps most of its work
 READ_CHUNK = 8 << 20
 LINKS = ("auto", "reflink", "copy", "hardlink")
+_NO_LINK = (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP)  # another filesystem, or links refused
 
 
 class LocalRemote(Remote):
@@ -60,6 +62,7 @@ class LocalRemote(Remote):
                               f"fix it with `gitmodel remote modify {name} link reflink`")
         self.root = os.path.abspath(root)
         self.objects = os.path.join(self.root, OBJECTS)
+        self.packs = os.path.join(self.root, PACKS)
         self.link = ("reflink" if workspace_links else "hardlink") if link == "auto" else link
         self._faults = bool(os.environ.get("GITMODEL_FAULT"))
         self._mu = threading.Lock()
@@ -149,15 +152,25 @@ class LocalRemote(Remote):
             finally:
                 os.close(fd)
             if data is not None:
-                fsutil.write_new(tmp, data)
-                if self._faults:
-                    faults.point("remote:local-temp-written")
-                self._defer(tmp, final, len(data))
+                self.put_bytes(oid, data)
                 return
             _copy_durable(path, tmp, size)
             faults.point("remote:local-before-rename")
             os.replace(tmp, final)
             self._large_done = True
+        except BaseException:
+            fsutil.unlink_quiet(tmp)
+            raise
+
+    def put_bytes(self, oid: str, data: bytes) -> None:
+        self._ensure_shards()
+        final = self.path(oid)
+        tmp = fsutil.tmp_name(os.path.dirname(final))
+        try:
+            fsutil.write_new(tmp, data)
+            if self._faults:
+                faults.point("remote:local-temp-written")
+            self._defer(tmp, final, len(data))
         except BaseException:
             fsutil.unlink_quiet(tmp)
             raise
@@ -173,7 +186,7 @@ class LocalRemote(Remote):
         except FileExistsError:
             return True  # another push put it there first
         except OSError as e:
-            if e.errno in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+            if e.errno in _NO_LINK:
                 self.link = "reflink"  # another filesystem: remember, do not retry per object
                 return False
             raise
@@ -257,6 +270,101 @@ class LocalRemote(Remote):
                         except FileNotFoundError:
                             continue  # deleted while listing
                         yield prefix + entry.name, st.st_size, st.st_mtime
+
+    # -- packs ----------------------------------------------------------------
+    def _pack_path(self, packid: str, ext: str) -> str:
+        return os.path.join(self.packs, packmod.name_of(packid, ext))
+
+    def list_packs(self) -> list[str]:
+        if not os.path.isdir(self.root) and os.path.isdir(os.path.dirname(self.root)):
+            return []  # a new remote: the first push creates the folder
+        self._require_root()
+        return packmod.list_ids(self.packs)
+
+    def read_pack_index(self, packid: str) -> bytes:
+        try:
+            with open(self._pack_path(packid, "idx"), "rb") as f:
+                return f.read()
+        except FileNotFoundError:
+            raise ObjectMissingError(f"pack {packid} is not on {self.where}") from None
+
+    def put_pack(self, packid: str, pack_path: str, idx_data: bytes) -> None:
+        """The pack under a temp name (a hard link when `link` allows, else a
+        durable in-kernel copy), renamed, then its index written atomically:
+        a pack without its index does not count, so a killed upload is redone."""
+        self._ensure_shards()
+        os.makedirs(self.packs, exist_ok=True)
+        idx_path = self._pack_path(packid, "idx")
+        if os.path.exists(idx_path):
+            return  # complete already (another clone pushed the same objects)
+        tmp = fsutil.tmp_name(self.packs)
+        try:
+            self._place_pack(pack_path, tmp)
+            os.replace(tmp, self._pack_path(packid, "pack"))
+        finally:
+            fsutil.unlink_quiet(tmp)
+        fsutil.fsync_dir(self.packs)  # the pack's name is durable before the index names it
+        faults.point("remote:pack-before-index")
+        fsutil.write_atomic(idx_path, idx_data, mode=0o444)
+
+    def _place_pack(self, src: str, tmp: str) -> None:
+        if self.link == "hardlink":
+            try:
+                os.link(src, tmp)  # the cache's pack is complete, durable and never written again
+                return
+            except OSError as e:
+                if e.errno not in _NO_LINK:
+                    raise
+                self.link = "reflink"
+        if self.link == "reflink" and fsutil.reflink(src, tmp):
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.chmod(tmp, 0o444)
+            return
+        _copy_durable(src, tmp, os.stat(src).st_size)
+
+    def get_range(self, packid: str, offset: int, size: int) -> bytes:
+        try:
+            fd = os.open(self._pack_path(packid, "pack"), os.O_RDONLY)
+        except FileNotFoundError:
+            self._require_root()
+            raise ObjectMissingError(f"pack {packid} is not on {self.where}") from None
+        try:
+            parts = []
+            while size > 0:  # a short read is the pack's end: the caller's hash check refuses it
+                chunk = os.pread(fd, min(size, READ_CHUNK), offset)
+                if not chunk:
+                    break
+                parts.append(chunk)
+                offset += len(chunk)
+                size -= len(chunk)
+            return parts[0] if len(parts) == 1 else b"".join(parts)
+        finally:
+            os.close(fd)
+
+    def delete_pack(self, packid: str) -> None:
+        fsutil.unlink_quiet(self._pack_path(packid, "idx"))  # first: the pack stops counting
+        fsutil.unlink_quiet(self._pack_path(packid, "pack"))
+
+    def list_pack_stats(self) -> Iterator[tuple[str, str, int, float]]:
+        try:
+            it = os.scandir(self.packs)
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        with it:
+            for entry in it:
+                name = entry.name
+                base, _, ext = name.rpartition(".")
+                if ext not in ("pack", "idx") or packmod.packid_of(base + ".idx") is None:
+                    continue
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    continue
+                yield base[len(packmod.PREFIX):], ext, st.st_size, st.st_mtime
 
     def _meta_path(self, name: str) -> str:
         if not name or name.startswith("/") or ".." in name.split("/"):

@@ -28,12 +28,17 @@ from typing import Any
 
 from .. import faults
 from ..errors import ObjectMissingError, RemoteError
-from .base import META, OBJECTS, Remote, Sink, TransientRemoteError, object_key, oid_from_key
+from .. import pack as packmod
+from .base import META, OBJECTS, PACKS, Remote, Sink, TransientRemoteError, object_key, oid_from_key, pack_key
 
 SMALL_BODY = 1 << 20  # sent from memory; larger bodies stream from the file
 MULTIPART_THRESHOLD = 64 << 20
-MULTIPART_CHUNK = 8 << 20
-MULTIPART_CONCURRENCY = 10  # 10 x 8 MiB in flight (boto3's defaults): ~80 MB bounds a large upload's memory
+# 16 MiB parts: half the requests of boto3's 8 MiB default, and the server's
+# per-request cost is what bounds a large upload (moto, 1 GiB, 10 interleaved
+# runs: median 7.98 s against 8.29 s with 8 MiB; peak RSS 86 MB either way,
+# since s3transfer streams each part from the file rather than holding it).
+MULTIPART_CHUNK = 16 << 20
+MULTIPART_CONCURRENCY = 10  # fewer measured slower (16 MiB x 8: 8.43 s; 32 MiB x 4: slower still)
 READ_CHUNK = 1 << 20
 POOL = 64  # connections; created on demand, so a large pool costs nothing idle
 HEAD_BATCH_MAX = 64  # up to this many objects, per-object HEADs need no estimate of the remote
@@ -208,8 +213,20 @@ class S3Remote(Remote):
 
     # -- transfers ------------------------------------------------------------------
     def put(self, oid: str, path: str, size: int) -> None:
+        self._upload(self.key(oid), path, size, f"uploading object {oid}")
+        faults.point("remote:s3-put")
+
+    def put_bytes(self, oid: str, data: bytes) -> None:
+        try:
+            self.client().put_object(Bucket=self.bucket, Key=self.key(oid), Body=data)
+        except Exception as e:
+            raise self._translate(e, f"uploading object {oid}") from None
+        faults.point("remote:s3-put")
+
+    def _upload(self, key: str, path: str, size: int, doing: str) -> None:
+        """One file to one key: small from memory, medium as one streamed PUT,
+        large as a multipart upload (visible only once completed)."""
         s3 = self.client()
-        key = self.key(oid)
         try:
             if size < SMALL_BODY:
                 # bytes, not a file: botocore adds `Expect: 100-continue` (one more
@@ -229,8 +246,7 @@ class S3Remote(Remote):
                 callback = (lambda n: faults.point("remote:s3-part-sent")) if os.environ.get("GITMODEL_FAULT") else None
                 s3.upload_file(path, self.bucket, key, Config=config, Callback=callback)
         except Exception as e:
-            raise self._translate(_unwrap(e), f"uploading object {oid}") from None
-        faults.point("remote:s3-put")
+            raise self._translate(_unwrap(e), doing) from None
 
     def get(self, oid: str, sink: Sink) -> None:
         s3 = self.client()
@@ -267,6 +283,76 @@ class S3Remote(Remote):
                         yield oid, int(item["Size"]), item["LastModified"].timestamp()
         except Exception as e:
             raise self._translate(e, "listing objects") from None
+
+    # -- packs ----------------------------------------------------------------------
+    def _pack_key(self, packid: str, ext: str) -> str:
+        return self.prefix + pack_key(packid, ext)
+
+    def list_packs(self) -> list[str]:
+        return sorted(p for p, ext, _, _ in self.list_pack_stats() if ext == "idx")
+
+    def read_pack_index(self, packid: str) -> bytes:
+        try:
+            body = self.client().get_object(Bucket=self.bucket, Key=self._pack_key(packid, "idx"))["Body"]
+            try:
+                return bytes(body.read())
+            finally:
+                body.close()
+        except Exception as e:
+            if _is_not_found(e):
+                raise ObjectMissingError(f"pack {packid} is not on {self.where}") from None
+            raise self._translate(_unwrap(e), f"downloading the index of pack {packid}") from None
+
+    def put_pack(self, packid: str, pack_path: str, idx_data: bytes) -> None:
+        """The pack (multipart when large, like `put`), then its index: a pack
+        without its index does not count, so a killed upload is redone."""
+        self._upload(self._pack_key(packid, "pack"), pack_path, os.stat(pack_path).st_size,
+                     f"uploading pack {packid}")
+        faults.point("remote:pack-before-index")
+        try:
+            self.client().put_object(Bucket=self.bucket, Key=self._pack_key(packid, "idx"), Body=idx_data)
+        except Exception as e:
+            raise self._translate(e, f"uploading the index of pack {packid}") from None
+
+    def get_range(self, packid: str, offset: int, size: int) -> bytes:
+        if size <= 0:
+            return b""
+        try:
+            body = self.client().get_object(Bucket=self.bucket, Key=self._pack_key(packid, "pack"),
+                                            Range=f"bytes={offset}-{offset + size - 1}")["Body"]
+        except Exception as e:
+            if _is_not_found(e):
+                raise ObjectMissingError(f"pack {packid} is not on {self.where}") from None
+            if _is_bad_range(e):
+                return b""  # the pack is shorter than its index says: the caller's hash check refuses it
+            raise self._translate(e, f"downloading from pack {packid}") from None
+        try:
+            return bytes(body.read())
+        except (OSError, RemoteError):
+            raise
+        except Exception as e:
+            raise self._translate(_unwrap(e), f"downloading from pack {packid}") from None
+        finally:
+            body.close()
+
+    def delete_pack(self, packid: str) -> None:
+        for ext in ("idx", "pack"):  # the index first: the pack stops counting before it goes
+            try:
+                self.client().delete_object(Bucket=self.bucket, Key=self._pack_key(packid, ext))
+            except Exception as e:
+                raise self._translate(e, f"deleting pack {packid}") from None
+
+    def list_pack_stats(self) -> Iterator[tuple[str, str, int, float]]:
+        s3 = self.client()
+        try:
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket,
+                                                                     Prefix=f"{self.prefix}{PACKS}/"):
+                for item in page.get("Contents", ()):
+                    base, _, ext = item["Key"].rpartition("/")[2].rpartition(".")
+                    if ext in ("pack", "idx") and packmod.packid_of(base + ".idx") is not None:
+                        yield base[len(packmod.PREFIX):], ext, int(item["Size"]), item["LastModified"].timestamp()
+        except Exception as e:
+            raise self._translate(e, "listing packs") from None
 
     def _meta_key(self, name: str) -> str:
         if not name or name.startswith("/") or ".." in name.split("/"):
@@ -333,6 +419,12 @@ def _is_not_found(e: Exception) -> bool:
         return False
     code = str(e.response.get("Error", {}).get("Code", ""))
     return code in ("404", "NoSuchKey", "NotFound")
+
+
+def _is_bad_range(e: Exception) -> bool:
+    import botocore.exceptions as bx
+
+    return isinstance(e, bx.ClientError) and str(e.response.get("Error", {}).get("Code", "")) in ("InvalidRange", "416")
 
 
 def _unwrap(e: Exception) -> Exception:
