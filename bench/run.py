@@ -972,6 +972,9 @@ def bench_env() -> dict[str, str]:
         "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
     })
     env.pop("AWS_PROFILE", None)
+    # A user's Python caches bytecode; a shell that turned that off would
+    # charge every Python tool here (gitmodel, DVC) a recompile per command.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     # gitmodel's git hooks call `gitmodel`/`git-model` by name.
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     return env

@@ -34,6 +34,10 @@ Objects younger than the grace period (by mtime; the cache refreshes it when
 something stores the same content again) are kept: they may belong to work
 in progress that no ref or pointer names yet (`gitmodel push` from a clone
 that has not `git push`ed, content `checkout --force` saved aside).
+
+This module owns reachability, the cache's inventory and `gc`; deciding and
+deleting the cache's files (packs included) is gitmodel.gcpacks, remote gc
+gitmodel.gcremote.
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from . import faults, fsutil, gitops
+from . import faults, fsutil, gcpacks, gitops
 from . import oid as oidmod
 from . import pack as packmod
 from . import pointer as ptr
@@ -54,20 +58,17 @@ from .cache import Cache
 from .errors import CorruptObjectError, GitmodelError, ObjectMissingError
 from .manifest import HEADER as MANIFEST_HEADER
 from .progress import Progress
-from .remote.base import GC_MARKER
 from .repo import Repo
 
 if TYPE_CHECKING:
     import pygit2
 
-    from .remote import Remote
-
 DEFAULT_KEEP_DAYS = 14.0
 DAY = 86400.0
-_OID_TOKEN = re.compile(rb"xxh128:[0-9a-f]{32}")
+OID_TOKEN = re.compile(rb"xxh128:[0-9a-f]{32}")
 _KIND_DIR = re.compile(rb"(?m)^kind dir[ \t\r]*$")
 _VERSION = re.compile(rb"(?m)^version (\S+)")
-_MANIFEST_MAGIC = (MANIFEST_HEADER + "\n").encode()
+MANIFEST_MAGIC = (MANIFEST_HEADER + "\n").encode()
 NULL_SHA = "0" * 40
 
 
@@ -107,7 +108,7 @@ class _Collector:
     def pointer(self, data: bytes, where: str) -> None:
         r = self.result
         r.pointers += 1
-        tokens = [t.decode() for t in _OID_TOKEN.findall(data)]
+        tokens = [t.decode() for t in OID_TOKEN.findall(data)]
         r.oids.update(tokens)
         version = _VERSION.search(data)
         if version and version.group(1) != ptr.VERSION.encode():
@@ -131,7 +132,7 @@ class _Collector:
     def mention(self, data: bytes) -> None:
         """Oids named in free text (a version tag's snapshot): kept, and
         expanded when they are manifests the cache holds."""
-        for t in _OID_TOKEN.findall(data):
+        for t in OID_TOKEN.findall(data):
             oid = t.decode()
             self.result.oids.add(oid)
             self.maybe_dirs.add(oid)
@@ -152,11 +153,11 @@ class _Collector:
             if oidmod.of_bytes(data) != moid:
                 r.unknown_manifests[moid] = where  # corrupt: what it really lists is unknown
                 continue
-            if not data.startswith(_MANIFEST_MAGIC):
+            if not data.startswith(MANIFEST_MAGIC):
                 continue  # a file object named by a garbled pointer: nothing to expand
             r.manifests += 1
             # Every address in it, parsed or not: a superset of its entries.
-            r.oids.update(t.decode() for t in _OID_TOKEN.findall(data))
+            r.oids.update(t.decode() for t in OID_TOKEN.findall(data))
         return r
 
 
@@ -484,7 +485,7 @@ def check_keep_days(keep_days: float) -> float:
     return keep_days
 
 
-def _refuse_if_unsafe(r: Reachable) -> None:
+def refuse_if_unsafe(r: Reachable) -> None:
     if r.newer_format:
         where, version = next(iter(r.newer_format.items()))
         raise GcRefusedError(f"nothing deleted: {where} is a pointer in format {version}, newer than this "
@@ -498,7 +499,7 @@ def _refuse_if_unsafe(r: Reachable) -> None:
             f"(and `gitmodel fsck`), then `gitmodel gc` again")
 
 
-def _refuse_if_shallow(repo: Repo) -> None:
+def refuse_if_shallow(repo: Repo) -> None:
     out = gitops.run(["rev-parse", "--is-shallow-repository"], cwd=repo.root).stdout.decode().strip()
     if out == "true":
         raise GcRefusedError("nothing deleted: this clone is shallow, so gc cannot see the history that may "
@@ -518,11 +519,11 @@ def gc(repo: Repo, *, dry_run: bool = False, keep_days: float = DEFAULT_KEEP_DAY
     repo.require_init()
     report = GcReport(dry_run, keep_days, repo.cache.root)
     with repo.lock:
-        _refuse_if_shallow(repo)
+        refuse_if_shallow(repo)
         r, work_temps = reachable(repo)
         report.warnings = r.warnings
         report.reachable = len(r.oids)
-        _refuse_if_unsafe(r)
+        refuse_if_unsafe(r)
         faults.point("gc:enumerated")
         cutoff = (time.time() if now is None else now) - keep_days * DAY
         inv = scan_cache(repo.cache)
@@ -533,442 +534,14 @@ def gc(repo: Repo, *, dry_run: bool = False, keep_days: float = DEFAULT_KEEP_DAY
                 continue
             if not stat.S_ISDIR(st.st_mode):
                 inv.temps.append(Stored("", path, st.st_size, st.st_mtime))
-        plan = _plan(inv, r, cutoff, report)
+        plan = gcpacks.plan(inv, r, cutoff, report)
         stale = [t for t in inv.temps if t.mtime <= cutoff]
         report.temps = [(t.path, t.size) for t in stale]
         if dry_run or not (plan.doomed or plan.dead or plan.rewrite or stale):
             return report
-        _delete(repo, plan, report, progress)
+        gcpacks.delete(repo, plan, report, progress)
         for t in stale:
-            _unlink(t.path)
+            gcpacks.unlink(t.path)
         faults.point("gc:done")
     return report
 
-
-@dataclass
-class _Plan:
-    doomed: list[Stored] = field(default_factory=list)  # loose files to delete
-    dead: list[StoredPack] = field(default_factory=list)  # packs to delete
-    rewrite: list[tuple[StoredPack, list[tuple[str, int, int]]]] = field(default_factory=list)  # + what stays
-
-
-def _plan(inv: Inventory, r: Reachable, cutoff: float, report: GcReport) -> _Plan:
-    """Decide what goes, filling in the report (a dry run stops here)."""
-    plan = _Plan()
-    packed_kept: dict[str, StoredPack] = {}  # reachable oid -> a pack that keeps it
-    for p in inv.packs:
-        if p.damaged:
-            report.warnings.append(f"{p.damaged} (its objects were left alone)")
-            continue
-        live = [e for e in p.entries if e[0] in r.oids]
-        dead = [(o, size) for o, _, size in p.entries if o not in r.oids]
-        report.kept += len(live)
-        if p.mtime > cutoff:
-            report.kept_young += len(dead)
-        elif not live:
-            plan.dead.append(p)
-            report.deleted += dead
-            report.packs_deleted.append(p.packid)
-        elif 2 * sum(size for _, _, size in live) < p.size and not _bad_in(p, live, report):
-            plan.rewrite.append((p, live))
-            report.deleted += dead
-            report.packs_rewritten.append((p.packid, ""))
-        else:
-            report.kept_in_packs += len(dead)
-        if live:
-            packed_kept.update((o, p) for o, _, _ in live)
-    dupes: list[Stored] = []
-    for s in inv.loose:
-        if s.oid not in r.oids:
-            if s.mtime > cutoff:
-                report.kept_young += 1
-            else:
-                plan.doomed.append(s)
-                report.deleted.append((s.oid, s.size))
-        elif s.oid in packed_kept and s.oid not in r.linked and s.mtime <= cutoff:
-            dupes.append(s)  # a workspace symlink may point at a loose copy: those stay
-        else:
-            report.kept += 1
-    # A loose copy goes only when its packed copy is sound: it may be the good one.
-    for s in dupes:
-        p = packed_kept[s.oid]
-        if not packmod.verify(p.pack, [e for e in p.entries if e[0] == s.oid]):
-            plan.doomed.append(s)
-            report.duplicates.append((s.oid, s.size))
-        else:
-            report.kept += 1
-    return plan
-
-
-def _bad_in(p: StoredPack, live: list[tuple[str, int, int]], report: GcReport) -> bool:
-    """A reachable object that is corrupt in its pack stops the pack's
-    rewrite (copying it would carry the damage to a new pack)."""
-    bad = packmod.verify(p.pack, live)
-    if bad:
-        report.warnings.append(f"pack {p.pack} holds {len(bad)} corrupt object(s) ({bad[0]}...); it was kept "
-                               f"whole: run `gitmodel fsck`")
-    return bool(bad)
-
-
-def _delete(repo: Repo, plan: _Plan, report: GcReport, progress: Progress | None) -> None:
-    if plan.doomed or plan.dead or plan.rewrite:
-        _check_writable(repo.cache, packs=bool(plan.dead or plan.rewrite))
-        # Before the first deletion: "every object of this folder is in
-        # the cache" marks could otherwise outlive what they vouch for.
-        repo.statcache.clear_complete()
-    faults.point("gc:before-delete")
-    if progress:
-        progress.add_total(len(report.deleted) + len(report.duplicates),
-                           sum(s for _, s in report.deleted + report.duplicates))
-    for s in plan.doomed:
-        _unlink(s.path)
-        faults.point("gc:object-deleted")
-        if progress:
-            progress.advance(1, s.size)
-    for i, (p, live) in enumerate(plan.rewrite):
-        new = _rewrite_pack(repo.cache, p, live)
-        report.packs_rewritten[i] = (p.packid, new)
-        if progress:
-            progress.advance(len(p.entries) - len(live), sum(e[2] for e in p.entries) - sum(e[2] for e in live))
-    for p in plan.dead:
-        _delete_pack(p)
-        faults.point("gc:pack-deleted")
-        if progress:
-            progress.advance(len(p.entries), sum(size for _, _, size in p.entries))
-    repo.cache.reload_packs()
-
-
-def _rewrite_pack(cache: Cache, p: StoredPack, live: list[tuple[str, int, int]]) -> str:
-    """A new pack with only `live` (published: pack, then index), then the
-    old one deleted.  A crash between leaves both: duplicates, no loss."""
-    writer = packmod.PackWriter(cache.packs)
-    try:
-        fd = os.open(p.pack, os.O_RDONLY)
-        try:
-            for o, off, size in live:
-                writer.write(o, os.pread(fd, size, off))
-        finally:
-            os.close(fd)
-    except BaseException:
-        writer.abort()
-        raise
-    new = writer.finish() or ""
-    faults.point("gc:pack-written")
-    if new != p.packid:
-        _delete_pack(p)
-    return new
-
-
-def _delete_pack(p: StoredPack) -> None:
-    """The index first: without it the pack is invisible, and a crash leaves
-    only a leftover .pack that the next gc removes."""
-    _unlink(p.idx)
-    fsutil.fsync_dir(os.path.dirname(p.idx))
-    _unlink(p.pack)
-
-
-def _check_writable(cache: Cache, packs: bool = False) -> None:
-    for base in [os.path.join(cache.objects, oidmod.ALGO)] + ([cache.packs] if packs else []):
-        if not os.access(base, os.W_OK | os.X_OK):
-            raise GitmodelError(f"the cache folder {base} is not writable, so gc cannot delete anything; "
-                                f"fix its permissions (chmod -R u+w) and run `gitmodel gc` again")
-
-
-def _unlink(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass  # somebody else (another gc) was first
-
-
-# -- remote gc -------------------------------------------------------------------------
-
-LOCK_NAME = "locks/gc.json"
-LAST_GC_NAME = GC_MARKER  # pushes read it and drop their record of what the remote holds
-LOCK_TTL = 30 * 60.0  # seconds; renewed while gc runs, so only a dead holder's lock expires
-LOCK_RENEW = 5 * 60.0
-
-
-def unfetched_git_refs(repo: Repo) -> tuple[list[str], list[str]]:
-    """Compare every git remote's refs (`git ls-remote`) with what this clone
-    has: (refs it has not fetched, extra commits to count as roots).
-
-    A branch must match its remote-tracking ref and a tag the local tag;
-    any other ref (pull requests, notes) must name a commit we have, which
-    then counts as reachable."""
-    import pygit2
-
-    g = pygit2.Repository(repo.root)
-    stale: list[str] = []
-    roots: list[str] = []
-    env_remotes = gitops.run(["remote"], cwd=repo.root).stdout.decode().split()
-    for name in env_remotes:
-        proc = _ls_remote(repo, name)
-        for line in proc.splitlines():
-            sha, _, ref = line.partition("\t")
-            if not ref or ref == "HEAD" or ref.endswith("^{}"):
-                continue
-            if ref.startswith("refs/heads/"):
-                local = f"refs/remotes/{name}/{ref[len('refs/heads/'):]}"
-            elif ref.startswith("refs/tags/"):
-                local = ref
-            else:
-                if sha in g:
-                    roots.append(sha)
-                else:
-                    stale.append(f"{name} {ref}")
-                continue
-            try:
-                have = str(g.references[local].target)
-            except KeyError:
-                have = ""
-            if have != sha:
-                stale.append(f"{name} {ref}")
-    return stale, roots
-
-
-def _ls_remote(repo: Repo, name: str) -> str:
-    import subprocess
-
-    env = {**gitops.env_without_git_vars(), "GIT_TERMINAL_PROMPT": "0"}
-    try:
-        proc = subprocess.run(["git", "ls-remote", name], cwd=repo.root, capture_output=True, env=env,
-                              timeout=120)
-    except subprocess.TimeoutExpired:
-        raise GcRefusedError(f"nothing deleted: the git remote '{name}' did not answer `git ls-remote`; "
-                             f"check the network and run `gitmodel gc -r` again") from None
-    if proc.returncode != 0:
-        lines = proc.stderr.decode(errors="replace").strip().splitlines()
-        from .remote import redact
-
-        raise GcRefusedError(f"nothing deleted: cannot list the refs of the git remote '{name}' "
-                             f"({redact(lines[-1]) if lines else 'exit ' + str(proc.returncode)}); "
-                             f"remote gc must see every ref that may name its objects")
-    return proc.stdout.decode(errors="surrogateescape")
-
-
-class RemoteLock:
-    """A lock object on the remote (`locks/gc.json`): who holds it, since
-    when, until when.  Taken with an exclusive create where the store offers
-    one; a lock past its expiry, or held by a process on this host that no
-    longer exists, is taken over."""
-
-    def __init__(self, remote: Remote, command: str = "gitmodel gc") -> None:
-        import socket
-        import uuid
-
-        self.remote = remote
-        self.token = uuid.uuid4().hex
-        self.info = {"holder": command, "host": socket.gethostname(), "pid": os.getpid(), "token": self.token}
-        self.renewed = 0.0
-
-    def _body(self) -> bytes:
-        import json
-
-        now = time.time()
-        self.renewed = now
-        return json.dumps({**self.info, "created": now, "expires": now + LOCK_TTL}).encode()
-
-    def _current(self) -> dict[str, Any] | None:
-        import json
-
-        raw = self.remote.read_meta(LOCK_NAME)
-        if raw is None:
-            return None
-        try:
-            data = json.loads(raw)
-            return data if isinstance(data, dict) else {}
-        except ValueError:
-            return {}  # torn or foreign: treated as expired
-
-    def _stale(self, cur: dict[str, Any]) -> bool:
-        import socket
-
-        try:
-            if float(cur.get("expires", 0)) < time.time():
-                return True
-        except (TypeError, ValueError):
-            return True
-        if cur.get("host") == socket.gethostname() and isinstance(cur.get("pid"), int):
-            try:
-                os.kill(cur["pid"], 0)
-            except ProcessLookupError:
-                return True
-            except PermissionError:
-                return False
-        return False
-
-    def acquire(self) -> None:
-        if self.remote.write_meta(LOCK_NAME, self._body(), exclusive=True):
-            return self._confirm()
-        cur = self._current()
-        if cur is not None and not self._stale(cur):
-            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(float(cur.get("expires", 0))))
-            raise GitmodelError(
-                f"{self.remote.where} is locked by {cur.get('holder', '?')} (pid {cur.get('pid', '?')} on "
-                f"{cur.get('host', '?')}) until {when}; wait for it to finish, then run the command again")
-        # Expired or dead: replace it, then make sure we won any race for it.
-        self.remote.delete_meta(LOCK_NAME)
-        if not self.remote.write_meta(LOCK_NAME, self._body(), exclusive=True):
-            raise GitmodelError(f"{self.remote.where}: another gitmodel gc took the lock first; "
-                                f"wait for it to finish, then run the command again")
-        self._confirm()
-
-    def _confirm(self) -> None:
-        cur = self._current()
-        if not cur or cur.get("token") != self.token:
-            raise GitmodelError(f"{self.remote.where}: another gitmodel gc took the lock at the same time; "
-                                f"wait for it to finish, then run the command again")
-
-    def renew(self) -> None:
-        if time.time() - self.renewed > LOCK_RENEW:
-            self._confirm()
-            self.remote.write_meta(LOCK_NAME, self._body())
-
-    def release(self) -> None:
-        cur = self._current()
-        if cur is not None and cur.get("token") == self.token:
-            self.remote.delete_meta(LOCK_NAME)
-
-
-def gc_remote(repo: Repo, remote: str | None, *, dry_run: bool = False, keep_days: float = DEFAULT_KEEP_DAYS,
-              now: float | None = None, progress: Progress | None = None, jobs: int | None = None) -> GcReport:
-    """Delete remote objects that nothing this clone knows of can reach.
-
-    Refused unless this clone has fetched every ref of every git remote
-    (others' pushed work names objects too); objects younger than the grace
-    period are kept (others' work not yet pushed to git).  Holds a lock on
-    the remote, and the local record of what the remote holds is dropped
-    before the first deletion."""
-    from .remote import from_repo
-    from .transfer import KnownObjects
-
-    check_keep_days(keep_days)
-    repo.require_init()
-    _refuse_if_shallow(repo)
-    stale, roots = unfetched_git_refs(repo)
-    if stale:
-        name = stale[0].split(" ", 1)[0]
-        more = f" and {len(stale) - 1} more" if len(stale) > 1 else ""
-        raise GcRefusedError(f"nothing deleted: this clone's refs do not match the git remote '{name}' "
-                             f"({stale[0].split(' ', 1)[1]}{more}); run `git fetch --all --tags` first")
-    r = from_repo(repo, remote)
-    report = GcReport(dry_run, keep_days, r.where)
-    lock = RemoteLock(r)
-    try:
-        if not dry_run:
-            lock.acquire()
-        try:
-            with repo.lock:
-                reach, _ = reachable(repo, roots)
-            report.warnings = reach.warnings
-            if not dry_run and not list(gitops.run(["remote"], cwd=repo.root).stdout.split()):
-                report.warnings.append("this repository has no git remote: only its own refs were considered")
-            _expand_from_remote(r, reach)
-            report.reachable = len(reach.oids)
-            _refuse_if_unsafe(reach)
-            faults.point("gc:enumerated")
-            cutoff = (time.time() if now is None else now) - keep_days * DAY
-            doomed: list[tuple[str, int]] = []
-            for oid, size, mtime in r.list_stats():
-                if oid in reach.oids:
-                    report.kept += 1
-                elif mtime > cutoff:
-                    report.kept_young += 1
-                else:
-                    doomed.append((oid, size))
-            report.deleted = list(doomed)  # dead packs add their objects to the report, not to this list
-            dead_packs = _dead_packs(r, reach, cutoff, report, os.path.join(repo.cache.root, "remotes", r.name))
-            if dry_run or not (doomed or dead_packs):
-                return report
-            # Before the first deletion: the record says "on the remote" and
-            # push trusts it to skip uploads.
-            KnownObjects(repo.cache.root, r.name, r.identity).forget()
-            faults.point("gc:before-delete")
-            if progress:
-                progress.add_total(len(doomed), sum(s for _, s in doomed))
-            for oid, size in doomed:
-                r.delete(oid)
-                faults.point("gc:object-deleted")
-                lock.renew()
-                if progress:
-                    progress.advance(1, size)
-            for packid in dead_packs:
-                r.delete_pack(packid)  # index first: its objects stop counting before the bytes go
-                faults.point("gc:pack-deleted")
-                lock.renew()
-            # When the last deletion happened: another clone's record of what
-            # the remote holds is stale if it is older than this.
-            import json
-
-            r.write_meta(LAST_GC_NAME, json.dumps({"time": time.time(), "deleted": len(doomed)}).encode())
-        finally:
-            if not dry_run:
-                lock.release()
-    finally:
-        r.close()
-    return report
-
-
-def _dead_packs(r: Remote, reach: Reachable, cutoff: float, report: GcReport, record_dir: str) -> list[str]:
-    """Remote packs to delete: those none of whose objects is reachable, and
-    whose files are older than the grace period.  A pack with one reachable
-    object is kept whole (a pack is never rewritten in place).  A pack left
-    without its index by a killed upload is a temp file (deleted when as old);
-    a pack whose index is damaged is kept, with a warning."""
-    from .errors import CorruptObjectError, ObjectMissingError
-    from .transfer import RemotePacks
-
-    files: dict[str, dict[str, tuple[int, float]]] = {}
-    for packid, ext, size, mtime in r.list_pack_stats():
-        files.setdefault(packid, {})[ext] = (size, mtime)
-    packs = RemotePacks(r, os.path.join(record_dir, "packs"))
-    dead: list[str] = []
-    for packid, have in sorted(files.items()):
-        young = max(m for _, m in have.values()) > cutoff
-        if "idx" not in have:
-            if not young:
-                dead.append(packid)
-                report.temps.append((f"packs/pack-{packid}.pack", have["pack"][0]))
-            continue
-        try:
-            entries = packs.index(packid)
-        except ObjectMissingError:
-            continue  # deleted meanwhile
-        except CorruptObjectError as e:
-            report.warnings.append(f"{e} (kept)")
-            continue
-        if any(o in reach.oids for o, _, _ in entries):
-            report.kept += len(entries)
-        elif young:
-            report.kept_young += len(entries)
-        else:
-            dead.append(packid)
-            report.deleted += [(o, n) for o, _, n in entries]
-    return dead
-
-
-def _expand_from_remote(r: Remote, reach: Reachable) -> None:
-    """Manifests the cache lacks are read (verified, not stored) from the
-    remote itself; one it lacks too stays unknown and stops gc."""
-    for moid in list(reach.unknown_manifests):
-        sink = _Bytes()
-        try:
-            r.get(moid, sink)
-        except GitmodelError:
-            continue
-        data = b"".join(sink.parts)
-        if oidmod.of_bytes(data) != moid:
-            continue
-        del reach.unknown_manifests[moid]
-        if data.startswith(_MANIFEST_MAGIC):
-            reach.manifests += 1
-            reach.oids.update(t.decode() for t in _OID_TOKEN.findall(data))
-
-
-class _Bytes:
-    def __init__(self) -> None:
-        self.parts: list[bytes] = []
-
-    def write(self, data: bytes | memoryview) -> None:
-        self.parts.append(bytes(data))

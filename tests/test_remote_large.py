@@ -55,3 +55,27 @@ def test_corrupt_large_object_on_a_folder_remote_never_reaches_the_cache(repo: P
     assert not obj.exists()
     assert not (repo / "model.bin").exists()
     assert os.listdir(repo / ".git" / "gitmodel" / "tmp") == []
+
+
+def test_pull_of_a_corrupt_large_object_leaves_no_temp_file_in_the_workspace(repo: Path, tmp_path: Path) -> None:
+    # pull copies a large object on into the workspace while it lands in the
+    # cache; a copy that fails verification must not leave that temp behind.
+    store, oid, _ = _setup(repo, tmp_path)
+    _wipe_cache(repo, oid)
+    remote_obj = store / "objects" / oidmod.relpath(oid)
+    os.chmod(remote_obj, 0o644)
+    with open(remote_obj, "r+b") as f:
+        f.write(b"\x00corrupt\x00")
+    r = gm_run(["pull"], cwd=repo)
+    assert r.code == 1, r
+    assert [n for n in os.listdir(repo) if n.startswith(".gm-tmp-")] == []
+
+
+def test_pull_of_a_large_object_leaves_a_users_file_alone(repo: Path, tmp_path: Path) -> None:
+    store, oid, data = _setup(repo, tmp_path)
+    obj = _wipe_cache(repo, oid)
+    (repo / "model.bin").write_bytes(b"the user's own work")
+    r = gm_run(["pull"], cwd=repo)
+    assert (repo / "model.bin").read_bytes() == b"the user's own work", r
+    assert obj.read_bytes() == data  # fetched all the same
+    assert [n for n in os.listdir(repo) if n.startswith(".gm-tmp-")] == []

@@ -3,7 +3,8 @@ from __future__ import annotations
 import json
 import sys
 
-from ..gc import gc, gc_remote
+from ..gc import gc
+from ..gcremote import gc_remote
 from ..oid import short
 from ..progress import Progress, human_size
 from ..repo import Repo
