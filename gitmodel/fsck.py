@@ -368,7 +368,7 @@ def fsck_remote(repo: Repo, remote: str | None, paths: list[str] | None = None, 
     or in a pack), and every object the workspace pointers use must be
     there.  Read-only."""
     from .remote import TransientRemoteError, from_repo
-    from .transfer import PackEntry, RemotePacks, read_span, spans_of
+    from .remotepacks import PackEntry, RemotePacks, read_span, spans_of
 
     repo.require_init()
     paths = paths or []

@@ -183,7 +183,7 @@ def gc_remote(repo: Repo, remote: str | None, *, dry_run: bool = False, keep_day
     the remote, and the local record of what the remote holds is dropped
     before the first deletion."""
     from .remote import from_repo
-    from .transfer import KnownObjects
+    from .known import KnownObjects
 
     check_keep_days(keep_days)
     repo.require_init()
@@ -259,7 +259,7 @@ def _dead_packs(r: Remote, reach: Reachable, cutoff: float, report: GcReport, re
     without its index by a killed upload is a temp file (deleted when as old);
     a pack whose index is damaged is kept, with a warning."""
     from .errors import CorruptObjectError, ObjectMissingError
-    from .transfer import RemotePacks
+    from .remotepacks import RemotePacks
 
     files: dict[str, dict[str, tuple[int, float]]] = {}
     for packid, ext, size, mtime in r.list_pack_stats():

@@ -27,33 +27,26 @@ from __future__ import annotations
 
 import functools
 import os
-import random
-import shutil
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from . import faults, fsutil, manifest, revs, tracked
-from . import pack as packmod
 from . import pointer as ptr
 from .cache import Cache
-from .errors import CorruptObjectError, GitmodelError, ObjectMissingError, PathError, PointerError
+from .errors import GitmodelError, ObjectMissingError, PathError, PointerError
 from .progress import Progress
-from .remote import Remote, TransientRemoteError, open_remote, spec_from_config
+from .known import KnownObjects
+from .remote import Remote, open_remote, spec_from_config
 from .remote.base import GC_MARKER
+from .remotepacks import LocalPack, PackEntry, RemotePacks, download_pack, plan_packs, read_span, remote_has, spans_of
 from .repo import Repo
+from .workers import chunks, parallel, retrying
 
-T = TypeVar("T")
-RETRIES = 4  # per object, on top of the S3 client's own request retries
-BACKOFF = 0.5  # seconds, doubled per attempt, with jitter
 MANIFEST_MAGIC = (manifest.HEADER + "\n").encode()
 LARGE_LOCAL = 8 << 20  # from a folder remote, objects this large take the cache's in-kernel copy
-PACK_CHUNK = 16 << 20  # a whole pack is downloaded in ranges of this size (bounded memory)
-SPAN_MAX = 8 << 20  # objects of one pack read together in one range request, up to this size...
-SPAN_GAP = 64 << 10  # ...when fewer than this many unwanted bytes lie between them
 
 
 # -- reports -------------------------------------------------------------------
@@ -98,227 +91,6 @@ def _missing_error(missing: list[tuple[str, str]], where: str, push: bool) -> Ob
     return ObjectMissingError(
         f"{path} ({oid}){more} not on {where} (everything else was fetched); "
         f"push it from a clone that has it (`gitmodel push`), or fetch from another remote with -r NAME")
-
-
-# -- the local record of what a remote holds -------------------------------------
-
-class KnownObjects:
-    """Objects known to be on one remote: `<cache>/remotes/<name>/known`, one
-    oid a line, appended after each confirmed upload, download or existence
-    check.  A hint that saves asking the remote; never a reason to delete
-    anything.  Dropped when the remote's URL or endpoint changes."""
-
-    def __init__(self, cache_root: str, name: str, identity: str) -> None:
-        self.dir = os.path.join(cache_root, "remotes", name)
-        self.path = os.path.join(self.dir, "known")
-        self.identity = identity
-        self._set: set[str] | None = None
-        self._stale = False
-        self._mu = threading.Lock()
-
-    def load(self) -> set[str]:
-        if self._set is not None:
-            return self._set
-        try:
-            with open(os.path.join(self.dir, "identity"), encoding="utf-8") as f:
-                same = f.read().strip() == self.identity
-        except FileNotFoundError:
-            same = False
-        self._stale = not same  # reset on the first write, not before anything is known
-        self._set = set()
-        if same:
-            try:
-                with open(self.path, "rb") as fb:
-                    lines = fb.read().decode("ascii", "replace").split("\n")
-                # A line torn by a crash is not an oid and is simply ignored.
-                self._set = {x for x in lines if len(x) == 39 and x.startswith("xxh128:")}
-            except FileNotFoundError:
-                pass
-        return self._set
-
-    def _reset(self) -> None:
-        from .fsutil import write_atomic
-
-        try:
-            os.makedirs(self.dir, exist_ok=True)
-            write_atomic(os.path.join(self.dir, "known"), b"", durable=False)
-            write_atomic(os.path.join(self.dir, "identity"), self.identity.encode() + b"\n", durable=False)
-        except OSError:
-            pass  # a read-only cache still pushes; it only asks the remote more
-
-    def __contains__(self, oid: str) -> bool:
-        return oid in self.load()
-
-    def add(self, oids: Iterable[str]) -> None:
-        known = self.load()
-        with self._mu:
-            new = [o for o in oids if o not in known]
-            if not new:
-                return
-            known.update(new)
-            if self._stale:
-                self._reset()
-                self._stale = False
-            try:
-                # One O_APPEND write per batch: concurrent writers never interleave within it.
-                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-                try:
-                    os.write(fd, ("\n".join(new) + "\n").encode())
-                finally:
-                    os.close(fd)
-            except OSError:
-                pass
-
-    def forget(self) -> None:
-        shutil.rmtree(self.dir, ignore_errors=True)
-        self._set = set()
-
-    def follow_remote_gc(self, marker: bytes | None) -> None:
-        """A remote gc run from any clone may have deleted objects this record
-        lists, and a push that trusted it would then skip them: drop the record
-        whenever the remote's gc marker differs from the one seen when the
-        record was started."""
-        seen_path = os.path.join(self.dir, "gc-seen")
-        try:
-            with open(seen_path, "rb") as f:
-                seen = f.read()
-        except FileNotFoundError:
-            seen = b""
-        if seen == (marker or b""):
-            return
-        from .fsutil import write_atomic
-
-        self.forget()
-        try:
-            os.makedirs(self.dir, exist_ok=True)
-            write_atomic(seen_path, marker or b"", durable=False)
-        except OSError:
-            pass
-
-
-# -- what a remote's packs hold ---------------------------------------------------------
-
-PackEntry = tuple[str, int, int]  # (oid, offset, size) in one pack
-
-
-class RemotePacks:
-    """The objects in a remote's packs, from their indexes (listed and read
-    once, on first use).  An index never changes and is named by its own
-    content, so each one read is kept under `<cache>/remotes/<name>/packs/`
-    and a later push or fetch reads it from there instead of the remote."""
-
-    def __init__(self, r: Remote, folder: str | None) -> None:
-        self.r = r
-        self.folder = folder  # where indexes are kept (None: not kept)
-        self.entries: dict[str, list[PackEntry]] = {}  # pack id -> its objects
-        self._where: dict[str, tuple[str, int, int]] | None = None  # oid -> (pack id, offset, size)
-        self.ids: list[str] = []
-        self.damaged: dict[str, str] = {}  # pack id -> why its index cannot be used
-
-    def index(self, packid: str) -> list[PackEntry]:
-        """One pack's objects (a kept index, or the remote's, checked and kept)."""
-        if packid in self.entries:
-            return self.entries[packid]
-        kept = os.path.join(self.folder, packmod.name_of(packid, "idx")) if self.folder else None
-        data = None
-        if kept is not None:
-            try:
-                with open(kept, "rb") as f:
-                    data = f.read()
-                entries = self._decode(packid, data)
-            except (OSError, CorruptObjectError):
-                data = None
-        if data is None:
-            data = self.r.read_pack_index(packid)
-            entries = self._decode(packid, data)
-            if kept is not None and self.folder is not None:
-                try:
-                    os.makedirs(self.folder, exist_ok=True)
-                    fsutil.write_atomic(kept, data, durable=False)  # a hint: a torn one is read again
-                except OSError:
-                    pass
-        self.entries[packid] = entries
-        return entries
-
-    def _decode(self, packid: str, data: bytes) -> list[PackEntry]:
-        where = f"pack-{packid}.idx on {self.r.where}"
-        try:
-            entries = list(packmod.decode_index(data, where))
-            if packmod.encode_index(entries)[0] == packid:  # the index of the pack it is named for
-                return entries
-        except CorruptObjectError:
-            pass
-        raise CorruptObjectError(f"the pack index {where} is damaged; delete it there and push again "
-                                     f"from a clone that has the pack, then run `gitmodel fsck -r`")
-
-    def load(self, jobs: int, strict: bool = True) -> dict[str, tuple[str, int, int]]:
-        """oid -> (pack id, offset, size) for every object in the remote's packs.
-        A damaged index is an error when `strict` (push, fetch), else it is
-        left out and named in `damaged` (fsck and gc report it)."""
-        if self._where is None:
-            self.ids = self.r.list_packs()
-
-            def read(packid: str) -> None:
-                try:
-                    self.index(packid)
-                except ObjectMissingError:
-                    pass  # removed by a remote gc since the listing
-                except CorruptObjectError as e:
-                    self.damaged[packid] = str(e)
-
-            _parallel([i for i in self.ids if i not in self.entries], read, jobs)
-            where: dict[str, tuple[str, int, int]] = {}
-            for packid in self.ids:
-                for o, off, size in self.entries.get(packid, ()):
-                    where.setdefault(o, (packid, off, size))
-            self._where = where
-        if strict and self.damaged:
-            raise CorruptObjectError(next(iter(self.damaged.values())))
-        return self._where
-
-
-def _remote_has(r: Remote, packs: RemotePacks, ask: list[str], jobs: int) -> set[str]:
-    """Which of `ask` the remote holds, in a pack (its indexes) or loose
-    (batched existence checks for the rest only)."""
-    if not ask:
-        return set()
-    packed = packs.load(jobs)
-    rest = [o for o in ask if o not in packed]
-    return {o for o in ask if o in packed} | (r.exists_many(rest, jobs) if rest else set())
-
-
-def _spans(items: Iterable[PackEntry]) -> list[list[PackEntry]]:
-    """Objects of one pack grouped into ranges worth one request each:
-    neighbours close together, up to SPAN_MAX bytes."""
-    out: list[list[PackEntry]] = []
-    start = end = 0
-    for item in sorted(items, key=lambda e: e[1]):
-        _, off, size = item
-        if out and off - end <= SPAN_GAP and off + size - start <= SPAN_MAX:
-            out[-1].append(item)
-            end = max(end, off + size)
-        else:
-            out.append([item])
-            start, end = off, off + size
-    return out
-
-
-def spans_of(located: Iterable[tuple[str, tuple[str, int, int]]]) -> list[tuple[str, list[PackEntry]]]:
-    """(pack id, span) for objects located in remote packs (oid, (pack id, offset, size))."""
-    by_pack: dict[str, list[PackEntry]] = {}
-    for o, (packid, off, size) in located:
-        by_pack.setdefault(packid, []).append((o, off, size))
-    return [(p, span) for p, items in by_pack.items() for span in _spans(items)]
-
-
-def read_span(r: Remote, packid: str, span: list[PackEntry]) -> Iterator[tuple[str, memoryview]]:
-    """Each object of a span with its bytes as the remote sent them (cut
-    short when the pack is: the caller's hash check refuses those)."""
-    start = span[0][1]
-    end = max(off + size for _, off, size in span)
-    data = memoryview(_retrying(lambda: r.get_range(packid, start, end - start)))
-    for o, off, size in span:
-        yield o, data[off - start:off - start + size]
 
 
 def _known_for_push(repo: Repo, r: Remote) -> KnownObjects:
@@ -391,53 +163,6 @@ def _commits(repo: Repo, revs_: Sequence[str], all_tags: bool, all_branches: boo
     return [(name, cid) for cid, name in out.items()]
 
 
-# -- parallel work -------------------------------------------------------------------
-
-def _parallel(items: Sequence[T], fn: Callable[[T], None], jobs: int) -> None:
-    """Run `fn` over `items` on `jobs` threads.  The first failure stops the
-    others from starting new items and is raised once they finish their
-    current one; Ctrl-C does the same."""
-    if not items:
-        return
-    if jobs <= 1 or len(items) == 1:
-        for x in items:
-            fn(x)
-        return
-    it: Iterator[T] = iter(items)
-    mu = threading.Lock()
-    stop = threading.Event()
-    errors: list[BaseException] = []
-
-    def worker() -> None:
-        while not stop.is_set():
-            with mu:
-                try:
-                    x = next(it)
-                except StopIteration:
-                    return
-            try:
-                fn(x)
-            except BaseException as e:  # noqa: BLE001 - handed to the main thread
-                errors.append(e)
-                stop.set()
-                return
-
-    threads = [threading.Thread(target=worker, daemon=True, name=f"gitmodel-transfer-{i}")
-               for i in range(min(jobs, len(items)))]
-    for t in threads:
-        t.start()
-    try:
-        for t in threads:
-            t.join()
-    except BaseException:
-        stop.set()
-        for t in threads:
-            t.join(timeout=30)
-        raise
-    if errors:
-        raise errors[0]
-
-
 def _fast_path(cache: Cache) -> Callable[[str], str]:
     """cache.path by concatenation (xxh128 oids): it runs once per object."""
     objects = cache.objects
@@ -446,36 +171,6 @@ def _fast_path(cache: Cache) -> Callable[[str], str]:
         return f"{objects}/{oid[:6]}/{oid[7:9]}/{oid[9:]}" if oid[6] == ":" else cache.path(oid)
 
     return path
-
-
-def _chunks(items: list[tuple[str, int]], most: int = 64, most_bytes: int = 4 << 20) -> list[list[tuple[str, int]]]:
-    """Objects grouped for the thread pool: many small ones per task (the
-    per-task overhead dwarfs a 2 KiB copy), a large one alone (so that the
-    threads share large files evenly and progress moves)."""
-    out: list[list[tuple[str, int]]] = []
-    cur: list[tuple[str, int]] = []
-    cur_bytes = 0
-    for item in items:
-        if cur and (len(cur) >= most or cur_bytes + item[1] > most_bytes):
-            out.append(cur)
-            cur, cur_bytes = [], 0
-        cur.append(item)
-        cur_bytes += item[1]
-    if cur:
-        out.append(cur)
-    return out
-
-
-def _retrying(fn: Callable[[], T]) -> T:
-    """Retry a whole object transfer on a transient failure, with backoff."""
-    for attempt in range(RETRIES):
-        try:
-            return fn()
-        except TransientRemoteError:
-            if attempt == RETRIES - 1:
-                raise
-            time.sleep(BACKOFF * (2 ** attempt) * random.uniform(0.5, 1.5))
-    raise AssertionError("unreachable")
 
 
 @contextmanager
@@ -551,7 +246,7 @@ def _push(cache: Cache, r: Remote, want: Wanted, jobs: int, known: KnownObjects,
     # 1. Directories: one whose manifest is on the remote is complete there.
     ask = [m for m in want.dirs if m not in recorded]
     report.present += len(want.dirs) - len(ask)
-    on_remote = _remote_has(r, packs, ask, jobs)
+    on_remote = remote_has(r, packs, ask, jobs)
     known.add(on_remote)
     report.present += len(on_remote)
     manifests: dict[str, list[str]] = {}  # manifest to upload -> its file oids
@@ -570,11 +265,11 @@ def _push(cache: Cache, r: Remote, want: Wanted, jobs: int, known: KnownObjects,
     # 2. Files the remote lacks.
     ask = [o for o in files if o not in recorded]
     report.present += len(files) - len(ask)
-    on_remote = _remote_has(r, packs, ask, jobs)
+    on_remote = remote_has(r, packs, ask, jobs)
     known.add(on_remote)
     report.present += len(on_remote)
     send = [o for o in ask if o not in on_remote]
-    whole, send = _plan_packs(cache, send, set(packs.ids))
+    whole, send = plan_packs(cache, send, set(packs.ids))
     if progress:
         progress.add_total(len(send) + sum(len(p.entries) for p in whole) + len(manifests),
                            sum(files[o][0] for o in send) + sum(p.size for p in whole))
@@ -584,8 +279,8 @@ def _push(cache: Cache, r: Remote, want: Wanted, jobs: int, known: KnownObjects,
     faulty = bool(os.environ.get("GITMODEL_FAULT"))  # one lookup, not one per object
     cache_path = _fast_path(cache)
 
-    def put_pack(p: _LocalPack) -> None:
-        _retrying(lambda: r.put_pack(p.packid, p.path, p.idx_data))
+    def put_pack(p: LocalPack) -> None:
+        retrying(lambda: r.put_pack(p.packid, p.path, p.idx_data))
         known.add(o for o, _, _ in p.entries)  # complete on the remote: put_pack wrote its index last
         with mu:
             report.uploaded += len(p.entries)
@@ -602,9 +297,9 @@ def _push(cache: Cache, r: Remote, want: Wanted, jobs: int, known: KnownObjects,
             try:
                 if loc is not None:  # one object out of a local pack: sent from memory
                     data = bytes(cache.view(loc))
-                    _retrying(lambda: r.put_bytes(oid, data))
+                    retrying(lambda: r.put_bytes(oid, data))
                 else:
-                    _retrying(lambda: r.put(oid, path, size))
+                    retrying(lambda: r.put(oid, path, size))
             except FileNotFoundError:
                 if os.path.exists(path):
                     raise  # the remote side's, not a missing cache object
@@ -621,8 +316,8 @@ def _push(cache: Cache, r: Remote, want: Wanted, jobs: int, known: KnownObjects,
         if progress:
             progress.advance(n, nbytes)
 
-    _parallel(whole, put_pack, jobs)
-    _parallel(_chunks([(o, files[o][0]) for o in send]), put_chunk, jobs)
+    parallel(whole, put_pack, jobs)
+    parallel(chunks([(o, files[o][0]) for o in send]), put_chunk, jobs)
     r.flush()
     # Recorded only once published: after a failure the next push asks the remote.
     known.add(o for o in send if o not in absent)
@@ -630,50 +325,13 @@ def _push(cache: Cache, r: Remote, want: Wanted, jobs: int, known: KnownObjects,
 
     # 3. Manifests, each only once every one of its files is on the remote.
     ready = [m for m, deps in manifests.items() if not any(d in absent for d in deps)]
-    _parallel(_chunks([(m, _size_or_zero(cache_path(m))) for m in ready]), put_chunk, jobs)
+    parallel(chunks([(m, _size_or_zero(cache_path(m))) for m in ready]), put_chunk, jobs)
     r.flush()
     known.add(ready)
     report.missing += [(files[o][1], o) for o in send if o in absent]
     if strict and report.missing:
         raise _missing_error(report.missing, r.where, push=True)
     return report
-
-
-@dataclass
-class _LocalPack:
-    packid: str
-    path: str  # the .pack file in the cache
-    idx_data: bytes
-    entries: list[PackEntry]
-    size: int
-
-
-def _plan_packs(cache: Cache, send: list[str], remote_ids: set[str]) -> tuple[list[_LocalPack], list[str]]:
-    """Split what to send into whole local packs and single objects.  A pack
-    goes whole when the remote lacks it and at least half of its objects are
-    to be sent (one file instead of many; the rest cost little); otherwise
-    its objects go one by one, read out of it."""
-    by_pack: dict[str, list[str]] = {}
-    for o in send:
-        loc = cache.locate(o)
-        if loc is not None:
-            by_pack.setdefault(loc.pack, []).append(o)
-    if not by_pack:
-        return [], send
-    whole: list[_LocalPack] = []
-    going: set[str] = set()
-    for path, oids in by_pack.items():
-        idx_path = path[:-len(".pack")] + ".idx"
-        packid = packmod.packid_of(os.path.basename(idx_path))
-        if packid is None or packid in remote_ids:
-            continue
-        with open(idx_path, "rb") as f:
-            idx_data = f.read()
-        entries = list(packmod.decode_index(idx_data, idx_path))
-        if 2 * len(oids) >= len(entries):
-            whole.append(_LocalPack(packid, path, idx_data, entries, os.stat(path).st_size))
-            going.update(o for o, _, _ in entries)
-    return whole, [o for o in send if o not in going]
 
 
 # -- fetch ------------------------------------------------------------------------------
@@ -756,7 +414,7 @@ def fetch_wanted(cache: Cache, r: Remote, want: Wanted, jobs: int, known: KnownO
         def whole_pack(packid: str) -> None:
             entries = packs.entries[packid]
             try:
-                n = _download_pack(cache, r, packid, entries)
+                n = download_pack(cache, r, packid, entries)
             except ObjectMissingError:  # removed by a remote gc since it was listed
                 not_there(items, in_pack[packid])
                 return
@@ -788,7 +446,7 @@ def fetch_wanted(cache: Cache, r: Remote, want: Wanted, jobs: int, known: KnownO
                     return w.size
 
             try:
-                n = _retrying(attempt)
+                n = retrying(attempt)
             except ObjectMissingError:
                 not_there(items, [oid])
                 return
@@ -798,7 +456,7 @@ def fetch_wanted(cache: Cache, r: Remote, want: Wanted, jobs: int, known: KnownO
         tasks += [functools.partial(ranged, p, span) for p, span in spans]
         tasks += [functools.partial(one, o) for o in loose]
         try:
-            _parallel(tasks, lambda task: task(), jobs)
+            parallel(tasks, lambda task: task(), jobs)
         finally:
             if known is not None:
                 known.add(got)
@@ -832,38 +490,6 @@ def fetch_wanted(cache: Cache, r: Remote, want: Wanted, jobs: int, known: KnownO
     if strict and report.missing:
         raise _missing_error(report.missing, r.where, push=False)
     return report
-
-
-def _download_pack(cache: Cache, r: Remote, packid: str, entries: list[PackEntry]) -> int:
-    """A whole remote pack into a temp file in the cache, in ranges; every
-    object's hash checked; then installed (pack before index).  Returns the
-    bytes received.  Nothing unverified is ever installed."""
-    size = max((off + n for _, off, n in entries), default=0)
-    tmp = fsutil.tmp_name(cache.tmp)
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
-        done = 0
-        try:
-            while done < size:
-                chunk = _retrying(lambda: r.get_range(packid, done, min(PACK_CHUNK, size - done)))
-                if not chunk:
-                    break  # the pack is cut short: the check below names what is missing
-                view = memoryview(chunk)
-                while view:
-                    view = view[os.write(fd, view):]
-                done += len(chunk)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        bad = packmod.verify(tmp, sorted(entries, key=lambda e: e[1]))  # in file order: one pass
-        if bad:
-            more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
-            raise CorruptObjectError(f"object {bad[0]}{more} from {r.where} (pack {packid}) is corrupt; "
-                                     f"it was not stored. Run `gitmodel fsck -r` on the remote side")
-        cache.add_pack(tmp, packmod.encode_index(entries)[1])
-        return done
-    finally:
-        fsutil.unlink_quiet(tmp)  # installed (renamed away) or refused
 
 
 # -- pull --------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from ..errors import ConfigError
 from ..remote import (SECRETS, SETTINGS, RemoteSpec, check_jobs, check_name, default_name, has_credentials,
                       names, open_remote, redact)
 from ..repo import Repo
-from ..transfer import KnownObjects
+from ..known import KnownObjects
 
 LOCAL_HINT = f"{CONFIG_DIR}/{LOCAL_FILE}"
 

@@ -49,7 +49,7 @@ class TransientRemoteError(RemoteError):
     """A failure that may pass on its own (a dropped connection, a timeout,
     a throttled request): the transfer retries the object with backoff."""
 # Written on the remote by `gitmodel gc -r` after it deletes; a push that sees it
-# change drops its local record of what the remote holds (transfer.KnownObjects).
+# change drops its local record of what the remote holds (known.KnownObjects).
 GC_MARKER = "gc/last.json"
 
 
