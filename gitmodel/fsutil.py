@@ -275,6 +275,7 @@ class Placer:
     def __init__(self, link: str) -> None:
         self.link = link
         self._umask = _umask()
+        self._faulty = faults.armed()
 
     def place(self, src: str, dst: str, executable: bool = False) -> str:
         """Returns the mode actually used."""
@@ -335,7 +336,8 @@ class Placer:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view):]
-            faults.point("fsutil:place-before-rename")
+            if self._faulty:
+                faults.point("fsutil:place-before-rename")
             os.fchmod(fd, mode)
             st = os.fstat(fd)
         except BaseException:
