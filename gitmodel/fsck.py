@@ -296,19 +296,7 @@ def _repair_packs(repo: Repo, packed: _Packed, refs: _Refs, report: FsckReport) 
 
 
 def _repack_without(repo: Repo, p: StoredPack, bad: set[str]) -> str:
-    writer = packmod.PackWriter(repo.cache.packs)
-    try:
-        fd = os.open(p.pack, os.O_RDONLY)
-        try:
-            for o, off, size in p.entries:
-                if o not in bad:
-                    writer.write(o, os.pread(fd, size, off))
-        finally:
-            os.close(fd)
-    except BaseException:
-        writer.abort()
-        raise
-    writer.finish()
+    packmod.repack(repo.cache.packs, p.pack, [e for e in p.entries if e[0] not in bad])
     faults.point("fsck:pack-rewritten")
     return _move_pack_aside(repo, p)
 

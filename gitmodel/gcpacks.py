@@ -120,18 +120,7 @@ def delete(repo: Repo, plan: _Plan, report: GcReport, progress: Progress | None)
 def _rewrite_pack(cache: Cache, p: StoredPack, live: list[tuple[str, int, int]]) -> str:
     """A new pack with only `live` (published: pack, then index), then the
     old one deleted.  A crash between leaves both: duplicates, no loss."""
-    writer = packmod.PackWriter(cache.packs)
-    try:
-        fd = os.open(p.pack, os.O_RDONLY)
-        try:
-            for o, off, size in live:
-                writer.write(o, os.pread(fd, size, off))
-        finally:
-            os.close(fd)
-    except BaseException:
-        writer.abort()
-        raise
-    new = writer.finish() or ""
+    new = packmod.repack(cache.packs, p.pack, live) or ""
     faults.point("gc:pack-written")
     if new != p.packid:
         _delete_pack(p)

@@ -151,6 +151,24 @@ class PackWriter:
         fsutil.unlink_quiet(self.tmp)
 
 
+def repack(folder: str, pack_path: str, keep: Iterable[tuple[str, int, int]]) -> str | None:
+    """A new pack in `folder` holding only the `keep` entries of `pack_path`,
+    published (pack, then index); the caller deletes the old one after.
+    Returns the new pack id (None when nothing was kept)."""
+    writer = PackWriter(folder)
+    try:
+        fd = os.open(pack_path, os.O_RDONLY)
+        try:
+            for o, off, size in keep:
+                writer.write(o, os.pread(fd, size, off))
+        finally:
+            os.close(fd)
+    except BaseException:
+        writer.abort()
+        raise
+    return writer.finish()
+
+
 def install(folder: str, pack_src: str, idx_data: bytes, link: bool = False) -> str:
     """Put a verified pack (a downloaded temp file, or another store's pack
     when `link`) into `folder` under its own name, pack before index.
