@@ -306,15 +306,7 @@ class Workload:
         ch.sh("cp", "-r", self.source, where / self.name)
 
     def remove(self, where: Path) -> None:
-        """Empty the workspace for a restore step by moving the data aside
-        (deleted with the chain folder, untimed).  Not deleted here: on this
-        machine's ext4, which runs without a journal, the inode allocator skips
-        inodes deleted moments before, so 20,000 files created right after
-        20,000 were deleted cost 2-4x more kernel time (measured: 0.4 s after a
-        move aside, 1.3-1.7 s after a delete, same files) for every tool alike,
-        hiding the tools' own costs."""
-        if os.path.lexists(where / self.name):
-            os.rename(where / self.name, where.parent / f".aside-{where.name}-{time.monotonic_ns()}")
+        remove_path(where / self.name)
 
     def restored(self, where: Path) -> bool:
         """Did a checkout or pull really bring the data back (file count and size)?"""

@@ -1,7 +1,7 @@
 """Packs: many small objects in one file, with a sorted index beside it.
 
-Creating a file costs 50-100 µs of kernel time on ext4 (docs/architecture.md,
-"Measured limits"), so one file per 2 KiB object makes `add`, `checkout` and
+Creating a file costs 20-200 µs of kernel time on ext4 (docs/architecture.md,
+"Packs: a measured change"), so one file per 2 KiB object makes `add` and
 `push` of 20,000 small files cost as much as `cp -r`.  A pack stores the
 small objects of one `add` in one file:
 
