@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import random
 import threading
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -256,13 +256,18 @@ class S3Remote(Remote):
             if _is_not_found(e):
                 raise ObjectMissingError(f"object {oid} is not on {self.where}") from None
             raise self._translate(e, f"downloading object {oid}") from None
+        self._stream(body, sink.write, f"downloading object {oid}")
+
+    def _stream(self, body: Any, write: Callable[[bytes], object], doing: str) -> None:
+        """A response body, chunk by chunk, into `write`; the connection's
+        failures mapped to one-line errors, the body closed either way."""
         try:
             for chunk in body.iter_chunks(READ_CHUNK):
-                sink.write(chunk)
+                write(chunk)
         except (OSError, RemoteError):
             raise
         except Exception as e:
-            raise self._translate(_unwrap(e), f"downloading object {oid}") from None
+            raise self._translate(_unwrap(e), doing) from None
         finally:
             body.close()
 
@@ -326,14 +331,9 @@ class S3Remote(Remote):
             if _is_bad_range(e):
                 return b""  # the pack is shorter than its index says: the caller's hash check refuses it
             raise self._translate(e, f"downloading from pack {packid}") from None
-        try:
-            return bytes(body.read())
-        except (OSError, RemoteError):
-            raise
-        except Exception as e:
-            raise self._translate(_unwrap(e), f"downloading from pack {packid}") from None
-        finally:
-            body.close()
+        out = bytearray()
+        self._stream(body, out.extend, f"downloading from pack {packid}")
+        return bytes(out)
 
     def delete_pack(self, packid: str) -> None:
         for ext in ("idx", "pack"):  # the index first: the pack stops counting before it goes
