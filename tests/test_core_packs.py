@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import re
 import shutil
 import stat
@@ -19,16 +18,7 @@ import gitmodel
 from conftest import git
 from gitmodel.errors import CorruptObjectError
 from test_core_support import (assert_objects_sound, assert_one_line_error, cache_listing, cache_root, loose_objects,
-                               oid_of, pack_entries, packs)
-
-
-def write_folder(root: Path, folder: str, n: int = 20, seed: int = 1) -> dict[str, bytes]:
-    rnd = random.Random(seed)
-    files = {f"{folder}/f{i:02}.bin": rnd.randbytes(rnd.randrange(1, 5000)) for i in range(n)}
-    for rel, data in files.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_bytes(data)
-    return files
+                               oid_of, pack_entries, packs, write_files)
 
 
 def pointer_oid(path: Path) -> str:
@@ -51,7 +41,7 @@ def only_pack(root: Path) -> tuple[Path, Path]:
 
 
 def test_add_of_a_20_file_folder_makes_one_pack_and_no_loose_objects(gm, repo: Path) -> None:
-    files = write_folder(repo, "d")
+    files = write_files(repo, "d", 20, 1, most=5000)
     r = gm("add", "d")
     assert r.code == 0, r
     pack, idx = only_pack(repo)
@@ -66,7 +56,7 @@ def test_add_of_a_20_file_folder_makes_one_pack_and_no_loose_objects(gm, repo: P
 
 
 def test_re_adding_the_same_content_writes_no_new_pack(gm, repo: Path) -> None:
-    files = write_folder(repo, "d")
+    files = write_files(repo, "d", 20, 1, most=5000)
     assert gm("add", "d").code == 0
     before = cache_listing(repo)
     # The same bytes again, so that nothing can be skipped by the stat cache:
@@ -86,7 +76,7 @@ def test_re_adding_the_same_content_writes_no_new_pack(gm, repo: Path) -> None:
 
 @pytest.mark.parametrize("mode", ["reflink", "hardlink", "symlink", "copy"])
 def test_checkout_from_a_pack_in_every_link_mode(gm, repo: Path, mode: str) -> None:
-    files = write_folder(repo, "d")
+    files = write_files(repo, "d", 20, 1, most=5000)
     assert gm("add", "d").code == 0
     git("commit", "-qm", "d")
     set_link(repo, mode)
@@ -105,10 +95,10 @@ def test_checkout_from_a_pack_in_every_link_mode(gm, repo: Path, mode: str) -> N
 
 
 def test_api_open_and_read_bytes_of_a_packed_object(gm, repo: Path) -> None:
-    files = write_folder(repo, "d")
+    files = write_files(repo, "d", 20, 1, most=5000)
     assert gm("add", "d").code == 0
     git("commit", "-qm", "d")
-    rel, data = "d/f07.bin", files["d/f07.bin"]
+    rel, data = "d/f007.bin", files["d/f007.bin"]
     (repo / rel).unlink()  # read from the cache, not the workspace
     assert oid_of(data) in {o for o, _, _ in pack_entries(only_pack(repo)[1])}
     assert gitmodel.read_bytes(rel, repo=repo) == data
@@ -119,16 +109,16 @@ def test_api_open_and_read_bytes_of_a_packed_object(gm, repo: Path) -> None:
 
 
 def test_api_refuses_a_corrupt_packed_object(gm, repo: Path) -> None:
-    files = write_folder(repo, "d")
+    files = write_files(repo, "d", 20, 1, most=5000)
     assert gm("add", "d").code == 0
     git("commit", "-qm", "d")
     pack, idx = only_pack(repo)
-    (off, size), = [(o, s) for oid, o, s in pack_entries(idx) if oid == oid_of(files["d/f03.bin"])]
+    (off, size), = [(o, s) for oid, o, s in pack_entries(idx) if oid == oid_of(files["d/f003.bin"])]
     flip_byte(pack, off)
     with pytest.raises(CorruptObjectError):
-        gitmodel.open("d/f03.bin", rev="HEAD", repo=repo)
+        gitmodel.open("d/f003.bin", rev="HEAD", repo=repo)
     with pytest.raises(CorruptObjectError):
-        gitmodel.read_bytes("d/f03.bin", rev="HEAD", repo=repo)
+        gitmodel.read_bytes("d/f003.bin", rev="HEAD", repo=repo)
 
 
 def flip_byte(path: Path, offset: int) -> None:
@@ -143,7 +133,7 @@ def flip_byte(path: Path, offset: int) -> None:
 
 
 def test_a_damaged_pack_index_is_a_one_line_error_naming_it(gm, repo: Path) -> None:
-    write_folder(repo, "d")
+    write_files(repo, "d", 20, 1, most=5000)
     assert gm("add", "d").code == 0
     git("commit", "-qm", "d")
     _, idx = only_pack(repo)

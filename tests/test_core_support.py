@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import stat
 import struct
 import subprocess
@@ -246,3 +247,14 @@ def read_only(*folders: Path) -> Iterator[None]:
     finally:
         for f in done:
             subprocess.run(["chattr", "-i", str(f)], check=True)
+
+
+def write_files(root: Path, folder: str, n: int, seed: int, most: int = 3000) -> dict[str, bytes]:
+    """`n` files of 1..most random bytes (reproducible from `seed`) under
+    root/folder, named f000.bin, f001.bin, ...; returns rel path -> bytes."""
+    rnd = random.Random(seed)
+    files = {f"{folder}/f{i:03}.bin": rnd.randbytes(rnd.randrange(1, most)) for i in range(n)}
+    for rel, data in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(data)
+    return files

@@ -293,16 +293,21 @@ class S3Remote(Remote):
     def _pack_key(self, packid: str, ext: str) -> str:
         return self.prefix + pack_key(packid, ext)
 
+    def _get_whole(self, key: str) -> bytes:
+        """A small key's whole body (an index, a control file); the client's
+        exceptions pass through for the caller to name."""
+        body = self.client().get_object(Bucket=self.bucket, Key=key)["Body"]
+        try:
+            return bytes(body.read())
+        finally:
+            body.close()
+
     def list_packs(self) -> list[str]:
         return sorted(p for p, ext, _, _ in self.list_pack_stats() if ext == "idx")
 
     def read_pack_index(self, packid: str) -> bytes:
         try:
-            body = self.client().get_object(Bucket=self.bucket, Key=self._pack_key(packid, "idx"))["Body"]
-            try:
-                return bytes(body.read())
-            finally:
-                body.close()
+            return self._get_whole(self._pack_key(packid, "idx"))
         except Exception as e:
             if _is_not_found(e):
                 raise ObjectMissingError(f"pack {packid} is not on {self.where}") from None
@@ -361,11 +366,7 @@ class S3Remote(Remote):
 
     def read_meta(self, name: str) -> bytes | None:
         try:
-            body = self.client().get_object(Bucket=self.bucket, Key=self._meta_key(name))["Body"]
-            try:
-                return bytes(body.read())
-            finally:
-                body.close()
+            return self._get_whole(self._meta_key(name))
         except Exception as e:
             if _is_not_found(e):
                 return None
