@@ -307,7 +307,7 @@ class Cache:
         writer: packmod.PackWriter | None = None
         try:
             for i in small_idx:
-                data = _read_small(paths[i], sizes[i])
+                data = _read_all(paths[i], sizes[i])
                 oid = oidmod.of_bytes(data)
                 oids[i] = oid
                 if oid in seen or oid in packed:
@@ -453,29 +453,22 @@ class ObjectWriter:
             self.abort()
 
 
-def _read_all(path: str) -> bytes:
+def _read_all(path: str, size: int | None = None) -> bytes:
+    """A whole file.  `size`, when a walk has just seen it, saves the fstat;
+    either way a small file costs open, one read, close: a short read of a
+    regular file is its end (one that grew meanwhile is read to its end)."""
     fd = os.open(path, os.O_RDONLY)
     try:
-        size = os.fstat(fd).st_size
-        chunks = []
+        if size is None:
+            size = os.fstat(fd).st_size
         data = os.read(fd, size + 1 if size < SMALL else READ_CHUNK)
-        while data:
-            chunks.append(data)
-            data = os.read(fd, READ_CHUNK)
-        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-    finally:
-        os.close(fd)
-
-
-def _read_small(path: str, size: int) -> bytes:
-    """A small file whose size a walk just saw: open, one read, close (a
-    file that grew meanwhile is read to its end)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        data = os.read(fd, size + 1)
-        if len(data) <= size:
+        if size < SMALL and len(data) <= size:
             return data
-        return data + _drain(fd)
+        chunks = [data]
+        while data:
+            data = os.read(fd, READ_CHUNK)
+            chunks.append(data)
+        return b"".join(chunks)
     finally:
         os.close(fd)
 

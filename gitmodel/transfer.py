@@ -325,7 +325,7 @@ def _push(cache: Cache, r: Remote, want: Wanted, jobs: int, known: KnownObjects,
 
     # 3. Manifests, each only once every one of its files is on the remote.
     ready = [m for m, deps in manifests.items() if not any(d in absent for d in deps)]
-    parallel(chunks([(m, _size_or_zero(cache_path(m))) for m in ready]), put_chunk, jobs)
+    parallel(chunks([(m, cache.size_of(m) or 0) for m in ready]), put_chunk, jobs)
     r.flush()
     known.add(ready)
     report.missing += [(files[o][1], o) for o in send if o in absent]

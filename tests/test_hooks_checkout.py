@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from conftest import git
-from test_hooks_support import add, commit, objects, read, run_git, tree, write
+from test_hooks_support import add, commit, objects, read, run_git, save, tree, write
 
 MAIN_MODEL = b"main weights " * 100
 B_MODEL = b"branch weights " * 100
@@ -57,13 +57,9 @@ def test_branch_switch_brings_each_branchs_files(gm, repo: Path) -> None:
 
 
 def test_checkout_of_a_tag_and_back(gm, repo: Path) -> None:
-    write(repo, "m.bin", b"v1")
-    add(gm, repo, "m.bin")
-    commit(repo, "v1")
+    save(gm, repo, "m.bin", b"v1", "v1")
     git("tag", "-a", "v1", "-m", "v1", cwd=repo)
-    write(repo, "m.bin", b"v2")
-    add(gm, repo, "m.bin")
-    commit(repo, "v2")
+    save(gm, repo, "m.bin", b"v2", "v2")
     git("checkout", "-q", "v1", cwd=repo)
     assert read(repo, "m.bin") == b"v1"
     git("checkout", "-q", "main", cwd=repo)
@@ -110,14 +106,10 @@ def test_merge_fast_forward_and_true_merge(gm, repo: Path) -> None:
     assert read(repo, "m.bin") == B_MODEL and read(repo, "x.bin") == b"only on b"
     # A true merge: main moves on with y.bin, c brings z.bin.
     git("checkout", "-q", "-b", "c", cwd=repo)
-    write(repo, "z.bin", b"z")
-    add(gm, repo, "z.bin")
-    commit(repo, "z")
+    save(gm, repo, "z.bin", b"z", "z")
     git("checkout", "-q", "main", cwd=repo)
     assert not (repo / "z.bin").exists()
-    write(repo, "y.bin", b"y")
-    add(gm, repo, "y.bin")
-    commit(repo, "y")
+    save(gm, repo, "y.bin", b"y", "y")
     proc = run_git(repo, "merge", "-q", "--no-edit", "c")
     assert proc.returncode == 0, proc.stderr
     assert read(repo, "z.bin") == b"z" and read(repo, "y.bin") == b"y"
@@ -125,17 +117,11 @@ def test_merge_fast_forward_and_true_merge(gm, repo: Path) -> None:
 
 
 def test_rebase_keeps_the_workspace_in_step(gm, repo: Path) -> None:
-    write(repo, "base.bin", b"base")
-    add(gm, repo, "base.bin")
-    commit(repo, "base")
+    save(gm, repo, "base.bin", b"base", "base")
     git("checkout", "-q", "-b", "topic", cwd=repo)
-    write(repo, "topic.bin", b"topic")
-    add(gm, repo, "topic.bin")
-    commit(repo, "topic")
+    save(gm, repo, "topic.bin", b"topic", "topic")
     git("checkout", "-q", "main", cwd=repo)
-    write(repo, "base.bin", b"base v2")
-    add(gm, repo, "base.bin")
-    commit(repo, "base v2")
+    save(gm, repo, "base.bin", b"base v2", "base v2")
     git("checkout", "-q", "topic", cwd=repo)
     assert read(repo, "base.bin") == b"base"
     proc = run_git(repo, "rebase", "main")
@@ -145,17 +131,11 @@ def test_rebase_keeps_the_workspace_in_step(gm, repo: Path) -> None:
 
 
 def test_a_pointer_conflict_and_the_way_out(gm, repo: Path) -> None:
-    write(repo, "m.bin", b"base")
-    add(gm, repo, "m.bin")
-    commit(repo, "base")
+    save(gm, repo, "m.bin", b"base", "base")
     git("checkout", "-q", "-b", "theirs", cwd=repo)
-    write(repo, "m.bin", b"their model")
-    add(gm, repo, "m.bin")
-    commit(repo, "theirs")
+    save(gm, repo, "m.bin", b"their model", "theirs")
     git("checkout", "-q", "main", cwd=repo)
-    write(repo, "m.bin", b"our model")
-    add(gm, repo, "m.bin")
-    commit(repo, "ours")
+    save(gm, repo, "m.bin", b"our model", "ours")
     proc = run_git(repo, "merge", "theirs")
     assert proc.returncode != 0  # a conflict in m.bin.gm
     assert "<<<<<<<" in (repo / "m.bin.gm").read_text()
@@ -210,9 +190,7 @@ def test_auto_fetch_on_switch_and_its_off_switch(gm, repo: Path, tmp_path: Path)
     store = tmp_path / "store"
     upstream = bare(tmp_path)
     add_folder_remote(gm, repo, store)
-    write(repo, "m.bin", b"v1")
-    add(gm, repo, "m.bin")
-    commit(repo, "v1")
+    save(gm, repo, "m.bin", b"v1", "v1")
     git("remote", "add", "origin", str(upstream), cwd=repo)
     git("push", "-q", "origin", "main", cwd=repo)
     clone = tmp_path / "clone"
@@ -234,9 +212,7 @@ def test_auto_fetch_on_switch_and_its_off_switch(gm, repo: Path, tmp_path: Path)
     # With auto_fetch off, the switch lists what is missing instead.
     git("checkout", "-q", "main", cwd=repo)
     git("checkout", "-q", "-b", "v3", cwd=repo)
-    write(repo, "m.bin", b"v3")
-    add(gm, repo, "m.bin")
-    commit(repo, "v3")
+    save(gm, repo, "m.bin", b"v3", "v3")
     git("push", "-q", "origin", "v3", cwd=repo)
     local = clone / ".gitmodel" / "config.local.toml"
     local.write_text("[core]\nauto_fetch = false\n")

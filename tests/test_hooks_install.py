@@ -15,7 +15,7 @@ import yaml
 
 from conftest import git, make_repo
 from test_hooks_support import (add, assert_one_line_error, commit, hooks_dir, make_user_hook, read, run_git,
-                                write)
+                                save, write)
 
 HOOKS = ("pre-push", "post-checkout", "post-merge", "post-rewrite", "pre-commit")
 TOP = Path(__file__).resolve().parent.parent
@@ -69,9 +69,7 @@ def test_users_own_hook_is_kept_still_runs_and_comes_back(gm, tmp_path: Path) ->
         assert (folder / f"{n}.legacy").read_bytes() == originals[n][0]
         assert "gitmodel-hook-shim" in (folder / n).read_text()
     # Git runs our shim, which runs the user's hook first with the same arguments...
-    write(root, "m.bin", b"model")
-    add(gm, root, "m.bin")
-    commit(root, "one")
+    save(gm, root, "m.bin", b"model", "one")
     git("checkout", "-q", "-b", "other", cwd=root)
     head = git("rev-parse", "HEAD", cwd=root).strip()
     assert log.read_text().splitlines() == [f"post-checkout|{head} {head} 1|"]
@@ -142,13 +140,9 @@ def test_core_hooks_path_is_respected(gm, tmp_path: Path, where: str) -> None:
     assert all("gitmodel-hook-shim" in (folder / n).read_text() for n in HOOKS)
     assert not any((root / ".git" / "hooks" / n).exists() for n in HOOKS)
     # And git runs them from there: a branch switch brings the file back.
-    write(root, "m.bin", b"on main")
-    add(gm, root, "m.bin")
-    commit(root, "main")
+    save(gm, root, "m.bin", b"on main", "main")
     git("checkout", "-q", "-b", "b", cwd=root)
-    write(root, "m.bin", b"on b")
-    add(gm, root, "m.bin")
-    commit(root, "b")
+    save(gm, root, "m.bin", b"on b", "b")
     git("checkout", "-q", "main", cwd=root)
     assert read(root, "m.bin") == b"on main"
 
@@ -166,9 +160,7 @@ def test_linked_worktree_shares_the_hooks_and_gets_its_files(gm, repo: Path, tmp
     assert hooks_dir(wt) == repo / ".git" / "hooks"
     r = gm("install-hooks", cwd=wt)
     assert r.code == 0 and "already installed" in r.out, r
-    write(wt, "m.bin", b"feature weights")
-    add(gm, wt, "m.bin")
-    commit(wt, "feature")
+    save(gm, wt, "m.bin", b"feature weights", "feature")
     git("checkout", "-q", "--detach", "main", cwd=wt)
     assert read(wt, "m.bin") == b"weights"
 
@@ -178,13 +170,9 @@ def test_shim_falls_back_to_gitmodel_on_path(gm, repo: Path) -> None:
     `gitmodel` from PATH (here: this virtualenv's console script)."""
     from gitmodel.hooks import render
 
-    write(repo, "m.bin", b"one")
-    add(gm, repo, "m.bin")
-    commit(repo, "one")
+    save(gm, repo, "m.bin", b"one", "one")
     git("checkout", "-q", "-b", "b", cwd=repo)
-    write(repo, "m.bin", b"two")
-    add(gm, repo, "m.bin")
-    commit(repo, "two")
+    save(gm, repo, "m.bin", b"two", "two")
     for name in HOOKS:
         (hooks_dir(repo) / name).write_text(render(name, "/nonexistent/python3"))
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
@@ -221,13 +209,9 @@ def test_pre_commit_framework_manifest() -> None:
 
 def test_hook_under_the_pre_commit_framework_reads_its_environment(gm, repo: Path) -> None:
     """The framework passes no arguments, only PRE_COMMIT_* variables."""
-    write(repo, "m.bin", b"one")
-    add(gm, repo, "m.bin")
-    commit(repo, "one")
+    save(gm, repo, "m.bin", b"one", "one")
     first = git("rev-parse", "HEAD", cwd=repo).strip()
-    write(repo, "m.bin", b"two")
-    add(gm, repo, "m.bin")
-    commit(repo, "two")
+    save(gm, repo, "m.bin", b"two", "two")
     second = git("rev-parse", "HEAD", cwd=repo).strip()
     assert gm("uninstall-hooks").code == 0
     git("checkout", "-q", first, cwd=repo)

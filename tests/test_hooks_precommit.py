@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from conftest import git
-from test_hooks_support import add, cache_root, commit, objects, oid_of, run_git, write
+from test_hooks_support import add, cache_root, commit, objects, oid_of, run_git, save, write
 
 
 def head(root: Path) -> str:
@@ -53,9 +53,7 @@ def test_a_folder_missing_one_file_object_is_refused(gm, repo: Path) -> None:
 
 def test_commit_all_checks_what_is_really_committed(gm, repo: Path) -> None:
     """`git commit -a` commits through a temporary index: that is the one checked."""
-    write(repo, "m.bin", b"v1")
-    add(gm, repo, "m.bin")
-    commit(repo, "v1")
+    save(gm, repo, "m.bin", b"v1", "v1")
     (repo / "m.bin.gm").write_text((repo / "m.bin.gm").read_text().replace(oid_of(b"v1"), oid_of(b"never added")))
     proc = run_git(repo, "commit", "-q", "-a", "-m", "hand-edited pointer")
     assert proc.returncode != 0 and "m.bin.gm is staged" in proc.stderr, proc.stderr
@@ -72,9 +70,7 @@ def test_a_changed_file_not_readded_is_a_warning_only(gm, repo: Path) -> None:
 
 
 def test_conflict_markers_staged_are_refused(gm, repo: Path) -> None:
-    write(repo, "m.bin", b"v1")
-    add(gm, repo, "m.bin")
-    commit(repo, "v1")
+    save(gm, repo, "m.bin", b"v1", "v1")
     ptr = repo / "m.bin.gm"
     text = ptr.read_text()
     ptr.write_text(f"<<<<<<< HEAD\n{text}=======\n{text}>>>>>>> theirs\n")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from conftest import git
 from test_hooks_support import (add, add_folder_remote, bare, commit, folder_objects, objects, oid_of, read,
-                                run_git, tree, write)
+                                run_git, save, tree, write)
 
 
 def setup(gm, repo: Path, tmp_path: Path) -> tuple[Path, Path]:
@@ -65,9 +65,7 @@ def test_a_new_branch_uploads_exactly_the_missing_objects(gm, repo: Path, tmp_pa
 def test_push_fails_without_a_gitmodel_remote(gm, repo: Path, tmp_path: Path) -> None:
     upstream = bare(tmp_path)
     git("remote", "add", "origin", str(upstream), cwd=repo)
-    write(repo, "m.bin", b"model")
-    add(gm, repo, "m.bin")
-    commit(repo, "v1")
+    save(gm, repo, "m.bin", b"model", "v1")
     proc = run_git(repo, "push", "-q", "origin", "main")
     assert proc.returncode != 0
     assert "gitmodel remote add NAME URL --default" in proc.stderr, proc.stderr
@@ -103,9 +101,7 @@ def test_push_under_a_gitmodel_command_holding_the_lock(gm, repo: Path, tmp_path
     from gitmodel.repo import Repo
 
     store, upstream = setup(gm, repo, tmp_path)
-    write(repo, "m.bin", b"model")
-    add(gm, repo, "m.bin")
-    commit(repo, "v1")
+    save(gm, repo, "m.bin", b"model", "v1")
     r = Repo.discover(str(repo))
     with r.lock:
         proc = run_git(repo, "push", "-q", "origin", "main", env={"GITMODEL_LOCK_TIMEOUT": "60"})
@@ -139,9 +135,7 @@ def test_pre_push_under_the_pre_commit_framework(gm, repo: Path, tmp_path: Path)
     import sys
 
     store, upstream = setup(gm, repo, tmp_path)
-    write(repo, "m.bin", b"framework")
-    add(gm, repo, "m.bin")
-    commit(repo, "v1")
+    save(gm, repo, "m.bin", b"framework", "v1")
     env = {**os.environ, "PRE_COMMIT_REMOTE_NAME": "origin", "PRE_COMMIT_REMOTE_URL": str(upstream),
            "PRE_COMMIT_TO_REF": git("rev-parse", "HEAD", cwd=repo).strip(), "PRE_COMMIT_LOCAL_BRANCH": "main"}
     proc = subprocess.run([sys.executable, "-m", "gitmodel", "hook", "pre-push"], cwd=repo, capture_output=True,

@@ -71,6 +71,13 @@ def folder_objects(store: Path) -> set[str]:
             if not f.name.startswith(".gm-tmp-")}
 
 
+def save(gm, root: Path, rel: str, data: bytes | str, msg: str) -> None:
+    """Write a file, `gitmodel add` it and commit: one version of it."""
+    write(root, rel, data)
+    add(gm, root, rel)
+    commit(root, msg)
+
+
 def add_folder_remote(gm, root: Path, store: Path, name: str = "origin") -> None:
     """A local-folder gitmodel remote, made the default in the committed config."""
     r = gm("remote", "add", name, str(store), "--default", cwd=root)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import git, gm_run, make_repo
-from test_remote_support import add_commit, add_remote, populate
+from test_remote_support import add_commit, add_remote, populate, v1_tagged_then_v2
 
 
 @pytest.fixture
@@ -18,14 +18,7 @@ def source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, dict[
     given by absolute path (so a clone anywhere can reach it)."""
     root = make_repo(tmp_path / "source")
     monkeypatch.chdir(root)
-    v1 = populate(root, seed=1)
-    add_commit(root, "v1")
-    add_remote(root, "local", tmp_path / "store")
-    git("add", "-A", cwd=root)
-    git("commit", "-qm", "remote", cwd=root)
-    git("tag", "-a", "v1", "-m", "v1", cwd=root)
-    v2 = populate(root, seed=2)
-    add_commit(root, "v2")
+    v1, v2 = v1_tagged_then_v2(root, tmp_path / "store")
     assert gm_run(["push", "--all-tags", "--all-branches", "-q"], cwd=root).code == 0
     return root, v1, v2
 

@@ -42,6 +42,22 @@ def add_commit(root: Path, message: str = "data", paths: tuple[str, ...] = ("mod
     git("commit", "-qm", message, cwd=root)
 
 
+def v1_tagged_then_v2(root: Path, store: Path) -> tuple[dict[str, bytes], dict[str, bytes]]:
+    """Content v1 committed with a folder remote and tagged `v1`, then
+    content v2 committed on top; returns both contents."""
+    from conftest import git
+
+    v1 = populate(root, seed=1)
+    add_commit(root, "v1")
+    add_remote(root, "local", store)
+    git("add", "-A", cwd=root)
+    git("commit", "-qm", "remote", cwd=root)
+    git("tag", "-a", "v1", "-m", "v1", cwd=root)
+    v2 = populate(root, seed=2)
+    add_commit(root, "v2")
+    return v1, v2
+
+
 def add_remote(root: Path, kind: str, store: Path, endpoint: str | None = None, bucket: str | None = None,
                name: str = "origin", default: bool = True) -> str:
     """Configure a local-folder or S3 remote; returns its URL."""

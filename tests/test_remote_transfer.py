@@ -16,7 +16,7 @@ from conftest import GITMODEL, git, gm_proc, gm_run, make_repo
 from gitmodel import transfer
 from gitmodel.repo import Repo
 from test_remote_support import (Store, add_commit, add_remote, cache_intact, cache_objects, cache_tmp, populate,
-                                 write)
+                                 v1_tagged_then_v2, write)
 
 
 @dataclass
@@ -189,14 +189,7 @@ def versions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Sto
     """A repository with a tag v1, then new content on main, and a branch `exp` with more."""
     root = make_repo(tmp_path / "repo")
     monkeypatch.chdir(root)
-    v1 = populate(root, seed=1)
-    add_commit(root, "v1")
-    add_remote(root, "local", tmp_path / "store")
-    git("add", "-A", cwd=root)
-    git("commit", "-qm", "remote", cwd=root)
-    git("tag", "-a", "v1", "-m", "v1", cwd=root)
-    v2 = populate(root, seed=2)
-    add_commit(root, "v2")
+    v1, v2 = v1_tagged_then_v2(root, tmp_path / "store")
     git("checkout", "-q", "-b", "exp", cwd=root)
     write(root / "exp.bin", b"experiment")
     add_commit(root, "exp", paths=("exp.bin",))
