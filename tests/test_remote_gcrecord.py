@@ -8,24 +8,19 @@ import json
 import os
 from pathlib import Path
 
-from conftest import git, gm_run
+from conftest import gm_run
 from gitmodel import oid as oidmod
 from gitmodel.remote import from_repo
 from gitmodel.remote.base import GC_MARKER
 from gitmodel.repo import Repo
+from test_remote_support import pushed_model
 
 
 def test_push_after_a_remote_gc_uploads_what_the_gc_deleted(repo: Path, tmp_path: Path) -> None:
     store = tmp_path / "store"
     store.mkdir()
     data = os.urandom(4000)
-    (repo / "model.bin").write_bytes(data)
-    for args in (["remote", "add", "origin", str(store), "--default"], ["remote", "modify", "origin", "link", "copy"],
-                 ["add", "model.bin"], ["push"]):
-        r = gm_run(args, cwd=repo)
-        assert r.code == 0, r
-    git("commit", "-qm", "model", cwd=repo)
-    oid = oidmod.of_bytes(data)
+    oid = pushed_model(repo, store, data)
     remote_obj = store / "objects" / oidmod.relpath(oid)
     assert remote_obj.exists()
 

@@ -8,21 +8,15 @@ from pathlib import Path
 
 from conftest import Result, git, gm_run
 from gitmodel import oid as oidmod
+from test_remote_support import pushed_model
 
 BIG = 9 << 20  # above transfer.LARGE_LOCAL
 
 
 def _setup(repo: Path, tmp_path: Path) -> tuple[Path, str, bytes]:
     data = os.urandom(BIG)
-    (repo / "model.bin").write_bytes(data)
     store = tmp_path / "store"
-    for args in (["remote", "add", "origin", str(store), "--default"], ["remote", "modify", "origin", "link", "copy"],
-                 ["add", "model.bin"], ["push"]):
-        r = gm_run(args, cwd=repo)
-        assert r.code == 0, r
-    git("commit", "-qm", "model", cwd=repo)
-    oid = oidmod.of_bytes(data)
-    return store, oid, data
+    return store, pushed_model(repo, store, data), data
 
 
 def _wipe_cache(repo: Path, oid: str) -> Path:

@@ -42,6 +42,23 @@ def add_commit(root: Path, message: str = "data", paths: tuple[str, ...] = ("mod
     git("commit", "-qm", message, cwd=root)
 
 
+def pushed_model(repo: Path, store: Path, data: bytes) -> str:
+    """model.bin = `data`, added, pushed to a folder remote `origin` that
+    copies (no hard links: tests damage the remote's copy), committed;
+    returns its oid."""
+    from conftest import git
+
+    from gitmodel import oid as oidmod
+
+    (repo / "model.bin").write_bytes(data)
+    for args in (["remote", "add", "origin", str(store), "--default"], ["remote", "modify", "origin", "link", "copy"],
+                 ["add", "model.bin"], ["push"]):
+        r = gm_run(args, cwd=repo)
+        assert r.code == 0, r
+    git("commit", "-qm", "model", cwd=repo)
+    return oidmod.of_bytes(data)
+
+
 def v1_tagged_then_v2(root: Path, store: Path) -> tuple[dict[str, bytes], dict[str, bytes]]:
     """Content v1 committed with a folder remote and tagged `v1`, then
     content v2 committed on top; returns both contents."""
