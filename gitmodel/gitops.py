@@ -17,9 +17,24 @@ NOT_A_REPO = ("not a git repository (or any parent). Run `git init` first, "
 def run(args: Sequence[str], cwd: str | None = None, input: bytes | None = None,
         check: bool = True) -> subprocess.CompletedProcess[bytes]:
     try:
-        proc = subprocess.run(["git", *args], cwd=cwd, input=input, capture_output=True)
+        child = subprocess.Popen(["git", *args], cwd=cwd, stdin=subprocess.PIPE if input is not None else None,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     except FileNotFoundError:
         raise GitError("git failed. Is it installed, and on your PATH?") from None
+    try:
+        out, err = child.communicate(input)
+    except KeyboardInterrupt:
+        # Let git finish, or clean up after its own Ctrl-C: killing it (what
+        # subprocess.run does) can leave .git/index.lock or config.lock
+        # behind, and every later git command, ours included, fails on them.
+        # A second Ctrl-C kills it.
+        try:
+            child.communicate()
+        except KeyboardInterrupt:
+            child.kill()
+            child.wait()
+        raise
+    proc = subprocess.CompletedProcess(child.args, child.returncode, out, err)
     if check and proc.returncode != 0:
         # Everything git said except its `hint:` lines, on one line (it may
         # say what happened on one line and name the paths on the next ones).

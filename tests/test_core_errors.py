@@ -377,3 +377,26 @@ def test_git_failure_message_is_what_git_said(gm, tracked: Path) -> None:
         gitops.stage(str(tracked), ["ign"])
     msg = str(e.value)
     assert "hint" not in msg and "ignored" in msg and msg.endswith("ign") and "\n" not in msg, msg
+
+
+def test_ctrl_c_lets_a_running_git_command_finish(repo: Path) -> None:
+    """Killing git mid-write can leave .git/index.lock or config.lock behind,
+    and every later git command fails on it: on Ctrl-C gitmodel waits for
+    the git it started, then stops.  The git here is an alias that sleeps,
+    then writes config; the Ctrl-C reaches gitmodel alone, while it waits."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "  # even if started with Ctrl-C ignored
+              "sys.path.insert(0, sys.argv[1]); from gitmodel import gitops; "
+              "gitops.run(['-c', 'alias.slow=!sleep 1 && git config gm.test done', 'slow'], cwd=sys.argv[2])")
+    proc = subprocess.Popen([sys.executable, "-c", script, str(Path(__file__).resolve().parents[1]), str(repo)],
+                            stderr=subprocess.PIPE)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert b"KeyboardInterrupt" in err and proc.returncode != 0
+    assert git("config", "--get", "gm.test", cwd=repo).strip() == "done"
+    assert not (repo / ".git" / "config.lock").exists()
