@@ -400,3 +400,19 @@ def test_ctrl_c_lets_a_running_git_command_finish(repo: Path) -> None:
     assert b"KeyboardInterrupt" in err and proc.returncode != 0
     assert git("config", "--get", "gm.test", cwd=repo).strip() == "done"
     assert not (repo / ".git" / "config.lock").exists()
+
+
+def test_ctrl_c_after_the_command_finished_changes_nothing(repo: Path) -> None:
+    """A Ctrl-C that lands while the interpreter shuts down (joining threads,
+    running atexit) used to print a traceback under a finished command.
+    Here it lands for sure: an atexit hook sends it after a real `status`."""
+    import subprocess
+    import sys
+
+    script = ("import atexit, os, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+              "sys.path.insert(0, sys.argv[1]); from gitmodel import cli; "
+              "atexit.register(lambda: os.kill(os.getpid(), signal.SIGINT)); "
+              "sys.argv = ['gitmodel', 'status']; cli.run()")
+    r = subprocess.run([sys.executable, "-c", script, str(Path(__file__).resolve().parents[1])],
+                       cwd=repo, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "Traceback" not in r.stderr and "KeyboardInterrupt" not in r.stderr, r

@@ -109,4 +109,17 @@ def _unexpected(e: Exception) -> int:
 
 
 def run() -> None:
-    sys.exit(main())
+    import signal
+
+    code = 130
+    try:
+        code = main()
+    except KeyboardInterrupt:  # landed between main's own handler and here
+        print("gitmodel: interrupted", file=sys.stderr)
+    finally:
+        # The command is over and its exit code decided.  A Ctrl-C from here
+        # on could only break into the interpreter's shutdown (joining
+        # threads, atexit, flushing), which prints a traceback and undoes
+        # nothing: ignore it.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(code)
