@@ -142,3 +142,28 @@ def test_a_damaged_pack_index_is_a_one_line_error_naming_it(gm, repo: Path) -> N
     r = gm("checkout")
     line = assert_one_line_error(r, idx.name, "damaged", "gitmodel fsck")
     assert "--repair" not in line
+
+
+@pytest.mark.parametrize("slow", [False, True], ids=["one-thread", "threads"])
+def test_checkout_of_thousands_of_packed_files(gm, repo: Path, slow: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Checkout times its first files and spreads the rest over threads only
+    when the kernel's creates are slow; both ways restore every byte and
+    leave a stat cache that status trusts."""
+    from gitmodel import workspace
+
+    if slow:
+        monkeypatch.setattr(workspace, "SLOW_CREATE", 0.0)  # every create counts as slow
+    files: dict[str, bytes] = {}
+    for k in range(4):
+        files.update(write_files(repo, f"d/s{k}", 1250, seed=k, most=200))
+    assert gm("add", "d").code == 0
+    shutil.rmtree(repo / "d")
+    r = gm("checkout")
+    assert r.code == 0, r
+    assert {str(p.relative_to(repo)) for p in (repo / "d").rglob("*") if p.is_file()} == set(files)
+    for rel, data in files.items():
+        assert (repo / rel).read_bytes() == data, rel
+        mode = stat.S_IMODE((repo / rel).stat().st_mode)
+        assert mode & 0o600 == 0o600 and not mode & 0o111, (rel, oct(mode))  # finished, not left at 000
+    st = json.loads(gm("status", "--json").out)
+    assert [s["state"] for s in st] == ["unchanged"], st
