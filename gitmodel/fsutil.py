@@ -33,11 +33,12 @@ _libc: ctypes.CDLL | None = None
 def _c() -> ctypes.CDLL:
     # ctypes is imported on first use: it costs start-up time every command would pay.
     import ctypes
-    import ctypes.util
 
     global _libc
     if _libc is None:
-        _libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        # The running program's own symbols, libc's among them: find_library
+        # would spawn `ldconfig -p` to name the same library.
+        _libc = ctypes.CDLL(None, use_errno=True)
     return _libc
 
 
