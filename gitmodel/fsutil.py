@@ -138,33 +138,35 @@ def write_new(path: str, data: bytes | memoryview, mode: int = 0o444, durable: b
     os.close(fd)
 
 
+_NO_KERNEL_COPY = (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EPERM)
+
+
+def _copy_step(src: int, dst: int, offset: int, want: int) -> int:
+    """Copy up to `want` bytes at `offset` of `src` to the same place in
+    `dst`, in the kernel (copy_file_range) where it can, else through a
+    buffer; returns how many (0 at `src`'s end)."""
+    try:
+        return os.copy_file_range(src, dst, want, offset, offset)
+    except AttributeError:  # not Linux
+        pass
+    except OSError as e:  # another filesystem, an old kernel
+        if e.errno not in _NO_KERNEL_COPY:
+            raise
+    data = os.pread(src, min(want, COPY_CHUNK), offset)
+    done = 0
+    while done < len(data):
+        done += os.pwrite(dst, data[done:], offset + done)
+    return len(data)
+
+
 def copy_fd(src: int, dst: int, size: int, on_chunk: Callable[[int, int], None] | None = None,
             chunk: int = COPY_CHUNK) -> int:
-    """Copy `size` bytes from `src` to `dst` with in-kernel copy_file_range where
-    the kernel offers it, calling `on_chunk(offset, length)` after each chunk
-    (of `chunk` bytes) lands in `dst`.  Returns the number of bytes copied
-    (stops early at EOF)."""
+    """Copy `size` bytes from `src` to `dst`, calling `on_chunk(offset,
+    length)` after each chunk (of up to `chunk` bytes) lands in `dst`.
+    Returns the number of bytes copied (stops early at EOF)."""
     offset = 0
-    use_cfr = hasattr(os, "copy_file_range")
-    buf: bytearray | None = None
     while offset < size:
-        want = min(chunk, size - offset)
-        n = 0
-        if use_cfr:
-            try:
-                n = os.copy_file_range(src, dst, want, offset, offset)
-            except OSError as e:
-                if e.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EPERM):
-                    raise
-                use_cfr = False
-        if not use_cfr:
-            if buf is None:
-                buf = bytearray(min(chunk, max(size, 1)))
-            view = memoryview(buf)[:want]
-            n = os.preadv(src, [view], offset)
-            done = 0
-            while done < n:
-                done += os.pwrite(dst, view[done:n], offset + done)
+        n = _copy_step(src, dst, offset, min(chunk, size - offset))
         if n == 0:
             break
         if on_chunk is not None:
@@ -175,18 +177,11 @@ def copy_fd(src: int, dst: int, size: int, on_chunk: Callable[[int, int], None] 
 
 def copy_range(src: int, dst: int, offset: int, length: int) -> None:
     """Copy bytes [offset, offset + length) of `src` to the same place in
-    `dst`, in the kernel where it can (a chunk that already landed in a file
-    being written, passed on to a second file)."""
+    `dst` (a chunk that already landed in a file being written, passed on
+    to a second file)."""
     end = offset + length
     while offset < end:
-        try:
-            n = os.copy_file_range(src, dst, end - offset, offset, offset)
-        except (OSError, AttributeError):  # another filesystem, an old kernel, not Linux
-            data = os.pread(src, min(end - offset, COPY_CHUNK), offset)
-            n = len(data)
-            done = 0
-            while done < n:
-                done += os.pwrite(dst, data[done:], offset + done)
+        n = _copy_step(src, dst, offset, end - offset)
         if n == 0:
             raise OSError(errno.EIO, f"copy_range: {length} bytes from offset {offset} are not there")
         offset += n

@@ -243,16 +243,18 @@ def _push(cache: Cache, r: Remote, want: Wanted, jobs: int, known: KnownObjects,
     files = dict(want.files)
     packs = RemotePacks(r, os.path.join(known.dir, "packs"))  # read only when something is asked
 
+    def lacking(oids: Iterable[str]) -> list[str]:
+        """Those of `oids` the remote lacks: the record first, then the remote."""
+        oids = list(oids)
+        ask = [o for o in oids if o not in recorded]
+        on_remote = remote_has(r, packs, ask, jobs)
+        known.add(on_remote)
+        report.present += len(oids) - len(ask) + len(on_remote)
+        return [o for o in ask if o not in on_remote]
+
     # 1. Directories: one whose manifest is on the remote is complete there.
-    ask = [m for m in want.dirs if m not in recorded]
-    report.present += len(want.dirs) - len(ask)
-    on_remote = remote_has(r, packs, ask, jobs)
-    known.add(on_remote)
-    report.present += len(on_remote)
     manifests: dict[str, list[str]] = {}  # manifest to upload -> its file oids
-    for m in ask:
-        if m in on_remote:
-            continue
+    for m in lacking(want.dirs):
         label = want.dirs[m]
         if not cache.has(m):
             report.missing.append((label, m))
@@ -263,12 +265,7 @@ def _push(cache: Cache, r: Remote, want: Wanted, jobs: int, known: KnownObjects,
         manifests[m] = [e.oid for e in entries]
 
     # 2. Files the remote lacks.
-    ask = [o for o in files if o not in recorded]
-    report.present += len(files) - len(ask)
-    on_remote = remote_has(r, packs, ask, jobs)
-    known.add(on_remote)
-    report.present += len(on_remote)
-    send = [o for o in ask if o not in on_remote]
+    send = lacking(files)
     whole, send = plan_packs(cache, send, set(packs.ids))
     if progress:
         progress.add_total(len(send) + sum(len(p.entries) for p in whole) + len(manifests),

@@ -18,7 +18,7 @@ import gitmodel
 from conftest import git
 from gitmodel.errors import CorruptObjectError
 from test_core_support import (assert_objects_sound, assert_one_line_error, cache_listing, cache_root, loose_objects,
-                               oid_of, pack_entries, packs, write_files)
+                               flip_byte, oid_of, pack_entries, packs, write_files)
 
 
 def pointer_oid(path: Path) -> str:
@@ -119,17 +119,6 @@ def test_api_refuses_a_corrupt_packed_object(gm, repo: Path) -> None:
         gitmodel.open("d/f003.bin", rev="HEAD", repo=repo)
     with pytest.raises(CorruptObjectError):
         gitmodel.read_bytes("d/f003.bin", rev="HEAD", repo=repo)
-
-
-def flip_byte(path: Path, offset: int) -> None:
-    mode = path.stat().st_mode
-    os.chmod(path, 0o644)
-    with open(path, "r+b") as f:
-        f.seek(offset)
-        b = f.read(1)
-        f.seek(offset)
-        f.write(bytes([b[0] ^ 0xFF]))
-    os.chmod(path, stat.S_IMODE(mode))
 
 
 def test_a_damaged_pack_index_is_a_one_line_error_naming_it(gm, repo: Path) -> None:

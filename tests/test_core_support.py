@@ -65,6 +65,18 @@ def decode_idx(data: bytes, where: object) -> list[tuple[str, int, int]]:
     return [("xxh128:" + d.hex(), off, size) for d, off, size in IDX_RECORD.iter_unpack(body)]
 
 
+def flip_byte(path: Path, offset: int) -> None:
+    """Damage one byte of a (read-only) cache file in place, keeping its mode."""
+    mode = path.stat().st_mode
+    os.chmod(path, 0o644)
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        b = f.read(1)
+        f.seek(offset)
+        f.write(bytes([b[0] ^ 0xFF]))
+    os.chmod(path, stat.S_IMODE(mode))
+
+
 def pack_entries(idx: Path) -> list[tuple[str, int, int]]:
     return decode_idx(idx.read_bytes(), idx)
 

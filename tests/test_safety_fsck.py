@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import git, gm_proc
-from test_safety_support import (assert_one_line_error, assert_unchanged, bad_objects, cache_root, immutable,
+from test_safety_support import (assert_one_line_error, assert_unchanged, bad_objects, cache_root, flip_byte, immutable,
                                  object_path, objects, oid_of, pack_entries, packs, snapshot, store_objects,
                                  tree_state)
 
@@ -250,7 +250,7 @@ def test_in_a_linked_worktree(gm, tracked: Path, tmp_path: Path) -> None:
     assert "checked 4 objects" in r.out, r
 
 
-def test_hardlinked_folder_remote_shares_the_damage(gm, tracked: Path, tmp_path: Path) -> None:
+def test_hardlinked_folder_remote_shares_the_flip_byte(gm, tracked: Path, tmp_path: Path) -> None:
     """A folder remote that hard-links to the cache (the remotes' `auto` on
     one filesystem) is no backup against a corrupted cache object: fsck -r
     must say so rather than vouch for the remote."""
@@ -286,16 +286,6 @@ def the_pack(root: Path) -> tuple[str, Path, Path]:
     return packid, pack, idx
 
 
-def damage(path: Path, offset: int) -> None:
-    os.chmod(path, 0o644)
-    with open(path, "r+b") as f:
-        f.seek(offset)
-        b = f.read(1)
-        f.seek(offset)
-        f.write(bytes([b[0] ^ 0x55]))
-    os.chmod(path, 0o444)
-
-
 def test_packed_objects_are_checked(gm, repo: Path) -> None:
     packed_folder(gm, repo)
     r = gm("fsck")
@@ -307,7 +297,7 @@ def test_corrupt_packed_object_is_reported_and_dropped_from_its_pack(gm, repo: P
     old_id, pack, idx = the_pack(repo)
     bad = oid_of(files["d/f05.bin"])
     ((off, _),) = [(o, s) for oid, o, s in pack_entries(idx) if oid == bad]
-    damage(pack, off + 3)
+    flip_byte(pack, off + 3)
     r = gm("fsck")
     assert r.code == 1, r
     assert f"corrupt: {bad} (d/f05.bin)" in r.err and "gitmodel pull" in r.err, r
@@ -331,7 +321,7 @@ def test_fetch_restores_what_fsck_dropped_from_a_pack(gm, repo: Path, tmp_path: 
     _, pack, idx = the_pack(repo)
     bad = oid_of(files["d/f11.bin"])
     ((off, _),) = [(o, s) for oid, o, s in pack_entries(idx) if oid == bad]
-    damage(pack, off)
+    flip_byte(pack, off)
     assert gm("fsck").code == 1
     r = gm("fetch")
     assert r.code == 0, r
@@ -347,7 +337,7 @@ def test_fsck_with_paths_checks_the_packed_objects_they_use(gm, repo: Path) -> N
     _, pack, idx = the_pack(repo)
     bad = oid_of(files["d/f02.bin"])
     ((off, _),) = [(o, s) for oid, o, s in pack_entries(idx) if oid == bad]
-    damage(pack, off)
+    flip_byte(pack, off)
     assert gm("fsck", "model.bin").code == 0
     r = gm("fsck", "d")
     assert r.code == 1 and f"corrupt: {bad} (d/f02.bin)" in r.err, r
@@ -356,7 +346,7 @@ def test_fsck_with_paths_checks_the_packed_objects_they_use(gm, repo: Path) -> N
 def test_damaged_pack_index_is_reported_and_moved_aside(gm, repo: Path) -> None:
     files = packed_folder(gm, repo)
     packid, pack, idx = the_pack(repo)
-    damage(idx, 40)
+    flip_byte(idx, 40)
     r = gm("fsck")
     assert r.code == 1, r
     assert "bad pack: " in r.err and idx.name in r.err and "damaged" in r.err, r
@@ -376,7 +366,7 @@ def test_kill_while_fsck_rewrites_a_pack_then_rerun(gm, repo: Path, point: str) 
     _, pack, idx = the_pack(repo)
     bad = oid_of(files["d/f09.bin"])
     ((off, _),) = [(o, s) for oid, o, s in pack_entries(idx) if oid == bad]
-    damage(pack, off)
+    flip_byte(pack, off)
     r = gm_proc("fsck", cwd=repo, env={"GITMODEL_FAULT": point})
     assert r.code == -9, r
     # No good object lost on the way (both packs may exist for a moment).

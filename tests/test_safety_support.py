@@ -19,7 +19,7 @@ from pathlib import Path
 import xxhash
 
 from conftest import GITMODEL, Result, git
-from test_core_support import Packed, pack_entries, packs, read_only, tree_state  # noqa: F401 (re-exported)
+from test_core_support import Packed, flip_byte, pack_entries, packs, read_only, tree_state  # noqa: F401 (re-exported)
 from test_core_support import store_objects as core_store_objects
 
 TMP_PREFIX = ".gm-tmp-"

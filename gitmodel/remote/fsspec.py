@@ -136,18 +136,24 @@ class FsspecRemote(Remote):
             except FileNotFoundError:
                 pass
 
-    def list_pack_stats(self) -> Iterator[tuple[str, str, int, float]]:
-        fs = self.fs()
+    def _stats_under(self, folder: str) -> Iterator[tuple[str, int, float]]:
+        """(key, size, mtime) of every file under `folder`, whatever the
+        backend calls its modification time."""
+        fs = self.fs()  # sets self.root
         try:
-            found = fs.find(f"{self.root}/{PACKS}", detail=True)
+            found = fs.find(f"{self.root}/{folder}", detail=True)
         except FileNotFoundError:
             return
         for key, info in found.items():
-            base, _, ext = str(key).rpartition("/")[2].rpartition(".")
+            mtime = info.get("mtime") or info.get("LastModified") or info.get("updated") or 0
+            stamp = mtime.timestamp() if hasattr(mtime, "timestamp") else float(mtime or 0)
+            yield str(key), int(info.get("size") or 0), stamp
+
+    def list_pack_stats(self) -> Iterator[tuple[str, str, int, float]]:
+        for key, size, stamp in self._stats_under(PACKS):
+            base, _, ext = key.rpartition("/")[2].rpartition(".")
             if ext in ("pack", "idx") and packmod.packid_of(base + ".idx") is not None:
-                mtime = info.get("mtime") or info.get("LastModified") or info.get("updated") or 0
-                stamp = mtime.timestamp() if hasattr(mtime, "timestamp") else float(mtime or 0)
-                yield base[len(packmod.PREFIX):], ext, int(info.get("size") or 0), stamp
+                yield base[len(packmod.PREFIX):], ext, size, stamp
 
     def get(self, oid: str, sink: Sink) -> None:
         fs = self.fs()
@@ -160,17 +166,10 @@ class FsspecRemote(Remote):
                 sink.write(chunk)
 
     def list_stats(self) -> Iterator[tuple[str, int, float]]:
-        fs = self.fs()
-        try:
-            found = fs.find(f"{self.root}/{OBJECTS}", detail=True)
-        except FileNotFoundError:
-            return
-        for key, info in found.items():
-            oid = oid_from_key(str(key))
+        for key, size, stamp in self._stats_under(OBJECTS):
+            oid = oid_from_key(key)
             if oid:
-                mtime = info.get("mtime") or info.get("LastModified") or info.get("updated") or 0
-                stamp = mtime.timestamp() if hasattr(mtime, "timestamp") else float(mtime or 0)
-                yield oid, int(info.get("size") or 0), stamp
+                yield oid, size, stamp
 
     def _meta(self, name: str) -> str:
         if not name or name.startswith("/") or ".." in name.split("/"):
