@@ -36,6 +36,7 @@ from .errors import GitmodelError, ObjectMissingError, PointerError
 from .gc import StoredPack, scan_cache
 from .progress import Progress
 from .repo import Repo
+from .workers import parallel
 
 CORRUPT = "corrupt"
 MISSING = "missing"
@@ -428,8 +429,7 @@ def fsck_remote(repo: Repo, remote: str | None, paths: list[str] | None = None, 
             if progress:
                 progress.add_total(len(todo), 0)
             spans = spans_of((o, packed[o]) for o in todo if o in packed)
-            with ThreadPoolExecutor(max(1, min(n, len(spans) or 1))) as pool:
-                list(pool.map(hash_span, spans))
+            parallel(spans, hash_span, n)
             results.update(_hash_all([(o, o) for o in todo if o not in packed], remote_hash, progress, n))
 
         check(refs.dirs)

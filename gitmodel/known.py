@@ -47,7 +47,7 @@ class KnownObjects:
 
         try:
             os.makedirs(self.dir, exist_ok=True)
-            write_atomic(os.path.join(self.dir, "known"), b"", durable=False)
+            write_atomic(self.path, b"", durable=False)
             write_atomic(os.path.join(self.dir, "identity"), self.identity.encode() + b"\n", durable=False)
         except OSError:
             pass  # a read-only cache still pushes; it only asks the remote more

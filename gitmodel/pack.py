@@ -59,6 +59,16 @@ def packid_of(filename: str) -> str | None:
     return None
 
 
+def split_name(filename: str) -> tuple[str, str] | None:
+    """`pack-<id>.pack` or `pack-<id>.idx` -> (id, "pack" or "idx"); anything else -> None."""
+    base, _, ext = filename.rpartition(".")
+    if ext in ("pack", "idx"):
+        packid = packid_of(base + ".idx")
+        if packid is not None:
+            return packid, ext
+    return None
+
+
 def encode_index(entries: Iterable[tuple[str, int, int]]) -> tuple[str, bytes]:
     """(oid, offset, size) triples -> (pack id, index bytes)."""
     records = sorted((bytes.fromhex(o.split(":", 1)[1]), off, size) for o, off, size in entries)

@@ -52,9 +52,9 @@ class RemotePacks:
         if data is None:
             data = self.r.read_pack_index(packid)
             entries = self._decode(packid, data)
-            if kept is not None and self.folder is not None:
+            if kept is not None:
                 try:
-                    os.makedirs(self.folder, exist_ok=True)
+                    os.makedirs(os.path.dirname(kept), exist_ok=True)
                     fsutil.write_atomic(kept, data, durable=False)  # a hint: a torn one is read again
                 except OSError:
                     pass

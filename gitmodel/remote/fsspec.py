@@ -151,9 +151,9 @@ class FsspecRemote(Remote):
 
     def list_pack_stats(self) -> Iterator[tuple[str, str, int, float]]:
         for key, size, stamp in self._stats_under(PACKS):
-            base, _, ext = key.rpartition("/")[2].rpartition(".")
-            if ext in ("pack", "idx") and packmod.packid_of(base + ".idx") is not None:
-                yield base[len(packmod.PREFIX):], ext, size, stamp
+            named = packmod.split_name(key.rpartition("/")[2])
+            if named is not None:
+                yield *named, size, stamp
 
     def get(self, oid: str, sink: Sink) -> None:
         fs = self.fs()

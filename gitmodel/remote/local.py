@@ -356,15 +356,14 @@ class LocalRemote(Remote):
             return
         with it:
             for entry in it:
-                name = entry.name
-                base, _, ext = name.rpartition(".")
-                if ext not in ("pack", "idx") or packmod.packid_of(base + ".idx") is None:
+                named = packmod.split_name(entry.name)
+                if named is None:
                     continue
                 try:
                     st = entry.stat(follow_symlinks=False)
                 except FileNotFoundError:
                     continue
-                yield base[len(packmod.PREFIX):], ext, st.st_size, st.st_mtime
+                yield *named, st.st_size, st.st_mtime
 
     def _meta_path(self, name: str) -> str:
         if not name or name.startswith("/") or ".." in name.split("/"):

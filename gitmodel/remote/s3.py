@@ -353,9 +353,9 @@ class S3Remote(Remote):
             for page in s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket,
                                                                      Prefix=f"{self.prefix}{PACKS}/"):
                 for item in page.get("Contents", ()):
-                    base, _, ext = item["Key"].rpartition("/")[2].rpartition(".")
-                    if ext in ("pack", "idx") and packmod.packid_of(base + ".idx") is not None:
-                        yield base[len(packmod.PREFIX):], ext, int(item["Size"]), item["LastModified"].timestamp()
+                    named = packmod.split_name(item["Key"].rpartition("/")[2])
+                    if named is not None:
+                        yield *named, int(item["Size"]), item["LastModified"].timestamp()
         except Exception as e:
             raise self._translate(e, "listing packs") from None
 
