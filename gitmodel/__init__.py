@@ -14,11 +14,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .errors import GitmodelError
+from gitmodel.errors import GitmodelError
 
 if TYPE_CHECKING:
-    from .api import (Saved, add, checkout, load, open, promote, pull, push, read_bytes, rollback, save, status,
-                      tag, versions)
+    from gitmodel.api import Saved, add, checkout, load, open, promote, pull, push, read_bytes, rollback, save, status, tag, versions
 
 __version__ = "0.1.0"
 
@@ -31,7 +30,7 @@ def __getattr__(name: str) -> Any:
     # this package, and the API's imports (json, tempfile, ...) would cost
     # each of them start-up time, `status` in a git hook included.
     if name in _API:
-        from . import api
+        from gitmodel import api
 
         value = getattr(api, name)
         globals()[name] = value

@@ -1,3 +1,3 @@
-from .cli import run
+from gitmodel.cli import run
 
 run()

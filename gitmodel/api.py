@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .repo import Repo
-    from .workspace import CheckoutReport, Status
+    from gitmodel.repo import Repo
+    from gitmodel.workspace.checkout import CheckoutReport, Status
 
 PathLike = str | os.PathLike[str]
 
@@ -39,7 +39,7 @@ PathLike = str | os.PathLike[str]
 # -- finding the repository -------------------------------------------------------
 
 def _repo(repo: PathLike | None) -> Repo:
-    from .repo import Repo
+    from gitmodel.repo import Repo
 
     return Repo.discover(os.fspath(repo) if repo is not None else None)
 
@@ -81,7 +81,7 @@ def _dump(obj: Any, path: str) -> None:
     """Serialise with joblib into a temp file beside `path`, fsync, rename."""
     import joblib  # type: ignore[import-untyped]
 
-    from .fsutil import fsync_dir, tmp_name
+    from gitmodel.platform.fsutil import fsync_dir, tmp_name
 
     folder = os.path.dirname(path)
     os.makedirs(folder, exist_ok=True)
@@ -110,8 +110,10 @@ def save(obj: Any, path: PathLike, *, name: str | None = None, params: dict[str,
 
     >>> gitmodel.save(clf, "models/clf.pkl", name="clf", metrics={"accuracy": 0.93})
     """
-    from . import gitops, models, track
-    from .fsutil import write_atomic
+    from gitmodel.git import runner as gitops
+    from gitmodel.registry import declarations as models
+    from gitmodel.workspace import track
+    from gitmodel.platform.fsutil import write_atomic
 
     r = _repo(repo)
     r.require_init()
@@ -132,7 +134,7 @@ def save(obj: Any, path: PathLike, *, name: str | None = None, params: dict[str,
         metrics_rel = declared.metrics
     for d in data_rels:
         if not os.path.lexists(r.abspath(d)):
-            from .errors import PathError
+            from gitmodel.errors import PathError
 
             raise PathError(f"data {d}: no such file or folder")
     _dump(obj, r.abspath(rel))
@@ -162,8 +164,8 @@ def save(obj: Any, path: PathLike, *, name: str | None = None, params: dict[str,
 def _source(repo: PathLike | None) -> Iterator[tuple[Repo, bool]]:
     """(repository to read, whether it is a temporary clone of a URL)."""
     if repo is not None and _is_url(os.fspath(repo)):
-        from .repo import Repo
-        from .getartifact import _clone
+        from gitmodel.repo import Repo
+        from gitmodel.transfer.get import _clone
 
         tmp = tempfile.mkdtemp(prefix="gitmodel-api-")
         try:
@@ -180,8 +182,9 @@ def _locate(r: Repo, ref: str, rev: str | None, cwd: str | None) -> tuple[str, s
     """(artifact path, revision or None for the workspace) for what a caller
     named: a version reference (`clf@v1.0.0`, `clf@latest`, `clf#prod`) or a
     path plus an optional revision."""
-    from . import refs, registry
-    from .errors import GitmodelError
+    from gitmodel.registry import resolve as refs
+    from gitmodel.registry import state as registry
+    from gitmodel.errors import GitmodelError
 
     vref = refs.parse(ref)
     if vref is not None and rev is None:
@@ -200,9 +203,10 @@ def _locate(r: Repo, ref: str, rev: str | None, cwd: str | None) -> tuple[str, s
 def _object_for(r: Repo, rel: str, rev: str | None) -> tuple[str, int, str]:
     """(oid, size, label) of a tracked file, or of a file inside a tracked
     folder, at `rev` (None: the workspace's pointers)."""
-    from . import manifest, revs
-    from . import pointer as ptr
-    from .errors import GitmodelError
+    from gitmodel.store import manifest
+    from gitmodel.git import revs
+    from gitmodel.store import pointer as ptr
+    from gitmodel.errors import GitmodelError
 
     def pointer_of(path: str) -> ptr.Pointer | None:
         if rev is None:
@@ -240,7 +244,7 @@ def _ensure(r: Repo, oids: list[str], expand: bool) -> None:
     missing = r.cache.missing(oids)
     if not missing:
         return
-    from . import transfer
+    from gitmodel.transfer import sync as transfer
 
     if not os.path.isdir(r.cache.tmp):
         r.cache.ensure()
@@ -287,7 +291,7 @@ def open(path: PathLike, rev: str | None = None, mode: str = "rb", *, repo: Path
     ...     header = f.readline()
 
     The content is hash-checked before it is returned."""
-    from .errors import GitmodelError
+    from gitmodel.errors import GitmodelError
 
     if mode not in ("rb", "r"):
         raise GitmodelError(f"gitmodel.open reads only: mode must be 'rb' or 'r', not {mode!r}")
@@ -299,7 +303,7 @@ def open(path: PathLike, rev: str | None = None, mode: str = "rb", *, repo: Path
             rel, at = _locate(r, os.fspath(path), rev, None if repo is not None else os.getcwd())
             oid, _, _ = _object_for(r, rel, at)
             _ensure(r, [oid], expand=False)
-            from .errors import CorruptObjectError
+            from gitmodel.errors import CorruptObjectError
 
             # Loose or packed: hashed in place, then streamed (objects are
             # immutable once named).
@@ -310,7 +314,7 @@ def open(path: PathLike, rev: str | None = None, mode: str = "rb", *, repo: Path
 
 
 def _temp_cache(r: Repo) -> Any:
-    from .cache import Cache
+    from gitmodel.store.cache import Cache
 
     cache = Cache(os.path.join(os.path.dirname(r.root), "cache"))
     cache.ensure()
@@ -319,9 +323,9 @@ def _temp_cache(r: Repo) -> Any:
 
 def _fetch_from_source(r: Repo, rev: str, oids: list[str]) -> None:
     """For a cloned URL: fetch from the remote its committed config names."""
-    from .remote import open_remote, spec_from_config
-    from .getartifact import _committed_config
-    from .transfer import Wanted, fetch_wanted
+    from gitmodel.remote.spec import open_remote, spec_from_config
+    from gitmodel.transfer.get import _committed_config
+    from gitmodel.transfer.sync import Wanted, fetch_wanted
 
     need = r.cache.missing(oids)
     if not need:
@@ -340,7 +344,7 @@ def _fetch_from_source(r: Repo, rev: str, oids: list[str]) -> None:
 
 def add(paths: Sequence[PathLike], *, repo: PathLike | None = None, stage: bool = True) -> list[Any]:
     """`gitmodel add`: track files or folders."""
-    from . import track
+    from gitmodel.workspace import track
 
     r = _repo(repo)
     return track.add(r, [os.fspath(p) for p in paths], stage=stage, cwd=_cwd_for(r, repo))
@@ -348,7 +352,7 @@ def add(paths: Sequence[PathLike], *, repo: PathLike | None = None, stage: bool 
 
 def status(paths: Sequence[PathLike] = (), *, repo: PathLike | None = None) -> list[Status]:
     """`gitmodel status`."""
-    from . import workspace
+    from gitmodel.workspace import checkout as workspace
 
     r = _repo(repo)
     return workspace.status(r, [os.fspath(p) for p in paths], cwd=_cwd_for(r, repo))
@@ -356,7 +360,7 @@ def status(paths: Sequence[PathLike] = (), *, repo: PathLike | None = None) -> l
 
 def checkout(paths: Sequence[PathLike] = (), *, force: bool = False, repo: PathLike | None = None) -> CheckoutReport:
     """`gitmodel checkout`."""
-    from . import workspace
+    from gitmodel.workspace import checkout as workspace
 
     r = _repo(repo)
     return workspace.checkout(r, [os.fspath(p) for p in paths], force=force, cwd=_cwd_for(r, repo))
@@ -364,14 +368,14 @@ def checkout(paths: Sequence[PathLike] = (), *, force: bool = False, repo: PathL
 
 def push(*, remote: str | None = None, repo: PathLike | None = None) -> Any:
     """`gitmodel push`: upload the objects the workspace pointers name."""
-    from . import transfer
+    from gitmodel.transfer import sync as transfer
 
     return transfer.push(_repo(repo), remote)
 
 
 def pull(*, remote: str | None = None, repo: PathLike | None = None) -> Any:
     """`gitmodel pull`: fetch, then checkout."""
-    from . import transfer
+    from gitmodel.transfer import sync as transfer
 
     return transfer.pull(_repo(repo), remote)
 
@@ -382,7 +386,7 @@ def tag(name: str, version: str | None = None, *, bump: str | None = None, rev: 
     """`gitmodel tag`: register a version (`NAME@vX.Y.Z`, an annotated tag).
 
     >>> gitmodel.tag("clf", "v1.0.0", message="baseline")"""
-    from . import tagging
+    from gitmodel.registry import tagging
 
     r = _repo(repo)
     return tagging.register(r, name, version, bump=bump, rev=rev, message=message,
@@ -392,14 +396,14 @@ def tag(name: str, version: str | None = None, *, bump: str | None = None, rev: 
 def promote(name: str, version: str, stage: str, *, message: str | None = None, push: bool = False,
             repo: PathLike | None = None) -> Any:
     """`gitmodel promote`: assign a stage (`NAME#STAGE#N`)."""
-    from . import tagging
+    from gitmodel.registry import tagging
 
     return tagging.promote(_repo(repo), name, version, stage, message=message, push=push)
 
 
 def versions(name: str | None = None, *, repo: PathLike | None = None) -> list[dict[str, Any]]:
     """`gitmodel versions --json`: newest first."""
-    from . import registry
+    from gitmodel.registry import state as registry
 
     r = _repo(repo)
     states = registry.all_states(r) if name is None else {name: registry.model_state(r, name)}
@@ -408,6 +412,6 @@ def versions(name: str | None = None, *, repo: PathLike | None = None) -> list[d
 
 def rollback(name: str, to: str, *, repo: PathLike | None = None) -> Any:
     """`gitmodel rollback`: put an older version's artifact back, staged."""
-    from .rollback import rollback as _rollback
+    from gitmodel.registry.rollback import rollback as _rollback
 
     return _rollback(_repo(repo), name, to)

@@ -6,12 +6,12 @@ from __future__ import annotations
 import os
 from functools import cached_property
 
-from . import gitops
-from .cache import Cache
-from .config import CONFIG_DIR, Config
-from .errors import GitmodelError, PathError
-from .lock import RepoLock
-from .statcache import StatCache
+from gitmodel.git import runner as gitops
+from gitmodel.store.cache import Cache
+from gitmodel.config import CONFIG_DIR, Config
+from gitmodel.errors import GitmodelError, PathError
+from gitmodel.platform.lock import RepoLock
+from gitmodel.store.statcache import StatCache
 
 
 class Repo:

@@ -16,7 +16,7 @@ OID_RE = re.compile(r"^xxh128:[0-9a-f]{32}$")
 
 def lib_add(root: Path, *paths: str, stage: bool = True) -> list:
     from gitmodel.repo import Repo
-    from gitmodel.track import add
+    from gitmodel.workspace.track import add
 
     return add(Repo.discover(str(root)), list(paths), stage=stage)
 
@@ -235,7 +235,7 @@ def test_same_content_is_stored_once(gm, repo: Path) -> None:
 
 
 def test_add_large_file_takes_the_streaming_path(gm, repo: Path) -> None:
-    from gitmodel import cache
+    from gitmodel.store import cache
 
     data = os.urandom(cache.SMALL + 12345)  # just above the small-file bound
     (repo / "big.bin").write_bytes(data)

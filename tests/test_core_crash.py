@@ -28,7 +28,7 @@ PATHS = ["data", "m.bin", "big.bin"]
 def user_files() -> dict[str, bytes]:
     """The same content every time, so a crashed repository can be compared
     with a clean one."""
-    from gitmodel import cache
+    from gitmodel.store import cache
 
     rnd = random.Random(1234)
     files = {f"data/f{i:02}.bin": rnd.randbytes(rnd.randrange(1, 3000)) for i in range(24)}
@@ -68,7 +68,8 @@ def assert_pointers_sound(root: Path) -> None:
     """Objects before manifests before pointers: any pointer that exists
     names an object that exists, and a folder's manifest names only objects
     that exist."""
-    from gitmodel import manifest, pointer
+    from gitmodel.store import manifest
+    from gitmodel.store import pointer
 
     have = objects(root)
     for p in root.rglob("*.gm"):

@@ -195,7 +195,7 @@ def test_tracked_folder_replaced_by_a_symlink_leading_outside(gm, tracked: Path,
 
 def test_hostile_manifest_is_refused_and_writes_nothing(gm, tracked: Path, tmp_path: Path) -> None:
     """A directory pointer whose manifest names paths that leave the folder."""
-    from gitmodel.cache import Cache
+    from gitmodel.store.cache import Cache
 
     cache = Cache(str(cache_root(tracked)))
     obj = cache.add_bytes(b"payload")
@@ -368,7 +368,7 @@ def test_negated_rule_lets_the_pointer_through(gm, tracked: Path) -> None:
 
 def test_git_failure_message_is_what_git_said(gm, tracked: Path) -> None:
     """git's `hint:` lines are not the message; the line before them is."""
-    from gitmodel import gitops
+    from gitmodel.git import runner as gitops
     from gitmodel.errors import GitError
 
     (tracked / "ign").write_text("x")
@@ -390,7 +390,7 @@ def test_ctrl_c_lets_a_running_git_command_finish(repo: Path) -> None:
     import time
 
     script = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "  # even if started with Ctrl-C ignored
-              "sys.path.insert(0, sys.argv[1]); from gitmodel import gitops; "
+              "sys.path.insert(0, sys.argv[1]); from gitmodel.git import runner as gitops; "
               "gitops.run(['-c', 'alias.slow=!sleep 1 && git config gm.test done', 'slow'], cwd=sys.argv[2])")
     proc = subprocess.Popen([sys.executable, "-c", script, str(Path(__file__).resolve().parents[1]), str(repo)],
                             stderr=subprocess.PIPE)

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from gitmodel import manifest, pointer
+from gitmodel.store import manifest
+from gitmodel.store import pointer
 from gitmodel.errors import PointerError
 from test_core_support import objects, oid_of, pointer_fields
 

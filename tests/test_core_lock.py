@@ -17,7 +17,7 @@ from test_core_support import assert_one_line_error, snapshot
 
 HOLDER = """
 import sys
-from gitmodel.lock import RepoLock
+from gitmodel.platform.lock import RepoLock
 lock = RepoLock(sys.argv[1])
 lock.acquire()
 print("locked", flush=True)
@@ -118,7 +118,7 @@ def test_lock_of_a_killed_holder_is_taken_at_once(gm, repo: Path, holder: subpro
 
 
 def test_lock_is_reentrant_and_released(repo: Path) -> None:
-    from gitmodel.lock import RepoLock
+    from gitmodel.platform.lock import RepoLock
 
     lock = RepoLock(str(lock_path(repo)), timeout=0)
     with lock:

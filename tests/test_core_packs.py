@@ -138,7 +138,7 @@ def test_checkout_of_thousands_of_packed_files(gm, repo: Path, slow: bool, monke
     """Checkout times its first files and spreads the rest over threads only
     when the kernel's creates are slow; both ways restore every byte and
     leave a stat cache that status trusts."""
-    from gitmodel import workspace
+    from gitmodel.workspace import checkout as workspace
 
     if slow:
         monkeypatch.setattr(workspace, "SLOW_CREATE", 0.0)  # every create counts as slow

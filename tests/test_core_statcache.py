@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from gitmodel.statcache import RACY_NS, StatCache
+from gitmodel.store.statcache import RACY_NS, StatCache
 from test_core_support import oid_of, settle
 
 OID = "xxh128:" + "ab" * 16

@@ -223,7 +223,7 @@ def settle() -> None:
     """Wait until files written so far are past the stat cache's racy window,
     so that what is hashed now is also recorded (git's racily-clean rule
     refuses to trust a stat taken too close to the file's last change)."""
-    from gitmodel import statcache
+    from gitmodel.store import statcache
 
     time.sleep(statcache.RACY_NS / 1e9 + 0.05)
 

@@ -78,7 +78,7 @@ def test_anything_not_a_pointer_is_shown_as_it_is(gm, repo: Path, tmp_path: Path
 
 def test_textconv_outside_a_repository(tmp_path: Path, monkeypatch) -> None:
     """A bare repository or a plain folder: no cache, still a readable line."""
-    from gitmodel.textconv import textconv
+    from gitmodel.git.textconv import textconv
 
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
     p = tmp_path / "x.gm"

@@ -168,7 +168,7 @@ def test_linked_worktree_shares_the_hooks_and_gets_its_files(gm, repo: Path, tmp
 def test_shim_falls_back_to_gitmodel_on_path(gm, repo: Path) -> None:
     """When the interpreter that installed the hooks is gone, the shim runs
     `gitmodel` from PATH (here: this virtualenv's console script)."""
-    from gitmodel.hooks import render
+    from gitmodel.git.hooks import render
 
     save(gm, repo, "m.bin", b"one", "one")
     git("checkout", "-q", "-b", "b", cwd=repo)
@@ -186,7 +186,7 @@ def test_shim_falls_back_to_gitmodel_on_path(gm, repo: Path) -> None:
 
 
 def test_shipped_shims_are_the_top_level_hooks_and_valid_sh() -> None:
-    import gitmodel.hooks as hooks
+    from gitmodel.git import hooks
 
     for name in HOOKS:
         shipped = Path(hooks.__file__).parent / "hookscripts" / name

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from test_metrics_support import add, build_history, write
 
-from gitmodel import pointer as ptr
+from gitmodel.store import pointer as ptr
 from gitmodel.repo import Repo
-from gitmodel.revs import pointer_at
+from gitmodel.git.revs import pointer_at
 
 
 def test_diff_json_between_versions(gm, repo: Path) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from test_metrics_support import build_history, commit, set_config, tree_snapshot, write
 
-from gitmodel import plot
+from gitmodel.metrics import plot
 
 
 def read_png(data: bytes) -> tuple[int, int, set[tuple[int, int, int]]]:

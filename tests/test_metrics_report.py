@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from test_metrics_support import build_history, commit, set_config, tree_snapshot, write
 
-from gitmodel import metrics as m
-from gitmodel import report
+from gitmodel.metrics import read as m
+from gitmodel.metrics import report
 
 GOLDEN = Path(__file__).parent / "golden"
 

@@ -9,7 +9,7 @@ from conftest import git
 from test_metrics_support import (add, build_history, build_many_versions, commit, set_config, tree_snapshot,
                                   write)
 
-from gitmodel import metrics as m
+from gitmodel.metrics import read as m
 from gitmodel.repo import Repo
 
 

@@ -11,8 +11,10 @@ import pytest
 
 from conftest import git
 from registry_fixtures import repo  # noqa: F401  (shared fixtures)
-from gitmodel import refs, registry, tagname
-from gitmodel.tagname import Action, SemVer, TagName, parse_tag
+from gitmodel.registry import resolve as refs
+from gitmodel.registry import state as registry
+from gitmodel.registry import grammar as tagname
+from gitmodel.registry.grammar import Action, SemVer, TagName, parse_tag
 from gitmodel.repo import Repo
 
 
@@ -173,7 +175,7 @@ def test_a_gto_tagged_repository_reads_back(gto_repo: Path, gm: object) -> None:
 
 
 def test_gto_references_resolve_to_commits(gto_repo: Path) -> None:
-    from gitmodel.revs import pointer_at, resolve_commit
+    from gitmodel.git.revs import pointer_at, resolve_commit
 
     repo = Repo.discover()
     c1 = git("rev-parse", "clf@v0.0.1^{commit}", cwd=gto_repo).strip()

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import Result, git, gm_run
 from registry_fixtures import GM, gm, repo  # noqa: F401  (shared fixtures)
-from gitmodel import revs
+from gitmodel.git import revs
 from gitmodel.errors import GitmodelError
 from gitmodel.repo import Repo
 

@@ -7,8 +7,10 @@ import json
 from pathlib import Path
 
 from conftest import git
-from gitmodel import models, registry, tagging
-from gitmodel.models import Item, Snapshot
+from gitmodel.registry import declarations as models
+from gitmodel.registry import state as registry
+from gitmodel.registry import tagging
+from gitmodel.registry.declarations import Item, Snapshot
 from gitmodel.repo import Repo
 
 

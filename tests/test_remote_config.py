@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import git, gm_run
-from gitmodel.remote import redact
+from gitmodel.remote.spec import redact
 from test_remote_support import add_commit, populate
 
 SECRET = "wJalrXUtnFEMI0K7MDENGbPxRfiCYEXAMPLEKEY"

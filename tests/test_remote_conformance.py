@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from gitmodel import oid as oidmod
-from gitmodel.cache import Cache
+from gitmodel.store import oid as oidmod
+from gitmodel.store.cache import Cache
 from gitmodel.errors import CorruptObjectError, ObjectMissingError
-from gitmodel.remote import Remote
+from gitmodel.remote.spec import Remote
 from gitmodel.remote import s3 as s3mod
 from gitmodel.remote.local import LocalRemote
 from gitmodel.remote.s3 import S3Remote
-from gitmodel.transfer import Wanted, fetch_wanted
+from gitmodel.transfer.sync import Wanted, fetch_wanted
 from test_remote_support import Store
 
 KINDS = ["local", "local-hardlink", "s3"]
@@ -252,7 +252,7 @@ def test_meta_files_and_exclusive_writes(backend) -> None:  # type: ignore[no-un
 
 def make_pack(cache: Cache, count: int = 20) -> tuple[str, str, bytes, dict[str, bytes]]:
     """A pack in `cache`: (id, .pack path, index bytes, {oid: bytes})."""
-    from gitmodel import pack
+    from gitmodel.store import pack
 
     objs = {oidmod.of_bytes(d): d for d in (os.urandom(700) + bytes([i]) for i in range(count))}
     w = pack.PackWriter(cache.packs)
@@ -265,7 +265,7 @@ def make_pack(cache: Cache, count: int = 20) -> tuple[str, str, bytes, dict[str,
 
 
 def test_pack_round_trip(backend, src: Cache) -> None:  # type: ignore[no-untyped-def]
-    from gitmodel import pack
+    from gitmodel.store import pack
 
     r, view, _ = backend
     assert r.list_packs() == []

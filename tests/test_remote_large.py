@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from conftest import Result, git, gm_run
-from gitmodel import oid as oidmod
+from gitmodel.store import oid as oidmod
 from test_remote_support import pushed_model
 
 BIG = 9 << 20  # above transfer.LARGE_LOCAL

@@ -8,7 +8,7 @@ from pathlib import Path
 import boto3
 
 from conftest import gm_run
-from gitmodel import oid as oidmod
+from gitmodel.store import oid as oidmod
 from gitmodel.remote.base import object_key
 
 
@@ -48,7 +48,7 @@ def pushed_model(repo: Path, store: Path, data: bytes) -> str:
     returns its oid."""
     from conftest import git
 
-    from gitmodel import oid as oidmod
+    from gitmodel.store import oid as oidmod
 
     (repo / "model.bin").write_bytes(data)
     for args in (["remote", "add", "origin", str(store), "--default"], ["remote", "modify", "origin", "link", "copy"],
@@ -172,7 +172,7 @@ class Store:
             self._s3().put_object(Bucket=self.bucket, Key=f"{self.prefix}packs/{name}", Body=data)
 
     def pack_entries(self, packid: str) -> list[tuple[str, int, int]]:
-        from gitmodel import pack
+        from gitmodel.store import pack
 
         return list(pack.decode_index(self.read_pack(f"pack-{packid}.idx"), packid))
 

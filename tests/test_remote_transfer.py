@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import GITMODEL, git, gm_proc, gm_run, make_repo
-from gitmodel import transfer
+from gitmodel.transfer import sync as transfer
 from gitmodel.repo import Repo
 from test_remote_support import (Store, add_commit, add_remote, cache_intact, cache_objects, cache_tmp, populate,
                                  v1_tagged_then_v2, write)
@@ -203,7 +203,7 @@ def oids_at(root: Path, rev: str) -> set[str]:
     want = transfer.collect(repo, revs_=[rev])
     out = set(want.files)
     for m in want.dirs:
-        from gitmodel import manifest
+        from gitmodel.store import manifest
         out |= {m} | {e.oid for e in manifest.loads(repo.cache.read_bytes(m), m)}
     return out
 

@@ -82,7 +82,7 @@ FIGURES = Figures()
 
 def user_files(n: int = 60) -> dict[str, bytes]:
     """Fixed content (seeded), so every trial starts from the same bytes."""
-    from gitmodel import cache
+    from gitmodel.store import cache
 
     rnd = random.Random(8)
     files = {f"data/f{i:03}.bin": rnd.randbytes(rnd.randrange(1, 4000)) for i in range(n)}
@@ -136,7 +136,7 @@ def commit(root: Path, msg: str) -> None:
 
 def read_pointers(root: Path) -> dict[str, tuple[str, bool]]:
     """{pointer path: (oid, is_dir)} of the pointer files in a work tree."""
-    from gitmodel import pointer
+    from gitmodel.store import pointer
 
     out = {}
     for p in root.rglob("*.gm"):
@@ -149,7 +149,7 @@ def read_pointers(root: Path) -> dict[str, tuple[str, bool]]:
 
 def referenced(root: Path, cache_objs: dict[str, Path]) -> set[str]:
     """Objects the pointers on disk need: each must exist (write order)."""
-    from gitmodel import manifest
+    from gitmodel.store import manifest
 
     need: set[str] = set()
     for rel, (oid, is_dir) in read_pointers(root).items():
@@ -343,7 +343,7 @@ def build_gc(base: Path) -> World:
 
 
 def pointer_oid(path: Path) -> str:
-    from gitmodel import pointer
+    from gitmodel.store import pointer
 
     return pointer.read(str(path)).oid
 
@@ -389,7 +389,7 @@ def build_push(base: Path, link: str = "copy") -> World:
 
 def remote_manifests_complete(store: Path) -> int:
     """Objects missing below a manifest that is on the remote (must be 0)."""
-    from gitmodel import manifest
+    from gitmodel.store import manifest
 
     objs = store_objects(store)
     missing = 0
@@ -744,7 +744,7 @@ def test_crash_at_random_moments(templates: Templates, tmp_path: Path, name: str
 def s3_objects(endpoint: str, bucket: str) -> dict[str, bytes]:
     import boto3
 
-    from gitmodel.remote import oid_from_key
+    from gitmodel.remote.spec import oid_from_key
 
     s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
     out = {}
@@ -780,7 +780,7 @@ def s3_world(base: Path, endpoint: str, bucket: str) -> World:
 def check_s3(endpoint: str, bucket: str) -> int:
     """Objects on the bucket that do not hash to their names, plus files
     missing below a manifest that is there (both must be 0)."""
-    from gitmodel import manifest
+    from gitmodel.store import manifest
 
     objs = s3_objects(endpoint, bucket)
     bad = [o for o, data in objs.items() if oid_of(data) != o]

@@ -155,7 +155,7 @@ def test_bit_rot_under_a_hardlinked_file_is_not_hidden_by_the_stat_cache(gm, rep
     of trusting the stat cache's old answer."""
     import time
 
-    from gitmodel import statcache
+    from gitmodel.store import statcache
     from gitmodel.repo import Repo
 
     monkeypatch.setenv("GITMODEL_LINK", "hardlink")

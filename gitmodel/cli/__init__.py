@@ -28,8 +28,8 @@ app = typer.Typer(
 )
 
 # Command groups register themselves on `app` when imported.
-from . import core  # noqa: E402,F401
-from . import _groups  # noqa: E402,F401
+from gitmodel.cli import core  # noqa: E402,F401
+from gitmodel.cli import _groups  # noqa: E402,F401
 
 
 def _fail(message: str, code: int) -> int:
@@ -38,7 +38,7 @@ def _fail(message: str, code: int) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..errors import GitmodelError, os_error_message
+    from gitmodel.errors import GitmodelError, os_error_message
 
     debug = os.environ.get("GITMODEL_DEBUG") == "1"
     try:

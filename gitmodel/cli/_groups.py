@@ -2,8 +2,8 @@
 One line per group; each group module is owned by the code it dispatches to."""
 
 from __future__ import annotations
-from . import metrics  # noqa: E402,F401  (metrics/params show|diff, diff, report, plot)
-from . import registry  # noqa: E402,F401  (model add|list, tag, promote, deprecate, versions, show, history, rollback)
-from . import remote  # noqa: E402,F401  (remote add|list|remove|modify|default, push, fetch, pull, get)
-from . import maintenance  # noqa: E402,F401  (gc, fsck)
-from . import gitflow  # noqa: E402,F401  (install-hooks, uninstall-hooks, log; internal: hook, textconv)
+from gitmodel.cli import metrics  # noqa: E402,F401  (metrics/params show|diff, diff, report, plot)
+from gitmodel.cli import registry  # noqa: E402,F401  (model add|list, tag, promote, deprecate, versions, show, history, rollback)
+from gitmodel.cli import remote  # noqa: E402,F401  (remote add|list|remove|modify|default, push, fetch, pull, get)
+from gitmodel.cli import maintenance  # noqa: E402,F401  (gc, fsck)
+from gitmodel.cli import gitflow  # noqa: E402,F401  (install-hooks, uninstall-hooks, log; internal: hook, textconv)

@@ -6,15 +6,15 @@ from typing import Annotated, Optional
 
 import typer
 
-from . import app
-from .options import Json, Paths, Quiet
+from gitmodel.cli import app
+from gitmodel.cli.options import Json, Paths, Quiet
 
 
 @app.command()
 def init(no_stage: Annotated[bool, typer.Option("--no-stage", help="Do not git-add the config.")] = False,
          no_hooks: Annotated[bool, typer.Option("--no-hooks", help="Do not install the git hooks.")] = False) -> None:
     """Set up gitmodel in the current Git repository (safe to run again)."""
-    from ..commands import init as cmd
+    from gitmodel.commands import init as cmd
     raise typer.Exit(cmd.run(stage=not no_stage, hooks=not no_hooks))
 
 
@@ -23,14 +23,14 @@ def add(paths: Annotated[list[str], typer.Argument(help="Files or folders to tra
         no_stage: Annotated[bool, typer.Option("--no-stage", help="Do not git-add the pointer and .gitignore.")] = False,
         quiet: Quiet = False) -> None:
     """Track files or folders: store them in the cache and write PATH.gm pointers."""
-    from ..commands import add as cmd
+    from gitmodel.commands import add as cmd
     raise typer.Exit(cmd.run(paths, stage=not no_stage, quiet=quiet))
 
 
 @app.command()
 def status(paths: Paths = None, json: Json = False) -> None:
     """Show which tracked paths are unchanged, modified, missing, or not in the cache."""
-    from ..commands import status as cmd
+    from gitmodel.commands import status as cmd
     raise typer.Exit(cmd.run(paths or [], as_json=json))
 
 
@@ -43,19 +43,19 @@ def checkout(paths: Paths = None,
                                                   "their side.")] = False,
              quiet: Quiet = False) -> None:
     """Make workspace files match their pointers, from the cache."""
-    from ..commands import checkout as cmd
+    from gitmodel.commands import checkout as cmd
     raise typer.Exit(cmd.run(paths or [], force=force, quiet=quiet, ours=ours, theirs=theirs))
 
 
 @app.command()
 def remove(paths: Annotated[list[str], typer.Argument(help="Tracked files or folders.")]) -> None:
     """Stop tracking: keep the file, drop its pointer and .gitignore line."""
-    from ..commands import remove as cmd
+    from gitmodel.commands import remove as cmd
     raise typer.Exit(cmd.run(paths))
 
 
 @app.command()
 def unprotect(paths: Annotated[list[str], typer.Argument(help="Tracked files or folders.")]) -> None:
     """Turn files linked to the cache into editable copies."""
-    from ..commands import unprotect as cmd
+    from gitmodel.commands import unprotect as cmd
     raise typer.Exit(cmd.run(paths))

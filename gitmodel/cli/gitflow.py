@@ -7,8 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from . import app
-from .options import Json
+from gitmodel.cli import app
+from gitmodel.cli.options import Json
 
 # Hook arguments are whatever git passes (shas, a remote URL): take them verbatim.
 _VERBATIM = {"ignore_unknown_options": True, "allow_extra_args": True}
@@ -19,14 +19,14 @@ def install_hooks(json: Json = False) -> None:
     """Install the git hooks (pre-push, post-checkout, post-merge, post-rewrite, pre-commit) and the diff driver.
 
     Hooks you already had are kept (as NAME.legacy) and still run first."""
-    from ..commands import hooks as cmd
+    from gitmodel.commands import hooks as cmd
     raise typer.Exit(cmd.install(as_json=json))
 
 
 @app.command("uninstall-hooks")
 def uninstall_hooks(json: Json = False) -> None:
     """Remove gitmodel's git hooks and put back the hooks they had kept."""
-    from ..commands import hooks as cmd
+    from gitmodel.commands import hooks as cmd
     raise typer.Exit(cmd.uninstall(as_json=json))
 
 
@@ -36,7 +36,7 @@ def log(path: Annotated[Optional[str], typer.Argument(help="A tracked file or fo
         rev: Annotated[str, typer.Option("--rev", help="Start from this revision.")] = "HEAD",
         json: Json = False) -> None:
     """History of a tracked artifact: commit, date, author, message, oid, size, version tags."""
-    from ..commands import log as cmd
+    from gitmodel.commands import log as cmd
     raise typer.Exit(cmd.run(path, limit=limit, rev=rev, as_json=json))
 
 
@@ -44,12 +44,12 @@ def log(path: Annotated[Optional[str], typer.Argument(help="A tracked file or fo
 def hook(name: Annotated[str, typer.Argument(help="The git hook being run.")],
          args: Annotated[Optional[list[str]], typer.Argument(help="Its arguments, from git.")] = None) -> None:
     """Run a git hook's work (called by the installed hook scripts)."""
-    from ..commands import hook as cmd
+    from gitmodel.commands import hook as cmd
     raise typer.Exit(cmd.run(name, list(args or [])))
 
 
 @app.command(hidden=True)
 def textconv(path: Annotated[str, typer.Argument(help="A pointer file's content, as git hands it over.")]) -> None:
     """Print a pointer readably (the diff driver git runs for *.gm files)."""
-    from ..commands import textconv as cmd
+    from gitmodel.commands import textconv as cmd
     raise typer.Exit(cmd.run(path))

@@ -6,8 +6,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from . import app
-from .options import Json, Paths, Quiet
+from gitmodel.cli import app
+from gitmodel.cli.options import Json, Paths, Quiet
 
 MaintRemote = Annotated[Optional[str], typer.Option("--remote", "-r", help="Work on this remote instead of the "
                                                                             "local cache.")]
@@ -20,12 +20,12 @@ def gc(dry_run: Annotated[bool, typer.Option("--dry-run", "-n", help="Only show 
                                                 help="Keep unreachable objects younger than N days.")] = 14.0,
        quiet: Quiet = False, json: Json = False) -> None:
     """Delete objects no branch, tag, stash, reflog, index or worktree references."""
-    from ..commands import gc as cmd
+    from gitmodel.commands import gc as cmd
     raise typer.Exit(cmd.run(dry_run=dry_run, remote=remote, keep_days=keep_days, quiet=quiet, as_json=json))
 
 
 @app.command()
 def fsck(paths: Paths = None, remote: MaintRemote = None, quiet: Quiet = False, json: Json = False) -> None:
     """Re-hash objects; report missing and corrupt ones (corrupt cache objects are moved aside)."""
-    from ..commands import fsck as cmd
+    from gitmodel.commands import fsck as cmd
     raise typer.Exit(cmd.run(paths or [], remote=remote, quiet=quiet, as_json=json))

@@ -6,8 +6,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from . import app
-from .options import Json
+from gitmodel.cli import app
+from gitmodel.cli.options import Json
 
 metrics_app = typer.Typer(name="metrics", help="Show and compare metrics across revisions and versions.",
                           no_args_is_help=True, rich_markup_mode=None)
@@ -41,7 +41,7 @@ def _targets(values: list[str] | None) -> list[str] | None:
 def metrics_show(revs: Revs = None, all_tags: AllTags = False, model: Model = None, targets: Targets = None,
                  json: Json = False, md: Md = False, precision: Precision = 5) -> None:
     """Show metrics at revisions (default: the workspace)."""
-    from ..commands import metrics as cmd
+    from gitmodel.commands import metrics as cmd
     raise typer.Exit(cmd.show("metrics", revs or [], all_tags=all_tags, model=model, targets=_targets(targets),
                               as_json=json, md=md, precision=precision))
 
@@ -50,7 +50,7 @@ def metrics_show(revs: Revs = None, all_tags: AllTags = False, model: Model = No
 def metrics_diff(a: RevA = None, b: RevB = None, model: Model = None, targets: Targets = None, json: Json = False,
                  md: Md = False, precision: Precision = 5, all: All = False) -> None:
     """Compare metrics between two revisions, with absolute and relative change."""
-    from ..commands import metrics as cmd
+    from gitmodel.commands import metrics as cmd
     raise typer.Exit(cmd.diff("metrics", a, b, model=model, targets=_targets(targets), as_json=json, md=md,
                               precision=precision, show_all=all))
 
@@ -59,7 +59,7 @@ def metrics_diff(a: RevA = None, b: RevB = None, model: Model = None, targets: T
 def params_show(revs: Revs = None, all_tags: AllTags = False, model: Model = None, targets: Targets = None,
                 json: Json = False, md: Md = False, precision: Precision = 5) -> None:
     """Show params at revisions (default: the workspace)."""
-    from ..commands import params as cmd
+    from gitmodel.commands import params as cmd
     raise typer.Exit(cmd.show(revs or [], all_tags=all_tags, model=model, targets=_targets(targets),
                               as_json=json, md=md, precision=precision))
 
@@ -68,7 +68,7 @@ def params_show(revs: Revs = None, all_tags: AllTags = False, model: Model = Non
 def params_diff(a: RevA = None, b: RevB = None, model: Model = None, targets: Targets = None, json: Json = False,
                 md: Md = False, precision: Precision = 5, all: All = False) -> None:
     """Compare params between two revisions."""
-    from ..commands import params as cmd
+    from gitmodel.commands import params as cmd
     raise typer.Exit(cmd.diff(a, b, model=model, targets=_targets(targets), as_json=json, md=md,
                               precision=precision, show_all=all))
 
@@ -77,7 +77,7 @@ def params_diff(a: RevA = None, b: RevB = None, model: Model = None, targets: Ta
 def diff(a: RevA = None, b: RevB = None, model: Model = None, json: Json = False, md: Md = False,
          precision: Precision = 5, all: All = False) -> None:
     """Everything between two versions: artifacts, data, params and metrics."""
-    from ..commands import diff as cmd
+    from gitmodel.commands import diff as cmd
     raise typer.Exit(cmd.run(a, b, model=model, as_json=json, md=md, precision=precision, show_all=all))
 
 
@@ -93,7 +93,7 @@ def report(base: Annotated[str, typer.Option("--base", help="The revision to com
            output: Annotated[Optional[str], typer.Option("--output", "-o", help="Write the report to a file.")] = None,
            model: Model = None, precision: Precision = 5) -> None:
     """A pull-request report of metric, param and artifact changes, with gates for CI."""
-    from ..commands import report as cmd
+    from gitmodel.commands import report as cmd
     raise typer.Exit(cmd.run(base, head, fail_on=fail_on or [], md=md, as_json=json, output=output, model=model,
                              precision=precision, use_config_gates=not no_config_gates))
 
@@ -111,6 +111,6 @@ def plot(name: Annotated[Optional[str], typer.Argument(help="The model whose ver
          width: Annotated[int, typer.Option("--width", help="Pixels.")] = 960,
          height: Annotated[int, typer.Option("--height", help="Pixels.")] = 540) -> None:
     """Chart a metric across versions (or commits) as HTML or PNG."""
-    from ..commands import plot as cmd
+    from gitmodel.commands import plot as cmd
     raise typer.Exit(cmd.run(name, metric or [], output=output, commits=commits, rev=rev, limit=max_count,
                              targets=_targets(targets), as_json=json, width=width, height=height))

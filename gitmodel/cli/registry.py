@@ -7,8 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from . import app
-from .options import Json, Quiet
+from gitmodel.cli import app
+from gitmodel.cli.options import Json, Quiet
 
 model_app = typer.Typer(help="Declare models: the tracked artifact, its data, params and metrics.",
                         no_args_is_help=True)
@@ -29,7 +29,7 @@ def model_add(name: Annotated[str, typer.Argument(help="Model name: lowercase le
               no_stage: Annotated[bool, typer.Option("--no-stage", help="Do not git-add the config.")] = False,
               ) -> None:
     """Declare a model in the committed config (.gitmodel/config.toml)."""
-    from ..commands import model as cmd
+    from gitmodel.commands import model as cmd
     raise typer.Exit(cmd.add(name, path, data=data or [], params=params, metrics=metrics, replace=replace,
                              stage=not no_stage))
 
@@ -37,7 +37,7 @@ def model_add(name: Annotated[str, typer.Argument(help="Model name: lowercase le
 @model_app.command("list")
 def model_list(json: Json = False) -> None:
     """List the declared models."""
-    from ..commands import model as cmd
+    from gitmodel.commands import model as cmd
     raise typer.Exit(cmd.list_(as_json=json))
 
 
@@ -53,7 +53,7 @@ def tag(name: Annotated[str, typer.Argument(help="Model name.")],
                                                     "path (first version).")] = None,
         push: Push = False) -> None:
     """Register a model version: an annotated tag NAME@vX.Y.Z with a snapshot of artifact, data, params, metrics."""
-    from ..commands import tag as cmd
+    from gitmodel.commands import tag as cmd
     raise typer.Exit(cmd.run(name, version, bump=bump, rev=rev, message=message, path=path, push=push))
 
 
@@ -63,7 +63,7 @@ def promote(name: Annotated[str, typer.Argument(help="Model name.")],
             stage: Annotated[str, typer.Argument(help="Stage name, like prod.")],
             message: Message = None, push: Push = False) -> None:
     """Assign a stage to a version (tag NAME#STAGE#N); re-assigning an older version rolls a stage back."""
-    from ..commands import promote as cmd
+    from gitmodel.commands import promote as cmd
     raise typer.Exit(cmd.run(name, version, stage, message=message, push=push))
 
 
@@ -74,7 +74,7 @@ def deprecate(name: Annotated[str, typer.Argument(help="Model name.")],
                                                            "default: the version holding it).")] = None,
               message: Message = None, push: Push = False) -> None:
     """Deprecate a model, deregister a version, or unassign a stage (GTO's `!` tags)."""
-    from ..commands import deprecate as cmd
+    from gitmodel.commands import deprecate as cmd
     raise typer.Exit(cmd.run(name, version, stage=stage, message=message, push=push))
 
 
@@ -83,7 +83,7 @@ def versions(name: Annotated[Optional[str], typer.Argument(help="Model name (def
              all_: Annotated[bool, typer.Option("--all", help="Include deregistered versions.")] = False,
              json: Json = False) -> None:
     """List versions, newest first: date, commit, author, stages, size, oid, key metrics."""
-    from ..commands import versions as cmd
+    from gitmodel.commands import versions as cmd
     raise typer.Exit(cmd.run(name, as_json=json, include_all=all_))
 
 
@@ -91,7 +91,7 @@ def versions(name: Annotated[Optional[str], typer.Argument(help="Model name (def
 def show(ref: Annotated[str, typer.Argument(help="NAME@v1.2.0, NAME@latest, NAME#STAGE, NAME, or a tag.")],
          json: Json = False) -> None:
     """Everything recorded for one version, with its lineage (data, params, metrics)."""
-    from ..commands import show as cmd
+    from gitmodel.commands import show as cmd
     raise typer.Exit(cmd.run(ref, as_json=json))
 
 
@@ -99,7 +99,7 @@ def show(ref: Annotated[str, typer.Argument(help="NAME@v1.2.0, NAME@latest, NAME
 def history(name: Annotated[Optional[str], typer.Argument(help="Model name (default: all).")] = None,
             json: Json = False) -> None:
     """Registrations and stage assignments over time, newest first."""
-    from ..commands import history as cmd
+    from gitmodel.commands import history as cmd
     raise typer.Exit(cmd.run(name, as_json=json))
 
 
@@ -109,5 +109,5 @@ def rollback(name: Annotated[str, typer.Argument(help="Model name.")],
              no_stage: Annotated[bool, typer.Option("--no-stage", help="Do not git-add the pointer.")] = False,
              quiet: Quiet = False) -> None:
     """Put a version's pointer and artifact back in the workspace, staged and ready to commit."""
-    from ..commands import rollback as cmd
+    from gitmodel.commands import rollback as cmd
     raise typer.Exit(cmd.run(name, to, stage=not no_stage, quiet=quiet))

@@ -6,8 +6,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from . import app
-from .options import Json, Paths, Quiet
+from gitmodel.cli import app
+from gitmodel.cli.options import Json, Paths, Quiet
 
 remote_app = typer.Typer(help="Manage remotes: where objects are shared (folders, S3-compatible stores).",
                          no_args_is_help=True, rich_markup_mode=None)
@@ -29,21 +29,21 @@ def remote_add(name: Annotated[str, typer.Argument(help="Remote name, e.g. origi
                default: Annotated[bool, typer.Option("--default", "-d", help="Make it the default remote.")] = False,
                local: Local = False) -> None:
     """Add a remote."""
-    from ..commands import remote as cmd
+    from gitmodel.commands import remote as cmd
     raise typer.Exit(cmd.add(name, url, default=default, local=local))
 
 
 @remote_app.command("list")
 def remote_list(json: Json = False) -> None:
     """List remotes (the default is marked *); credentials are never shown."""
-    from ..commands import remote as cmd
+    from gitmodel.commands import remote as cmd
     raise typer.Exit(cmd.list_(as_json=json))
 
 
 @remote_app.command("remove")
 def remote_remove(name: Annotated[str, typer.Argument(help="Remote name.")]) -> None:
     """Remove a remote from the config (its objects stay where they are)."""
-    from ..commands import remote as cmd
+    from gitmodel.commands import remote as cmd
     raise typer.Exit(cmd.remove(name))
 
 
@@ -56,7 +56,7 @@ def remote_modify(name: Annotated[str, typer.Argument(help="Remote name.")],
                   unset: Annotated[bool, typer.Option("--unset", help="Remove the setting.")] = False,
                   local: Local = False) -> None:
     """Change one setting of a remote."""
-    from ..commands import remote as cmd
+    from gitmodel.commands import remote as cmd
     raise typer.Exit(cmd.modify(name, key, value, unset=unset, local=local))
 
 
@@ -64,7 +64,7 @@ def remote_modify(name: Annotated[str, typer.Argument(help="Remote name.")],
 def remote_default(name: Annotated[Optional[str], typer.Argument(help="Remote name (omit to show).")] = None,
                    local: Local = False) -> None:
     """Show or set the default remote."""
-    from ..commands import remote as cmd
+    from gitmodel.commands import remote as cmd
     raise typer.Exit(cmd.set_default(name, local=local))
 
 
@@ -75,7 +75,7 @@ def push(paths: Paths = None, remote: RemoteOpt = None, rev: Revs = None, all_ta
                                                     "of trusting the local record of earlier pushes.")] = False,
          json: Json = False) -> None:
     """Upload the objects of tracked paths (or of revisions) that the remote lacks."""
-    from ..commands import push as cmd
+    from gitmodel.commands import push as cmd
     raise typer.Exit(cmd.run(paths or [], remote=remote, revs=rev, all_tags=all_tags, all_branches=all_branches,
                              jobs=jobs, quiet=quiet, check_remote=check_remote, as_json=json))
 
@@ -84,7 +84,7 @@ def push(paths: Paths = None, remote: RemoteOpt = None, rev: Revs = None, all_ta
 def fetch(paths: Paths = None, remote: RemoteOpt = None, rev: Revs = None, all_tags: AllTags = False,
           all_branches: AllBranches = False, jobs: Jobs = None, quiet: Quiet = False, json: Json = False) -> None:
     """Download into the cache the objects of tracked paths (or of revisions) that it lacks."""
-    from ..commands import fetch as cmd
+    from gitmodel.commands import fetch as cmd
     raise typer.Exit(cmd.run(paths or [], remote=remote, revs=rev, all_tags=all_tags, all_branches=all_branches,
                              jobs=jobs, quiet=quiet, as_json=json))
 
@@ -95,7 +95,7 @@ def pull(paths: Paths = None, remote: RemoteOpt = None, jobs: Jobs = None,
                                              "kept in the cache first).")] = False,
          quiet: Quiet = False) -> None:
     """fetch, then checkout: make the workspace match its pointers."""
-    from ..commands import pull as cmd
+    from gitmodel.commands import pull as cmd
     raise typer.Exit(cmd.run(paths or [], remote=remote, jobs=jobs, force=force, quiet=quiet))
 
 
@@ -107,5 +107,5 @@ def get(repo: Annotated[str, typer.Argument(help="Another gitmodel repository: a
                                                    "default: its name in the current folder).")] = None,
         remote: RemoteOpt = None, jobs: Jobs = None, quiet: Quiet = False, json: Json = False) -> None:
     """Download one artifact of another repository without checking it out."""
-    from ..commands import get as cmd
+    from gitmodel.commands import get as cmd
     raise typer.Exit(cmd.run(repo, path, rev=rev, out=out, remote=remote, jobs=jobs, quiet=quiet, as_json=json))

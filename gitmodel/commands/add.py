@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-from ..oid import short
-from ..progress import Progress, human_size
-from ..repo import Repo
-from ..track import add
+from gitmodel.store.oid import short
+from gitmodel.progress import Progress, human_size
+from gitmodel.repo import Repo
+from gitmodel.workspace.track import add
 
 
 def run(paths: list[str], *, stage: bool = True, quiet: bool = False) -> int:

@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import sys
 
-from ..oid import short
-from ..progress import Progress
-from ..repo import Repo
-from ..hooks import ensure_driver
-from ..workspace import checkout
+from gitmodel.store.oid import short
+from gitmodel.progress import Progress
+from gitmodel.repo import Repo
+from gitmodel.git.hooks import ensure_driver
+from gitmodel.workspace.checkout import checkout
 
 
 def run(paths: list[str], *, force: bool = False, quiet: bool = False, ours: bool = False,
@@ -43,9 +43,9 @@ def run(paths: list[str], *, force: bool = False, quiet: bool = False, ours: boo
 
 def _take_side(paths: list[str], side: str, *, both: bool, force: bool, quiet: bool) -> int:
     """`--ours` / `--theirs`: resolve merge conflicts in pointer files."""
-    from ..conflicts import take_side
-    from ..errors import GitmodelError
-    from .hook import print_sync
+    from gitmodel.git.conflicts import take_side
+    from gitmodel.errors import GitmodelError
+    from gitmodel.commands.hook import print_sync
 
     if both or force:
         raise GitmodelError("--ours and --theirs take one side, alone: use `gitmodel checkout --ours PATH` "

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ..repo import Repo
-from ..tagging import deprecate
-from ..tagname import Action
+from gitmodel.repo import Repo
+from gitmodel.registry.tagging import deprecate
+from gitmodel.registry.grammar import Action
 
 
 def run(name: str, version: str | None, *, stage: str | None = None, message: str | None = None,

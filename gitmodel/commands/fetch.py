@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import json
 
-from ..progress import Progress, human_size
-from ..repo import Repo
-from .. import transfer
-from .push import print_missing
+from gitmodel.progress import Progress, human_size
+from gitmodel.repo import Repo
+from gitmodel.transfer import sync as transfer
+from gitmodel.commands.push import print_missing
 
 MISSING_HINT = "push them from a clone that has them (`gitmodel push`), or fetch from another remote (-r NAME)"
 

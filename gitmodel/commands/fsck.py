@@ -3,9 +3,9 @@ from __future__ import annotations
 import json
 import sys
 
-from ..fsck import BAD_MANIFEST, BAD_PACK, BAD_POINTER, CORRUPT, MISSING, UNREADABLE, FsckReport, fsck, fsck_remote
-from ..progress import Progress, human_size
-from ..repo import Repo
+from gitmodel.maintenance.fsck import BAD_MANIFEST, BAD_PACK, BAD_POINTER, CORRUPT, MISSING, UNREADABLE, FsckReport, fsck, fsck_remote
+from gitmodel.progress import Progress, human_size
+from gitmodel.repo import Repo
 
 
 def _hint(report: FsckReport, remote: str | None) -> list[str]:

@@ -3,11 +3,11 @@ from __future__ import annotations
 import json
 import sys
 
-from ..gc import gc
-from ..gcremote import gc_remote
-from ..oid import short
-from ..progress import Progress, human_size
-from ..repo import Repo
+from gitmodel.maintenance.gc import gc
+from gitmodel.maintenance.gc_remote import gc_remote
+from gitmodel.store.oid import short
+from gitmodel.progress import Progress, human_size
+from gitmodel.repo import Repo
 
 
 def run(*, dry_run: bool = False, remote: str | None = None, keep_days: float = 14.0, quiet: bool = False,

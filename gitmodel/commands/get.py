@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import json
 
-from .. import getartifact
-from ..progress import Progress, human_size
+from gitmodel.transfer import get as getartifact
+from gitmodel.progress import Progress, human_size
 
 
 def run(source: str, path: str, *, rev: str | None = None, out: str | None = None, remote: str | None = None,

@@ -12,11 +12,11 @@ from __future__ import annotations
 import os
 import sys
 
-from .. import hookrun
-from ..errors import GitmodelError, NotARepositoryError
-from ..hooks import HOOKS
-from ..progress import Progress, human_size
-from ..repo import Repo
+from gitmodel.git import hookrun
+from gitmodel.errors import GitmodelError, NotARepositoryError
+from gitmodel.git.hooks import HOOKS
+from gitmodel.progress import Progress, human_size
+from gitmodel.repo import Repo
 
 SHOWN = 20  # paths listed per kind of problem; the rest are counted
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from .. import hooks
-from ..repo import Repo
+from gitmodel.git import hooks
+from gitmodel.repo import Repo
 
 
 def install(*, as_json: bool = False) -> int:

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from ..init import init
-from ..repo import Repo
+from gitmodel.workspace.init import init
+from gitmodel.repo import Repo
 
 
 def run(*, stage: bool = True, hooks: bool = True) -> int:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
-from ..history import log
-from ..oid import short
-from ..progress import human_size
-from ..repo import Repo
+from gitmodel.git.log import log
+from gitmodel.store.oid import short
+from gitmodel.progress import human_size
+from gitmodel.repo import Repo
 
 
 def run(path: str | None, *, limit: int | None = None, rev: str = "HEAD", as_json: bool = False) -> int:

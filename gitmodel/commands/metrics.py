@@ -5,11 +5,11 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from .. import metrics as m
-from ..formats import is_number
-from ..repo import Repo
-from ..revs import resolve_commit
-from ..report import table
+from gitmodel.metrics import read as m
+from gitmodel.metrics.formats import is_number
+from gitmodel.repo import Repo
+from gitmodel.git.revs import resolve_commit
+from gitmodel.metrics.report import table
 
 
 def warn(lines: list[str]) -> None:

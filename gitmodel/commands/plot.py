@@ -7,13 +7,13 @@ import re
 import sys
 from typing import Any
 
-from .. import metrics as m
-from .. import plot
-from ..errors import GitmodelError
-from ..formats import is_number
-from ..repo import Repo
-from ..report import write_output
-from .metrics import warn
+from gitmodel.metrics import read as m
+from gitmodel.metrics import plot
+from gitmodel.errors import GitmodelError
+from gitmodel.metrics.formats import is_number
+from gitmodel.repo import Repo
+from gitmodel.metrics.report import write_output
+from gitmodel.commands.metrics import warn
 
 MAX_DEFAULT_SERIES = 10
 

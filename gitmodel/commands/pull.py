@@ -2,13 +2,13 @@ from __future__ import annotations
 
 import sys
 
-from ..oid import short
-from ..progress import Progress, human_size
-from ..repo import Repo
-from .. import transfer
-from ..hooks import ensure_driver
-from .fetch import MISSING_HINT
-from .push import print_missing
+from gitmodel.store.oid import short
+from gitmodel.progress import Progress, human_size
+from gitmodel.repo import Repo
+from gitmodel.transfer import sync as transfer
+from gitmodel.git.hooks import ensure_driver
+from gitmodel.commands.fetch import MISSING_HINT
+from gitmodel.commands.push import print_missing
 
 
 def run(paths: list[str], *, remote: str | None = None, jobs: int | None = None, force: bool = False,

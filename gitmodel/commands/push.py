@@ -4,9 +4,9 @@ import json
 import sys
 from collections.abc import Sequence
 
-from ..progress import Progress, human_size
-from ..repo import Repo
-from .. import transfer
+from gitmodel.progress import Progress, human_size
+from gitmodel.repo import Repo
+from gitmodel.transfer import sync as transfer
 
 
 def print_missing(missing: Sequence[tuple[str, str]], what: str, hint: str) -> None:

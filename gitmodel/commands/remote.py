@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..config import CONFIG_DIR, LOCAL_FILE, read_file
-from ..errors import ConfigError
-from ..remote import (SECRETS, SETTINGS, RemoteSpec, check_jobs, check_name, default_name, has_credentials,
-                      names, open_remote, redact)
-from ..repo import Repo
-from ..known import KnownObjects
+from gitmodel.config import CONFIG_DIR, LOCAL_FILE, read_file
+from gitmodel.errors import ConfigError
+from gitmodel.remote.spec import SECRETS, SETTINGS, RemoteSpec, check_jobs, check_name, default_name, has_credentials, names, open_remote, redact
+from gitmodel.repo import Repo
+from gitmodel.remote.known import KnownObjects
 
 LOCAL_HINT = f"{CONFIG_DIR}/{LOCAL_FILE}"
 
@@ -50,7 +49,7 @@ def _check_value(name: str, key: str, value: str, local: bool) -> Any:
     if key == "jobs":
         return check_jobs(value, "jobs")
     if key == "link":
-        from ..remote.local import LINKS
+        from gitmodel.remote.local import LINKS
 
         if value not in LINKS:
             raise ConfigError(f"link {value!r} is not one of {', '.join(LINKS)}")

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import sys
 
-from .. import report
-from ..metrics import to_json
-from ..repo import Repo
+from gitmodel.metrics import report
+from gitmodel.metrics.read import to_json
+from gitmodel.repo import Repo
 
 GATE_FAILED = 2
 

@@ -3,10 +3,10 @@ the workspace, its pointer staged and ready to commit."""
 
 from __future__ import annotations
 
-from ..oid import short
-from ..progress import Progress, human_size
-from ..repo import Repo
-from ..rollback import rollback
+from gitmodel.store.oid import short
+from gitmodel.progress import Progress, human_size
+from gitmodel.repo import Repo
+from gitmodel.registry.rollback import rollback
 
 
 def run(name: str, to: str, *, stage: bool = True, quiet: bool = False) -> int:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..progress import human_size
-from ..registry import show
-from ..repo import Repo
-from .versions import fmt_value, short_date
+from gitmodel.progress import human_size
+from gitmodel.registry.state import show
+from gitmodel.repo import Repo
+from gitmodel.commands.versions import fmt_value, short_date
 
 
 def _item(i: dict[str, Any]) -> str:

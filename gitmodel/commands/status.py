@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from ..progress import human_size
-from ..repo import Repo
-from ..workspace import MISSING, MODIFIED, NOT_IN_CACHE, UNCHANGED, status
+from gitmodel.progress import human_size
+from gitmodel.repo import Repo
+from gitmodel.workspace.checkout import MISSING, MODIFIED, NOT_IN_CACHE, UNCHANGED, status
 
 HINTS = {
     MODIFIED: "run `gitmodel add` to record the change, or `gitmodel checkout --force` to discard it",

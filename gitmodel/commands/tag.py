@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import sys
 
-from ..oid import short
-from ..progress import human_size
-from ..repo import Repo
-from ..tagging import register
+from gitmodel.store.oid import short
+from gitmodel.progress import human_size
+from gitmodel.repo import Repo
+from gitmodel.registry.tagging import register
 
 
 def run(name: str, version: str | None, *, bump: str | None = None, rev: str | None = None,

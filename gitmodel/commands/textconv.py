@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from ..textconv import textconv
+from gitmodel.git.textconv import textconv
 
 
 def run(path: str) -> int:

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from ..repo import Repo
-from ..track import unprotect
+from gitmodel.repo import Repo
+from gitmodel.workspace.track import unprotect
 
 
 def run(paths: list[str]) -> int:

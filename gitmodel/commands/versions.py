@@ -7,10 +7,10 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from ..oid import short
-from ..progress import human_size
-from ..registry import all_states, list_versions, model_state
-from ..repo import Repo
+from gitmodel.store.oid import short
+from gitmodel.progress import human_size
+from gitmodel.registry.state import all_states, list_versions, model_state
+from gitmodel.repo import Repo
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

@@ -31,8 +31,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Collection, Iterator
 from typing import Protocol
 
-from .. import oid as oidmod
-from ..errors import RemoteError
+from gitmodel.store import oid as oidmod
+from gitmodel.errors import RemoteError
 
 OBJECTS = "objects"
 PACKS = "packs"

@@ -18,10 +18,10 @@ from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from .. import fsutil
-from .. import pack as packmod
-from ..errors import ObjectMissingError, RemoteError
-from .base import META, OBJECTS, PACKS, Remote, Sink, object_key, oid_from_key, pack_key
+from gitmodel.platform import fsutil
+from gitmodel.store import pack as packmod
+from gitmodel.errors import ObjectMissingError, RemoteError
+from gitmodel.remote.base import META, OBJECTS, PACKS, Remote, Sink, object_key, oid_from_key, pack_key
 
 _OBJECT_STORES = {"gs", "gcs", "az", "abfs", "abfss", "adl", "s3a", "oss", "memory"}
 _EXTRAS = {"gs": "gcsfs", "gcs": "gcsfs", "az": "adlfs", "abfs": "adlfs", "abfss": "adlfs",

@@ -34,11 +34,12 @@ import random
 import threading
 from collections.abc import Collection, Iterator
 
-from .. import faults, fsutil
-from .. import oid as oidmod
-from .. import pack as packmod
-from ..errors import ObjectMissingError, RemoteError
-from .base import META, OBJECTS, PACKS, Remote, Sink
+from gitmodel.platform import faults
+from gitmodel.platform import fsutil
+from gitmodel.store import oid as oidmod
+from gitmodel.store import pack as packmod
+from gitmodel.errors import ObjectMissingError, RemoteError
+from gitmodel.remote.base import META, OBJECTS, PACKS, Remote, Sink
 
 SMALL = 1 << 20  # below this: batched durability; above: fsync per object
 BATCH_FILES = 4096  # publish a batch every so many small objects...

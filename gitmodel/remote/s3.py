@@ -26,10 +26,10 @@ from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from .. import faults
-from ..errors import ObjectMissingError, RemoteError
-from .. import pack as packmod
-from .base import META, OBJECTS, PACKS, Remote, Sink, TransientRemoteError, object_key, oid_from_key, pack_key
+from gitmodel.platform import faults
+from gitmodel.errors import ObjectMissingError, RemoteError
+from gitmodel.store import pack as packmod
+from gitmodel.remote.base import META, OBJECTS, PACKS, Remote, Sink, TransientRemoteError, object_key, oid_from_key, pack_key
 
 SMALL_BODY = 1 << 20  # sent from memory; larger bodies stream from the file
 MULTIPART_THRESHOLD = 64 << 20

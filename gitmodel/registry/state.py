@@ -1,0 +1,445 @@
+"""The registry, read: model versions and stages from GTO's annotated tags.
+
+Tag names follow GTO's grammar (`gitmodel.tagname`).  Only annotated tags
+count (GTO ignores lightweight ones).  The events of one model fold into its
+state (`build_state`): its versions, which version holds each stage, and
+whether it is deprecated.
+
+Which version holds a stage follows GTO too: among the versions whose latest
+event for that stage is an assignment, the one assigned most recently.  So
+re-assigning an older version is a deploy-side rollback, and unassigning the
+holder hands the stage back to the previous one.  A deregistered version
+holds no stage.
+
+Everything is read in-process with pygit2 (500 versions in a few
+milliseconds).  A version's tag message (written by `gitmodel.tagging`)
+ends with a `gitmodel-snapshot:` line and a JSON block that `show` parses
+back: the artifact's oid and size, the data oids, params and metrics.
+Writing lives elsewhere: `gitmodel.tagging` (tag, promote, deprecate) and
+`gitmodel.rollback`.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from gitmodel.registry import declarations as models
+from gitmodel.errors import GitmodelError
+from gitmodel.registry.declarations import Model, Snapshot
+from gitmodel.repo import Repo
+from gitmodel.registry.grammar import Action, SemVer, TagName, check_version, parse_tag
+
+SNAPSHOT_MARKER = "gitmodel-snapshot:"
+
+# Tie-break for events in the same second without counters: a version is
+# registered before a stage can be assigned to it.
+_PRIORITY = {Action.CREATE: 0, Action.REGISTER: 1, Action.ASSIGN: 2, Action.UNASSIGN: 3,
+             Action.DEREGISTER: 4, Action.DEPRECATE: 5}
+
+
+# -- reading ------------------------------------------------------------------
+
+@dataclass
+class Event:
+    """One annotated tag of the grammar."""
+
+    tag: str
+    name: TagName
+    commit: str
+    time: int  # tagger time, seconds since the epoch
+    offset: int  # tagger time zone, minutes east of UTC
+    author: str
+    email: str
+    message: str
+
+    @property
+    def action(self) -> Action:
+        return self.name.action
+
+    @property
+    def date(self) -> str:
+        return iso_date(self.time, self.offset)
+
+    def order(self) -> tuple[Any, ...]:
+        """Oldest first: tagger time, then GTO's counter, then action, then
+        version precedence (tags made within one second keep their order)."""
+        return self._order
+
+    @cached_property
+    def _order(self) -> tuple[Any, ...]:
+        semver = SemVer.parse(self.name.version) if self.name.version else None
+        return (self.time, self.name.counter or 0, _PRIORITY[self.action], semver.key() if semver else ())
+
+    @property
+    def headline(self) -> str:
+        return self.message.strip().split("\n", 1)[0] if self.message.strip() else ""
+
+
+def iso_date(time: int, offset: int) -> str:
+    tz = _dt.timezone(_dt.timedelta(minutes=offset))
+    return _dt.datetime.fromtimestamp(time, tz).isoformat()
+
+
+def read_events(repo: Repo, model: str | None = None) -> list[Event]:
+    """Every annotated tag of the grammar (of one model when given), oldest
+    first; in-process, one tag object read per matching tag name."""
+    import pygit2
+
+    from gitmodel.git.revs import git
+
+    g = git(repo)
+    in_tag = model.replace(":", "=") if model is not None else None
+    out: list[Event] = []
+    for ref in g.references.iterator(pygit2.enums.ReferenceFilter.TAGS):
+        tag = ref.name[len("refs/tags/"):]
+        if in_tag is not None and not (tag.startswith(in_tag) and tag[len(in_tag):len(in_tag) + 1] in ("@", "#")):
+            continue
+        parsed = parse_tag(tag)
+        if parsed is None or (model is not None and parsed.model != model):
+            continue
+        try:
+            obj = g.get(ref.target)
+        except (ValueError, pygit2.GitError):
+            continue
+        if not isinstance(obj, pygit2.Tag):
+            continue  # lightweight tags carry no author or date: GTO ignores them, so do we
+        try:
+            commit = obj.peel(pygit2.Commit)
+        except (ValueError, pygit2.GitError, pygit2.InvalidSpecError):
+            continue  # a tag of a tree or blob marks no version
+        tagger = obj.tagger
+        out.append(Event(tag, parsed, str(commit.id), tagger.time if tagger else 0, tagger.offset if tagger else 0,
+                         tagger.name if tagger else "", tagger.email if tagger else "", obj.message or ""))
+    out.sort(key=Event.order)
+    return out
+
+
+def parse_snapshot(message: str) -> Snapshot | None:
+    """The snapshot block of a version's tag message (None when there is none
+    or it is damaged: a tag message is foreign input, never an error)."""
+    at = message.rfind("\n" + SNAPSHOT_MARKER + "\n")
+    if at < 0:
+        return None
+    rest = message[at + len(SNAPSHOT_MARKER) + 2:].lstrip()
+    try:
+        # raw_decode stops at the end of the JSON value: a signed tag's
+        # signature may follow it.
+        data, _ = json.JSONDecoder().raw_decode(rest)
+        return Snapshot.from_dict(data)
+    except ValueError:
+        return None
+
+
+@dataclass(eq=False)
+class Version:
+    model: str
+    name: str  # v1.2.0, or a commit id for a stage assigned to an unregistered commit (GTO allows it)
+    commit: str
+    event: Event  # its registration (or first stage event when not registered)
+    registered: bool = True
+    deregistered: bool = False
+    stages: list[str] = field(default_factory=list)  # held now
+
+    @property
+    def active(self) -> bool:
+        return self.registered and not self.deregistered
+
+    @property
+    def tag(self) -> str | None:
+        return self.event.tag if self.registered else None
+
+    @property
+    def semver(self) -> SemVer | None:
+        return SemVer.parse(self.name)
+
+    @cached_property
+    def snapshot(self) -> Snapshot | None:
+        snap = parse_snapshot(self.event.message) if self.registered else None
+        if snap is not None and (snap.model != self.model or snap.commit != self.commit):
+            return None  # a message copied from another tag describes something else
+        return snap
+
+    def ref(self) -> str:
+        return f"{self.model}@{self.name}" if self.registered else self.commit[:10]
+
+
+@dataclass
+class ModelState:
+    name: str
+    events: list[Event]
+    versions: dict[str, Version]
+    stages: dict[str, str]  # stage -> name of the version holding it now
+    deprecated: bool
+
+    def latest(self) -> Version | None:
+        """The greatest active version by semver precedence (GTO's `latest`)."""
+        active = [v for v in self.versions.values() if v.active and v.semver is not None]
+        return max(active, key=lambda v: v.semver.key() if v.semver else ()) if active else None
+
+    def newest_first(self, include_inactive: bool = False) -> list[Version]:
+        # A commit that holds a stage without a registered version (GTO's
+        # --skip-registration) is listed too: it is what the stage deploys.
+        vs = [v for v in self.versions.values() if v.active or include_inactive or (not v.registered and v.stages)]
+        return sorted(vs, key=lambda v: (v.event.order(), v.semver.key() if v.semver else ()), reverse=True)
+
+    def by_commit(self, commit: str) -> Version | None:
+        found = [v for v in self.versions.values() if v.commit == commit]
+        found.sort(key=lambda v: (v.active, v.registered, v.event.order()))
+        return found[-1] if found else None
+
+    @cached_property
+    def newest_snapshot(self) -> Snapshot | None:
+        """The snapshot of the newest version that has one."""
+        return next((v.snapshot for v in self.newest_first(include_inactive=True) if v.snapshot), None)
+
+    def next_counter(self) -> int:
+        return max((e.name.counter or 0 for e in self.events), default=0) + 1
+
+    def find(self, text: str) -> Version:
+        """A version named by `v1.2.0`, `latest`, or a full reference to this model."""
+        from gitmodel.registry import resolve as refs
+
+        ref = refs.parse(text)
+        if ref is not None:
+            if ref.model != self.name:
+                raise GitmodelError(f"{text} names model {ref.model}, not {self.name}")
+            return refs.pick(self, ref, text)
+        if text in ("latest", "greatest"):
+            return refs.pick(self, refs.VersionRef(self.name, latest=True), text)
+        check_version(text)
+        return refs.pick(self, refs.VersionRef(self.name, version=text), text)
+
+
+def build_state(name: str, events: list[Event]) -> ModelState:
+    """Fold the events of one model (oldest first) into its current state."""
+    versions: dict[str, Version] = {}
+    deprecated_at: tuple[Any, ...] | None = None
+    registered_at: tuple[Any, ...] | None = None
+    for e in events:
+        if e.action == Action.REGISTER and e.name.version and e.name.version not in versions:
+            versions[e.name.version] = Version(name, e.name.version, e.commit, e)
+            registered_at = e.order()
+        elif e.action == Action.DEPRECATE:
+            deprecated_at = e.order()
+    for e in events:
+        if e.action == Action.DEREGISTER and e.name.version:
+            v = versions.get(e.name.version)
+            if v is None:
+                v = versions[e.name.version] = Version(name, e.name.version, e.commit, e)
+            v.deregistered = True
+    # Stage events name a commit; its version is whatever was registered there.
+    latest_for: dict[tuple[str, str], tuple[int, Action]] = {}
+    state = ModelState(name, events, versions, {}, False)
+    at_commit: dict[str, Version | None] = {}
+    for i, e in enumerate(events):
+        if e.action not in (Action.ASSIGN, Action.UNASSIGN) or not e.name.stage:
+            continue
+        if e.commit not in at_commit:
+            at_commit[e.commit] = state.by_commit(e.commit)
+        v = at_commit[e.commit]
+        if v is None:
+            v = at_commit[e.commit] = versions[e.commit] = Version(name, e.commit, e.commit, e, registered=False)
+        latest_for[(v.name, e.name.stage)] = (i, e.action)
+    holders: dict[str, tuple[int, str]] = {}
+    for (vname, stage), (i, action) in latest_for.items():
+        if action != Action.ASSIGN or versions[vname].deregistered:
+            continue
+        if stage not in holders or holders[stage][0] < i:
+            holders[stage] = (i, vname)
+    state.stages = {stage: vname for stage, (_, vname) in sorted(holders.items())}
+    for stage, vname in state.stages.items():
+        versions[vname].stages.append(stage)
+    state.deprecated = deprecated_at is not None and (registered_at is None or deprecated_at > registered_at)
+    return state
+
+
+def model_state(repo: Repo, name: str) -> ModelState:
+    return build_state(name, read_events(repo, name))
+
+
+def all_states(repo: Repo) -> dict[str, ModelState]:
+    by_model: dict[str, list[Event]] = {}
+    for e in read_events(repo):
+        by_model.setdefault(e.name.model, []).append(e)
+    return {name: build_state(name, evs) for name, evs in sorted(by_model.items())}
+
+
+# -- what a version holds ----------------------------------------------------------
+
+_ARTIFACTS_YAML: dict[str, dict[str, Any]] = {}  # blob id -> parsed GTO artifacts.yaml
+
+
+def _gto_path(repo: Repo, commit: str, name: str) -> str | None:
+    """The artifact path GTO's `artifacts.yaml` declares at `commit`, if any."""
+    import pygit2
+
+    from gitmodel.metrics import formats
+    from gitmodel.git.revs import git
+
+    g = git(repo)
+    try:
+        blob = g[commit].peel(pygit2.Commit).tree["artifacts.yaml"]
+    except (KeyError, ValueError, pygit2.GitError):
+        return None
+    if not isinstance(blob, pygit2.Blob):
+        return None
+    key = str(blob.id)
+    values = _ARTIFACTS_YAML.get(key)
+    if values is None:  # most versions share one blob: parse it once
+        try:
+            values = formats.load_bytes(blob.data, "artifacts.yaml", "yaml")
+        except GitmodelError:
+            values = {}
+        if len(_ARTIFACTS_YAML) > 1024:
+            _ARTIFACTS_YAML.clear()
+        _ARTIFACTS_YAML[key] = values
+    path = values.get(f"{name}.path")
+    return path.strip("/") if isinstance(path, str) and path else None
+
+
+def model_for(repo: Repo, state: ModelState, version: Version | None = None) -> Model | None:
+    """What `name` is made of: its declaration, else the newest snapshot's
+    (a clone without the config, or a model declared on another branch), else
+    GTO's artifacts.yaml at the version's commit."""
+    declared = models.find(repo, state.name) if os.path.isdir(repo.config.dir) else None
+    if declared is not None:
+        return declared
+    snap = version.snapshot if version is not None else None
+    if snap is None:
+        snap = state.newest_snapshot
+    if snap is not None:
+        return Model(state.name, snap.artifact.path, tuple(i.path for i in snap.data), snap.params_file,
+                     snap.metrics_file)
+    # One artifacts.yaml read per version at most: GTO repositories list fast too.
+    where = version or next(iter(state.newest_first(include_inactive=True)), None)
+    path = _gto_path(repo, where.commit, state.name) if where is not None else None
+    return Model(state.name, path) if path else None
+
+
+def snapshot_of(repo: Repo, state: ModelState, version: Version) -> Snapshot | None:
+    """The version's recorded snapshot, or for a version tagged by another
+    tool, what its commit holds for the model's declaration."""
+    if version.snapshot is not None:
+        return version.snapshot
+    model = model_for(repo, state, version)
+    if model is None:
+        return None
+    from gitmodel.git.revs import git
+
+    try:
+        import pygit2
+
+        commit = git(repo)[version.commit].peel(pygit2.Commit)
+        snap, _ = models.snapshot_at(repo, model, commit, version.name)
+    except (GitmodelError, KeyError, ValueError):
+        return None
+    return snap
+
+
+def key_metrics(snap: Snapshot | None, limit: int = 3) -> dict[str, Any]:
+    """The first few numeric metrics, in the file's own order."""
+    from gitmodel.metrics.formats import is_number
+
+    if snap is None:
+        return {}
+    out: dict[str, Any] = {}
+    for k, v in snap.metrics.items():
+        if is_number(v):
+            out[k] = v
+            if len(out) == limit:
+                break
+    return out
+
+
+def version_info(repo: Repo, state: ModelState, v: Version) -> dict[str, Any]:
+    """One version as `versions --json` shows it."""
+    snap = snapshot_of(repo, state, v)
+    art = snap.artifact if snap else None
+    return {
+        "model": v.model, "version": v.name, "tag": v.tag, "commit": v.commit,
+        "date": v.event.date, "author": v.event.author, "author_email": v.event.email,
+        "registered": v.registered, "deregistered": v.deregistered, "stages": list(v.stages),
+        "model_deprecated": state.deprecated,
+        "artifact": art.as_dict() if art else None,
+        "metrics": dict(snap.metrics) if snap else {},
+        "key_metrics": key_metrics(snap),
+    }
+
+
+def list_versions(repo: Repo, name: str | None = None, include_inactive: bool = False) -> list[dict[str, Any]]:
+    """`versions [NAME]`: every model's (or one model's) versions, newest
+    first, as `version_info` dicts.  An unknown model is an error; a declared
+    one without versions gives an empty list."""
+    if name is not None:
+        state = model_state(repo, name)
+        if not state.events and (not os.path.isdir(repo.config.dir) or models.find(repo, name) is None):
+            raise GitmodelError(f"unknown model {name!r}: no version tags and no declaration; "
+                                f"see `gitmodel versions` for the models here")
+        states = {name: state}
+    else:
+        states = all_states(repo)
+    return [version_info(repo, st, v) for st in states.values() for v in st.newest_first(include_inactive)]
+
+
+def event_info(e: Event, state: ModelState | None = None) -> dict[str, Any]:
+    version = e.name.version
+    if version is None and state is not None and e.action in (Action.ASSIGN, Action.UNASSIGN):
+        v = state.by_commit(e.commit)
+        version = v.name if v else None
+    return {"date": e.date, "model": e.name.model, "event": e.action.value, "version": version,
+            "stage": e.name.stage, "commit": e.commit, "author": e.author,
+            "author_email": e.email, "tag": e.tag, "message": e.headline}
+
+
+def history(repo: Repo, name: str | None = None) -> list[dict[str, Any]]:
+    """Every registry event, newest first (GTO's order)."""
+    states = {name: model_state(repo, name)} if name else all_states(repo)
+    if name and not states[name].events:
+        raise GitmodelError(f"model {name!r} has no version tags; see `gitmodel versions` for the models here")
+    rows = [(e.order(), event_info(e, st)) for st in states.values() for e in st.events]
+    rows.sort(key=lambda r: r[0], reverse=True)
+    return [r for _, r in rows]
+
+
+def show(repo: Repo, text: str) -> dict[str, Any]:
+    """Everything recorded for one version, with its lineage."""
+    from gitmodel.registry import resolve as refs
+
+    state, version = refs.resolve_version(repo, text)
+    snap = snapshot_of(repo, state, version)
+    info = version_info(repo, state, version)
+    info["message"] = _user_message(version.event.message) if version.registered else ""
+    info["recorded"] = version.snapshot is not None  # False: read from the commit, not the tag
+    info["stage_history"] = [event_info(e, state) for e in state.events
+                             if e.action in (Action.ASSIGN, Action.UNASSIGN) and e.commit == version.commit]
+    info["deprecated_model"] = state.deprecated
+    if snap is not None:
+        info["snapshot"] = snap.as_dict()
+        produced_by: dict[str, list[str]] = {}
+        for other in all_states(repo).values():
+            for ov in other.versions.values():
+                osnap = ov.snapshot
+                if osnap is None or ov is version or not ov.registered:
+                    continue
+                for item in snap.data:
+                    if item.oid and item.oid == osnap.artifact.oid:
+                        produced_by.setdefault(item.path, []).append(ov.ref())
+        info["lineage"] = {
+            "data": [{**i.as_dict(), "versions": sorted(produced_by.get(i.path, []))} for i in snap.data],
+            "params_file": snap.params_file, "params": snap.params,
+            "metrics_file": snap.metrics_file,
+        }
+    return info
+
+
+def _user_message(message: str) -> str:
+    """The tag message above the summary gitmodel wrote."""
+    at = message.find("\n" + SNAPSHOT_MARKER + "\n")
+    text = message if at < 0 else message[:at]
+    blocks = text.strip().split("\n\n")
+    return "\n\n".join(b for b in blocks if not b.startswith("artifact: ")).strip()

@@ -1,0 +1,510 @@
+"""The content-addressed object store in `<git-common-dir>/gitmodel/`.
+
+Layout (see docs/architecture.md):
+
+    objects/xxh128/ab/cdef...   read-only loose objects, named by their content hash
+    packs/pack-<id>.pack|.idx   small objects, many to a file (pack.py)
+    tmp/                        temp files on their way into objects/
+    state.db                    the stat cache (statcache.py)
+    lock                        the repository lock (lock.py)
+
+Living in the git common dir, the cache is shared by linked worktrees, is
+never committed, and `git clean -fdx` cannot reach it.
+
+An object only ever appears under its final name complete and durable: it is
+written to tmp/, hashed from what was written (not from a second read of the
+source, which might have changed), flushed, and renamed.  The name is the
+hash of the bytes in the cache by construction.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Callable, Iterable
+from types import TracebackType
+from typing import BinaryIO
+
+from gitmodel.platform import faults
+from gitmodel.platform import fsutil
+from gitmodel.store import oid as oidmod
+from gitmodel.store import pack as packmod
+from gitmodel.errors import CorruptObjectError, GitmodelError, ObjectMissingError
+
+SMALL = 1 << 20  # files below this are read whole and written in batches
+READ_CHUNK = 8 << 20
+ADD_CHUNK = 16 << 20  # add_file's copy/hash pipeline step (measured: 8-16 MiB beat 32 MiB and 64 MiB)
+DEFAULT_THREADS = min(8, (os.cpu_count() or 2) * 2)
+
+
+class Cache:
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self.objects = os.path.join(root, "objects")
+        self.packs = os.path.join(root, "packs")
+        self.tmp = os.path.join(root, "tmp")
+        self._index: dict[str, packmod.Loc] | None = None  # packed oid -> where; loaded on first use
+        self._maps: dict[str, memoryview] = {}  # pack path -> its mapped bytes
+
+    # -- layout -----------------------------------------------------------
+    def ensure(self) -> None:
+        """Create the folders (idempotent).  All 256 shards up front, so the
+        hot path never has to check for a missing folder."""
+        base = os.path.join(self.objects, oidmod.ALGO)
+        if os.path.isdir(os.path.join(base, "ff")) and os.path.isdir(self.tmp) and os.path.isdir(self.packs):
+            return
+        for i in range(256):
+            os.makedirs(os.path.join(base, f"{i:02x}"), exist_ok=True)
+        os.makedirs(self.tmp, exist_ok=True)
+        os.makedirs(self.packs, exist_ok=True)
+
+    def path(self, oid: str) -> str:
+        """Where the loose copy of an object lives (it may be packed instead:
+        use `has`, `read_bytes`, `open`, or `materialize` for a real file)."""
+        return os.path.join(self.objects, oidmod.relpath(oid))
+
+    # -- packs --------------------------------------------------------------
+    def packed(self) -> dict[str, packmod.Loc]:
+        """Every packed object, from the pack indexes (read once per Cache)."""
+        if self._index is None:
+            index: dict[str, packmod.Loc] = {}
+            for packid in packmod.list_ids(self.packs):
+                self._load_pack(packid, index)
+            self._index = index
+        return self._index
+
+    def _load_pack(self, packid: str, index: dict[str, packmod.Loc]) -> None:
+        pack_path = os.path.join(self.packs, packmod.name_of(packid, "pack"))
+        try:
+            entries = packmod.read_index(os.path.join(self.packs, packmod.name_of(packid, "idx")))
+        except FileNotFoundError:  # removed by a gc since we listed the folder
+            return
+        if not os.path.exists(pack_path):
+            return  # an index without its pack holds nothing (fsck reports it)
+        for o, off, size in entries:
+            index.setdefault(o, packmod.Loc(pack_path, off, size))
+
+    def reload_packs(self) -> None:
+        """Forget the packs read so far (another process added or removed some)."""
+        self._index = None
+        self._maps.clear()
+
+    def locate(self, oid: str) -> packmod.Loc | None:
+        return self.packed().get(oid)
+
+    def has(self, oid: str) -> bool:
+        # Loose first: one stat answers for manifests and large files without
+        # reading every pack index (`missing` does the reverse for batches).
+        return os.path.exists(self.path(oid)) or oid in self.packed()
+
+    def missing(self, oids: Iterable[str]) -> list[str]:
+        packed = self.packed()
+        return [o for o in oids if o not in packed and not os.path.exists(self.path(o))]
+
+    def view(self, loc: packmod.Loc) -> memoryview:
+        """A packed object's bytes, straight from the mapped pack (no copy)."""
+        whole = self._maps.get(loc.pack)
+        if whole is None:
+            import mmap  # only commands that read packs pay for it
+
+            fd = os.open(loc.pack, os.O_RDONLY)
+            try:
+                size = os.fstat(fd).st_size
+                whole = memoryview(mmap.mmap(fd, size, prot=mmap.PROT_READ)) if size else memoryview(b"")
+            finally:
+                os.close(fd)
+            self._maps[loc.pack] = whole
+        if loc.offset + loc.size > len(whole):
+            raise CorruptObjectError(f"pack {loc.pack} is cut short; run `gitmodel fsck`")
+        return whole[loc.offset:loc.offset + loc.size]
+
+    def size_of(self, oid: str) -> int | None:
+        loc = self.locate(oid)
+        if loc is not None:
+            return loc.size
+        try:
+            return os.stat(self.path(oid)).st_size
+        except OSError:
+            return None
+
+    def open(self, oid: str) -> BinaryIO:
+        """A readable stream of an object, loose or packed."""
+        loc = self.locate(oid)
+        if loc is not None:
+            import io
+
+            return io.BytesIO(self.view(loc))
+        try:
+            return open(self.path(oid), "rb")  # objects are immutable once named
+        except FileNotFoundError:
+            raise ObjectMissingError(f"object {oid} is not in the cache; run `gitmodel fetch`") from None
+
+    def materialize(self, oid: str) -> str:
+        """A loose file for an object (written from its pack when packed), for
+        the callers that need a path: hard links, symlinks, renames."""
+        final = self.path(oid)
+        if os.path.exists(final):
+            return final
+        loc = self.locate(oid)
+        if loc is None:
+            raise ObjectMissingError(f"object {oid} is not in the cache; run `gitmodel fetch`")
+        data = bytes(self.view(loc))
+        if oidmod.of_bytes(data) != oid:
+            raise CorruptObjectError(f"cache object {oid} is corrupt; run `gitmodel fsck`")
+        self.add_bytes(data, durable=True, loose=True)
+        return final
+
+    def _writable(self) -> None:
+        if not os.access(self.tmp, os.W_OK):
+            raise GitmodelError(f"the cache folder {self.tmp} is not writable; "
+                                f"fix its permissions (chmod u+w) and run the command again")
+
+    # -- writing ------------------------------------------------------------
+    def _commit(self, tmp: str, oid: str) -> None:
+        """Give a complete, flushed temp file its final name."""
+        final = self.path(oid)
+        if os.path.exists(final):  # deduplicated: somebody stored it already
+            os.unlink(tmp)
+            _freshen(final)
+            return
+        try:
+            os.replace(tmp, final)
+        except FileNotFoundError:
+            if not os.path.exists(tmp):
+                raise
+            # Its shard folder was deleted by hand (say `rm -rf objects/xx`): recreate it.
+            os.makedirs(os.path.dirname(final), exist_ok=True)
+            os.replace(tmp, final)
+
+    def add_bytes(self, data: bytes, durable: bool = True, loose: bool = False) -> str:
+        """Store `data` as a loose object (manifests always are); `loose`: even
+        when a pack holds it already."""
+        oid = oidmod.of_bytes(data)
+        if not (os.path.exists(self.path(oid)) if loose else self.has(oid)):
+            self._writable()
+            tmp = fsutil.tmp_name(self.tmp)
+            fsutil.write_new(tmp, data, durable=durable)
+            self._commit(tmp, oid)
+            if durable:
+                fsutil.fsync_dir(os.path.dirname(self.path(oid)))
+        return oid
+
+    def add_file(self, src: str, expected: str | None = None, where: str = "",
+                 tee: Callable[[int, int, int], None] | None = None) -> tuple[str, int]:
+        """Copy one file into the cache, hashing what lands there; one pass
+        over the data (in-kernel copy, then a hash of the copy from the page
+        cache, pipelined chunk by chunk on a second thread).
+
+        With `expected` (a download from a folder remote), a copy that does
+        not hash to it is refused before it gets a name.
+
+        `tee(fd, offset, length)` is called on a third thread for each chunk
+        once it has landed in the object's temp file `fd` (pull passes each
+        chunk on into a workspace temp file, so that copy overlaps this one
+        and its flush).  The caller may use what tee wrote only after this
+        returns: only then are the bytes verified."""
+        self._writable()
+        tmp = fsutil.tmp_name(self.tmp)
+        sfd = os.open(src, os.O_RDONLY)
+        try:
+            before = os.fstat(sfd)
+            dfd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o444)
+            try:
+                hasher = oidmod.new_hasher()
+                import mmap  # imported when a large file is stored
+
+                def digest(offset: int, length: int) -> None:
+                    # Hashed straight from the temp file's page-cache pages
+                    # through a mapping: the bytes that landed, without the
+                    # copy into a buffer that preadv costs (measured ~6% of
+                    # add's time, more when other work competes for the CPU).
+                    start = offset - offset % mmap.ALLOCATIONGRANULARITY  # a short copy can leave offsets unaligned
+                    with mmap.mmap(dfd, offset + length - start, prot=mmap.PROT_READ, offset=start) as m:
+                        with memoryview(m) as whole, whole[offset - start:] as chunk:
+                            hasher.update(chunk)
+                    fsutil.start_writeback(dfd, offset, length)
+
+                from concurrent.futures import Future, ThreadPoolExecutor  # imported when threads are used
+
+                with ThreadPoolExecutor(1) as pool, ThreadPoolExecutor(1) as tee_pool:
+                    pending: list[Future[None]] = []
+                    teed: list[Future[None]] = []
+
+                    def on_chunk(offset: int, length: int) -> None:
+                        if tee is not None:
+                            teed.append(tee_pool.submit(tee, dfd, offset, length))
+                        if pending:
+                            pending.pop().result()
+                        pending.append(pool.submit(digest, offset, length))
+
+                    try:
+                        size = fsutil.copy_fd(sfd, dfd, before.st_size, on_chunk, ADD_CHUNK)
+                        if pending:
+                            pending.pop().result()
+                        if os.fstat(dfd).st_size != size or os.fstat(sfd).st_size != size:
+                            raise GitmodelError(f"{src} changed size while it was being added; "
+                                                f"run the command again")
+                        os.fsync(dfd)  # while tee's last chunks are still being copied
+                        for f in teed:
+                            f.result()
+                    except BaseException:
+                        for f in teed:  # tee reads dfd: none may still run once it is closed
+                            f.cancel()
+                        raise
+            finally:
+                os.close(dfd)
+            after = os.fstat(sfd)
+        except BaseException:
+            fsutil.unlink_quiet(tmp)
+            raise
+        finally:
+            os.close(sfd)
+        if (after.st_mtime_ns, after.st_size) != (before.st_mtime_ns, before.st_size):
+            fsutil.unlink_quiet(tmp)
+            raise GitmodelError(f"{src} changed while it was being added; run the command again")
+        oid = oidmod.from_hasher(hasher)
+        if expected is not None and oid != expected:
+            fsutil.unlink_quiet(tmp)
+            raise CorruptObjectError(f"object {expected} from {where or src} is corrupt (its content hashes to "
+                                     f"{oid}); it was not stored. Run `gitmodel fsck` on the remote side")
+        try:
+            faults.point("cache:large-before-rename")
+            self._commit(tmp, oid)
+        except BaseException:
+            fsutil.unlink_quiet(tmp)  # Ctrl-C here must not leave a whole file's copy in tmp/
+            raise
+        fsutil.fsync_dir(os.path.dirname(self.path(oid)))
+        return oid, size
+
+    def add_many(self, paths: list[str], sizes: list[int]) -> list[str]:
+        """Store many files; returns their oids in order.
+
+        Small files are read whole and hashed.  Many of them (PACK_MIN_COUNT
+        or more) go into one new pack: one file, one fdatasync and one index
+        instead of a file each (pack.py says why).  A few go loose, written
+        without a per-file fsync; one syncfs then flushes them all before any
+        is renamed to its final name, and one more makes the renames durable.
+        Large files take add_file's streaming path."""
+        if not paths:
+            return []
+        self._writable()
+        oids: list[str] = [""] * len(paths)
+        small_idx = [i for i, s in enumerate(sizes) if s < SMALL]
+        if len(small_idx) >= packmod.PACK_MIN_COUNT:
+            self._pack_small(paths, sizes, small_idx, oids)
+        elif small_idx:
+            self._loose_small(paths, small_idx, oids)
+        for i, s in enumerate(sizes):
+            if s >= SMALL:
+                oids[i], _ = self.add_file(paths[i])
+        return oids
+
+    def _pack_small(self, paths: list[str], sizes: list[int], small_idx: list[int], oids: list[str]) -> None:
+        # Objects already packed, or met earlier in this batch, are not
+        # written twice.  A loose copy is not looked for: a stat per file
+        # would cost more than the few bytes a duplicate takes.
+        packed = self.packed()
+        seen: set[str] = set()
+        writer: packmod.PackWriter | None = None
+        try:
+            for i in small_idx:
+                data = _read_all(paths[i], sizes[i])
+                oid = oidmod.of_bytes(data)
+                oids[i] = oid
+                if oid in seen or oid in packed:
+                    continue
+                seen.add(oid)
+                if writer is None:
+                    writer = packmod.PackWriter(self.packs)
+                writer.write(oid, data)
+                if writer.offset >= packmod.PACK_MAX_BYTES:
+                    self._publish(writer)
+                    writer = None
+            faults.point("cache:pack-filled")
+            if writer is not None:
+                self._publish(writer)
+                writer = None
+        except BaseException:
+            if writer is not None:
+                writer.abort()
+            raise
+
+    def _publish(self, writer: packmod.PackWriter) -> None:
+        packid = writer.finish()
+        if packid is not None and self._index is not None:
+            pack_path = os.path.join(self.packs, packmod.name_of(packid, "pack"))
+            for o, off, size in writer.entries:
+                self._index.setdefault(o, packmod.Loc(pack_path, off, size))
+
+    def add_pack(self, pack_src: str, idx_data: bytes, link: bool = False) -> str:
+        """Install a pack whose objects the caller has verified (a download,
+        or another store's pack hard-linked when `link`)."""
+        self._writable()
+        packid = packmod.install(self.packs, pack_src, idx_data, link=link)
+        if self._index is not None:
+            self._load_pack(packid, self._index)
+        return packid
+
+    def _loose_small(self, paths: list[str], small_idx: list[int], oids: list[str]) -> None:
+        pending: list[tuple[str, str]] = []  # (tmp, oid) waiting for the flush
+        try:
+            for i in small_idx:
+                data = _read_all(paths[i])
+                oid = oidmod.of_bytes(data)
+                oids[i] = oid
+                final = self.path(oid)
+                if os.path.exists(final):
+                    continue
+                # The temp file sits beside its final name: a rename within
+                # one folder is the cheapest atomic publish there is.
+                tmp = fsutil.tmp_name(os.path.dirname(final))
+                try:
+                    fsutil.write_new(tmp, data)
+                except FileNotFoundError:  # a shard folder deleted by hand
+                    os.makedirs(os.path.dirname(final), exist_ok=True)
+                    fsutil.write_new(tmp, data)
+                pending.append((tmp, oid))
+            faults.point("cache:temps-written")
+            if pending:
+                fsutil.syncfs(self.objects)
+                seen: set[str] = set()
+                for tmp, oid in pending:
+                    if oid in seen:
+                        os.unlink(tmp)
+                    else:
+                        seen.add(oid)
+                        self._commit(tmp, oid)
+                        faults.point("cache:object-renamed")
+                pending.clear()
+                fsutil.syncfs(self.objects)
+        except BaseException:
+            for tmp, _ in pending:
+                fsutil.unlink_quiet(tmp)
+            raise
+
+    def writer(self, expected: str) -> ObjectWriter:
+        """A sink for a download: hashed while it streams, checked before it
+        gets its final name."""
+        self._writable()
+        return ObjectWriter(self, expected)
+
+    # -- reading ------------------------------------------------------------
+    def read_bytes(self, oid: str, verify: bool = True) -> bytes:
+        loc = self.locate(oid)
+        try:
+            data = bytes(self.view(loc)) if loc is not None else _read_all(self.path(oid))
+        except FileNotFoundError:
+            raise ObjectMissingError(f"object {oid} is not in the cache; run `gitmodel fetch`") from None
+        if verify and oidmod.of_bytes(data) != oid:
+            raise CorruptObjectError(f"cache object {oid} is corrupt; run `gitmodel fsck`")
+        return data
+
+    def hash_of(self, oid: str) -> str:
+        loc = self.locate(oid)
+        return oidmod.of_bytes(self.view(loc)) if loc is not None else hash_path(self.path(oid))
+
+
+class ObjectWriter:
+    def __init__(self, cache: Cache, expected: str) -> None:
+        self.cache = cache
+        self.expected = expected
+        self.tmp = fsutil.tmp_name(cache.tmp)
+        self.fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+        self.hasher = oidmod.new_hasher()
+        self.size = 0
+
+    def write(self, data: bytes | memoryview) -> None:
+        self.hasher.update(data)
+        view = memoryview(data)
+        while view:
+            n = os.write(self.fd, view)
+            view = view[n:]
+        self.size += len(data)
+
+    def commit(self, where: str) -> None:
+        """Verify and publish; `where` names the source in a mismatch error."""
+        try:
+            got = oidmod.from_hasher(self.hasher)
+            if got != self.expected:
+                fsutil.unlink_quiet(self.tmp)  # the rejected bytes must not linger in tmp/
+                raise CorruptObjectError(
+                    f"object {self.expected} from {where} is corrupt (its content hashes to {got}); "
+                    f"it was not stored. Run `gitmodel fsck -r` on the remote side")
+            os.fsync(self.fd)
+        finally:
+            os.close(self.fd)
+            self.fd = -1
+        try:
+            self.cache._commit(self.tmp, self.expected)
+        except BaseException:
+            fsutil.unlink_quiet(self.tmp)
+            raise
+
+    def abort(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+        fsutil.unlink_quiet(self.tmp)
+
+    def __enter__(self) -> ObjectWriter:
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+        if self.fd >= 0:
+            self.abort()
+
+
+def _read_all(path: str, size: int | None = None) -> bytes:
+    """A whole file.  `size`, when a walk has just seen it, saves the fstat;
+    either way a small file costs open, one read, close: a short read of a
+    regular file is its end (one that grew meanwhile is read to its end)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if size is None:
+            size = os.fstat(fd).st_size
+        data = os.read(fd, size + 1 if size < SMALL else READ_CHUNK)
+        if size < SMALL and len(data) <= size:
+            return data
+        chunks = [data]
+        while data:
+            data = os.read(fd, READ_CHUNK)
+            chunks.append(data)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _freshen(path: str) -> None:
+    """Stored again: restart gc's grace period (it counts from the mtime), as
+    git does for an object written twice.  Best effort: in a cache shared by
+    several users the object may belong to another one."""
+    try:
+        os.utime(path)
+    except OSError:
+        pass
+
+
+def hash_path(path: str) -> str:
+    """Hash a file without storing it (status, fsck)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        size = os.fstat(fd).st_size
+        if size < SMALL:
+            return oidmod.of_bytes(os.read(fd, size + 1) + _drain(fd))
+        h = oidmod.new_hasher()
+        buf = bytearray(READ_CHUNK)
+        view = memoryview(buf)
+        while n := os.readv(fd, [buf]):
+            h.update(view[:n])
+        return oidmod.from_hasher(h)
+    finally:
+        os.close(fd)
+
+
+def _drain(fd: int) -> bytes:
+    rest = os.read(fd, READ_CHUNK)
+    return rest + _drain(fd) if rest else b""
+
+
+def is_object_mode(st: os.stat_result) -> bool:
+    return stat.S_ISREG(st.st_mode)

@@ -1,0 +1,88 @@
+"""Directory manifests: the object a directory pointer names.
+
+    gitmodel-manifest 1
+    xxh128:<hex>\t<size>\t<mode>\t<relative/posix/path>
+
+One line per file, sorted by path; mode is 644 or 755 (the executable bit,
+the only permission git itself keeps).  Text rather than JSON because it
+parses twice as fast for 20k entries and diffs line by line.  Paths holding a
+tab or a newline are refused at add time.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from gitmodel.errors import PointerError
+
+HEADER = "gitmodel-manifest 1"
+# One C-level pass over the whole text instead of a Python split per line.
+_DOTGIT = re.compile(r"(?:^|/)\.git(?:/|$)", re.I)
+_DOTGIT_ANY = re.compile(r"[\t/]\.git(?:/|$)", re.I | re.M)
+_LINE = re.compile(r"^(xxh128:[0-9a-f]{32})\t(\d+)\t(644|755)\t([^\t\n]+)$", re.M)
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    path: str  # relative, posix separators
+    oid: str
+    size: int
+    executable: bool = False
+
+
+def check_relpath(path: str, where: str, dotgit: bool = True) -> None:
+    """Refuse a manifest path that could escape its directory.
+
+    Plain string tests rather than a split per path: this runs for every
+    entry of every manifest read, 20k times for a 20k-file directory."""
+    if (not path or path in (".", "..") or path[0] == "/" or path.startswith(("./", "../"))
+            or path.endswith(("/", "/.", "/..")) or "//" in path or "/./" in path
+            or "/../" in path or "\\" in path or "\0" in path):
+        raise PointerError(f"{where}: unsafe path {path[:120]!r} in manifest")
+    if dotgit and _DOTGIT.search(path):
+        # A `.git` inside the work tree is a repository of its own whose
+        # config git would obey (core.fsmonitor runs commands): never write one.
+        raise PointerError(f"{where}: unsafe path {path[:120]!r} in manifest (a .git folder)")
+
+
+def dumps(entries: list[Entry]) -> bytes:
+    entries = sorted(entries, key=lambda e: e.path)
+    out = [HEADER]
+    out += [f"{e.oid}\t{e.size}\t{'755' if e.executable else '644'}\t{e.path}" for e in entries]
+    return ("\n".join(out) + "\n").encode("utf-8")
+
+
+def loads(data: bytes, where: str) -> list[Entry]:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise PointerError(f"{where}: manifest is not UTF-8") from None
+    if not text.startswith(HEADER + "\n"):
+        raise PointerError(f"{where}: not a gitmodel manifest (bad header)")
+    body = text[len(HEADER) + 1:]
+    rows = _LINE.findall(body)
+    if len(rows) != body.count("\n") + (0 if body.endswith("\n") or not body else 1):
+        for lineno, line in enumerate(body.split("\n"), 2):
+            if line and not _LINE.match(line):
+                raise PointerError(f"{where}:{lineno}: malformed manifest line")
+    entries: list[Entry] = []
+    seen: set[str] = set()
+    dotgit = _DOTGIT_ANY.search(body) is not None  # one pass over the text, not one search per entry
+    for oid, size, mode, path in rows:
+        check_relpath(path, where, dotgit)
+        if path in seen:
+            raise PointerError(f"{where}: duplicate path {path!r} in manifest")
+        seen.add(path)
+        entries.append(Entry(path, oid, int(size), mode == "755"))
+    # A path that is a file and also a folder of another cannot be checked
+    # out.  One rpartition per entry, then the few distinct folders.
+    folders = {p.rpartition("/")[0] for p in seen}
+    for folder in list(folders):
+        while folder:
+            folder = folder.rpartition("/")[0]
+            folders.add(folder)
+    clash = folders & seen
+    if clash:
+        raise PointerError(f"{where}: {min(clash)!r} is both a file and a folder in manifest")
+    return entries

@@ -1,0 +1,213 @@
+"""Getting one artifact of another gitmodel repository: `gitmodel get`.
+
+The source is a local path or a git URL; its workspace is never checked
+out.  Its pointer and committed config are read in-process (a URL is cloned
+bare and shallow into a temp folder first); the objects come from the
+source's own cache when it is local, else from its default remote, verified
+into a temporary cache (with `gitmodel.transfer.fetch_wanted`) and moved to
+the destination in one rename.  `_clone` and `_committed_config` also serve
+`gitmodel.api` for reading versions of a URL.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+from gitmodel.platform import faults
+from gitmodel.git import runner as gitops
+from gitmodel.store import manifest
+from gitmodel.git import revs
+from gitmodel.store import pointer as ptr
+from gitmodel.store.cache import Cache
+from gitmodel.config import CONFIG_DIR, CONFIG_FILE, Config
+from gitmodel.errors import GitError, GitmodelError, PathError, RemoteError
+from gitmodel.progress import Progress
+from gitmodel.remote.spec import open_remote, redact, spec_from_config
+from gitmodel.repo import Repo
+from gitmodel.transfer.sync import Wanted, fetch_wanted
+
+
+@dataclass
+class GetReport:
+    source: str  # the repository, credentials redacted
+    path: str
+    rev: str
+    out: str
+    kind: str
+    files: int
+    size: int
+    oid: str
+    downloaded: int  # objects fetched from the remote
+    local: int  # objects taken from the source repository's own cache
+
+
+def get(source: str, path: str, *, rev: str | None = None, out: str | None = None, remote: str | None = None,
+        jobs: int | None = None, progress: Progress | None = None, cwd: str | None = None) -> GetReport:
+    """Download one tracked artifact of another gitmodel repository (a local
+    path or a git URL) at `rev`, without checking out its workspace.
+
+    The source's pointer and committed config are read in-process (a URL is
+    cloned bare and shallow into a temp folder first); the objects come from
+    the source's own cache when it is local, else from its default remote,
+    verified into a temporary cache beside OUT, and appear at OUT in one
+    rename.  OUT must not exist."""
+    cwd = cwd or os.getcwd()
+    rel = _artifact_rel(path)
+    out_path = os.path.abspath(os.path.join(cwd, out or posixpath.basename(rel)))
+    if out is not None and os.path.isdir(out_path):
+        out_path = os.path.join(out_path, posixpath.basename(rel))
+    if os.path.lexists(out_path):
+        raise PathError(f"{out_path} already exists; remove it or choose another destination with -o OUT")
+    parent = os.path.dirname(out_path)
+    if not os.path.isdir(parent):
+        raise PathError(f"{parent}: no such folder for the output; create it first")
+    shown = redact(source)
+    tmp = tempfile.mkdtemp(prefix=".gm-tmp-get-", dir=parent)
+    try:
+        src, config, base, local_cache = _open_source(source, rev, tmp, cwd)
+        at = rev or "HEAD"
+        pointer = revs.pointer_at(src, at, rel)
+        cache = Cache(os.path.join(tmp, "cache"))
+        cache.ensure()
+        want = Wanted()
+        want.add(rel, pointer)
+        local = 0
+        if local_cache is not None:
+            from gitmodel.remote.local import LocalRemote
+
+            # The source's own cache has the local layout of a remote (objects/xxh128/..).
+            here = LocalRemote("cache", local_cache, local_cache)
+            rep = fetch_wanted(cache, here, want, 4, None, None, strict=False)
+            local = rep.downloaded
+        downloaded = 0
+        if not _complete(cache, want):
+            try:
+                spec = spec_from_config(config, remote, base or tmp)
+            except RemoteError as e:
+                raise RemoteError(f"{shown}: {rel} is not in its local cache and {e}") from None
+            if base is None and "://" not in spec.url and not os.path.isabs(os.path.expanduser(spec.url)):
+                raise RemoteError(f"{shown}: its remote '{spec.name}' is a relative folder ({spec.display}), "
+                                  f"which means nothing away from a clone; clone the repository and run "
+                                  f"`gitmodel pull`, or pass -r with another remote")
+            r = open_remote(spec)
+            try:
+                rep = fetch_wanted(cache, r, want, jobs or spec.jobs() or r.default_jobs, None, progress,
+                                   strict=True)
+                downloaded = rep.downloaded
+            finally:
+                r.close()
+        faults.point("get:fetched")
+        files = _materialize(cache, pointer, rel, os.path.join(tmp, "out"))
+        os.rename(os.path.join(tmp, "out"), out_path)
+        return GetReport(shown, rel, at, out_path, pointer.kind, files, pointer.size, pointer.oid, downloaded, local)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _artifact_rel(path: str) -> str:
+    rel = posixpath.normpath(path.replace(os.sep, "/"))
+    if rel.startswith("/") or rel == "." or rel == ".." or rel.startswith("../"):
+        raise PathError(f"{path}: give the artifact's path inside the repository (like models/clf.pkl)")
+    return ptr.target_path(rel) if rel.endswith(ptr.SUFFIX) else rel
+
+
+def _complete(cache: Cache, want: Wanted) -> bool:
+    if cache.missing(want.files):
+        return False
+    for m in want.dirs:
+        if not cache.has(m):
+            return False
+        if cache.missing(e.oid for e in manifest.loads(cache.read_bytes(m), m)):
+            return False
+    return True
+
+
+def _open_source(source: str, rev: str | None, tmp: str, cwd: str
+                 ) -> tuple[Repo, Config, str | None, str | None]:
+    """(repo to read pointers from, its config, base for relative remote
+    paths (None for a clone), its cache root when local)."""
+    if source.startswith("file://"):
+        source = unquote(urlsplit(source).path)
+    local = os.path.abspath(os.path.join(cwd, source))
+    if "://" not in source and os.path.isdir(local):
+        try:
+            root, git_dir, common = gitops.discover(local)
+        except GitmodelError:
+            root = git_dir = common = ""
+        if root:
+            repo = Repo(root, git_dir, common)
+            return repo, repo.config, repo.root, repo.cache.root if os.path.isdir(repo.cache.objects) else None
+        if os.path.isfile(os.path.join(local, "HEAD")) and os.path.isdir(os.path.join(local, "objects")):
+            repo = Repo(local, local, local)  # a bare repository: read in place
+            return repo, _committed_config(repo, rev, tmp), local, None
+        raise GitError(f"{source}: is not a git repository; give a clone's path or a git URL")
+    clone = os.path.join(tmp, "repo.git")
+    _clone(source, rev, clone)
+    repo = Repo(clone, clone, clone)
+    return repo, _committed_config(repo, rev, tmp), None, None
+
+
+def _clone(url: str, rev: str | None, dest: str) -> None:
+    env = {**gitops.env_without_git_vars(), "GIT_TERMINAL_PROMPT": "0"}
+    attempts = [["--depth", "1"] + (["--branch", rev] if rev else []), []] if rev else [["--depth", "1"]]
+    last = ""
+    for extra in attempts:
+        shutil.rmtree(dest, ignore_errors=True)
+        proc = subprocess.run(["git", "clone", "--bare", "--quiet", *extra, "--", url, dest],
+                              capture_output=True, env=env)
+        if proc.returncode == 0:
+            return
+        lines = proc.stderr.decode(errors="replace").strip().splitlines()
+        last = lines[-1] if lines else f"exit {proc.returncode}"
+    raise GitError(f"cannot clone {redact(url)}: {redact(last)}; check the URL and your access to it")
+
+
+def _committed_config(repo: Repo, rev: str | None, tmp: str) -> Config:
+    """The source's committed .gitmodel/config.toml at `rev`, as a Config."""
+    folder = os.path.join(tmp, "config")
+    os.makedirs(os.path.join(folder, CONFIG_DIR), exist_ok=True)
+    tree = revs.resolve_commit(repo, rev or "HEAD").tree
+    try:
+        blob = tree[f"{CONFIG_DIR}/{CONFIG_FILE}"]
+        data: bytes = getattr(blob, "data", b"")  # a blob; a tree there is no config
+    except KeyError:
+        data = b""
+    with open(os.path.join(folder, CONFIG_DIR, CONFIG_FILE), "wb") as f:
+        f.write(data)
+    return Config(folder)
+
+
+def _materialize(cache: Cache, pointer: ptr.Pointer, rel: str, dest: str) -> int:
+    """Move verified objects out of the temporary cache into `dest` (a file,
+    or a folder built in full), by rename where possible (packed objects are
+    written out)."""
+    placed: dict[str, str] = {}
+
+    def place(oid: str, target: str, executable: bool = False) -> None:
+        if oid in placed:  # the same content twice: the object already moved
+            shutil.copyfile(placed[oid], target)
+        else:
+            try:
+                os.rename(cache.path(oid), target)
+            except FileNotFoundError:  # packed (a small object): its bytes, checked again on the way out
+                with open(target, "xb") as f:
+                    f.write(cache.read_bytes(oid))
+            placed[oid] = target
+        os.chmod(target, 0o755 if executable else 0o644)
+
+    if not pointer.is_dir:
+        place(pointer.oid, dest)
+        return 1
+    entries = manifest.loads(cache.read_bytes(pointer.oid), f"manifest of {rel}")
+    os.mkdir(dest)
+    for folder in sorted({posixpath.dirname(e.path) for e in entries} - {""}):
+        os.makedirs(os.path.join(dest, folder), exist_ok=True)
+    for e in entries:
+        place(e.oid, os.path.join(dest, e.path), e.executable)
+    return len(entries)

@@ -1,0 +1,47 @@
+"""Setting a repository up for gitmodel."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from gitmodel.git import runner as gitops
+from gitmodel.config import CONFIG_DIR, CONFIG_FILE, DEFAULT_TEXT, LOCAL_FILE
+from gitmodel.platform.fsutil import write_atomic
+from gitmodel.repo import Repo
+
+
+@dataclass
+class InitReport:
+    root: str
+    cache: str
+    created: list[str] = field(default_factory=list)
+    hooks: list[str] = field(default_factory=list)  # git hooks installed (gitmodel.hooks)
+    kept_hooks: list[str] = field(default_factory=list)  # the user's own hooks, kept as NAME.legacy
+    driver: list[str] = field(default_factory=list)  # what registering the diff driver changed
+
+
+def init(repo: Repo, *, stage: bool = True, hooks: bool = True) -> InitReport:
+    """Create the committed config and the cache; harmless when run again."""
+    report = InitReport(repo.root, repo.cache.root)
+    os.makedirs(repo.abspath(CONFIG_DIR), exist_ok=True)
+    files = {
+        f"{CONFIG_DIR}/{CONFIG_FILE}": DEFAULT_TEXT,
+        f"{CONFIG_DIR}/.gitignore": f"# per-user settings and secrets stay out of git\n/{LOCAL_FILE}\n",
+    }
+    for rel, text in files.items():
+        if not os.path.exists(repo.abspath(rel)):
+            write_atomic(repo.abspath(rel), text.encode())
+            report.created.append(rel)
+    if not os.path.isdir(repo.cache.tmp):
+        report.created.append(repo.cache.root)
+    repo.cache.ensure()
+    if stage and report.created:
+        gitops.stage(repo.root, [r for r in files if r in report.created])
+    from gitmodel.git import hooks as git_hooks
+
+    if hooks:
+        installed = git_hooks.install(repo)
+        report.hooks, report.kept_hooks = installed.installed, installed.kept
+    report.driver = git_hooks.register_driver(repo, stage=stage)
+    return report

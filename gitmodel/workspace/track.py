@@ -1,0 +1,239 @@
+"""Starting and stopping tracking: add, remove, unprotect.
+
+Write order, so an interruption anywhere costs only repeated work:
+objects -> manifest -> pointer -> .gitignore -> git index.  The user's own
+file is never modified by add, except in hardlink/symlink mode, where it is
+replaced by a link to its cache object only once that object is durable.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from gitmodel.platform import faults
+from gitmodel.platform import fsutil
+from gitmodel.git import runner as gitops
+from gitmodel.git import ignore
+from gitmodel.store import manifest
+from gitmodel.store import pointer as ptr
+from gitmodel.errors import PathError
+from gitmodel.progress import Progress
+from gitmodel.repo import Repo
+from gitmodel.workspace.targets import check_inside, resolve
+from gitmodel.workspace.walk import BAD_NAME, bad_name, walk
+
+
+@dataclass
+class AddResult:
+    rel: str
+    pointer: ptr.Pointer
+    changed: bool  # False: the content was already recorded, nothing written
+    hashed: int  # files read (stat-cache misses)
+
+
+@dataclass
+class _Plan:
+    rel: str
+    st: os.stat_result
+    files: dict[str, os.stat_result] | None  # None for a single file
+    old: ptr.Pointer | None
+
+
+def _plan(repo: Repo, user: str, cwd: str | None) -> _Plan:
+    """Check one path completely before anything is written."""
+    rel = repo.relpath(user, cwd)
+    absp = repo.abspath(rel)
+    if rel.endswith(ptr.SUFFIX):
+        raise PathError(f"{user}: is a gitmodel pointer file; add the file it points to, {rel[:-3]}")
+    if bad_name(rel):
+        raise PathError(f"{rel!r}: {BAD_NAME}; rename it")
+    try:
+        lst = os.lstat(absp)
+    except FileNotFoundError:
+        raise PathError(f"{user}: no such file or folder") from None
+    except OSError as e:  # a name too long, a file used as a folder (x.bin/y), a symlink loop
+        raise PathError(f"{user}: {e.strerror or 'cannot be read'}; check the path") from None
+    if stat.S_ISLNK(lst.st_mode):
+        if not repo.inside(absp):
+            raise PathError(f"{user}: is a symlink to {os.path.realpath(absp)}, outside the repository; "
+                            f"add the file itself")
+        try:
+            st = os.stat(absp)
+        except OSError as e:
+            raise PathError(f"{user}: is a broken or looping symlink ({e.strerror})") from None
+    else:
+        st = lst
+    check_inside(repo, rel)
+    # Nothing above it may already be tracked as a folder.
+    parts = rel.split("/")
+    for i in range(1, len(parts)):
+        above = "/".join(parts[:i])
+        if os.path.isfile(repo.abspath(above) + ptr.SUFFIX):
+            raise PathError(f"{user}: is inside {above}, which gitmodel already tracks; "
+                            f"run `gitmodel add {above}` to record its changes")
+    old = ptr.try_read(repo.abspath(ptr.pointer_path(rel)), ptr.pointer_path(rel))  # errors name the rel path
+    if stat.S_ISDIR(st.st_mode):
+        files = walk(repo.root, absp, rel)
+        inner = [p for p in files if p.endswith(ptr.SUFFIX)]
+        if inner:
+            raise PathError(f"{user}: holds gitmodel pointer {rel}/{inner[0]}; "
+                            f"run `gitmodel remove {rel}/{inner[0][:-3]}` first")
+        # Checked before the first write: a file that fails halfway through
+        # the batch would leave the ones before it in the cache.  A file
+        # anyone may read (the usual 644) needs no system call.
+        for name, fst in files.items():
+            if not fst.st_mode & stat.S_IROTH and not os.access(os.path.join(absp, name), os.R_OK):
+                raise PathError(f"{rel}/{name}: cannot be read (permission denied); fix its permissions")
+        return _Plan(rel, st, files, old)
+    if not stat.S_ISREG(st.st_mode):
+        raise PathError(f"{user}: is not a regular file or folder")
+    try:
+        os.close(os.open(absp, os.O_RDONLY))
+    except PermissionError:
+        raise PathError(f"{user}: cannot be read (permission denied); fix its permissions") from None
+    return _Plan(rel, st, None, old)
+
+
+def add(repo: Repo, user_paths: list[str], *, stage: bool = True, cwd: str | None = None,
+        progress: Progress | None = None) -> list[AddResult]:
+    repo.require_init()
+    link = repo.config.link
+    with repo.lock:
+        plans: list[_Plan] = []
+        for user in user_paths:
+            plan = _plan(repo, user, cwd)
+            if all(p.rel != plan.rel for p in plans):
+                plans.append(plan)
+        in_git = gitops.tracked(repo.root, [p.rel for p in plans])
+        if in_git:
+            top = next(p.rel for p in plans if in_git[0] == p.rel or in_git[0].startswith(p.rel + "/"))
+            raise PathError(f"{top}: is tracked by git; run `git rm -r --cached {top}` first, "
+                            f"then `gitmodel add {top}`")
+        if stage:  # a pointer git ignores could not be staged, nor committed: say so before writing
+            beside = [posixpath.join(posixpath.dirname(p.rel), ".gitignore") for p in plans]
+            hit = gitops.ignored(repo.root, [ptr.pointer_path(p.rel) for p in plans] + beside)
+            if hit:
+                raise PathError(f"{hit[0][0]}: git ignores it ({hit[0][1]}), so it cannot be committed; "
+                                f"change that rule and run the command again (or add with --no-stage)")
+        if progress:
+            for p in plans:
+                if p.files is None:
+                    progress.add_total(1, p.st.st_size)
+                else:
+                    progress.add_total(len(p.files), sum(s.st_size for s in p.files.values()))
+        results = [_add_one(repo, plan, link, progress) for plan in plans]
+        to_stage: list[str] = []
+        for r in results:
+            ignore.add(repo.root, r.rel)
+            # Staged even when its line was already there: a run interrupted
+            # before staging wrote the line but left it out of the index.
+            to_stage.append(posixpath.join(posixpath.dirname(r.rel), ".gitignore"))
+            to_stage.append(ptr.pointer_path(r.rel))
+        faults.point("add:before-stage")
+        if stage:
+            gitops.stage(repo.root, sorted(set(to_stage)))
+    return results
+
+
+def _add_one(repo: Repo, plan: _Plan, link: str, progress: Progress | None) -> AddResult:
+    cache, sc = repo.cache, repo.statcache
+    absp = repo.abspath(plan.rel)
+    if plan.files is None:
+        known = sc.lookup(plan.st)
+        hashed = 0
+        if known and cache.has(known):
+            oid, size = known, plan.st.st_size
+        else:
+            (oid,) = cache.add_many([absp], [plan.st.st_size])
+            size, hashed = plan.st.st_size, 1
+        new = ptr.Pointer(oid=oid, size=size, extra=plan.old.extra if plan.old else {})
+        sc.record_many([(plan.st, oid)])
+        if progress:
+            progress.advance(1, size)
+    else:
+        names = sorted(plan.files)
+        stats = [plan.files[n] for n in names]
+        oids = sc.lookup_many(stats)
+        gone = set(cache.missing({o for o in oids if o is not None}))
+        need = [i for i, o in enumerate(oids) if o is None or o in gone]
+        if progress:
+            progress.advance(len(names) - len(need), sum(stats[i].st_size for i in range(len(names)))
+                             - sum(stats[i].st_size for i in need))
+        stored = cache.add_many([os.path.join(absp, names[i]) for i in need], [stats[i].st_size for i in need])
+        for i, oid in zip(need, stored):
+            oids[i] = oid
+        if progress and need:
+            progress.advance(len(need), sum(stats[i].st_size for i in need))
+        entries = [manifest.Entry(n, o or "", s.st_size, bool(s.st_mode & 0o100))
+                   for n, o, s in zip(names, oids, stats)]
+        faults.point("add:objects-stored")
+        moid = cache.add_bytes(manifest.dumps(entries))
+        faults.point("add:manifest-stored")
+        new = ptr.Pointer(oid=moid, size=sum(s.st_size for s in stats), kind="dir", files=len(names),
+                          extra=plan.old.extra if plan.old else {})
+        sc.record_many([(stats[i], oids[i] or "") for i in need])
+        sc.set_complete(moid)
+        sc.set_dir_clean(absp, moid, sc.signature(plan.files))
+        hashed = len(need)
+    changed = not new.same_content(plan.old)
+    if changed:
+        fsutil.write_atomic(repo.abspath(ptr.pointer_path(plan.rel)), new.dumps().encode())
+        faults.point("add:pointer-written")
+    if plan.files is None and link in ("hardlink", "symlink"):
+        _link_in_place(repo, plan.rel, new.oid, link)
+    return AddResult(plan.rel, new, changed, hashed)
+
+
+def _link_in_place(repo: Repo, rel: str, oid: str, link: str) -> None:
+    """Replace the user's copy by a link to its (durable) cache object."""
+    absp = repo.abspath(rel)
+    if fsutil.is_linked_to(absp, os.lstat(absp), repo.cache.root):
+        return
+    fsutil.Placer(link).place(repo.cache.materialize(oid), absp)
+
+
+def remove(repo: Repo, user_paths: list[str], *, cwd: str | None = None) -> list[str]:
+    """Stop tracking: the file stays, its pointer and ignore line go."""
+    repo.require_init()
+    with repo.lock:
+        targets_ok = resolve(repo, user_paths, cwd)
+        for t in targets_ok:
+            unprotect_one(repo, t.rel)
+        pointer_rels = [t.pointer_rel for t in targets_ok]
+        gitops.unstage_remove(repo.root, pointer_rels)
+        changed = []
+        for t in targets_ok:
+            os.unlink(repo.abspath(t.pointer_rel))
+            gi = ignore.remove(repo.root, t.rel)
+            if gi:
+                changed.append(gi)
+        gitops.stage(repo.root, [g for g in changed if os.path.exists(repo.abspath(g))])
+    return [t.rel for t in targets_ok]
+
+
+def unprotect_one(repo: Repo, rel: str, on_file: Callable[[str], None] | None = None) -> int:
+    """Turn cache-linked files of one target into editable copies."""
+    absp = repo.abspath(rel)
+    paths: list[str] = []
+    if os.path.isdir(absp) and not os.path.islink(absp):
+        paths = [os.path.join(absp, p) for p in walk(repo.root, absp, rel)]
+    elif os.path.lexists(absp):
+        paths = [absp]
+    n = 0
+    for p in paths:
+        if fsutil.is_linked_to(p, os.lstat(p), repo.cache.root):
+            fsutil.make_writable_copy(p)
+            n += 1
+            if on_file:
+                on_file(p)
+    return n
+
+
+def unprotect(repo: Repo, user_paths: list[str], *, cwd: str | None = None) -> dict[str, int]:
+    repo.require_init()
+    with repo.lock:
+        return {t.rel: unprotect_one(repo, t.rel) for t in resolve(repo, user_paths, cwd)}
