@@ -31,7 +31,8 @@ from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from gitmodel.repo import Repo
-    from gitmodel.workspace.checkout import CheckoutReport, Status
+    from gitmodel.workspace.checkout import CheckoutReport
+    from gitmodel.workspace.status import Status
 
 PathLike = str | os.PathLike[str]
 
@@ -352,10 +353,10 @@ def add(paths: Sequence[PathLike], *, repo: PathLike | None = None, stage: bool 
 
 def status(paths: Sequence[PathLike] = (), *, repo: PathLike | None = None) -> list[Status]:
     """`gitmodel status`."""
-    from gitmodel.workspace import checkout as workspace
+    from gitmodel.workspace import status as workspace_status
 
     r = _repo(repo)
-    return workspace.status(r, [os.fspath(p) for p in paths], cwd=_cwd_for(r, repo))
+    return workspace_status.status(r, [os.fspath(p) for p in paths], cwd=_cwd_for(r, repo))
 
 
 def checkout(paths: Sequence[PathLike] = (), *, force: bool = False, repo: PathLike | None = None) -> CheckoutReport:

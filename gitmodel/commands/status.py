@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from gitmodel.progress import human_size
 from gitmodel.repo import Repo
-from gitmodel.workspace.checkout import MISSING, MODIFIED, NOT_IN_CACHE, UNCHANGED, status
+from gitmodel.workspace.status import MISSING, MODIFIED, NOT_IN_CACHE, UNCHANGED, status
 
 HINTS = {
     MODIFIED: "run `gitmodel add` to record the change, or `gitmodel checkout --force` to discard it",

@@ -30,7 +30,8 @@ from gitmodel.progress import Progress
 from gitmodel.repo import Repo
 from gitmodel.workspace.targets import Target, all_pointer_rels, load, read_manifest
 from gitmodel.workspace.walk import walk
-from gitmodel.workspace.checkout import checkout, current_oids, objects_complete
+from gitmodel.workspace.checkout import checkout
+from gitmodel.workspace.status import current_oids, objects_complete
 
 if TYPE_CHECKING:
     import pygit2
@@ -418,7 +419,7 @@ def staged_pointers(repo: Repo) -> list[tuple[str, str]]:
 
 def pre_commit(repo: Repo) -> PreCommitReport:
     from gitmodel.git.revs import git
-    from gitmodel.workspace.checkout import MODIFIED, status
+    from gitmodel.workspace.status import MODIFIED, status
 
     report = PreCommitReport()
     if not enabled(repo):

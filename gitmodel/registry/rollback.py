@@ -112,6 +112,7 @@ def rollback(repo: Repo, name: str, to: str, *, stage: bool = True,
     from gitmodel.git import ignore
     from gitmodel.workspace import targets as tracked
     from gitmodel.workspace import checkout as workspace
+    from gitmodel.workspace import status as workspace_status
     from gitmodel.git.revs import pointer_at
 
     repo.require_init()
@@ -136,7 +137,7 @@ def rollback(repo: Repo, name: str, to: str, *, stage: bool = True,
         pointer_rel = ptr.pointer_path(path)
         tracked.check_inside(repo, pointer_rel)
         old = ptr.try_read(repo.abspath(pointer_rel))
-        status = workspace.status_of(repo, tracked.Target(path, old)) if old is not None else None
+        status = workspace_status.status_of(repo, tracked.Target(path, old)) if old is not None else None
         absp = repo.abspath(path)
         if old is None and os.path.lexists(absp):
             raise GitmodelError(f"{path} exists but is not tracked by gitmodel; move it away before rolling back")
@@ -146,12 +147,12 @@ def rollback(repo: Repo, name: str, to: str, *, stage: bool = True,
                                     f"checked; run `gitmodel pull {path}` first")
             # Files added to a tracked folder are not at risk (they stay);
             # changed files are, and so is a file where a folder belongs.
-            at_risk = bool(status.modified) or (status.state == workspace.MODIFIED and not status.added
+            at_risk = bool(status.modified) or (status.state == workspace_status.MODIFIED and not status.added
                                                 and not status.deleted)
             if at_risk or (old.is_dir and os.path.lexists(absp) and not os.path.isdir(absp)):
                 raise GitmodelError(f"{path} has changes that are not recorded; run `gitmodel add {path}` (or "
                                     f"`gitmodel checkout --force {path}` to drop them) before rolling back")
-            if new.same_content(old) and status.state == workspace.UNCHANGED:
+            if new.same_content(old) and status.state == workspace_status.UNCHANGED:
                 return RollbackResult(name, v.name, path, new, changed=False)
         fetched = _fetch(repo, new, ref, progress)
         if old is not None and not new.same_content(old):

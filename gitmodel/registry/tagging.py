@@ -144,7 +144,7 @@ def _head_commit(repo: Repo) -> str | None:
 def _check_workspace(repo: Repo, model: Model, snap: Snapshot) -> None:
     """Refuse to tag HEAD while the workspace artifact differs from it."""
     from gitmodel.workspace import targets as tracked
-    from gitmodel.workspace import checkout as workspace
+    from gitmodel.workspace import status as workspace
 
     pointer_rel = ptr.pointer_path(model.path)
     if not os.path.isfile(repo.abspath(pointer_rel)):

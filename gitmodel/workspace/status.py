@@ -1,0 +1,134 @@
+"""Comparing the workspace with the pointers: `gitmodel status`, and the
+per-file "what does this hold now" that checkout, the hooks and the
+registry ask before they replace anything."""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass, field
+
+from gitmodel.store import manifest
+from gitmodel.store.cache import DEFAULT_THREADS, hash_path
+from gitmodel.repo import Repo
+from gitmodel.workspace.targets import Target, read_manifest, resolve
+from gitmodel.workspace.walk import walk
+
+UNCHANGED, MODIFIED, MISSING, NOT_IN_CACHE = "unchanged", "modified", "missing", "not in cache"
+
+
+@dataclass
+class Status:
+    rel: str
+    kind: str
+    state: str  # UNCHANGED | MODIFIED | MISSING (from workspace) | NOT_IN_CACHE (not yet fetched)
+    in_cache: bool
+    size: int
+    added: list[str] = field(default_factory=list)
+    modified: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, object]:
+        d: dict[str, object] = {"path": self.rel, "kind": self.kind, "state": self.state,
+                                "in_cache": self.in_cache, "size": self.size}
+        if self.kind == "dir":
+            d.update(added=len(self.added), modified=len(self.modified), deleted=len(self.deleted))
+        return d
+
+
+def current_oids(repo: Repo, base: str, files: dict[str, os.stat_result]) -> dict[str, str]:
+    """Content oids of workspace files: from the stat cache where it knows
+    them, hashed (in parallel) where it does not; new hashes are recorded."""
+    names = list(files)
+    stats = [files[n] for n in names]
+    known = repo.statcache.lookup_many(stats)
+    miss = [i for i, o in enumerate(known) if o is None]
+    if miss:
+        paths = [os.path.join(base, names[i]) if names[i] else base for i in miss]
+        if len(miss) > 64:
+            from concurrent.futures import ThreadPoolExecutor  # imported when threads are used
+
+            with ThreadPoolExecutor(DEFAULT_THREADS) as pool:
+                hashed = list(pool.map(hash_path, paths, chunksize=64))
+        else:
+            hashed = [hash_path(p) for p in paths]
+        for i, o in zip(miss, hashed):
+            known[i] = o
+        repo.statcache.record_many((stats[i], known[i] or "") for i in miss)
+    return {n: o or "" for n, o in zip(names, known)}
+
+
+def file_stat(path: str) -> os.stat_result | None:
+    try:
+        return os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def dir_diff(repo: Repo, target: Target, entries: list[manifest.Entry]
+              ) -> tuple[list[str], list[str], list[str], dict[str, os.stat_result]]:
+    absp = repo.abspath(target.rel)
+    files = walk(repo.root, absp, target.rel) if os.path.isdir(absp) else {}
+    want = {e.path: e for e in entries}
+    present = {p: s for p, s in files.items() if p in want}
+    oids = current_oids(repo, absp, present)
+    modified = [p for p, o in oids.items()
+                if o != want[p].oid or bool(present[p].st_mode & 0o100) != want[p].executable]
+    deleted = [p for p in want if p not in files]
+    added = [p for p in files if p not in want]
+    return sorted(added), sorted(modified), sorted(deleted), files
+
+
+def status_of(repo: Repo, target: Target) -> Status:
+    p = target.pointer
+    absp = repo.abspath(target.rel)
+    cache = repo.cache
+    if not p.is_dir:
+        in_cache = cache.has(p.oid)
+        st = file_stat(absp)
+        if st is None:
+            return Status(target.rel, "file", MISSING if in_cache else NOT_IN_CACHE, in_cache, p.size)
+        if not stat.S_ISREG(st.st_mode):
+            return Status(target.rel, "file", MODIFIED, in_cache, p.size)
+        cur = current_oids(repo, absp, {"": st})[""]
+        return Status(target.rel, "file", UNCHANGED if cur == p.oid else MODIFIED, in_cache, p.size)
+    sc = repo.statcache
+    # The completeness mark first: it is only set after the manifest was read
+    # from the cache (and gc and fsck clear the marks), so it also answers
+    # "is the manifest here" without cache.has, which may load every pack index.
+    if sc.is_complete(p.oid) and os.path.isdir(absp):
+        files = walk(repo.root, absp, target.rel)
+        if sc.dir_is_clean(absp, p.oid, sc.signature(files)):
+            return Status(target.rel, "dir", UNCHANGED, True, p.size)
+    if not cache.has(p.oid):
+        return Status(target.rel, "dir", NOT_IN_CACHE, False, p.size)
+    entries = read_manifest(repo, target)
+    in_cache = objects_complete(repo, p.oid, entries)
+    added, modified, deleted, files = dir_diff(repo, target, entries)
+    if not files and entries and not os.path.isdir(absp):
+        state = MISSING if in_cache else NOT_IN_CACHE
+    elif added or modified or deleted:
+        state = MODIFIED
+    else:
+        state = UNCHANGED
+        sc.set_dir_clean(absp, p.oid, sc.signature(files))
+    if state == MODIFIED and not in_cache and not added and not modified:
+        state = NOT_IN_CACHE  # only deletions, and the cache cannot restore them yet
+    return Status(target.rel, "dir", state, in_cache, p.size, added, modified, deleted)
+
+
+def objects_complete(repo: Repo, manifest_oid: str, entries: list[manifest.Entry]) -> bool:
+    """Whether every object of a folder is in the cache (remembered once true)."""
+    if repo.statcache.is_complete(manifest_oid):
+        return True
+    if repo.cache.missing({e.oid for e in entries}):
+        return False
+    repo.statcache.set_complete(manifest_oid)
+    return True
+
+
+def status(repo: Repo, user_paths: list[str], cwd: str | None = None) -> list[Status]:
+    repo.require_init()
+    return [status_of(repo, t) for t in resolve(repo, user_paths, cwd)]
+
+
