@@ -14,8 +14,9 @@ the order of stage events survives tags created within the same second.
 Tags that do not follow the grammar are ignored, never an error.
 
 This module only parses and formats names (`parse_tag`, `TagName.format`),
-orders versions (`SemVer`) and validates user input (`check_version`,
-`check_stage`); `gitmodel.registry` reads the tags, `gitmodel.tagging`
+orders versions (`SemVer`, and `version_order` for any tag's text) and
+validates user input (`check_version`, `check_stage`);
+`gitmodel.registry.state` reads the tags, `gitmodel.registry.tagging`
 creates them.
 """
 
@@ -134,6 +135,14 @@ class SemVer:
         if self.pre is not None:  # v1.1.0-rc.1 -> v1.1.0: the release it led to
             return SemVer(self.major, self.minor, self.patch)
         return SemVer(self.major, self.minor, self.patch + 1)
+
+
+def version_order(text: str) -> tuple[Any, ...]:
+    """Sort key for the version part of any tag: SemVer precedence, with the
+    `v` optional so a plain git tag `1.2.10` sorts after `1.2.9` too; text
+    that is no version sorts after every version, by its characters."""
+    semver = SemVer.parse(text if text.startswith("v") else f"v{text}")
+    return (0, semver.key()) if semver is not None else (1, text)
 
 
 def check_version(text: str) -> str:
