@@ -14,6 +14,7 @@ from registry_fixtures import repo  # noqa: F401  (shared fixtures)
 from gitmodel.registry import resolve as refs
 from gitmodel.registry import state as registry
 from gitmodel.registry import grammar as tagname
+from gitmodel.registry import snapshot
 from gitmodel.registry.grammar import Action, SemVer, TagName, parse_tag
 from gitmodel.repo import Repo
 
@@ -202,9 +203,9 @@ def test_our_snapshot_survives_in_the_tag_message(repo: Path, gm: object) -> Non
     message = git("tag", "-l", "--format=%(contents)", "m@v1.0.0", cwd=repo)
     assert message.startswith("# not a comment\n\nsecond paragraph\n")  # nothing stripped
     assert "artifact: m.bin (7 B, xxh128:" in message and "metrics (metrics.json): acc=0.5, nested.f1=0.25" in message
-    snap = registry.parse_snapshot(message)
+    snap = snapshot.parse_snapshot(message)
     assert snap is not None and snap.metrics == {"acc": 0.5, "nested.f1": 0.25}
     assert snap.commit == git("rev-parse", "HEAD", cwd=repo).strip()
     # A damaged block is ignored, never an error.
-    assert registry.parse_snapshot(message.replace('"format"', '"frmt"')) is None
-    assert registry.parse_snapshot("Registering artifact m version v1.0.0") is None
+    assert snapshot.parse_snapshot(message.replace('"format"', '"frmt"')) is None
+    assert snapshot.parse_snapshot("Registering artifact m version v1.0.0") is None

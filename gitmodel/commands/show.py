@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from gitmodel.progress import human_size
-from gitmodel.registry.declarations import Item
+from gitmodel.registry.snapshot import Item
 from gitmodel.registry.state import show
 from gitmodel.repo import Repo
 from gitmodel.commands.versions import fmt_value, short_date

@@ -22,7 +22,6 @@ Writing lives elsewhere: `gitmodel.tagging` (tag, promote, deprecate) and
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -31,14 +30,13 @@ from typing import TYPE_CHECKING, Any
 
 from gitmodel.registry import declarations as models
 from gitmodel.errors import GitmodelError
-from gitmodel.registry.declarations import Item, Model, Snapshot
+from gitmodel.registry.declarations import Model
+from gitmodel.registry.snapshot import SNAPSHOT_MARKER, Item, Snapshot, parse_snapshot, snapshot_at
 from gitmodel.repo import Repo
 from gitmodel.registry.grammar import Action, SemVer, TagName, check_version, parse_tag
 
 if TYPE_CHECKING:
     import pygit2
-
-SNAPSHOT_MARKER = "gitmodel-snapshot:"
 
 # Tie-break for events in the same second without counters: a version is
 # registered before a stage can be assigned to it.
@@ -151,22 +149,6 @@ def tag_messages(g: pygit2.Repository) -> Iterator[str]:
             continue
         for obj in _annotated(g, target):
             yield obj.message or ""
-
-
-def parse_snapshot(message: str) -> Snapshot | None:
-    """The snapshot block of a version's tag message (None when there is none
-    or it is damaged: a tag message is foreign input, never an error)."""
-    at = message.rfind("\n" + SNAPSHOT_MARKER + "\n")
-    if at < 0:
-        return None
-    rest = message[at + len(SNAPSHOT_MARKER) + 2:].lstrip()
-    try:
-        # raw_decode stops at the end of the JSON value: a signed tag's
-        # signature may follow it.
-        data, _ = json.JSONDecoder().raw_decode(rest)
-        return Snapshot.from_dict(data)
-    except ValueError:
-        return None
 
 
 @dataclass(eq=False)
@@ -369,7 +351,7 @@ def snapshot_of(repo: Repo, state: ModelState, version: Version) -> Snapshot | N
         import pygit2
 
         commit = git(repo)[version.commit].peel(pygit2.Commit)
-        snap, _ = models.snapshot_at(repo, model, commit, version.name)
+        snap, _ = snapshot_at(repo, model, commit, version.name)
     except (GitmodelError, KeyError, ValueError):
         return None
     return snap
