@@ -25,12 +25,10 @@ from gitmodel.git import runner as gitops
 from gitmodel.store import pointer as ptr
 from gitmodel.config import CONFIG_DIR, CONFIG_FILE
 from gitmodel.errors import ConfigError, GitmodelError
+from gitmodel.registry.grammar import NAME
 from gitmodel.repo import Repo
 
-# GTO's artifact and stage names: lowercase letters, digits, '-' and '/',
-# starting and ending with a letter or digit.  Ours follow it so that GTO
-# reads every tag we write.
-NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9\-/]*[a-z0-9])?$")
+NAME_RE = re.compile(rf"^{NAME}$")  # GTO's names (the tag grammar's), for models and stages
 
 
 def check_name(name: str, what: str = "model name") -> str:

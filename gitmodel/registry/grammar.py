@@ -28,12 +28,14 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from gitmodel.registry import declarations as models
 from gitmodel.errors import GitmodelError
 from gitmodel.repo import Repo
 
 # -- grammar ----------------------------------------------------------------
 
+# GTO's artifact and stage names: lowercase letters, digits, '-' and '/',
+# starting and ending with a letter or digit.  Ours follow it so that GTO
+# reads every tag we write.
 NAME = r"[a-z0-9](?:[a-z0-9\-/]*[a-z0-9])?"
 # GTO writes `dir:name` artifacts as `dir=name` in tag names.
 DIRNAME = r"[a-z0-9\-_./]+"
@@ -154,6 +156,8 @@ def check_version(text: str) -> str:
 
 
 def check_stage(repo: Repo, stage: str) -> str:
+    from gitmodel.registry import declarations as models  # it reads the name grammar from here
+
     models.check_name(stage, "stage name")
     allowed = models.allowed_stages(repo)
     if allowed is not None and stage not in allowed:
