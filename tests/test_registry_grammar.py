@@ -61,6 +61,16 @@ def test_semver_precedence_and_bumps() -> None:
     assert SemVer.parse("1.2.3") is None and SemVer.parse("v1.2") is None
 
 
+
+def test_version_order_is_semver_precedence_for_any_tag_text() -> None:
+    """The one SemVer ordering, for text that is not a registry version too
+    (metrics' `--all-tags` sorts plain git tags with it): `v` optional,
+    anything that is no version after every version."""
+    ordered = ["1.2.9", "v1.2.10", "1.3.0-rc.1", "v1.3.0-rc.2", "v1.3.0", "2.0.0", "beta", "release"]
+    assert sorted(reversed(ordered), key=tagname.version_order) == ordered
+    versions = ["v1.0.0-alpha", "v1.0.0-alpha.1", "v1.0.0-beta.11", "v1.0.0", "v1.10.0"]
+    assert [tagname.version_order(v) for v in versions] == sorted(tagname.version_order(v) for v in versions)
+
 def test_malformed_version_error_says_what_to_type() -> None:
     with pytest.raises(tagname.GitmodelError, match=r"did you mean v1\.2\.0"):
         tagname.check_version("1.2.0")
