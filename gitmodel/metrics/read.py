@@ -7,7 +7,7 @@ in-process with pygit2, with no checkout and no `git` process per revision
 Parsed files are memoised by blob id, since most tags share most files.
 
 A revision is any git rev or a version reference (`clf@v1.0.0`, `clf#prod`):
-everything goes through `gitmodel.revs.resolve_commit`. The pseudo-revision
+everything goes through `gitmodel.git.revs.resolve_commit`. The pseudo-revision
 `workspace` (`WORKSPACE`) reads the files on disk.
 
 Each file at each revision is read independently: a file that is missing is

@@ -1,9 +1,12 @@
 """The registry, read: model versions and stages from GTO's annotated tags.
 
-Tag names follow GTO's grammar (`gitmodel.tagname`).  Only annotated tags
-count (GTO ignores lightweight ones).  The events of one model fold into its
-state (`build_state`): its versions, which version holds each stage, and
-whether it is deprecated.
+Tag names follow GTO's grammar (`gitmodel.registry.grammar`).  Only
+annotated tags count (GTO ignores lightweight ones).  `read_events` is the
+one reader of version and stage tags: `log`, `metrics --all-tags` and the
+read commands all go through it (and gc through `tag_messages`, the same
+walk over tag objects).  The events of one model fold into its state
+(`build_state`): its versions, which version holds each stage, and whether
+it is deprecated.
 
 Which version holds a stage follows GTO too: among the versions whose latest
 event for that stage is an assignment, the one assigned most recently.  So
@@ -12,11 +15,13 @@ holder hands the stage back to the previous one.  A deregistered version
 holds no stage.
 
 Everything is read in-process with pygit2 (500 versions in a few
-milliseconds).  A version's tag message (written by `gitmodel.tagging`)
-ends with a `gitmodel-snapshot:` line and a JSON block that `show` parses
-back: the artifact's oid and size, the data oids, params and metrics.
-Writing lives elsewhere: `gitmodel.tagging` (tag, promote, deprecate) and
-`gitmodel.rollback`.
+milliseconds).  A version's tag message (written by
+`gitmodel.registry.tagging`) ends with the snapshot block that
+`gitmodel.registry.snapshot` parses back.  `list_versions`, `history` and
+`show` return dataclasses (`VersionInfo`, `EventInfo`, `ShowInfo`) whose
+`to_json` is the commands' `--json`.  Writing lives elsewhere:
+`gitmodel.registry.tagging` (tag, promote, deprecate) and
+`gitmodel.registry.rollback`.
 """
 
 from __future__ import annotations
