@@ -8,10 +8,11 @@ A model is declared in the committed config, so the whole team shares it:
     params = "params.yaml"           # optional
     metrics = "metrics.json"         # optional
 
-Everything that needs a declaration (registry, metrics, plot, report) asks
-`all_models`/`find`/`get` here, so a bad one is the same one-line error in
-every command.  What a commit holds for a declared model is
-`gitmodel.registry.snapshot`.
+A repository GTO tagged declares its models in `artifacts.yaml` instead
+(`gto_path` reads it at a commit).  Everything that needs a declaration
+(registry, metrics, plot, report) asks `all_models`/`find`/`get` here, so
+a bad one is the same one-line error in every command.  What a commit holds
+for a declared model is `gitmodel.registry.snapshot`.
 """
 
 from __future__ import annotations
@@ -99,6 +100,39 @@ def allowed_stages(repo: Repo) -> list[str] | None:
     if not isinstance(stages, list) or not all(isinstance(s, str) for s in stages):
         raise ConfigError(f"{repo.config.path}: [registry] stages must be a list of names")
     return list(stages)
+
+
+_ARTIFACTS_YAML: dict[str, dict[str, Any]] = {}  # blob id -> parsed GTO artifacts.yaml
+
+
+def gto_path(repo: Repo, commit: str, name: str) -> str | None:
+    """The artifact path GTO's `artifacts.yaml` declares for `name` at
+    `commit`, if any: GTO's form of a declaration, read for a repository
+    GTO tagged (a damaged file declares nothing: it is foreign input)."""
+    import pygit2
+
+    from gitmodel.metrics import formats
+    from gitmodel.git.revs import git
+
+    g = git(repo)
+    try:
+        blob = g[commit].peel(pygit2.Commit).tree["artifacts.yaml"]
+    except (KeyError, ValueError, pygit2.GitError):
+        return None
+    if not isinstance(blob, pygit2.Blob):
+        return None
+    key = str(blob.id)
+    values = _ARTIFACTS_YAML.get(key)
+    if values is None:  # most versions share one blob: parse it once
+        try:
+            values = formats.load_bytes(blob.data, "artifacts.yaml", "yaml")
+        except GitmodelError:
+            values = {}
+        if len(_ARTIFACTS_YAML) > 1024:
+            _ARTIFACTS_YAML.clear()
+        _ARTIFACTS_YAML[key] = values
+    path = values.get(f"{name}.path")
+    return path.strip("/") if isinstance(path, str) and path else None
 
 
 # -- declaring ----------------------------------------------------------------

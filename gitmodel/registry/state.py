@@ -292,37 +292,6 @@ def all_states(repo: Repo) -> dict[str, ModelState]:
 
 # -- what a version holds ----------------------------------------------------------
 
-_ARTIFACTS_YAML: dict[str, dict[str, Any]] = {}  # blob id -> parsed GTO artifacts.yaml
-
-
-def _gto_path(repo: Repo, commit: str, name: str) -> str | None:
-    """The artifact path GTO's `artifacts.yaml` declares at `commit`, if any."""
-    import pygit2
-
-    from gitmodel.metrics import formats
-    from gitmodel.git.revs import git
-
-    g = git(repo)
-    try:
-        blob = g[commit].peel(pygit2.Commit).tree["artifacts.yaml"]
-    except (KeyError, ValueError, pygit2.GitError):
-        return None
-    if not isinstance(blob, pygit2.Blob):
-        return None
-    key = str(blob.id)
-    values = _ARTIFACTS_YAML.get(key)
-    if values is None:  # most versions share one blob: parse it once
-        try:
-            values = formats.load_bytes(blob.data, "artifacts.yaml", "yaml")
-        except GitmodelError:
-            values = {}
-        if len(_ARTIFACTS_YAML) > 1024:
-            _ARTIFACTS_YAML.clear()
-        _ARTIFACTS_YAML[key] = values
-    path = values.get(f"{name}.path")
-    return path.strip("/") if isinstance(path, str) and path else None
-
-
 def model_for(repo: Repo, state: ModelState, version: Version | None = None) -> Model | None:
     """What `name` is made of: its declaration, else the newest snapshot's
     (a clone without the config, or a model declared on another branch), else
@@ -338,7 +307,7 @@ def model_for(repo: Repo, state: ModelState, version: Version | None = None) -> 
                      snap.metrics_file)
     # One artifacts.yaml read per version at most: GTO repositories list fast too.
     where = version or next(iter(state.newest_first(include_inactive=True)), None)
-    path = _gto_path(repo, where.commit, state.name) if where is not None else None
+    path = models.gto_path(repo, where.commit, state.name) if where is not None else None
     return Model(state.name, path) if path else None
 
 
