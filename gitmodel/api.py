@@ -408,7 +408,7 @@ def versions(name: str | None = None, *, repo: PathLike | None = None) -> list[d
 
     r = _repo(repo)
     states = registry.all_states(r) if name is None else {name: registry.model_state(r, name)}
-    return [registry.version_info(r, st, v) for st in states.values() for v in st.newest_first()]
+    return [registry.version_info(r, st, v).to_json() for st in states.values() for v in st.newest_first()]
 
 
 def rollback(name: str, to: str, *, repo: PathLike | None = None) -> Any:

@@ -75,3 +75,33 @@ def test_log_in_a_fresh_repository(gm, repo: Path) -> None:
     r = gm("log")
     assert r.code == 0 and "no commit" in r.out, r
     assert json.loads(gm("log", "--json").out) == []
+
+
+def test_log_rev_takes_version_references(gm, repo: Path) -> None:
+    """`--rev` goes through the one revision resolver, like every command
+    that takes a revision: `clf#prod`, `clf@v1.0.0` and `clf@latest` work."""
+    history(gm, repo)
+    # prod moves back to v1.0.0 (GTO: the most recent assignment holds the stage).
+    git("tag", "-a", "clf#prod#2", "-m", "rollback", "clf@v1.0.0^{commit}", cwd=repo)
+    for rev, messages in (("clf#prod", ["train v1"]), ("clf@v1.0.0", ["train v1"]),
+                          ("clf@latest", ["train v2", "train v1"]), ("clf@v1.1.0", ["train v2", "train v1"])):
+        r = gm("log", "--rev", rev, "--json")
+        assert r.code == 0, (rev, r)
+        assert [e["message"] for e in json.loads(r.out)] == messages, rev
+    r = gm("log", "models/clf.pkl", "--rev", "clf#prod")
+    assert r.code == 0 and "train v1" in r.out and "train v2" not in r.out, r
+    # The same one-line errors as every other command taking a revision.
+    assert_one_line_error(gm("log", "--rev", "clf#staging"), "clf#staging", "no version of clf is in stage staging")
+    assert_one_line_error(gm("log", "--rev", "clf@v3.0.0"), "has no version v3.0.0")
+    assert_one_line_error(gm("log", "--rev", "no-such-branch"), "unknown revision 'no-such-branch'")
+
+
+def test_log_tags_are_the_registry_versions(gm, repo: Path) -> None:
+    """The tags shown are the versions the registry holds: a deregistered
+    one (`!`, with GTO's counter too) is not shown."""
+    history(gm, repo)
+    git("tag", "-a", "clf@v1.0.0!#5", "-m", "Deregister", "clf@v1.0.0^{commit}", cwd=repo)
+    entries = json.loads(gm("log", "--json").out)
+    assert [e["tags"] for e in entries] == [["clf@v1.1.0"], []]
+    versions = json.loads(gm("versions", "clf", "--json").out)
+    assert [v["tag"] for v in versions] == ["clf@v1.1.0"]

@@ -248,3 +248,40 @@ def test_nan_tiny_and_non_numeric_values(gm, repo: Path) -> None:
     assert rows["loss"] == ["nan", "0.5", "-"]  # not diffed
     assert rows["lr"] == ["1e-07", "2e-07", "+1e-07", "(+100.00%)"]  # not rounded away
     assert rows["ok"] == ["true", "1", "-"] and rows["hist"] == ["[1,2]", "[1,3]", "-"]
+
+
+def test_a_bad_model_declaration_is_the_same_one_line_error_everywhere(gm, repo: Path) -> None:
+    """One parser of model declarations (the registry's): metrics does not
+    silently skip or accept what `model list`, `versions` and `tag` refuse."""
+    for decl, needle in (('[model.clf]\nmetrics = "metrics.json"', "[model.clf] has no `path`"),
+                         ('[model.clf]\npath = "models/clf.pkl"\nmetrics = ["a.json", "b.json"]',
+                          "[model.clf] metrics must be a path"),
+                         ('[model]\nclf = "models/clf.pkl"', "[model.clf] must be a table")):
+        config = repo / ".gitmodel" / "config.toml"
+        before = config.read_text()
+        set_config(repo, decl)
+        errors = set()
+        for args in (["metrics", "show"], ["params", "show"], ["metrics", "diff"], ["model", "list"],
+                     ["versions", "clf"], ["tag", "clf", "v1.0.0"]):
+            r = gm(*args)
+            lines = r.err.strip().splitlines()
+            assert r.code == 1 and len(lines) == 1 and needle in lines[0] and "Traceback" not in r.err, (args, r)
+            errors.add(lines[0])
+        assert len(errors) == 1, errors  # word for word the same
+        config.write_text(before)
+
+
+def test_all_tags_reads_registry_tags_as_the_registry_does(gm, repo: Path) -> None:
+    """`--all-tags`: a registry tag counts as the registry reads it (only an
+    active version's annotated registration), any other git tag as itself,
+    ordered by commit time, then by version precedence."""
+    build_history(repo, upto=2)
+    git("tag", "clf@v9.0.0", "clf@v1.1.0^{commit}")  # lightweight: not a version for GTO, nor here
+    git("tag", "-a", "clf@v1.0.0!#3", "-m", "Deregister", "clf@v1.0.0^{commit}")  # GTO's counter after `!`
+    git("tag", "-a", "clf@created", "-m", "GTO's creation event", "clf@v1.0.0^{commit}")
+    for foreign in ("1.10.0", "1.9.0"):
+        git("tag", foreign, "clf@v1.1.0^{commit}")  # outside the grammar: plain git tags, listed
+    r = gm("metrics", "show", "-T", "--json")
+    assert r.code == 0, r
+    assert [x["rev"] for x in json.loads(r.out)["revisions"]] == ["1.9.0", "1.10.0", "clf@v1.1.0"]
+    assert [v["version"] for v in json.loads(gm("versions", "clf", "--json").out)] == ["v1.1.0"]

@@ -328,3 +328,31 @@ def test_lineage_names_the_data_versions(clf: Path, gm: GM) -> None:
     r = gm("show", "clf@v1.0.0")
     assert "data     data/train.csv" in r.out and "= dataset@v1.0.0" in r.out
     assert "train.lr = 0.08" in r.out
+
+
+def test_read_functions_return_typed_results_and_json_is_built_from_them(clf: Path, gm: GM) -> None:
+    """`list_versions`, `history` and `show` return dataclasses; `--json`
+    prints their `to_json()`, key for key in the same order."""
+    from gitmodel.registry import state as registry
+    from gitmodel.registry.grammar import Action
+    from gitmodel.repo import Repo
+
+    assert gm("tag", "clf", "v1.0.0").code == 0
+    assert gm("promote", "clf", "v1.0.0", "prod").code == 0
+    repo = Repo.discover(str(clf))
+    versions = registry.list_versions(repo)
+    assert [type(v) for v in versions] == [registry.VersionInfo]
+    assert versions[0].version == "v1.0.0" and versions[0].stages == ["prod"]
+    assert versions[0].artifact is not None and versions[0].artifact.path == "models/clf.pkl"
+    events = registry.history(repo, "clf")
+    assert [(type(e), e.event) for e in events] == [(registry.EventInfo, Action.ASSIGN),
+                                                    (registry.EventInfo, Action.REGISTER)]
+    shown = registry.show(repo, "clf#prod")
+    assert isinstance(shown, registry.ShowInfo) and shown.info.version == "v1.0.0" and shown.recorded
+    assert [e.stage for e in shown.stage_history] == ["prod"]
+    for args, typed in ((["versions"], [v.to_json() for v in versions]),
+                        (["history", "clf"], [e.to_json() for e in events]),
+                        (["show", "clf#prod"], shown.to_json())):
+        r = gm(*args, "--json")
+        assert r.code == 0, r
+        assert r.out == json.dumps(typed, indent=2) + "\n"

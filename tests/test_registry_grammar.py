@@ -14,6 +14,7 @@ from registry_fixtures import repo  # noqa: F401  (shared fixtures)
 from gitmodel.registry import resolve as refs
 from gitmodel.registry import state as registry
 from gitmodel.registry import grammar as tagname
+from gitmodel.registry import snapshot
 from gitmodel.registry.grammar import Action, SemVer, TagName, parse_tag
 from gitmodel.repo import Repo
 
@@ -59,6 +60,16 @@ def test_semver_precedence_and_bumps() -> None:
     assert rc is not None and str(rc.bump("patch")) == "v1.3.0"
     assert SemVer.parse("1.2.3") is None and SemVer.parse("v1.2") is None
 
+
+
+def test_version_order_is_semver_precedence_for_any_tag_text() -> None:
+    """The one SemVer ordering, for text that is not a registry version too
+    (metrics' `--all-tags` sorts plain git tags with it): `v` optional,
+    anything that is no version after every version."""
+    ordered = ["1.2.9", "v1.2.10", "1.3.0-rc.1", "v1.3.0-rc.2", "v1.3.0", "2.0.0", "beta", "release"]
+    assert sorted(reversed(ordered), key=tagname.version_order) == ordered
+    versions = ["v1.0.0-alpha", "v1.0.0-alpha.1", "v1.0.0-beta.11", "v1.0.0", "v1.10.0"]
+    assert [tagname.version_order(v) for v in versions] == sorted(tagname.version_order(v) for v in versions)
 
 def test_malformed_version_error_says_what_to_type() -> None:
     with pytest.raises(tagname.GitmodelError, match=r"did you mean v1\.2\.0"):
@@ -202,9 +213,9 @@ def test_our_snapshot_survives_in_the_tag_message(repo: Path, gm: object) -> Non
     message = git("tag", "-l", "--format=%(contents)", "m@v1.0.0", cwd=repo)
     assert message.startswith("# not a comment\n\nsecond paragraph\n")  # nothing stripped
     assert "artifact: m.bin (7 B, xxh128:" in message and "metrics (metrics.json): acc=0.5, nested.f1=0.25" in message
-    snap = registry.parse_snapshot(message)
+    snap = snapshot.parse_snapshot(message)
     assert snap is not None and snap.metrics == {"acc": 0.5, "nested.f1": 0.25}
     assert snap.commit == git("rev-parse", "HEAD", cwd=repo).strip()
     # A damaged block is ignored, never an error.
-    assert registry.parse_snapshot(message.replace('"format"', '"frmt"')) is None
-    assert registry.parse_snapshot("Registering artifact m version v1.0.0") is None
+    assert snapshot.parse_snapshot(message.replace('"format"', '"frmt"')) is None
+    assert snapshot.parse_snapshot("Registering artifact m version v1.0.0") is None

@@ -10,7 +10,7 @@ from conftest import git
 from gitmodel.registry import declarations as models
 from gitmodel.registry import state as registry
 from gitmodel.registry import tagging
-from gitmodel.registry.declarations import Item, Snapshot
+from gitmodel.registry.snapshot import Item, Snapshot
 from gitmodel.repo import Repo
 
 

@@ -241,6 +241,24 @@ def test_version_tag_snapshot_oids_are_kept(gm, repo: Path) -> None:
     assert {only_in_tag, moid, oid_of(b"tagged data")} <= have
 
 
+
+def test_oids_in_any_annotated_tag_are_kept_nested_and_foreign_too(gm, repo: Path) -> None:
+    """gc reads tag messages through the registry's reader, which is wider
+    for gc than for versions: a tag outside the grammar, and a tag only
+    reached through another tag (a tag of a tag), keep what they name."""
+    foreign = track(gm, repo, "f.bin", b"named by a foreign tag")
+    nested = track(gm, repo, "n.bin", b"named by a nested tag")
+    os.unlink(repo / "f.bin.gm")
+    os.unlink(repo / "n.bin.gm")
+    commit(repo, "nothing tracked")
+    git("tag", "-a", "backup-1", "-m", f"keeps {foreign}", cwd=repo)
+    git("tag", "-a", "clf@v1.0.0", "-m", f"gitmodel-snapshot:\n{{\"artifact\": {{\"oid\": \"{nested}\"}}}}", cwd=repo)
+    git("-c", "advice.nestedTag=false", "tag", "-a", "outer", "-m", "a tag of a tag", "clf@v1.0.0", cwd=repo)
+    git("tag", "-d", "clf@v1.0.0", cwd=repo)  # the inner tag is now reached only through `outer`
+    age_cache(repo)
+    gc(gm)
+    assert {foreign, nested} <= set(objects(repo))
+
 def test_shallow_clone_refuses(gm, repo: Path, tmp_path: Path) -> None:
     track(gm, repo, "a.bin", b"1")
     commit(repo, "1")

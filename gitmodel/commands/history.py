@@ -12,12 +12,12 @@ from gitmodel.commands.versions import short_date, table
 def run(name: str | None, *, as_json: bool = False) -> int:
     events = history(Repo.discover(), name)
     if as_json:
-        print(json.dumps(events, indent=2))
+        print(json.dumps([e.to_json() for e in events], indent=2))
         return 0
     if not events:
         print("no registry tags yet; create a version with `gitmodel tag NAME`")
         return 0
-    rows = [[short_date(e["date"]), e["model"], e["event"], e["version"] or "-", e["stage"] or "-",
-             e["commit"][:7], e["author"], e["tag"]] for e in events]
+    rows = [[short_date(e.date), e.model, e.event.value, e.version or "-", e.stage or "-",
+             e.commit[:7], e.author, e.tag] for e in events]
     print(table(["DATE", "MODEL", "EVENT", "VERSION", "STAGE", "COMMIT", "AUTHOR", "TAG"], rows))
     return 0

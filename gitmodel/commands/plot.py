@@ -13,6 +13,7 @@ from gitmodel.errors import GitmodelError
 from gitmodel.metrics.formats import is_number
 from gitmodel.repo import Repo
 from gitmodel.metrics.report import write_output
+from gitmodel.registry.declarations import all_models
 from gitmodel.commands.metrics import warn
 
 MAX_DEFAULT_SERIES = 10
@@ -49,7 +50,7 @@ def run(name: str | None, metric_specs: list[str], *, output: str | None = None,
         plot.check_output(output)
     if not 200 <= width <= 10000 or not 150 <= height <= 10000:
         raise GitmodelError("--width must be 200..10000 and --height 150..10000 pixels")
-    model = name if name is not None and name in m.models(repo) else None
+    model = name if name is not None and name in all_models(repo) else None
     files = m.files_for(repo, m.METRICS, targets, model)
     points = _points(repo, name, commits, rev, limit)
     reader = m.Reader(repo)

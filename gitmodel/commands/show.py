@@ -3,60 +3,61 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from gitmodel.progress import human_size
+from gitmodel.registry.snapshot import Item
 from gitmodel.registry.state import show
 from gitmodel.repo import Repo
 from gitmodel.commands.versions import fmt_value, short_date
 
 
-def _item(i: dict[str, Any]) -> str:
-    if i["kind"] in ("file", "dir") and i.get("oid"):
-        files = f"{i['files']} files, " if i["kind"] == "dir" else ""
-        return f"{i['path']}  ({files}{human_size(i.get('size') or 0)}, {i['oid']})"
-    if i["kind"] == "git":
-        return f"{i['path']}  (in git, {i['git'][:10]})"
-    return f"{i['path']}  (missing at that commit)"
+def _item(i: Item) -> str:
+    if i.kind in ("file", "dir") and i.oid:
+        files = f"{i.files} files, " if i.kind == "dir" else ""
+        return f"{i.path}  ({files}{human_size(i.size or 0)}, {i.oid})"
+    if i.kind == "git":
+        return f"{i.path}  (in git, {(i.git or '')[:10]})"
+    return f"{i.path}  (missing at that commit)"
 
 
 def run(ref: str, *, as_json: bool = False) -> int:
-    info = show(Repo.discover(), ref)
+    shown = show(Repo.discover(), ref)
     if as_json:
-        print(json.dumps(info, indent=2))
+        print(json.dumps(shown.to_json(), indent=2))
         return 0
-    title = f"{info['model']} {info['version']}" if info["registered"] else f"{info['model']} at {info['commit'][:10]}"
-    flags = [f for f, on in (("deregistered", info["deregistered"]), ("model deprecated", info["deprecated_model"]))
+    info = shown.info
+    title = f"{info.model} {info.version}" if info.registered else f"{info.model} at {info.commit[:10]}"
+    flags = [f for f, on in (("deregistered", info.deregistered), ("model deprecated", info.model_deprecated))
              if on]
     print(title + (f"  ({', '.join(flags)})" if flags else ""))
-    rows = [("tag", info["tag"] or "-"), ("commit", info["commit"]),
-            ("date", short_date(info["date"])), ("author", f"{info['author']} <{info['author_email']}>"),
-            ("stages", ", ".join(info["stages"]) or "-")]
-    if info.get("message"):
-        rows.append(("message", info["message"].replace("\n", "\n         ")))
-    for k, v in rows:
-        print(f"{k:<8} {v}")
-    lineage = info.get("lineage")
-    if info.get("artifact"):
-        print(f"artifact {_item(info['artifact'])}")
-    if not info["recorded"] and info.get("artifact"):
+    rows = [("tag", info.tag or "-"), ("commit", info.commit),
+            ("date", short_date(info.date)), ("author", f"{info.author} <{info.author_email}>"),
+            ("stages", ", ".join(info.stages) or "-")]
+    if shown.message:
+        rows.append(("message", shown.message.replace("\n", "\n         ")))
+    for k, text in rows:
+        print(f"{k:<8} {text}")
+    snap = shown.snapshot
+    if info.artifact:
+        print(f"artifact {_item(info.artifact)}")
+    if not shown.recorded and info.artifact:
         print("         (not recorded in the tag: read from the commit with today's declaration)")
-    if lineage:
-        for d in lineage["data"]:
-            came = f"  = {', '.join(d['versions'])}" if d["versions"] else ""
-            print(f"data     {_item(d)}{came}")
-        if lineage["params_file"]:
-            print(f"params   {lineage['params_file']}")
-            for k, v in lineage["params"].items():
+    if snap is not None:
+        for d in shown.lineage:
+            came = f"  = {', '.join(d.versions)}" if d.versions else ""
+            print(f"data     {_item(d.item)}{came}")
+        if snap.params_file:
+            print(f"params   {snap.params_file}")
+            for k, v in snap.params.items():
                 print(f"  {k} = {fmt_value(v)}")
-    if info["metrics"] or (lineage and lineage["metrics_file"]):
-        print(f"metrics  {lineage['metrics_file'] if lineage else ''}")
-        for k, v in info["metrics"].items():
+    if info.metrics or (snap is not None and snap.metrics_file):
+        print(f"metrics  {snap.metrics_file if snap is not None else ''}")
+        for k, v in info.metrics.items():
             print(f"  {k} = {fmt_value(v)}")
-    if not info.get("artifact"):
-        print(f"nothing recorded about the artifact; declare it with `gitmodel model add {info['model']} PATH`")
-    if info["stage_history"]:
+    if not info.artifact:
+        print(f"nothing recorded about the artifact; declare it with `gitmodel model add {info.model} PATH`")
+    if shown.stage_history:
         print("stage history")
-        for e in info["stage_history"]:
-            print(f"  {short_date(e['date'])}  {e['event']:<8} {e['stage']}  ({e['tag']}, {e['author']})")
+        for e in shown.stage_history:
+            print(f"  {short_date(e.date)}  {e.event.value:<8} {e.stage}  ({e.tag}, {e.author})")
     return 0

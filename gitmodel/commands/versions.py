@@ -9,7 +9,7 @@ from typing import Any
 
 from gitmodel.store.oid import short
 from gitmodel.progress import human_size
-from gitmodel.registry.state import all_states, list_versions, model_state
+from gitmodel.registry.state import VersionInfo, all_states, list_versions, model_state
 from gitmodel.repo import Repo
 
 
@@ -33,23 +33,27 @@ def fmt_value(v: Any) -> str:
     return str(v)
 
 
-def _row(info: dict[str, Any]) -> list[str]:
-    art = info["artifact"] or {}
-    version = info["version"] if info["registered"] else info["commit"][:10]
-    if info["deregistered"]:
+def _name(info: VersionInfo) -> str:
+    return info.version if info.registered else info.commit[:10]
+
+
+def _row(info: VersionInfo) -> list[str]:
+    art = info.artifact
+    version = _name(info)
+    if info.deregistered:
         version += " (deregistered)"
-    return [version, short_date(info["date"]), info["commit"][:7], info["author"],
-            ",".join(info["stages"]) or "-",
-            human_size(art["size"]) if art.get("size") is not None else "-",
-            short(art["oid"]) if art.get("oid") else "-",
-            " ".join(f"{k}={fmt_value(v)}" for k, v in info["key_metrics"].items()) or "-"]
+    return [version, short_date(info.date), info.commit[:7], info.author,
+            ",".join(info.stages) or "-",
+            human_size(art.size) if art is not None and art.size is not None else "-",
+            short(art.oid) if art is not None and art.oid else "-",
+            " ".join(f"{k}={fmt_value(v)}" for k, v in info.key_metrics.items()) or "-"]
 
 
 def run(name: str | None, *, as_json: bool = False, include_all: bool = False) -> int:
     repo = Repo.discover()
     infos = list_versions(repo, name, include_all)
     if as_json:
-        print(json.dumps(infos, indent=2))
+        print(json.dumps([i.to_json() for i in infos], indent=2))
         return 0
     if not infos:
         tagged = bool(model_state(repo, name).events) if name else bool(all_states(repo))
@@ -59,15 +63,15 @@ def run(name: str | None, *, as_json: bool = False, include_all: bool = False) -
             what = f"model {name!r} has" if name else "this repository has"
             print(f"{what} no versions yet; create one with `gitmodel tag {name or 'NAME'}`")
         return 0
-    by_model: dict[str, list[dict[str, Any]]] = {}
+    by_model: dict[str, list[VersionInfo]] = {}
     for info in infos:
-        by_model.setdefault(info["model"], []).append(info)
+        by_model.setdefault(info.model, []).append(info)
     for i, (model, rows) in enumerate(by_model.items()):
         if i:
             print()
-        holders = sorted((s, r["version"] if r["registered"] else r["commit"][:10]) for r in rows for s in r["stages"])
+        holders = sorted((s, _name(r)) for r in rows for s in r.stages)
         stages = ", ".join(f"{s}={v}" for s, v in holders)
-        print(model + (" (deprecated)" if rows[0]["model_deprecated"] else "") + (f"  [{stages}]" if stages else ""))
+        print(model + (" (deprecated)" if rows[0].model_deprecated else "") + (f"  [{stages}]" if stages else ""))
         print(table(["VERSION", "DATE", "COMMIT", "AUTHOR", "STAGES", "SIZE", "OID", "METRICS"],
                     [_row(r) for r in rows]))
     return 0

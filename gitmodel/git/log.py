@@ -4,7 +4,9 @@ One `git log` subprocess finds the commits that changed the pointer files
 (with git's own history simplification, so a merge that only brought a
 branch's version in is not listed twice); the pointers at those commits are
 then read in-process (pygit2), and the version tags (`clf@v1.2.0`, GTO's
-grammar, parsed by gitmodel.registry) are read once from the tag refs.
+grammar) are what the registry reads from the tag refs, once.  `--rev`
+goes through the one resolver (`gitmodel.git.revs.resolve_commit`), so it
+takes version references (`clf@v1.2.0`, `clf@latest`, `clf#prod`) too.
 """
 
 from __future__ import annotations
@@ -72,17 +74,22 @@ def _glob_escape(path: str) -> str:
 def log(repo: Repo, user_path: str | None = None, *, limit: int | None = None, rev: str = "HEAD",
         cwd: str | None = None) -> list[Entry]:
     """Newest first.  Raises PathError when nothing under `user_path` was ever tracked at `rev`."""
+    from gitmodel.git.revs import resolve_commit
+
     specs = pathspecs(repo, user_path, cwd)
-    if gitops.run(["rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], cwd=repo.root,
-                  check=False).returncode != 0:
+    # The one resolver: `clf@v1.2.0`, `clf@latest` and `clf#prod` are
+    # revisions here as everywhere else; git log is handed the commit id.
+    try:
+        commit = str(resolve_commit(repo, rev).id)
+    except GitmodelError:
         if rev == "HEAD":
             return []  # no commit yet
-        raise GitmodelError(f"unknown revision {rev!r}; check it with `git log --oneline` or `git tag`")
+        raise
     args = ["log", "-z", "--format=%x1e%H%x1f%aI%x1f%an%x1f%ae%x1f%s", "--name-status", "--no-renames",
             "--diff-merges=first-parent"]
     if limit:
         args.append(f"--max-count={limit}")
-    proc = gitops.run([*args, rev, "--", *specs], cwd=repo.root)
+    proc = gitops.run([*args, commit, "--", *specs], cwd=repo.root)
     entries = _parse(proc.stdout.decode("utf-8", "surrogateescape"))
     if not entries and user_path:
         raise PathError(f"{user_path}: no commit holds a gitmodel pointer for it; commit one "
@@ -130,37 +137,14 @@ def _read_pointers(repo: Repo, entries: list[Entry]) -> None:
 
 
 def version_tags(repo: Repo) -> dict[str, list[str]]:
-    """{commit id: [version tag names]} for the annotated version tags that
-    are not deregistered (GTO: lightweight tags do not count)."""
-    import pygit2
+    """{commit id: [version tag names]} for the versions the registry holds
+    active (annotated, not deregistered: GTO's reading, done once, by
+    gitmodel.registry.state), each commit's tags sorted by name."""
+    from gitmodel.registry.state import all_states
 
-    from gitmodel.registry.grammar import Action, parse_tag
-    from gitmodel.git.revs import git
-
-    g = git(repo)
-    found: dict[tuple[str, str], tuple[str, str]] = {}  # (model, version) -> (commit, tag)
-    dropped: set[tuple[str, str]] = set()
-    for name in g.references:
-        if not name.startswith("refs/tags/"):
-            continue
-        tag = name[len("refs/tags/"):]
-        parsed = parse_tag(tag)
-        if parsed is None or parsed.version is None:
-            continue
-        key = (parsed.model, parsed.version)
-        if parsed.action == Action.DEREGISTER:
-            dropped.add(key)
-            continue
-        try:
-            target = g[g.references[name].target]
-            if not isinstance(target, pygit2.Tag):
-                continue
-            commit_id = str(target.peel(pygit2.Commit).id)
-        except (KeyError, ValueError, pygit2.GitError):
-            continue
-        found[key] = (commit_id, tag)
+    found = sorted((v.tag, v.commit) for st in all_states(repo).values() for v in st.versions.values()
+                   if v.active and v.tag is not None)
     out: dict[str, list[str]] = {}
-    for key, (commit_id, tag) in sorted(found.items(), key=lambda kv: kv[1][1]):
-        if key not in dropped:
-            out.setdefault(commit_id, []).append(tag)
+    for tag, commit_id in found:
+        out.setdefault(commit_id, []).append(tag)
     return out

@@ -30,6 +30,9 @@ def git(repo: Repo) -> pygit2.Repository:
 
 
 def resolve_commit(repo: Repo, rev: str) -> pygit2.Commit:
+    """The commit `rev` names: a version reference first, else a git
+    revision; every command that takes a revision asks here (`log`,
+    `metrics`, `fetch`/`push --rev`, `get`, `tag --rev`, ...)."""
     import pygit2
 
     from gitmodel.registry import resolve as refs

@@ -296,18 +296,12 @@ def reachable(repo: Repo, extra_roots: Iterable[str] = ()) -> tuple[Reachable, l
     # one.  Pointer-sized blobs under other names are sniffed for our header.
     _sniff(g, others, blob)
     # 3. Annotated tags: a model version's message carries a snapshot with
-    # the artifact's and the data's oids (gitmodel.registry).
-    for name in g.references:
-        try:
-            obj = g[g.references[name].target]
-        except (KeyError, ValueError, TypeError):
-            continue  # symbolic or dangling
-        while isinstance(obj, pygit2.Tag):
-            col.mention(obj.message.encode("utf-8", "surrogateescape"))
-            try:
-                obj = g[obj.target]
-            except (KeyError, ValueError):
-                break
+    # the artifact's and the data's oids.  The registry reads its tags; it
+    # hands gc every annotated tag's message, of its grammar or not.
+    from gitmodel.registry.state import tag_messages
+
+    for message in tag_messages(g):
+        col.mention(message.encode("utf-8", "surrogateescape"))
     for folder in folders:
         temps += [e.path for e in _scandir(folder) if e.name.startswith(fsutil.TMP_PREFIX)]
     col.result.oids |= col.result.linked

@@ -7,7 +7,7 @@ in-process with pygit2, with no checkout and no `git` process per revision
 Parsed files are memoised by blob id, since most tags share most files.
 
 A revision is any git rev or a version reference (`clf@v1.0.0`, `clf#prod`):
-everything goes through `gitmodel.revs.resolve_commit`. The pseudo-revision
+everything goes through `gitmodel.git.revs.resolve_commit`. The pseudo-revision
 `workspace` (`WORKSPACE`) reads the files on disk.
 
 Each file at each revision is read independently: a file that is missing is
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -33,6 +32,8 @@ from gitmodel.git.revs import git, resolve_commit
 
 if TYPE_CHECKING:
     import pygit2
+
+    from gitmodel.registry.declarations import Model
 
 WORKSPACE = "workspace"
 METRICS, PARAMS = "metrics", "params"
@@ -86,33 +87,33 @@ def check_relpath(rel: str, where: str) -> str:
     return rel
 
 
-def models(repo: Repo) -> dict[str, dict[str, Any]]:
-    """The model declarations in the config: `{name: {"path":..., "metrics":..., ...}}`."""
-    decl = repo.config.get("model", {})
-    if not isinstance(decl, dict):
-        return {}
-    return {name: spec for name, spec in decl.items() if isinstance(spec, dict)}
-
-
 def declared_files(repo: Repo, kind: str, model: str | None = None) -> list[str]:
     """Files of `kind` (METRICS or PARAMS): the model declarations then `[kind] files`.
 
     With `model`, only that model's declaration (falling back to `[kind] files`
-    when the model declares none)."""
+    when the model declares none).  The declarations are the registry's
+    (`gitmodel.registry.declarations`): a bad one is the same one-line error
+    here as in `versions` or `tag`."""
+    from gitmodel.registry.declarations import all_models
+
     out: list[str] = []
-    decls = models(repo)
+    decls = all_models(repo)
     if model is not None:
         if model not in decls:
             raise GitmodelError(f"no model named {model!r} is declared; see `gitmodel model add --help`")
-        out += [check_relpath(f, f"model.{model}.{kind}") for f in _as_list(decls[model].get(kind))]
+        out += [check_relpath(f, f"model.{model}.{kind}") for f in _as_list(_file_of(decls[model], kind))]
     else:
         for name, spec in decls.items():
-            out += [check_relpath(f, f"model.{name}.{kind}") for f in _as_list(spec.get(kind))]
+            out += [check_relpath(f, f"model.{name}.{kind}") for f in _as_list(_file_of(spec, kind))]
     if not out or model is None:
         section = repo.config.get(kind, {})
         if isinstance(section, dict):
             out += [check_relpath(f, f"{kind}.files") for f in _as_list(section.get("files"))]
     return list(dict.fromkeys(out))
+
+
+def _file_of(model: Model, kind: str) -> str | None:
+    return model.metrics if kind == METRICS else model.params if kind == PARAMS else None
 
 
 def files_for(repo: Repo, kind: str, targets: Sequence[str] | None = None, model: str | None = None,
@@ -250,65 +251,47 @@ def read(repo: Repo, revs: Iterable[str | None], files: Sequence[str]) -> list[S
 
 # -- tags -----------------------------------------------------------------------
 
-_SEMVER = re.compile(r"v?(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$")
-
-
-def _is_event_tag(name: str) -> bool:
-    """GTO tags that are not versions: stage assignments, deregistrations, deprecations."""
-    return "#" in name or name.endswith("!") or name.endswith("@deprecated")
-
-
-def version_key(version: str) -> tuple[Any, ...]:
-    """Sort key for `v1.2.10` after `v1.2.9`; a pre-release before its release."""
-    m = _SEMVER.match(version)
-    if not m:
-        return (1, version)
-    pre = m.group(4)
-    pre_key: tuple[Any, ...] = (1,) if pre is None else (0, *((0, int(p)) if p.isdigit() else (1, p)
-                                                              for p in pre.split(".")))
-    return (0, int(m.group(1)), int(m.group(2)), int(m.group(3)), pre_key)
-
-
 def tagged_commits(repo: Repo, model: str | None = None) -> list[tuple[str, pygit2.Commit]]:
     """(tag name, commit) for each tag, oldest first, read in-process.
 
-    Stage, deregistration and deprecation tags (GTO grammar) are left out:
-    they point at commits a version tag already names, and so are the
-    versions a deregistration withdrew. With `model`, that model's active
-    versions from the registry (`MODEL@vX.Y.Z`), in version order."""
+    A tag of GTO's grammar counts as the registry reads it (the one reader,
+    `gitmodel.registry.state`): only the registration of an active version;
+    stage, deregistration and deprecation tags point at commits a version tag
+    already names.  Any other git tag counts as itself.  With `model`, that
+    model's active versions (`MODEL@vX.Y.Z`), in version order."""
     import pygit2
+
+    from gitmodel.registry.grammar import parse_tag, version_order
+    from gitmodel.registry.state import all_states, model_state
 
     g = git(repo)
     if model is not None:
-        from gitmodel.registry.state import model_state
-
         versions = [v for v in model_state(repo, model).versions.values() if v.active]
-        versions.sort(key=lambda v: version_key(v.name))
+        versions.sort(key=lambda v: version_order(v.name))
         return [(v.ref(), g[v.commit].peel(pygit2.Commit)) for v in versions]
+    versions_tags = {v.tag for st in all_states(repo).values() for v in st.versions.values() if v.active}
     prefix = "refs/tags/"
     out: list[tuple[str, pygit2.Commit]] = []
-    deregistered: set[str] = set()
     for ref in g.references:
         if not ref.startswith(prefix):
             continue
         name = ref[len(prefix):]
-        if name.endswith("!") and "#" not in name:
-            deregistered.add(name[:-1])
-        if _is_event_tag(name):
+        if parse_tag(name) is not None and name not in versions_tags:
             continue
         try:
             commit = g.references[ref].peel(pygit2.Commit)
         except (pygit2.GitError, ValueError, KeyError, pygit2.InvalidSpecError):
             continue  # a tag of a tree or blob: nothing to read metrics from
         out.append((name, commit))
-    out = [(n, c) for n, c in out if n not in deregistered]
     out.sort(key=lambda nc: (nc[1].commit_time, _tag_sort_key(nc[0])))
     return out
 
 
 def _tag_sort_key(name: str) -> tuple[Any, ...]:
+    from gitmodel.registry.grammar import version_order
+
     base, _, version = name.rpartition("@")
-    return (base, version_key(version)) if base else ("", version_key(name))
+    return (base, version_order(version)) if base else ("", version_order(name))
 
 
 def history_commits(repo: Repo, rev: str = "HEAD", limit: int = 100) -> list[tuple[str, pygit2.Commit]]:

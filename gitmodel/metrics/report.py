@@ -247,15 +247,12 @@ def pointers(repo: Repo, rev: str | None) -> dict[str, ptr.Pointer]:
 
 def roles(repo: Repo) -> list[tuple[str, str]]:
     """(declared path, role) from the model declarations."""
+    from gitmodel.registry.declarations import all_models
+
     out: list[tuple[str, str]] = []
-    for name, spec in m.models(repo).items():
-        path = spec.get("path")
-        if isinstance(path, str) and path.strip():
-            out.append((path.strip().strip("/"), f"model {name}"))
-        data = spec.get("data")
-        for d in [data] if isinstance(data, str) else (data if isinstance(data, list) else []):
-            if isinstance(d, str) and d.strip():
-                out.append((d.strip().strip("/"), f"data of {name}"))
+    for name, model in all_models(repo).items():
+        out.append((model.path, f"model {name}"))
+        out += [(d, f"data of {name}") for d in model.data]
     return out
 
 

@@ -1,4 +1,4 @@
-"""Model declarations and the snapshot of what one commit holds for a model.
+"""Model declarations: the one parser of `[model.NAME]` and the one writer.
 
 A model is declared in the committed config, so the whole team shares it:
 
@@ -8,33 +8,28 @@ A model is declared in the committed config, so the whole team shares it:
     params = "params.yaml"           # optional
     metrics = "metrics.json"         # optional
 
-A *snapshot* is what a version records in its tag message: the artifact's
-oid and size, the data oids, the params and the metrics, all read from the
-tagged commit's tree (never from the workspace), so a version describes
-exactly what the commit holds.
+A repository GTO tagged declares its models in `artifacts.yaml` instead
+(`gto_path` reads it at a commit).  Everything that needs a declaration
+(registry, metrics, plot, report) asks `all_models`/`find`/`get` here, so
+a bad one is the same one-line error in every command.  What a commit holds
+for a declared model is `gitmodel.registry.snapshot`.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 from gitmodel.git import runner as gitops
 from gitmodel.store import pointer as ptr
 from gitmodel.config import CONFIG_DIR, CONFIG_FILE
-from gitmodel.errors import ConfigError, GitmodelError, PointerError
+from gitmodel.errors import ConfigError, GitmodelError
+from gitmodel.registry.grammar import NAME
 from gitmodel.repo import Repo
 
-if TYPE_CHECKING:
-    import pygit2
-
-# GTO's artifact and stage names: lowercase letters, digits, '-' and '/',
-# starting and ending with a letter or digit.  Ours follow it so that GTO
-# reads every tag we write.
-NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9\-/]*[a-z0-9])?$")
-SNAPSHOT_FORMAT = "gitmodel-snapshot/1"
+NAME_RE = re.compile(rf"^{NAME}$")  # GTO's names (the tag grammar's), for models and stages
 
 
 def check_name(name: str, what: str = "model name") -> str:
@@ -107,6 +102,39 @@ def allowed_stages(repo: Repo) -> list[str] | None:
     return list(stages)
 
 
+_ARTIFACTS_YAML: dict[str, dict[str, Any]] = {}  # blob id -> parsed GTO artifacts.yaml
+
+
+def gto_path(repo: Repo, commit: str, name: str) -> str | None:
+    """The artifact path GTO's `artifacts.yaml` declares for `name` at
+    `commit`, if any: GTO's form of a declaration, read for a repository
+    GTO tagged (a damaged file declares nothing: it is foreign input)."""
+    import pygit2
+
+    from gitmodel.metrics import formats
+    from gitmodel.git.revs import git
+
+    g = git(repo)
+    try:
+        blob = g[commit].peel(pygit2.Commit).tree["artifacts.yaml"]
+    except (KeyError, ValueError, pygit2.GitError):
+        return None
+    if not isinstance(blob, pygit2.Blob):
+        return None
+    key = str(blob.id)
+    values = _ARTIFACTS_YAML.get(key)
+    if values is None:  # most versions share one blob: parse it once
+        try:
+            values = formats.load_bytes(blob.data, "artifacts.yaml", "yaml")
+        except GitmodelError:
+            values = {}
+        if len(_ARTIFACTS_YAML) > 1024:
+            _ARTIFACTS_YAML.clear()
+        _ARTIFACTS_YAML[key] = values
+    path = values.get(f"{name}.path")
+    return path.strip("/") if isinstance(path, str) and path else None
+
+
 # -- declaring ----------------------------------------------------------------
 
 def make(repo: Repo, name: str, path: str, data: list[str] | None = None, params: str | None = None,
@@ -169,171 +197,3 @@ def declare(repo: Repo, model: Model, *, replace: bool = False, stage: bool = Tr
         if stage:
             gitops.stage(repo.root, [f"{CONFIG_DIR}/{CONFIG_FILE}"])
     return True
-
-
-# -- snapshots ------------------------------------------------------------------
-
-@dataclass
-class Item:
-    """One path as a commit holds it."""
-
-    path: str
-    kind: str  # "file" | "dir" (gitmodel pointers) | "git" (plain git object) | "missing"
-    oid: str | None = None  # gitmodel oid (file object or directory manifest)
-    size: int | None = None
-    files: int | None = None
-    git: str | None = None  # git object id, for paths git itself tracks
-
-    def as_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"path": self.path, "kind": self.kind}
-        for key in ("oid", "size", "files", "git"):
-            value = getattr(self, key)
-            if value is not None:
-                d[key] = value
-        return d
-
-    @classmethod
-    def from_dict(cls, d: Any) -> Item:
-        if not isinstance(d, dict) or not isinstance(d.get("path"), str) or not isinstance(d.get("kind"), str):
-            raise ValueError("not an item")
-        return cls(d["path"], d["kind"], _opt(d, "oid", str), _opt(d, "size", int), _opt(d, "files", int),
-                   _opt(d, "git", str))
-
-    @property
-    def pointer(self) -> ptr.Pointer | None:
-        if self.kind not in ("file", "dir") or self.oid is None:
-            return None
-        return ptr.Pointer(self.oid, self.size or 0, self.kind, self.files if self.kind == "dir" else None)
-
-
-def _opt(d: dict[str, Any], key: str, typ: type) -> Any:
-    value = d.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, typ) or isinstance(value, bool):
-        raise ValueError(f"{key} has the wrong type")
-    return value
-
-
-@dataclass
-class Snapshot:
-    model: str
-    version: str
-    commit: str
-    artifact: Item
-    data: list[Item] = field(default_factory=list)
-    params_file: str | None = None
-    params: dict[str, Any] = field(default_factory=dict)
-    metrics_file: str | None = None
-    metrics: dict[str, Any] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"format": SNAPSHOT_FORMAT, "model": self.model, "version": self.version,
-                             "commit": self.commit, "artifact": self.artifact.as_dict(),
-                             "data": [i.as_dict() for i in self.data]}
-        if self.params_file:
-            d["params"] = {"file": self.params_file, "values": self.params}
-        if self.metrics_file:
-            d["metrics"] = {"file": self.metrics_file, "values": self.metrics}
-        return d
-
-    @classmethod
-    def from_dict(cls, d: Any) -> Snapshot:
-        """Parse what `as_dict` wrote; ValueError on anything else (a tag
-        message is foreign input)."""
-        if not isinstance(d, dict) or d.get("format") != SNAPSHOT_FORMAT:
-            raise ValueError("not a gitmodel snapshot")
-        snap = cls(_req(d, "model"), _req(d, "version"), _req(d, "commit"), Item.from_dict(d.get("artifact")))
-        data = d.get("data", [])
-        if not isinstance(data, list):
-            raise ValueError("data is not a list")
-        snap.data = [Item.from_dict(i) for i in data]
-        for key in ("params", "metrics"):
-            section = d.get(key)
-            if section is None:
-                continue
-            if not isinstance(section, dict) or not isinstance(section.get("file"), str) \
-                    or not isinstance(section.get("values", {}), dict):
-                raise ValueError(f"{key} is malformed")
-            setattr(snap, f"{key}_file", section["file"])
-            setattr(snap, key, dict(section.get("values", {})))
-        return snap
-
-
-def _req(d: dict[str, Any], key: str) -> str:
-    value = d.get(key)
-    if not isinstance(value, str):
-        raise ValueError(f"{key} is missing")
-    return value
-
-
-def _tree_entry(g: pygit2.Repository, tree: pygit2.Tree, path: str) -> pygit2.Object | None:
-    try:
-        return tree[path]  # a path lookup in libgit2 (no walk of the tree)
-    except KeyError:
-        return None
-
-
-def _item_at(g: pygit2.Repository, tree: pygit2.Tree, path: str, where: str) -> Item:
-    import pygit2
-
-    blob = _tree_entry(g, tree, ptr.pointer_path(path))
-    if isinstance(blob, pygit2.Blob):
-        try:
-            p = ptr.loads(blob.data.decode("utf-8"), f"{where}:{ptr.pointer_path(path)}")
-        except UnicodeDecodeError:
-            raise PointerError(f"{where}:{ptr.pointer_path(path)}: not UTF-8 text") from None
-        return Item(path, p.kind, p.oid, p.size, p.files)
-    obj = _tree_entry(g, tree, path)
-    if obj is not None:
-        size = obj.size if isinstance(obj, pygit2.Blob) else None
-        return Item(path, "git", size=size, git=str(obj.id))
-    return Item(path, "missing")
-
-
-def _values_at(g: pygit2.Repository, tree: pygit2.Tree, path: str, where: str,
-               warnings: list[str]) -> dict[str, Any]:
-    import pygit2
-
-    from gitmodel.metrics import formats
-
-    obj = _tree_entry(g, tree, path)
-    if not isinstance(obj, pygit2.Blob):
-        warnings.append(f"{path} is not in commit {where}; the version records no values from it")
-        return {}
-    try:
-        return formats.load_bytes(obj.data, path)
-    except formats.FormatError as e:
-        warnings.append(f"{path} at {where}: {e.detail}; the version records no values from it")
-        return {}
-
-
-def snapshot_at(repo: Repo, model: Model, commit: pygit2.Commit, version: str) -> tuple[Snapshot, list[str]]:
-    """What `commit` holds for `model`, and warnings about what it lacks
-    besides the artifact (data, params or metrics not committed).  Raises
-    when the commit lacks the artifact itself."""
-    from gitmodel.git.revs import git
-
-    g = git(repo)
-    tree = commit.tree
-    short = str(commit.id)[:10]
-    artifact = _item_at(g, tree, model.path, short)
-    if artifact.pointer is None:
-        raise GitmodelError(f"{model.name}: commit {short} has no {ptr.pointer_path(model.path)}, so it "
-                            f"holds no version of {model.path}; run `gitmodel add {model.path}` and "
-                            f"`git commit` first, or pick another --rev")
-    warnings: list[str] = []
-    data = []
-    for d in model.data:
-        item = _item_at(g, tree, d, short)
-        if item.kind == "missing":
-            warnings.append(f"data {d} is not in commit {short}; the version records it as missing")
-        data.append(item)
-    snap = Snapshot(model.name, version, str(commit.id), artifact, data)
-    if model.params:
-        snap.params_file = model.params
-        snap.params = _values_at(g, tree, model.params, short, warnings)
-    if model.metrics:
-        snap.metrics_file = model.metrics
-        snap.metrics = _values_at(g, tree, model.metrics, short, warnings)
-    return snap, warnings

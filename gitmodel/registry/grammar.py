@@ -14,8 +14,9 @@ the order of stage events survives tags created within the same second.
 Tags that do not follow the grammar are ignored, never an error.
 
 This module only parses and formats names (`parse_tag`, `TagName.format`),
-orders versions (`SemVer`) and validates user input (`check_version`,
-`check_stage`); `gitmodel.registry` reads the tags, `gitmodel.tagging`
+orders versions (`SemVer`, and `version_order` for any tag's text) and
+validates user input (`check_version`, `check_stage`);
+`gitmodel.registry.state` reads the tags, `gitmodel.registry.tagging`
 creates them.
 """
 
@@ -27,12 +28,14 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from gitmodel.registry import declarations as models
 from gitmodel.errors import GitmodelError
 from gitmodel.repo import Repo
 
 # -- grammar ----------------------------------------------------------------
 
+# GTO's artifact and stage names: lowercase letters, digits, '-' and '/',
+# starting and ending with a letter or digit.  Ours follow it so that GTO
+# reads every tag we write.
 NAME = r"[a-z0-9](?:[a-z0-9\-/]*[a-z0-9])?"
 # GTO writes `dir:name` artifacts as `dir=name` in tag names.
 DIRNAME = r"[a-z0-9\-_./]+"
@@ -136,6 +139,14 @@ class SemVer:
         return SemVer(self.major, self.minor, self.patch + 1)
 
 
+def version_order(text: str) -> tuple[Any, ...]:
+    """Sort key for the version part of any tag: SemVer precedence, with the
+    `v` optional so a plain git tag `1.2.10` sorts after `1.2.9` too; text
+    that is no version sorts after every version, by its characters."""
+    semver = SemVer.parse(text if text.startswith("v") else f"v{text}")
+    return (0, semver.key()) if semver is not None else (1, text)
+
+
 def check_version(text: str) -> str:
     if SemVer.parse(text) is None:
         hint = f" (did you mean v{text}?)" if SemVer.parse(f"v{text}") else ""
@@ -145,6 +156,8 @@ def check_version(text: str) -> str:
 
 
 def check_stage(repo: Repo, stage: str) -> str:
+    from gitmodel.registry import declarations as models  # it reads the name grammar from here
+
     models.check_name(stage, "stage name")
     allowed = models.allowed_stages(repo)
     if allowed is not None and stage not in allowed:

@@ -1,7 +1,7 @@
 """Version references: `clf@v1.2.0`, `clf@latest`, `clf#prod` -> a commit.
 
 The shortcut grammar is GTO's: `NAME@vX.Y.Z`, `NAME@latest` (or
-`@greatest`), `NAME#STAGE`.  `gitmodel.revs.resolve_commit` calls
+`@greatest`), `NAME#STAGE`.  `gitmodel.git.revs.resolve_commit` calls
 `commit_for` first, so every command and API call that takes a revision
 takes these too.  A string that only looks like a reference (a branch named
 `x@latest`) still reaches git when no model of that name has any tags.

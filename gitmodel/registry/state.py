@@ -1,9 +1,12 @@
 """The registry, read: model versions and stages from GTO's annotated tags.
 
-Tag names follow GTO's grammar (`gitmodel.tagname`).  Only annotated tags
-count (GTO ignores lightweight ones).  The events of one model fold into its
-state (`build_state`): its versions, which version holds each stage, and
-whether it is deprecated.
+Tag names follow GTO's grammar (`gitmodel.registry.grammar`).  Only
+annotated tags count (GTO ignores lightweight ones).  `read_events` is the
+one reader of version and stage tags: `log`, `metrics --all-tags` and the
+read commands all go through it (and gc through `tag_messages`, the same
+walk over tag objects).  The events of one model fold into its state
+(`build_state`): its versions, which version holds each stage, and whether
+it is deprecated.
 
 Which version holds a stage follows GTO too: among the versions whose latest
 event for that stage is an assignment, the one assigned most recently.  So
@@ -12,29 +15,33 @@ holder hands the stage back to the previous one.  A deregistered version
 holds no stage.
 
 Everything is read in-process with pygit2 (500 versions in a few
-milliseconds).  A version's tag message (written by `gitmodel.tagging`)
-ends with a `gitmodel-snapshot:` line and a JSON block that `show` parses
-back: the artifact's oid and size, the data oids, params and metrics.
-Writing lives elsewhere: `gitmodel.tagging` (tag, promote, deprecate) and
-`gitmodel.rollback`.
+milliseconds).  A version's tag message (written by
+`gitmodel.registry.tagging`) ends with the snapshot block that
+`gitmodel.registry.snapshot` parses back.  `list_versions`, `history` and
+`show` return dataclasses (`VersionInfo`, `EventInfo`, `ShowInfo`) whose
+`to_json` is the commands' `--json`.  Writing lives elsewhere:
+`gitmodel.registry.tagging` (tag, promote, deprecate) and
+`gitmodel.registry.rollback`.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gitmodel.registry import declarations as models
 from gitmodel.errors import GitmodelError
-from gitmodel.registry.declarations import Model, Snapshot
+from gitmodel.registry.declarations import Model
+from gitmodel.registry.snapshot import SNAPSHOT_MARKER, Item, Snapshot, parse_snapshot, snapshot_at
 from gitmodel.repo import Repo
 from gitmodel.registry.grammar import Action, SemVer, TagName, check_version, parse_tag
 
-SNAPSHOT_MARKER = "gitmodel-snapshot:"
+if TYPE_CHECKING:
+    import pygit2
 
 # Tie-break for events in the same second without counters: a version is
 # registered before a stage can be assigned to it.
@@ -85,9 +92,28 @@ def iso_date(time: int, offset: int) -> str:
     return _dt.datetime.fromtimestamp(time, tz).isoformat()
 
 
+def _annotated(g: pygit2.Repository, target: pygit2.Oid | str) -> Iterator[pygit2.Tag]:
+    """The annotated tag objects at `target`, outermost first (a tag of a
+    tag is two); nothing for a ref to a commit or a missing object."""
+    import pygit2
+
+    try:
+        obj = g[target]
+    except (KeyError, ValueError, TypeError, pygit2.GitError):
+        return  # symbolic, dangling, or not an object id
+    while isinstance(obj, pygit2.Tag):
+        yield obj
+        try:
+            obj = g[obj.target]
+        except (KeyError, ValueError, pygit2.GitError):
+            return
+
+
 def read_events(repo: Repo, model: str | None = None) -> list[Event]:
     """Every annotated tag of the grammar (of one model when given), oldest
-    first; in-process, one tag object read per matching tag name."""
+    first; in-process, one tag object read per matching tag name.  The one
+    reader of version and stage tags: `log`, `metrics` and everything else
+    that asks what a tag means read it through here."""
     import pygit2
 
     from gitmodel.git.revs import git
@@ -102,11 +128,8 @@ def read_events(repo: Repo, model: str | None = None) -> list[Event]:
         parsed = parse_tag(tag)
         if parsed is None or (model is not None and parsed.model != model):
             continue
-        try:
-            obj = g.get(ref.target)
-        except (ValueError, pygit2.GitError):
-            continue
-        if not isinstance(obj, pygit2.Tag):
+        obj = next(_annotated(g, ref.target), None)
+        if obj is None:
             continue  # lightweight tags carry no author or date: GTO ignores them, so do we
         try:
             commit = obj.peel(pygit2.Commit)
@@ -119,20 +142,18 @@ def read_events(repo: Repo, model: str | None = None) -> list[Event]:
     return out
 
 
-def parse_snapshot(message: str) -> Snapshot | None:
-    """The snapshot block of a version's tag message (None when there is none
-    or it is damaged: a tag message is foreign input, never an error)."""
-    at = message.rfind("\n" + SNAPSHOT_MARKER + "\n")
-    if at < 0:
-        return None
-    rest = message[at + len(SNAPSHOT_MARKER) + 2:].lstrip()
-    try:
-        # raw_decode stops at the end of the JSON value: a signed tag's
-        # signature may follow it.
-        data, _ = json.JSONDecoder().raw_decode(rest)
-        return Snapshot.from_dict(data)
-    except ValueError:
-        return None
+def tag_messages(g: pygit2.Repository) -> Iterator[str]:
+    """The message of every annotated tag object any ref reaches, of the
+    grammar or not, nested ones too: what gc keeps alive is every oid a
+    version's snapshot names, and it must not miss one because a tag's name
+    is foreign or it was re-tagged."""
+    for name in g.references:
+        try:
+            target = g.references[name].target
+        except (KeyError, ValueError):
+            continue
+        for obj in _annotated(g, target):
+            yield obj.message or ""
 
 
 @dataclass(eq=False)
@@ -271,37 +292,6 @@ def all_states(repo: Repo) -> dict[str, ModelState]:
 
 # -- what a version holds ----------------------------------------------------------
 
-_ARTIFACTS_YAML: dict[str, dict[str, Any]] = {}  # blob id -> parsed GTO artifacts.yaml
-
-
-def _gto_path(repo: Repo, commit: str, name: str) -> str | None:
-    """The artifact path GTO's `artifacts.yaml` declares at `commit`, if any."""
-    import pygit2
-
-    from gitmodel.metrics import formats
-    from gitmodel.git.revs import git
-
-    g = git(repo)
-    try:
-        blob = g[commit].peel(pygit2.Commit).tree["artifacts.yaml"]
-    except (KeyError, ValueError, pygit2.GitError):
-        return None
-    if not isinstance(blob, pygit2.Blob):
-        return None
-    key = str(blob.id)
-    values = _ARTIFACTS_YAML.get(key)
-    if values is None:  # most versions share one blob: parse it once
-        try:
-            values = formats.load_bytes(blob.data, "artifacts.yaml", "yaml")
-        except GitmodelError:
-            values = {}
-        if len(_ARTIFACTS_YAML) > 1024:
-            _ARTIFACTS_YAML.clear()
-        _ARTIFACTS_YAML[key] = values
-    path = values.get(f"{name}.path")
-    return path.strip("/") if isinstance(path, str) and path else None
-
-
 def model_for(repo: Repo, state: ModelState, version: Version | None = None) -> Model | None:
     """What `name` is made of: its declaration, else the newest snapshot's
     (a clone without the config, or a model declared on another branch), else
@@ -317,7 +307,7 @@ def model_for(repo: Repo, state: ModelState, version: Version | None = None) -> 
                      snap.metrics_file)
     # One artifacts.yaml read per version at most: GTO repositories list fast too.
     where = version or next(iter(state.newest_first(include_inactive=True)), None)
-    path = _gto_path(repo, where.commit, state.name) if where is not None else None
+    path = models.gto_path(repo, where.commit, state.name) if where is not None else None
     return Model(state.name, path) if path else None
 
 
@@ -335,19 +325,19 @@ def snapshot_of(repo: Repo, state: ModelState, version: Version) -> Snapshot | N
         import pygit2
 
         commit = git(repo)[version.commit].peel(pygit2.Commit)
-        snap, _ = models.snapshot_at(repo, model, commit, version.name)
+        snap, _ = snapshot_at(repo, model, commit, version.name)
     except (GitmodelError, KeyError, ValueError):
         return None
     return snap
 
 
-def key_metrics(snap: Snapshot | None, limit: int = 3) -> dict[str, Any]:
+def key_metrics(snap: Snapshot | None, limit: int = 3) -> dict[str, object]:
     """The first few numeric metrics, in the file's own order."""
     from gitmodel.metrics.formats import is_number
 
     if snap is None:
         return {}
-    out: dict[str, Any] = {}
+    out: dict[str, object] = {}
     for k, v in snap.metrics.items():
         if is_number(v):
             out[k] = v
@@ -356,25 +346,112 @@ def key_metrics(snap: Snapshot | None, limit: int = 3) -> dict[str, Any]:
     return out
 
 
-def version_info(repo: Repo, state: ModelState, v: Version) -> dict[str, Any]:
-    """One version as `versions --json` shows it."""
+# -- what the read commands return ------------------------------------------------
+# Typed results; `to_json` is what `--json` prints, key for key in this order.
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """One version as `versions` lists it."""
+
+    model: str
+    version: str  # v1.2.0, or the commit id of a stage holder that was never registered
+    tag: str | None  # its registration tag
+    commit: str
+    date: str  # ISO 8601, the tagger's
+    author: str
+    author_email: str
+    registered: bool
+    deregistered: bool
+    stages: list[str]  # held now
+    model_deprecated: bool
+    artifact: Item | None
+    metrics: dict[str, object]
+    key_metrics: dict[str, object]
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "model": self.model, "version": self.version, "tag": self.tag, "commit": self.commit,
+            "date": self.date, "author": self.author, "author_email": self.author_email,
+            "registered": self.registered, "deregistered": self.deregistered, "stages": list(self.stages),
+            "model_deprecated": self.model_deprecated,
+            "artifact": self.artifact.as_dict() if self.artifact else None,
+            "metrics": dict(self.metrics),
+            "key_metrics": dict(self.key_metrics),
+        }
+
+
+@dataclass(frozen=True)
+class EventInfo:
+    """One registry event as `history` lists it."""
+
+    date: str
+    model: str
+    event: Action
+    version: str | None  # for a stage event, the version at its commit (if any)
+    stage: str | None
+    commit: str
+    author: str
+    author_email: str
+    tag: str
+    message: str  # the tag message's first line
+
+    def to_json(self) -> dict[str, object]:
+        return {"date": self.date, "model": self.model, "event": self.event.value, "version": self.version,
+                "stage": self.stage, "commit": self.commit, "author": self.author,
+                "author_email": self.author_email, "tag": self.tag, "message": self.message}
+
+
+@dataclass(frozen=True)
+class LineageItem:
+    """One data path of a version, and the versions whose artifact it is."""
+
+    item: Item
+    versions: list[str]  # `model@vX.Y.Z` of each, sorted
+
+    def to_json(self) -> dict[str, object]:
+        return {**self.item.as_dict(), "versions": list(self.versions)}
+
+
+@dataclass(frozen=True)
+class ShowInfo:
+    """Everything recorded for one version (`show`), with its lineage."""
+
+    info: VersionInfo
+    message: str  # the user's part of the tag message
+    recorded: bool  # False: read from the commit, not the tag
+    stage_history: list[EventInfo]  # stage events on its commit, oldest first
+    snapshot: Snapshot | None
+    lineage: list[LineageItem]  # one per data path of the snapshot
+
+    def to_json(self) -> dict[str, object]:
+        out = self.info.to_json()
+        out["message"] = self.message
+        out["recorded"] = self.recorded
+        out["stage_history"] = [e.to_json() for e in self.stage_history]
+        out["deprecated_model"] = self.info.model_deprecated
+        snap = self.snapshot
+        if snap is not None:
+            out["snapshot"] = snap.as_dict()
+            out["lineage"] = {
+                "data": [d.to_json() for d in self.lineage],
+                "params_file": snap.params_file, "params": snap.params,
+                "metrics_file": snap.metrics_file,
+            }
+        return out
+
+
+def version_info(repo: Repo, state: ModelState, v: Version) -> VersionInfo:
+    """One version as `versions` shows it."""
     snap = snapshot_of(repo, state, v)
-    art = snap.artifact if snap else None
-    return {
-        "model": v.model, "version": v.name, "tag": v.tag, "commit": v.commit,
-        "date": v.event.date, "author": v.event.author, "author_email": v.event.email,
-        "registered": v.registered, "deregistered": v.deregistered, "stages": list(v.stages),
-        "model_deprecated": state.deprecated,
-        "artifact": art.as_dict() if art else None,
-        "metrics": dict(snap.metrics) if snap else {},
-        "key_metrics": key_metrics(snap),
-    }
+    return VersionInfo(v.model, v.name, v.tag, v.commit, v.event.date, v.event.author, v.event.email,
+                       v.registered, v.deregistered, list(v.stages), state.deprecated,
+                       snap.artifact if snap else None, dict(snap.metrics) if snap else {}, key_metrics(snap))
 
 
-def list_versions(repo: Repo, name: str | None = None, include_inactive: bool = False) -> list[dict[str, Any]]:
+def list_versions(repo: Repo, name: str | None = None, include_inactive: bool = False) -> list[VersionInfo]:
     """`versions [NAME]`: every model's (or one model's) versions, newest
-    first, as `version_info` dicts.  An unknown model is an error; a declared
-    one without versions gives an empty list."""
+    first.  An unknown model is an error; a declared one without versions
+    gives an empty list."""
     if name is not None:
         state = model_state(repo, name)
         if not state.events and (not os.path.isdir(repo.config.dir) or models.find(repo, name) is None):
@@ -386,17 +463,16 @@ def list_versions(repo: Repo, name: str | None = None, include_inactive: bool = 
     return [version_info(repo, st, v) for st in states.values() for v in st.newest_first(include_inactive)]
 
 
-def event_info(e: Event, state: ModelState | None = None) -> dict[str, Any]:
+def event_info(e: Event, state: ModelState | None = None) -> EventInfo:
     version = e.name.version
     if version is None and state is not None and e.action in (Action.ASSIGN, Action.UNASSIGN):
         v = state.by_commit(e.commit)
         version = v.name if v else None
-    return {"date": e.date, "model": e.name.model, "event": e.action.value, "version": version,
-            "stage": e.name.stage, "commit": e.commit, "author": e.author,
-            "author_email": e.email, "tag": e.tag, "message": e.headline}
+    return EventInfo(e.date, e.name.model, e.action, version, e.name.stage, e.commit, e.author, e.email, e.tag,
+                     e.headline)
 
 
-def history(repo: Repo, name: str | None = None) -> list[dict[str, Any]]:
+def history(repo: Repo, name: str | None = None) -> list[EventInfo]:
     """Every registry event, newest first (GTO's order)."""
     states = {name: model_state(repo, name)} if name else all_states(repo)
     if name and not states[name].events:
@@ -406,20 +482,14 @@ def history(repo: Repo, name: str | None = None) -> list[dict[str, Any]]:
     return [r for _, r in rows]
 
 
-def show(repo: Repo, text: str) -> dict[str, Any]:
+def show(repo: Repo, text: str) -> ShowInfo:
     """Everything recorded for one version, with its lineage."""
     from gitmodel.registry import resolve as refs
 
     state, version = refs.resolve_version(repo, text)
     snap = snapshot_of(repo, state, version)
-    info = version_info(repo, state, version)
-    info["message"] = _user_message(version.event.message) if version.registered else ""
-    info["recorded"] = version.snapshot is not None  # False: read from the commit, not the tag
-    info["stage_history"] = [event_info(e, state) for e in state.events
-                             if e.action in (Action.ASSIGN, Action.UNASSIGN) and e.commit == version.commit]
-    info["deprecated_model"] = state.deprecated
+    lineage: list[LineageItem] = []
     if snap is not None:
-        info["snapshot"] = snap.as_dict()
         produced_by: dict[str, list[str]] = {}
         for other in all_states(repo).values():
             for ov in other.versions.values():
@@ -429,12 +499,14 @@ def show(repo: Repo, text: str) -> dict[str, Any]:
                 for item in snap.data:
                     if item.oid and item.oid == osnap.artifact.oid:
                         produced_by.setdefault(item.path, []).append(ov.ref())
-        info["lineage"] = {
-            "data": [{**i.as_dict(), "versions": sorted(produced_by.get(i.path, []))} for i in snap.data],
-            "params_file": snap.params_file, "params": snap.params,
-            "metrics_file": snap.metrics_file,
-        }
-    return info
+        lineage = [LineageItem(i, sorted(produced_by.get(i.path, []))) for i in snap.data]
+    return ShowInfo(
+        version_info(repo, state, version),
+        _user_message(version.event.message) if version.registered else "",
+        version.snapshot is not None,
+        [event_info(e, state) for e in state.events
+         if e.action in (Action.ASSIGN, Action.UNASSIGN) and e.commit == version.commit],
+        snap, lineage)
 
 
 def _user_message(message: str) -> str:

@@ -5,8 +5,8 @@ GTO's grammar (`gitmodel.tagname`) with `git tag -a`, so the user's git
 config, signing and hooks apply, and with `push=True` pushes its objects
 and then the tag.  A version's tag message starts with GTO's line
 ("Registering artifact clf version v1.2.0"), then a readable summary, then
-a `gitmodel-snapshot:` line and a JSON block that `gitmodel.registry`
-parses back: the artifact's oid and size, the data oids, params and metrics.
+a `gitmodel-snapshot:` line and a JSON block that
+`gitmodel.registry.snapshot` parses back: the artifact's oid and size, the data oids, params and metrics.
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ from gitmodel.registry import declarations as models
 from gitmodel.store import pointer as ptr
 from gitmodel.errors import GitmodelError
 from gitmodel.platform.lock import RepoLock
-from gitmodel.registry.declarations import Model, Snapshot
+from gitmodel.registry.declarations import Model
+from gitmodel.registry.snapshot import SNAPSHOT_MARKER, Item, Snapshot, snapshot_at
 from gitmodel.progress import human_size
-from gitmodel.registry.state import SNAPSHOT_MARKER, model_for, model_state
+from gitmodel.registry.state import model_for, model_state
 from gitmodel.repo import Repo
 from gitmodel.registry.grammar import Action, SemVer, TagName, check_stage, check_version
 
@@ -65,7 +66,7 @@ def _summary(snap: Snapshot) -> str:
         more = f", ... ({len(d) - limit} more)" if len(d) > limit else ""
         return ", ".join(shown) + more if shown else "(none)"
 
-    def item(i: models.Item) -> str:
+    def item(i: Item) -> str:
         if i.kind in ("file", "dir") and i.oid:
             files = f"{i.files} files, " if i.kind == "dir" else ""
             return f"{i.path} ({files}{human_size(i.size or 0)}, {i.oid})"
@@ -214,7 +215,7 @@ def register(repo: Repo, name: str, version: str | None = None, *, bump: str | N
         if existing is not None or _tag_exists(repo, tag):
             where = f" (commit {existing.commit[:10]})" if existing else ""
             raise GitmodelError(f"{name}@{version} exists already{where}; pick another version or use --bump")
-        snap, warnings = models.snapshot_at(repo, model, commit, version)
+        snap, warnings = snapshot_at(repo, model, commit, version)
         if sha == _head_commit(repo):
             _check_workspace(repo, model, snap)
         same = state.by_commit(sha)
