@@ -81,7 +81,8 @@ def _dump(obj: Any, path: str) -> None:
     """Serialise with joblib into a temp file beside `path`, fsync, rename."""
     import joblib  # type: ignore[import-untyped]
 
-    from gitmodel.platform.fsutil import fsync_dir, tmp_name
+    from gitmodel.platform.atomic import tmp_name
+    from gitmodel.platform.flush import fsync_dir
 
     folder = os.path.dirname(path)
     os.makedirs(folder, exist_ok=True)
@@ -113,7 +114,7 @@ def save(obj: Any, path: PathLike, *, name: str | None = None, params: dict[str,
     from gitmodel.git import runner as gitops
     from gitmodel.registry import declarations as models
     from gitmodel.workspace import track
-    from gitmodel.platform.fsutil import write_atomic
+    from gitmodel.platform.atomic import write_atomic
 
     r = _repo(repo)
     r.require_init()

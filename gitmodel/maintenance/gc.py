@@ -51,8 +51,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from gitmodel.platform import faults
-from gitmodel.platform import fsutil
+from gitmodel.platform import atomic
 from gitmodel.maintenance import gc_packs as gcpacks
+from gitmodel.git import revs
 from gitmodel.git import runner as gitops
 from gitmodel.store import oid as oidmod
 from gitmodel.store import pack as packmod
@@ -223,7 +224,7 @@ def _scan_target(target: str, objects_real: str, links: set[str], temps: list[st
         for entry in _scandir(folder):
             if entry.is_dir(follow_symlinks=False):
                 stack.append(entry.path)
-            elif entry.name.startswith(fsutil.TMP_PREFIX):
+            elif entry.name.startswith(atomic.TMP_PREFIX):
                 temps.append(entry.path)
             elif entry.is_symlink():
                 o = _cache_link_oid(entry.path, objects_real)
@@ -237,7 +238,7 @@ def reachable(repo: Repo, extra_roots: Iterable[str] = ()) -> tuple[Reachable, l
     import pygit2
 
     col = _Collector(repo.cache)
-    g = pygit2.Repository(repo.root)
+    g = revs.git(repo)
     objects_real = os.path.realpath(repo.cache.objects)
     temps: list[str] = []
 
@@ -309,7 +310,7 @@ def reachable(repo: Repo, extra_roots: Iterable[str] = ()) -> tuple[Reachable, l
             except (KeyError, ValueError):
                 break
     for folder in folders:
-        temps += [e.path for e in _scandir(folder) if e.name.startswith(fsutil.TMP_PREFIX)]
+        temps += [e.path for e in _scandir(folder) if e.name.startswith(atomic.TMP_PREFIX)]
     col.result.oids |= col.result.linked
     return col.expand(), sorted(set(temps))
 
@@ -376,7 +377,7 @@ def scan_cache(cache: Cache) -> Inventory:
     inv = Inventory()
     for folder in (cache.root, cache.tmp):
         for entry in _scandir(folder):
-            if entry.name.startswith(fsutil.TMP_PREFIX):
+            if entry.name.startswith(atomic.TMP_PREFIX):
                 _add_temp(inv.temps, entry)
     for algo in _scandir(cache.objects):
         if not algo.is_dir(follow_symlinks=False):
@@ -386,7 +387,7 @@ def scan_cache(cache: Cache) -> Inventory:
                 continue
             for entry in _scandir(shard.path):
                 st = entry.stat(follow_symlinks=False)
-                if entry.name.startswith(fsutil.TMP_PREFIX):
+                if entry.name.startswith(atomic.TMP_PREFIX):
                     inv.temps.append(Stored("", entry.path, st.st_size, st.st_mtime))
                     continue
                 oid = f"{algo.name}:{shard.name}{entry.name}"
@@ -399,7 +400,7 @@ def scan_cache(cache: Cache) -> Inventory:
 def _scan_packs(folder: str, inv: Inventory) -> None:
     listing = {e.name: e for e in _scandir(folder)}
     for name, entry in listing.items():
-        if name.startswith(fsutil.TMP_PREFIX):
+        if name.startswith(atomic.TMP_PREFIX):
             _add_temp(inv.temps, entry)
         elif name.startswith(packmod.PREFIX) and name.endswith(".pack") and name[:-5] + ".idx" not in listing:
             # A pack whose index was never written (a crash between the

@@ -26,7 +26,9 @@ from types import TracebackType
 from typing import BinaryIO
 
 from gitmodel.platform import faults
-from gitmodel.platform import fsutil
+from gitmodel.platform import atomic
+from gitmodel.platform import copy
+from gitmodel.platform import flush
 from gitmodel.store import oid as oidmod
 from gitmodel.store import pack as packmod
 from gitmodel.errors import CorruptObjectError, GitmodelError, ObjectMissingError
@@ -182,11 +184,11 @@ class Cache:
         oid = oidmod.of_bytes(data)
         if not (os.path.exists(self.path(oid)) if loose else self.has(oid)):
             self._writable()
-            tmp = fsutil.tmp_name(self.tmp)
-            fsutil.write_new(tmp, data, durable=durable)
+            tmp = atomic.tmp_name(self.tmp)
+            atomic.write_new(tmp, data, durable=durable)
             self._commit(tmp, oid)
             if durable:
-                fsutil.fsync_dir(os.path.dirname(self.path(oid)))
+                flush.fsync_dir(os.path.dirname(self.path(oid)))
         return oid
 
     def add_file(self, src: str, expected: str | None = None, where: str = "",
@@ -204,7 +206,7 @@ class Cache:
         and its flush).  The caller may use what tee wrote only after this
         returns: only then are the bytes verified."""
         self._writable()
-        tmp = fsutil.tmp_name(self.tmp)
+        tmp = atomic.tmp_name(self.tmp)
         sfd = os.open(src, os.O_RDONLY)
         try:
             before = os.fstat(sfd)
@@ -222,7 +224,7 @@ class Cache:
                     with mmap.mmap(dfd, offset + length - start, prot=mmap.PROT_READ, offset=start) as m:
                         with memoryview(m) as whole, whole[offset - start:] as chunk:
                             hasher.update(chunk)
-                    fsutil.start_writeback(dfd, offset, length)
+                    flush.start_writeback(dfd, offset, length)
 
                 from concurrent.futures import Future, ThreadPoolExecutor  # imported when threads are used
 
@@ -238,7 +240,7 @@ class Cache:
                         pending.append(pool.submit(digest, offset, length))
 
                     try:
-                        size = fsutil.copy_fd(sfd, dfd, before.st_size, on_chunk, ADD_CHUNK)
+                        size = copy.copy_fd(sfd, dfd, before.st_size, on_chunk, ADD_CHUNK)
                         if pending:
                             pending.pop().result()
                         if os.fstat(dfd).st_size != size or os.fstat(sfd).st_size != size:
@@ -255,25 +257,25 @@ class Cache:
                 os.close(dfd)
             after = os.fstat(sfd)
         except BaseException:
-            fsutil.unlink_quiet(tmp)
+            atomic.unlink_quiet(tmp)
             raise
         finally:
             os.close(sfd)
         if (after.st_mtime_ns, after.st_size) != (before.st_mtime_ns, before.st_size):
-            fsutil.unlink_quiet(tmp)
+            atomic.unlink_quiet(tmp)
             raise GitmodelError(f"{src} changed while it was being added; run the command again")
         oid = oidmod.from_hasher(hasher)
         if expected is not None and oid != expected:
-            fsutil.unlink_quiet(tmp)
+            atomic.unlink_quiet(tmp)
             raise CorruptObjectError(f"object {expected} from {where or src} is corrupt (its content hashes to "
                                      f"{oid}); it was not stored. Run `gitmodel fsck` on the remote side")
         try:
             faults.point("cache:large-before-rename")
             self._commit(tmp, oid)
         except BaseException:
-            fsutil.unlink_quiet(tmp)  # Ctrl-C here must not leave a whole file's copy in tmp/
+            atomic.unlink_quiet(tmp)  # Ctrl-C here must not leave a whole file's copy in tmp/
             raise
-        fsutil.fsync_dir(os.path.dirname(self.path(oid)))
+        flush.fsync_dir(os.path.dirname(self.path(oid)))
         return oid, size
 
     def add_many(self, paths: list[str], sizes: list[int]) -> list[str]:
@@ -357,16 +359,16 @@ class Cache:
                     continue
                 # The temp file sits beside its final name: a rename within
                 # one folder is the cheapest atomic publish there is.
-                tmp = fsutil.tmp_name(os.path.dirname(final))
+                tmp = atomic.tmp_name(os.path.dirname(final))
                 try:
-                    fsutil.write_new(tmp, data)
+                    atomic.write_new(tmp, data)
                 except FileNotFoundError:  # a shard folder deleted by hand
                     os.makedirs(os.path.dirname(final), exist_ok=True)
-                    fsutil.write_new(tmp, data)
+                    atomic.write_new(tmp, data)
                 pending.append((tmp, oid))
             faults.point("cache:temps-written")
             if pending:
-                fsutil.syncfs(self.objects)
+                flush.syncfs(self.objects)
                 seen: set[str] = set()
                 for tmp, oid in pending:
                     if oid in seen:
@@ -376,10 +378,10 @@ class Cache:
                         self._commit(tmp, oid)
                         faults.point("cache:object-renamed")
                 pending.clear()
-                fsutil.syncfs(self.objects)
+                flush.syncfs(self.objects)
         except BaseException:
             for tmp, _ in pending:
-                fsutil.unlink_quiet(tmp)
+                atomic.unlink_quiet(tmp)
             raise
 
     def writer(self, expected: str) -> ObjectWriter:
@@ -408,7 +410,7 @@ class ObjectWriter:
     def __init__(self, cache: Cache, expected: str) -> None:
         self.cache = cache
         self.expected = expected
-        self.tmp = fsutil.tmp_name(cache.tmp)
+        self.tmp = atomic.tmp_name(cache.tmp)
         self.fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
         self.hasher = oidmod.new_hasher()
         self.size = 0
@@ -426,7 +428,7 @@ class ObjectWriter:
         try:
             got = oidmod.from_hasher(self.hasher)
             if got != self.expected:
-                fsutil.unlink_quiet(self.tmp)  # the rejected bytes must not linger in tmp/
+                atomic.unlink_quiet(self.tmp)  # the rejected bytes must not linger in tmp/
                 raise CorruptObjectError(
                     f"object {self.expected} from {where} is corrupt (its content hashes to {got}); "
                     f"it was not stored. Run `gitmodel fsck -r` on the remote side")
@@ -437,14 +439,14 @@ class ObjectWriter:
         try:
             self.cache._commit(self.tmp, self.expected)
         except BaseException:
-            fsutil.unlink_quiet(self.tmp)
+            atomic.unlink_quiet(self.tmp)
             raise
 
     def abort(self) -> None:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
-        fsutil.unlink_quiet(self.tmp)
+        atomic.unlink_quiet(self.tmp)
 
     def __enter__(self) -> ObjectWriter:
         return self

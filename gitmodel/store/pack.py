@@ -30,7 +30,7 @@ from typing import NamedTuple
 import xxhash
 
 from gitmodel.platform import faults
-from gitmodel.platform import fsutil
+from gitmodel.platform import atomic
 from gitmodel.store import oid as oidmod
 from gitmodel.errors import CorruptObjectError
 
@@ -110,7 +110,7 @@ class PackWriter:
 
     def __init__(self, folder: str) -> None:
         self.folder = folder
-        self.tmp = fsutil.tmp_name(folder)
+        self.tmp = atomic.tmp_name(folder)
         self.fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
         self.entries: list[tuple[str, int, int]] = []
         self.offset = 0
@@ -145,11 +145,11 @@ class PackWriter:
             pack_path = os.path.join(self.folder, name_of(packid, "pack"))
             idx_path = os.path.join(self.folder, name_of(packid, "idx"))
             if os.path.exists(idx_path):  # the same pack exists already
-                fsutil.unlink_quiet(self.tmp)
+                atomic.unlink_quiet(self.tmp)
                 return packid
             os.replace(self.tmp, pack_path)
             faults.point("pack:before-index")
-            fsutil.write_atomic(idx_path, idx, mode=0o444)
+            atomic.write_atomic(idx_path, idx, mode=0o444)
             return packid
         except BaseException:
             self.abort()
@@ -159,7 +159,7 @@ class PackWriter:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
-        fsutil.unlink_quiet(self.tmp)
+        atomic.unlink_quiet(self.tmp)
 
 
 def repack(folder: str, pack_path: str, keep: Iterable[tuple[str, int, int]]) -> str | None:
@@ -190,16 +190,16 @@ def install(folder: str, pack_src: str, idx_data: bytes, link: bool = False) -> 
     if os.path.exists(idx_path):
         return packid
     if link:
-        tmp = fsutil.tmp_name(folder)
+        tmp = atomic.tmp_name(folder)
         try:
             os.link(pack_src, tmp)
             os.replace(tmp, pack_path)
         except BaseException:
-            fsutil.unlink_quiet(tmp)
+            atomic.unlink_quiet(tmp)
             raise
     else:
         os.replace(pack_src, pack_path)
-    fsutil.write_atomic(idx_path, idx_data, mode=0o444)
+    atomic.write_atomic(idx_path, idx_data, mode=0o444)
     return packid
 
 
