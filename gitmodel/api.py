@@ -78,26 +78,17 @@ def _sidecar(rel: str, kind: str) -> str:
 
 
 def _dump(obj: Any, path: str) -> None:
-    """Serialise with joblib into a temp file beside `path`, fsync, rename."""
+    """Serialise with joblib into a temp file beside `path`, fsync, rename:
+    an interrupted save leaves the previous artifact whole."""
     import joblib  # type: ignore[import-untyped]
 
-    from gitmodel.platform.atomic import tmp_name
-    from gitmodel.platform.flush import fsync_dir
+    from gitmodel.platform.atomic import SaveFile
 
     folder = os.path.dirname(path)
     os.makedirs(folder, exist_ok=True)
-    tmp = tmp_name(folder)
-    try:
-        with io.open(tmp, "wb") as f:  # io.open: this module's `open` is gitmodel.open
-            joblib.dump(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    fsync_dir(folder)
+    with SaveFile(folder, 0o666, umask=True) as f:  # a file the user made: their umask applies
+        joblib.dump(obj, f.file)
+        f.commit(path)
 
 
 def save(obj: Any, path: PathLike, *, name: str | None = None, params: dict[str, Any] | None = None,

@@ -35,7 +35,15 @@ def run(args: Sequence[str], cwd: str | None = None, input: bytes | None = None,
         # Only a wait for the network times out (ls-remote, clone): nothing
         # of git's own state is half-written, so it is stopped at once.
         child.kill()
-        child.communicate()
+        try:
+            child.communicate(timeout=1)
+        except subprocess.TimeoutExpired:
+            # A process git started (ssh, a credential helper) still holds
+            # the pipes: not waited for, it ends when it writes to them.
+            for pipe in (child.stdout, child.stderr):
+                if pipe is not None:
+                    pipe.close()
+            child.wait()
         raise GitTimeoutError(f"git {args[0]} did not finish within {timeout:g} s") from None
     except KeyboardInterrupt:
         # Let git finish, or clean up after its own Ctrl-C: killing it (what

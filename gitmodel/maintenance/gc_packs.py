@@ -20,7 +20,8 @@ from gitmodel.errors import GitmodelError
 
 if TYPE_CHECKING:
     from gitmodel.store.cache import Cache
-    from gitmodel.maintenance.gc import GcReport, Inventory, Reachable, Stored, StoredPack
+    from gitmodel.maintenance.gc import GcReport, Reachable
+    from gitmodel.store.inventory import Inventory, Stored, StoredPack
     from gitmodel.progress import Progress
     from gitmodel.repo import Repo
 
