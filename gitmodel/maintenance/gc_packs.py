@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from gitmodel.platform import faults
-from gitmodel.platform import flush
+from gitmodel.platform import atomic
 from gitmodel.store import oid as oidmod
 from gitmodel.store import pack as packmod
 from gitmodel.errors import GitmodelError
@@ -133,7 +133,7 @@ def _delete_pack(p: StoredPack) -> None:
     """The index first: without it the pack is invisible, and a crash leaves
     only a leftover .pack that the next gc removes."""
     unlink(p.idx)
-    flush.fsync_dir(os.path.dirname(p.idx))
+    atomic.fsync_dir(os.path.dirname(p.idx))
     unlink(p.pack)
 
 

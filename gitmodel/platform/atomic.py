@@ -8,12 +8,15 @@ either the old file or the new one, never half of one; an exception leaves
 the old file and no temp file.  Temporary names start with `.gm-tmp-` so
 that gc and fsck recognise leftovers of a killed process.
 
+The C library (syncfs) is reached through ctypes, loaded on first use:
+importing ctypes costs start-up time every command would pay.
+
 `SaveFile` is the streaming primitive (the cache, packs, downloads, the
 API's save); `write_atomic` is the whole-bytes shortcut over it (config,
 pointers, hooks, metadata).  Hot paths that write thousands of small files
 use `durable=False, umask=True`: no fsync, no fchmod, nothing the plain
 open/write/close/rename would not cost, and make the batch durable with one
-`flush.syncfs` before and after the renames.
+`syncfs` before and after the renames.
 """
 
 from __future__ import annotations
@@ -21,13 +24,56 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from gitmodel.platform import faults
-from gitmodel.platform.flush import fsync_dir
+
+if TYPE_CHECKING:
+    import ctypes
 
 TMP_PREFIX = ".gm-tmp-"
 BEFORE_RENAME = "fsutil:before-rename"  # write_atomic's fault point (the crash tests name it)
+
+_libc: ctypes.CDLL | None = None
+
+
+def libc() -> ctypes.CDLL:
+    import ctypes
+
+    global _libc
+    if _libc is None:
+        # The running program's own symbols, libc's among them: find_library
+        # would spawn `ldconfig -p` to name the same library.
+        _libc = ctypes.CDLL(None, use_errno=True)
+    return _libc
+
+
+def fsync_dir(folder: str | Path) -> None:
+    """Make a rename in `folder` durable."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def syncfs(path: str | Path) -> None:
+    """Flush everything dirty on the filesystem holding `path` in one call.
+
+    One syncfs replaces thousands of per-file fsyncs when many small objects
+    are written in a batch (the same trick as git's core.fsyncMethod=batch).
+    """
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        try:
+            fn = libc().syncfs
+        except (AttributeError, OSError):  # not Linux: fall back to a global sync
+            os.sync()
+            return
+        if fn(fd) != 0:
+            os.sync()
+    finally:
+        os.close(fd)
 
 
 def tmp_name(folder: str | Path) -> str:

@@ -13,10 +13,11 @@ import fcntl
 import os
 from collections.abc import Callable
 
-from gitmodel.platform.atomic import tmp_name, unlink_quiet
+from gitmodel.platform.atomic import libc, tmp_name, unlink_quiet
 
 COPY_CHUNK = 32 << 20  # large enough that per-call overhead vanishes, small enough to pipeline
 FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int)
+SYNC_FILE_RANGE_WRITE = 2
 
 
 _NO_KERNEL_COPY = (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EPERM)
@@ -135,3 +136,16 @@ def copy_into(src: str, dfd: int) -> None:
             copy_fd(sfd, dfd, os.fstat(sfd).st_size)
     finally:
         os.close(sfd)
+
+
+def start_writeback(fd: int, offset: int, length: int) -> None:
+    """Ask the kernel to start writing a range now, so the final fsync has
+    little left to wait for (overlaps disk I/O with the copy)."""
+    try:
+        fn = libc().sync_file_range
+    except (AttributeError, OSError):
+        return
+    import ctypes
+
+    fn.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    fn(fd, offset, length, SYNC_FILE_RANGE_WRITE)

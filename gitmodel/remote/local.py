@@ -37,7 +37,6 @@ from collections.abc import Collection, Iterator
 from gitmodel.platform import faults
 from gitmodel.platform import atomic
 from gitmodel.platform import copy
-from gitmodel.platform import flush
 from gitmodel.store import oid as oidmod
 from gitmodel.store import pack as packmod
 from gitmodel.errors import ObjectMissingError, RemoteError
@@ -210,13 +209,13 @@ class LocalRemote(Remote):
             return
         try:
             if batch:
-                flush.syncfs(self.objects)  # every temp's bytes on disk before any rename
+                atomic.syncfs(self.objects)  # every temp's bytes on disk before any rename
                 while batch:
                     tmp, final = batch[-1]
                     os.replace(tmp, final)
                     batch.pop()
                 faults.point("remote:local-published")
-            flush.syncfs(self.objects)  # the renames themselves
+            atomic.syncfs(self.objects)  # the renames themselves
         except BaseException:
             for tmp, _ in batch:
                 atomic.unlink_quiet(tmp)
@@ -306,7 +305,7 @@ class LocalRemote(Remote):
             os.replace(tmp, self._pack_path(packid, "pack"))
         finally:
             atomic.unlink_quiet(tmp)
-        flush.fsync_dir(self.packs)  # the pack's name is durable before the index names it
+        atomic.fsync_dir(self.packs)  # the pack's name is durable before the index names it
         faults.point("remote:pack-before-index")
         atomic.write_atomic(idx_path, idx_data, mode=0o444)
 
@@ -404,7 +403,7 @@ class LocalRemote(Remote):
                 os.link(tmp, path)
             except FileExistsError:
                 return False
-            flush.fsync_dir(os.path.dirname(path))
+            atomic.fsync_dir(os.path.dirname(path))
             return True
         finally:
             atomic.unlink_quiet(tmp)
@@ -438,7 +437,7 @@ def _copy_durable(src: str, dst: str, size: int) -> None:
         dfd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
         try:
             def on_chunk(offset: int, length: int) -> None:
-                flush.start_writeback(dfd, offset, length)
+                copy.start_writeback(dfd, offset, length)
 
             copied = copy.copy_fd(sfd, dfd, size, on_chunk)
             if copied != size:

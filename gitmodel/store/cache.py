@@ -25,10 +25,10 @@ from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import BinaryIO
 
+from gitmodel.platform import atomic
+from gitmodel.platform import copy
 from gitmodel.platform import faults
 from gitmodel.platform.atomic import SaveFile
-from gitmodel.platform import copy
-from gitmodel.platform import flush
 from gitmodel.store import oid as oidmod
 from gitmodel.store import pack as packmod
 from gitmodel.errors import CorruptObjectError, GitmodelError, ObjectMissingError
@@ -243,7 +243,7 @@ class Cache:
             with mmap.mmap(dfd, offset + length - start, prot=mmap.PROT_READ, offset=start) as m:
                 with memoryview(m) as whole, whole[offset - start:] as chunk:
                     hasher.update(chunk)
-            flush.start_writeback(dfd, offset, length)
+            copy.start_writeback(dfd, offset, length)
 
         from concurrent.futures import Future, ThreadPoolExecutor  # imported when threads are used
 
@@ -368,7 +368,7 @@ class Cache:
                 f.close()
             faults.point("cache:temps-written")
             if pending:
-                flush.syncfs(self.objects)
+                atomic.syncfs(self.objects)
                 seen: set[str] = set()
                 for f, oid in pending:
                     if oid in seen:
@@ -378,7 +378,7 @@ class Cache:
                         self._publish(f, oid)
                         faults.point("cache:object-renamed")
                 pending.clear()
-                flush.syncfs(self.objects)
+                atomic.syncfs(self.objects)
         finally:
             for f, _ in pending:  # nothing once published: abort is a no-op then
                 f.abort()
