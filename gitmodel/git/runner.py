@@ -133,3 +133,10 @@ def env_without_git_vars() -> dict[str, str]:
     """Environment for git calls from inside a hook, where GIT_DIR and friends
     point at the caller's repository."""
     return {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+
+
+def env_for_remote() -> dict[str, str]:
+    """Environment for git talking to another repository (ls-remote, clone):
+    none of a calling hook's GIT_* variables, and no password prompt, which
+    would wait for a terminal nobody is watching."""
+    return {**env_without_git_vars(), "GIT_TERMINAL_PROMPT": "0"}

@@ -70,7 +70,7 @@ def unfetched_git_refs(repo: Repo) -> tuple[list[str], list[str]]:
 
 
 def _ls_remote(repo: Repo, name: str) -> str:
-    env = {**gitops.env_without_git_vars(), "GIT_TERMINAL_PROMPT": "0"}
+    env = gitops.env_for_remote()
     try:
         proc = gitops.run(["ls-remote", name], cwd=repo.root, env=env, timeout=LS_REMOTE_TIMEOUT, check=False)
     except gitops.GitTimeoutError:

@@ -153,7 +153,7 @@ def _open_source(source: str, rev: str | None, tmp: str, cwd: str
 
 
 def _clone(url: str, rev: str | None, dest: str) -> None:
-    env = {**gitops.env_without_git_vars(), "GIT_TERMINAL_PROMPT": "0"}
+    env = gitops.env_for_remote()
     attempts = [["--depth", "1"] + (["--branch", rev] if rev else []), []] if rev else [["--depth", "1"]]
     last = ""
     for extra in attempts:
