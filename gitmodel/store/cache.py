@@ -445,23 +445,26 @@ class ObjectWriter:
 
 
 def _read_all(path: str, size: int | None = None) -> bytes:
-    """A whole file.  `size`, when a walk has just seen it, saves the fstat;
-    either way a small file costs open, one read, close: a short read of a
-    regular file is its end (one that grew meanwhile is read to its end)."""
+    """A whole file.  `size`, when a walk has just seen it, saves the fstat."""
     fd = os.open(path, os.O_RDONLY)
     try:
-        if size is None:
-            size = os.fstat(fd).st_size
-        data = os.read(fd, size + 1 if size < SMALL else READ_CHUNK)
-        if size < SMALL and len(data) <= size:
-            return data
-        chunks = [data]
-        while data:
-            data = os.read(fd, READ_CHUNK)
-            chunks.append(data)
-        return b"".join(chunks)
+        return _read_fd(fd, os.fstat(fd).st_size if size is None else size)
     finally:
         os.close(fd)
+
+
+def _read_fd(fd: int, size: int) -> bytes:
+    """The rest of an open file expected to hold `size` bytes.  A small file
+    costs one read: a short read of a regular file is its end (one that grew
+    meanwhile is read to its end)."""
+    data = os.read(fd, size + 1 if size < SMALL else READ_CHUNK)
+    if size < SMALL and len(data) <= size:
+        return data
+    chunks = [data]
+    while data:
+        data = os.read(fd, READ_CHUNK)
+        chunks.append(data)
+    return b"".join(chunks)
 
 
 def _freshen(path: str) -> None:
@@ -480,7 +483,7 @@ def hash_path(path: str) -> str:
     try:
         size = os.fstat(fd).st_size
         if size < SMALL:
-            return oidmod.of_bytes(os.read(fd, size + 1) + _drain(fd))
+            return oidmod.of_bytes(_read_fd(fd, size))
         h = oidmod.new_hasher()
         buf = bytearray(READ_CHUNK)
         view = memoryview(buf)
@@ -489,11 +492,6 @@ def hash_path(path: str) -> str:
         return oidmod.from_hasher(h)
     finally:
         os.close(fd)
-
-
-def _drain(fd: int) -> bytes:
-    rest = os.read(fd, READ_CHUNK)
-    return rest + _drain(fd) if rest else b""
 
 
 def is_object_mode(st: os.stat_result) -> bool:
