@@ -18,7 +18,7 @@ from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from gitmodel.platform import fsutil
+from gitmodel.platform import atomic
 from gitmodel.store import pack as packmod
 from gitmodel.errors import ObjectMissingError, RemoteError
 from gitmodel.remote.base import META, OBJECTS, PACKS, Remote, Sink, object_key, oid_from_key, pack_key
@@ -98,7 +98,7 @@ class FsspecRemote(Remote):
         if self.scheme in _OBJECT_STORES:
             write(final)
             return
-        tmp = f"{os.path.dirname(final)}/{os.path.basename(fsutil.tmp_name('.'))}"
+        tmp = f"{os.path.dirname(final)}/{os.path.basename(atomic.tmp_name('.'))}"
         fs.makedirs(os.path.dirname(final), exist_ok=True)
         write(tmp)
         fs.mv(tmp, final)

@@ -35,7 +35,8 @@ import threading
 from collections.abc import Collection, Iterator
 
 from gitmodel.platform import faults
-from gitmodel.platform import fsutil
+from gitmodel.platform import atomic
+from gitmodel.platform import copy
 from gitmodel.store import oid as oidmod
 from gitmodel.store import pack as packmod
 from gitmodel.errors import ObjectMissingError, RemoteError
@@ -129,7 +130,7 @@ class LocalRemote(Remote):
             for shard in _listdir(os.path.join(self.objects, algo)):
                 prefix = f"{algo}:{shard}"
                 for name in _listdir(os.path.join(self.objects, algo, shard)):
-                    if not name.startswith(fsutil.TMP_PREFIX) and oidmod.is_valid(prefix + name):
+                    if not name.startswith(atomic.TMP_PREFIX) and oidmod.is_valid(prefix + name):
                         yield prefix + name
 
     # -- writing --------------------------------------------------------------
@@ -138,10 +139,10 @@ class LocalRemote(Remote):
         final = self.path(oid)
         if self.link == "hardlink" and self._try_hardlink(path, final):
             return
-        tmp = fsutil.tmp_name(os.path.dirname(final))
+        tmp = atomic.tmp_name(os.path.dirname(final))
         try:
             if self.link == "reflink":
-                if fsutil.reflink(path, tmp):
+                if copy.reflink(path, tmp):
                     os.chmod(tmp, 0o444)
                     self._defer(tmp, final, 0)
                     return
@@ -160,20 +161,20 @@ class LocalRemote(Remote):
             os.replace(tmp, final)
             self._large_done = True
         except BaseException:
-            fsutil.unlink_quiet(tmp)
+            atomic.unlink_quiet(tmp)
             raise
 
     def put_bytes(self, oid: str, data: bytes) -> None:
         self._ensure_shards()
         final = self.path(oid)
-        tmp = fsutil.tmp_name(os.path.dirname(final))
+        tmp = atomic.tmp_name(os.path.dirname(final))
         try:
-            fsutil.write_new(tmp, data)
+            atomic.write_new(tmp, data)
             if self._faults:
                 faults.point("remote:local-temp-written")
             self._defer(tmp, final, len(data))
         except BaseException:
-            fsutil.unlink_quiet(tmp)
+            atomic.unlink_quiet(tmp)
             raise
 
     def _try_hardlink(self, src: str, final: str) -> bool:
@@ -208,16 +209,16 @@ class LocalRemote(Remote):
             return
         try:
             if batch:
-                fsutil.syncfs(self.objects)  # every temp's bytes on disk before any rename
+                atomic.syncfs(self.objects)  # every temp's bytes on disk before any rename
                 while batch:
                     tmp, final = batch[-1]
                     os.replace(tmp, final)
                     batch.pop()
                 faults.point("remote:local-published")
-            fsutil.syncfs(self.objects)  # the renames themselves
+            atomic.syncfs(self.objects)  # the renames themselves
         except BaseException:
             for tmp, _ in batch:
-                fsutil.unlink_quiet(tmp)
+                atomic.unlink_quiet(tmp)
             raise
 
     def close(self) -> None:
@@ -225,7 +226,7 @@ class LocalRemote(Remote):
         with self._mu:
             batch, self._pending = self._pending, []
         for tmp, _ in batch:
-            fsutil.unlink_quiet(tmp)
+            atomic.unlink_quiet(tmp)
 
     # -- reading --------------------------------------------------------------
     def local_file(self, oid: str) -> str | None:
@@ -251,7 +252,7 @@ class LocalRemote(Remote):
             os.close(fd)
 
     def delete(self, oid: str) -> None:
-        fsutil.unlink_quiet(self.path(oid))
+        atomic.unlink_quiet(self.path(oid))
 
     def list_stats(self) -> Iterator[tuple[str, int, float]]:
         self._require_root()
@@ -264,7 +265,7 @@ class LocalRemote(Remote):
                     continue
                 with it:
                     for entry in it:
-                        if entry.name.startswith(fsutil.TMP_PREFIX) or not oidmod.is_valid(prefix + entry.name):
+                        if entry.name.startswith(atomic.TMP_PREFIX) or not oidmod.is_valid(prefix + entry.name):
                             continue
                         try:
                             st = entry.stat(follow_symlinks=False)
@@ -298,15 +299,15 @@ class LocalRemote(Remote):
         idx_path = self._pack_path(packid, "idx")
         if os.path.exists(idx_path):
             return  # complete already (another clone pushed the same objects)
-        tmp = fsutil.tmp_name(self.packs)
+        tmp = atomic.tmp_name(self.packs)
         try:
             self._place_pack(pack_path, tmp)
             os.replace(tmp, self._pack_path(packid, "pack"))
         finally:
-            fsutil.unlink_quiet(tmp)
-        fsutil.fsync_dir(self.packs)  # the pack's name is durable before the index names it
+            atomic.unlink_quiet(tmp)
+        atomic.fsync_dir(self.packs)  # the pack's name is durable before the index names it
         faults.point("remote:pack-before-index")
-        fsutil.write_atomic(idx_path, idx_data, mode=0o444)
+        atomic.write_atomic(idx_path, idx_data, mode=0o444)
 
     def _place_pack(self, src: str, tmp: str) -> None:
         if self.link == "hardlink":
@@ -317,7 +318,7 @@ class LocalRemote(Remote):
                 if e.errno not in _NO_LINK:
                     raise
                 self.link = "reflink"
-        if self.link == "reflink" and fsutil.reflink(src, tmp):
+        if self.link == "reflink" and copy.reflink(src, tmp):
             fd = os.open(tmp, os.O_RDONLY)
             try:
                 os.fsync(fd)
@@ -347,8 +348,8 @@ class LocalRemote(Remote):
             os.close(fd)
 
     def delete_pack(self, packid: str) -> None:
-        fsutil.unlink_quiet(self._pack_path(packid, "idx"))  # first: the pack stops counting
-        fsutil.unlink_quiet(self._pack_path(packid, "pack"))
+        atomic.unlink_quiet(self._pack_path(packid, "idx"))  # first: the pack stops counting
+        atomic.unlink_quiet(self._pack_path(packid, "pack"))
 
     def list_pack_stats(self) -> Iterator[tuple[str, str, int, float]]:
         try:
@@ -386,11 +387,11 @@ class LocalRemote(Remote):
         path = self._meta_path(name)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         if not exclusive:
-            fsutil.write_atomic(path, data)
+            atomic.write_atomic(path, data)
             return True
         # Complete content under a temp name, then link(2): creating the final
         # name is atomic and fails if it exists, even on most network filesystems.
-        tmp = fsutil.tmp_name(os.path.dirname(path))
+        tmp = atomic.tmp_name(os.path.dirname(path))
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
             try:
@@ -402,13 +403,13 @@ class LocalRemote(Remote):
                 os.link(tmp, path)
             except FileExistsError:
                 return False
-            fsutil.fsync_dir(os.path.dirname(path))
+            atomic.fsync_dir(os.path.dirname(path))
             return True
         finally:
-            fsutil.unlink_quiet(tmp)
+            atomic.unlink_quiet(tmp)
 
     def delete_meta(self, name: str) -> None:
-        fsutil.unlink_quiet(self._meta_path(name))
+        atomic.unlink_quiet(self._meta_path(name))
 
 
 def _listdir(path: str) -> list[str]:
@@ -436,9 +437,9 @@ def _copy_durable(src: str, dst: str, size: int) -> None:
         dfd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
         try:
             def on_chunk(offset: int, length: int) -> None:
-                fsutil.start_writeback(dfd, offset, length)
+                copy.start_writeback(dfd, offset, length)
 
-            copied = fsutil.copy_fd(sfd, dfd, size, on_chunk)
+            copied = copy.copy_fd(sfd, dfd, size, on_chunk)
             if copied != size:
                 raise RemoteError(f"{src} is shorter than its recorded size ({copied} of {size} bytes); "
                                   f"run `gitmodel fsck`")
