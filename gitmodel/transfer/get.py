@@ -79,10 +79,11 @@ def get(source: str, path: str, *, rev: str | None = None, out: str | None = Non
         want.add(rel, pointer)
         local = 0
         if local_cache is not None:
-            from gitmodel.remote.local import LocalRemote
+            from gitmodel.remote.layout import Remote
+            from gitmodel.remote.local import LocalBackend
 
             # The source's own cache has the local layout of a remote (objects/xxh128/..).
-            here = LocalRemote("cache", local_cache, local_cache)
+            here = Remote(LocalBackend("cache", local_cache, local_cache))
             rep = fetch_wanted(cache, here, want, 4, None, None, strict=False)
             local = rep.downloaded
         downloaded = 0

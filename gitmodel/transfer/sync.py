@@ -44,7 +44,7 @@ from gitmodel.errors import GitmodelError, ObjectMissingError, PathError, Pointe
 from gitmodel.progress import Progress
 from gitmodel.remote.known import KnownObjects
 from gitmodel.remote.spec import Remote, open_remote, spec_from_config
-from gitmodel.remote.base import GC_MARKER
+from gitmodel.remote.layout import GC_MARKER
 from gitmodel.remote.packs import LocalPack, PackEntry, RemotePacks, download_pack, plan_packs, read_span, remote_has, spans_of
 from gitmodel.repo import Repo
 from gitmodel.transfer.workers import chunks, parallel, retrying
