@@ -244,7 +244,7 @@ def _ensure(r: Repo, oids: list[str], expand: bool) -> None:
     missing = r.cache.missing(oids)
     if not missing:
         return
-    from gitmodel.transfer import sync as transfer
+    from gitmodel.transfer import fetch as transfer
 
     if not os.path.isdir(r.cache.tmp):
         r.cache.ensure()
@@ -325,7 +325,8 @@ def _fetch_from_source(r: Repo, rev: str, oids: list[str]) -> None:
     """For a cloned URL: fetch from the remote its committed config names."""
     from gitmodel.remote.spec import open_remote, spec_from_config
     from gitmodel.transfer.get import _committed_config
-    from gitmodel.transfer.sync import Wanted, fetch_wanted
+    from gitmodel.transfer.fetch import fetch_wanted
+    from gitmodel.transfer.wanted import Wanted
 
     need = r.cache.missing(oids)
     if not need:
@@ -368,14 +369,14 @@ def checkout(paths: Sequence[PathLike] = (), *, force: bool = False, repo: PathL
 
 def push(*, remote: str | None = None, repo: PathLike | None = None) -> Any:
     """`gitmodel push`: upload the objects the workspace pointers name."""
-    from gitmodel.transfer import sync as transfer
+    from gitmodel.transfer import push as transfer
 
     return transfer.push(_repo(repo), remote)
 
 
 def pull(*, remote: str | None = None, repo: PathLike | None = None) -> Any:
     """`gitmodel pull`: fetch, then checkout."""
-    from gitmodel.transfer import sync as transfer
+    from gitmodel.transfer import pull as transfer
 
     return transfer.pull(_repo(repo), remote)
 

@@ -21,7 +21,8 @@ from gitmodel.store.cache import Cache
 from gitmodel.errors import CorruptObjectError, ObjectMissingError
 from gitmodel.remote import s3 as s3mod
 from gitmodel.remote.layout import Remote
-from gitmodel.transfer.sync import Wanted, fetch_wanted
+from gitmodel.transfer.fetch import fetch_wanted
+from gitmodel.transfer.wanted import Wanted
 from test_remote_support import MemoryStore, Store
 
 KINDS = ["local", "local-hardlink", "s3", "fsspec-memory", "fsspec-file"]
