@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from gitmodel.remote.config import RemoteChange
     from gitmodel.repo import Repo
     from gitmodel.workspace.checkout import CheckoutReport, Status
 
@@ -416,3 +417,15 @@ def rollback(name: str, to: str, *, repo: PathLike | None = None) -> Any:
     from gitmodel.registry.rollback import rollback as _rollback
 
     return _rollback(_repo(repo), name, to)
+
+
+def remote_add(name: str, url: str, *, default: bool = False, local: bool = False,
+               repo: PathLike | None = None) -> RemoteChange:
+    """`gitmodel remote add`: a folder path, s3://bucket/prefix or another
+    fsspec URL; `local=True` keeps it (and any secret in it) in the
+    git-ignored config.  Returns what was written (URL redacted).
+
+    >>> gitmodel.remote_add("storage", "s3://team-models/clf", default=True)"""
+    from gitmodel.remote import config as remotes
+
+    return remotes.add(_repo(repo), name, url, default=default, local=local)
