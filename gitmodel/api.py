@@ -79,25 +79,17 @@ def _sidecar(rel: str, kind: str) -> str:
 
 
 def _dump(obj: Any, path: str) -> None:
-    """Serialise with joblib into a temp file beside `path`, fsync, rename."""
+    """Serialise with joblib into a temp file beside `path`, fsync, rename:
+    an interrupted save leaves the previous artifact whole."""
     import joblib  # type: ignore[import-untyped]
 
-    from gitmodel.platform.fsutil import fsync_dir, tmp_name
+    from gitmodel.platform.atomic import SaveFile
 
     folder = os.path.dirname(path)
     os.makedirs(folder, exist_ok=True)
-    tmp = tmp_name(folder)
-    try:
-        with io.open(tmp, "wb") as f:  # io.open: this module's `open` is gitmodel.open
-            joblib.dump(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    fsync_dir(folder)
+    with SaveFile(folder, 0o666, umask=True) as f:  # a file the user made: their umask applies
+        joblib.dump(obj, f.file)
+        f.commit(path)
 
 
 def save(obj: Any, path: PathLike, *, name: str | None = None, params: dict[str, Any] | None = None,
@@ -114,7 +106,7 @@ def save(obj: Any, path: PathLike, *, name: str | None = None, params: dict[str,
     from gitmodel.git import runner as gitops
     from gitmodel.registry import declarations as models
     from gitmodel.workspace import track
-    from gitmodel.platform.fsutil import write_atomic
+    from gitmodel.platform.atomic import write_atomic
 
     r = _repo(repo)
     r.require_init()

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gitmodel.errors import ConfigError
-from gitmodel.platform.fsutil import write_atomic
+from gitmodel.platform.atomic import write_atomic
 
 CONFIG_DIR = ".gitmodel"
 CONFIG_FILE = "config.toml"
@@ -67,7 +67,7 @@ class Config:
 
     @property
     def link(self) -> str:
-        from gitmodel.platform.fsutil import LINK_MODES
+        from gitmodel.platform.links import LINK_MODES
         mode = os.environ.get("GITMODEL_LINK") or self.get("core.link", "reflink")
         if mode not in LINK_MODES:
             raise ConfigError(f"{self.path}: core.link = {mode!r} is not one of {', '.join(LINK_MODES)}")

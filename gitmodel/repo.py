@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from gitmodel.git import runner as gitops
 from gitmodel.store.cache import Cache
@@ -12,6 +13,9 @@ from gitmodel.config import CONFIG_DIR, Config
 from gitmodel.errors import GitmodelError, PathError
 from gitmodel.platform.lock import RepoLock
 from gitmodel.store.statcache import StatCache
+
+if TYPE_CHECKING:
+    import pygit2
 
 
 class Repo:
@@ -28,6 +32,15 @@ class Repo:
     @cached_property
     def config(self) -> Config:
         return Config(self.root)
+
+    @cached_property
+    def git(self) -> pygit2.Repository:
+        """The one in-process (pygit2) handle on this repository, opened on
+        first use: every reader of this Repo shares it, and with it libgit2's
+        caches of objects and packs.  pygit2 is imported here, not at start-up."""
+        import pygit2
+
+        return pygit2.Repository(self.root)
 
     @cached_property
     def statcache(self) -> StatCache:

@@ -176,7 +176,7 @@ def user_view(root: Path, files: dict[str, bytes]) -> dict[str, bytes | None]:
 
 def unfinished(root: Path, rel: str) -> bool:
     """A file checkout was creating under its own name when it was stopped
-    (fsutil.Placer.place_bytes: packed objects): it has no permission bits
+    (links.Placer.place_bytes: packed objects): it has no permission bits
     until its bytes are in, status and a rerun treat it as not restored."""
     try:
         st = os.lstat(root / rel)

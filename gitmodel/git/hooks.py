@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from gitmodel.git import runner as gitops
 from gitmodel.errors import GitmodelError
-from gitmodel.platform.fsutil import write_atomic
+from gitmodel.platform.atomic import write_atomic
 from gitmodel.repo import Repo
 
 HOOKS = ("pre-push", "post-checkout", "post-merge", "post-rewrite", "pre-commit")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from gitmodel.platform.fsutil import write_atomic
+from gitmodel.platform.atomic import write_atomic
 
 
 def _entry(name: str) -> str:

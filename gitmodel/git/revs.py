@@ -19,14 +19,8 @@ if TYPE_CHECKING:
 
 
 def git(repo: Repo) -> pygit2.Repository:
-    """The pygit2 handle for `repo` (opened once, imported lazily)."""
-    handle = getattr(repo, "_pygit2", None)
-    if handle is None:
-        import pygit2
-
-        handle = pygit2.Repository(repo.root)
-        repo._pygit2 = handle  # type: ignore[attr-defined]
-    return handle
+    """The pygit2 handle for `repo` (its one handle: Repo.git)."""
+    return repo.git
 
 
 def resolve_commit(repo: Repo, rev: str) -> pygit2.Commit:

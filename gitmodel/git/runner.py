@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from gitmodel.errors import GitError, NotARepositoryError
 
@@ -14,15 +14,37 @@ NOT_A_REPO = ("not a git repository (or any parent). Run `git init` first, "
               "or cd into a Git repository directory")
 
 
-def run(args: Sequence[str], cwd: str | None = None, input: bytes | None = None,
-        check: bool = True) -> subprocess.CompletedProcess[bytes]:
+class GitTimeoutError(GitError):
+    """git did not finish within the time the caller allowed (it was stopped)."""
+
+
+def run(args: Sequence[str], cwd: str | None = None, input: bytes | None = None, check: bool = True,
+        env: Mapping[str, str] | None = None, timeout: float | None = None) -> subprocess.CompletedProcess[bytes]:
+    """`git *args`, its output captured.  `env`: git's whole environment
+    (None: ours).  `timeout`: seconds before git is stopped and
+    GitTimeoutError raised (a remote that does not answer).  `check`: a
+    non-zero exit raises GitError with what git said."""
     try:
         child = subprocess.Popen(["git", *args], cwd=cwd, stdin=subprocess.PIPE if input is not None else None,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     except FileNotFoundError:
         raise GitError("git failed. Is it installed, and on your PATH?") from None
     try:
-        out, err = child.communicate(input)
+        out, err = child.communicate(input, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        # Only a wait for the network times out (ls-remote, clone): nothing
+        # of git's own state is half-written, so it is stopped at once.
+        child.kill()
+        try:
+            child.communicate(timeout=1)
+        except subprocess.TimeoutExpired:
+            # A process git started (ssh, a credential helper) still holds
+            # the pipes: not waited for, it ends when it writes to them.
+            for pipe in (child.stdout, child.stderr):
+                if pipe is not None:
+                    pipe.close()
+            child.wait()
+        raise GitTimeoutError(f"git {args[0]} did not finish within {timeout:g} s") from None
     except KeyboardInterrupt:
         # Let git finish, or clean up after its own Ctrl-C: killing it (what
         # subprocess.run does) can leave .git/index.lock or config.lock
@@ -49,11 +71,8 @@ def run(args: Sequence[str], cwd: str | None = None, input: bytes | None = None,
 def discover(cwd: str) -> tuple[str, str, str]:
     """(work tree root, git dir, git common dir) for `cwd`, all absolute."""
     try:
-        proc = subprocess.run(
-            ["git", "rev-parse", "--path-format=absolute", "--show-toplevel", "--git-dir", "--git-common-dir"],
-            cwd=cwd, capture_output=True)
-    except FileNotFoundError:
-        raise GitError("git failed. Is it installed, and on your PATH?") from None
+        proc = run(["rev-parse", "--path-format=absolute", "--show-toplevel", "--git-dir", "--git-common-dir"],
+                   cwd=cwd, check=False)
     except NotADirectoryError:
         raise NotARepositoryError(NOT_A_REPO) from None
     out = proc.stdout.decode().splitlines()

@@ -35,7 +35,7 @@ from gitmodel.store import oid as oidmod
 from gitmodel.store import pointer as ptr
 from gitmodel.store.cache import DEFAULT_THREADS, hash_path
 from gitmodel.errors import GitmodelError, ObjectMissingError, PointerError
-from gitmodel.maintenance.gc import StoredPack, scan_cache
+from gitmodel.store.inventory import StoredPack, scan_cache
 from gitmodel.progress import Progress
 from gitmodel.repo import Repo
 from gitmodel.transfer.workers import parallel

@@ -35,9 +35,10 @@ something stores the same content again) are kept: they may belong to work
 in progress that no ref or pointer names yet (`gitmodel push` from a clone
 that has not `git push`ed, content `checkout --force` saved aside).
 
-This module owns reachability, the cache's inventory and `gc`; deciding and
-deleting the cache's files (packs included) is gitmodel.gcpacks, remote gc
-gitmodel.gcremote.
+This module owns reachability and `gc`; what the cache holds is
+gitmodel.store.inventory (fsck reads it too), deciding and deleting the
+cache's files (packs included) gitmodel.maintenance.gc_packs, remote gc
+gitmodel.maintenance.gc_remote.
 """
 
 from __future__ import annotations
@@ -51,13 +52,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from gitmodel.platform import faults
-from gitmodel.platform import fsutil
+from gitmodel.platform import atomic
 from gitmodel.maintenance import gc_packs as gcpacks
+from gitmodel.git import revs
 from gitmodel.git import runner as gitops
 from gitmodel.store import oid as oidmod
-from gitmodel.store import pack as packmod
 from gitmodel.store import pointer as ptr
 from gitmodel.store.cache import Cache
+from gitmodel.store.inventory import Stored, scan_cache, scandir as _scandir
 from gitmodel.errors import CorruptObjectError, GitmodelError, ObjectMissingError
 from gitmodel.store.manifest import HEADER as MANIFEST_HEADER
 from gitmodel.progress import Progress
@@ -223,7 +225,7 @@ def _scan_target(target: str, objects_real: str, links: set[str], temps: list[st
         for entry in _scandir(folder):
             if entry.is_dir(follow_symlinks=False):
                 stack.append(entry.path)
-            elif entry.name.startswith(fsutil.TMP_PREFIX):
+            elif entry.name.startswith(atomic.TMP_PREFIX):
                 temps.append(entry.path)
             elif entry.is_symlink():
                 o = _cache_link_oid(entry.path, objects_real)
@@ -237,7 +239,7 @@ def reachable(repo: Repo, extra_roots: Iterable[str] = ()) -> tuple[Reachable, l
     import pygit2
 
     col = _Collector(repo.cache)
-    g = pygit2.Repository(repo.root)
+    g = revs.git(repo)
     objects_real = os.path.realpath(repo.cache.objects)
     temps: list[str] = []
 
@@ -309,7 +311,7 @@ def reachable(repo: Repo, extra_roots: Iterable[str] = ()) -> tuple[Reachable, l
             except (KeyError, ValueError):
                 break
     for folder in folders:
-        temps += [e.path for e in _scandir(folder) if e.name.startswith(fsutil.TMP_PREFIX)]
+        temps += [e.path for e in _scandir(folder) if e.name.startswith(atomic.TMP_PREFIX)]
     col.result.oids |= col.result.linked
     return col.expand(), sorted(set(temps))
 
@@ -333,115 +335,6 @@ def _sniff(g: pygit2.Repository, shas: list[str], blob: Any) -> None:
         data = odb.read(sha)[1]
         if bytes(data[:len(_SNIFF)]) == _SNIFF:
             blob(sha, f"history: blob {sha[:10]}")
-
-
-# -- the cache's inventory ------------------------------------------------------------
-
-@dataclass
-class Stored:
-    oid: str
-    path: str  # the loose file (or temp file)
-    size: int
-    mtime: float
-
-
-@dataclass
-class StoredPack:
-    packid: str
-    pack: str  # path of the .pack
-    idx: str  # path of the .idx
-    size: int  # bytes of the .pack
-    mtime: float  # of the .pack: its objects' age, for the grace period
-    entries: list[tuple[str, int, int]]  # (oid, offset, size), from the index
-    damaged: str = ""  # the index could not be read: why (entries is then empty)
-
-    def objects(self) -> list[Stored]:
-        return [Stored(o, self.pack, size, self.mtime) for o, _, size in self.entries]
-
-
-@dataclass
-class Inventory:
-    loose: list[Stored] = field(default_factory=list)
-    packs: list[StoredPack] = field(default_factory=list)
-    temps: list[Stored] = field(default_factory=list)  # our temp files, and packs without an index
-
-    @property
-    def objects(self) -> list[Stored]:
-        """Every stored object, loose and packed (an object held twice is listed twice)."""
-        return self.loose + [s for p in self.packs for s in p.objects()]
-
-
-def scan_cache(cache: Cache) -> Inventory:
-    """What the cache holds: loose objects, packs, and leftovers.  Foreign files are ignored."""
-    inv = Inventory()
-    for folder in (cache.root, cache.tmp):
-        for entry in _scandir(folder):
-            if entry.name.startswith(fsutil.TMP_PREFIX):
-                _add_temp(inv.temps, entry)
-    for algo in _scandir(cache.objects):
-        if not algo.is_dir(follow_symlinks=False):
-            continue
-        for shard in _scandir(algo.path):
-            if not shard.is_dir(follow_symlinks=False):
-                continue
-            for entry in _scandir(shard.path):
-                st = entry.stat(follow_symlinks=False)
-                if entry.name.startswith(fsutil.TMP_PREFIX):
-                    inv.temps.append(Stored("", entry.path, st.st_size, st.st_mtime))
-                    continue
-                oid = f"{algo.name}:{shard.name}{entry.name}"
-                if stat.S_ISREG(st.st_mode) and oidmod.is_valid(oid):
-                    inv.loose.append(Stored(oid, entry.path, st.st_size, st.st_mtime))
-    _scan_packs(cache.packs, inv)
-    return inv
-
-
-def _scan_packs(folder: str, inv: Inventory) -> None:
-    listing = {e.name: e for e in _scandir(folder)}
-    for name, entry in listing.items():
-        if name.startswith(fsutil.TMP_PREFIX):
-            _add_temp(inv.temps, entry)
-        elif name.startswith(packmod.PREFIX) and name.endswith(".pack") and name[:-5] + ".idx" not in listing:
-            # A pack whose index was never written (a crash between the
-            # two) or was deleted first by gc: nothing can read it.
-            _add_temp(inv.temps, entry)
-    for packid in (i for i in map(packmod.packid_of, listing) if i is not None):
-        pack_path = os.path.join(folder, packmod.name_of(packid, "pack"))
-        idx_path = os.path.join(folder, packmod.name_of(packid, "idx"))
-        try:
-            st = os.stat(pack_path)
-            found = StoredPack(packid, pack_path, idx_path, st.st_size, st.st_mtime, [])
-        except FileNotFoundError:
-            # The index names objects nothing can read (and that `has` believes
-            # in): damaged, for fsck to move aside.
-            found = StoredPack(packid, pack_path, idx_path, 0, 0.0, [],
-                               f"pack {pack_path} is missing; run `gitmodel fsck`")
-        try:
-            entries = packmod.read_index(idx_path)
-        except FileNotFoundError:
-            continue  # removed since the listing
-        except CorruptObjectError as e:
-            found.damaged = str(e)
-        else:
-            if not found.damaged:
-                found.entries = entries
-        inv.packs.append(found)
-
-
-def _add_temp(temps: list[Stored], entry: os.DirEntry[str]) -> None:
-    try:
-        st = entry.stat(follow_symlinks=False)
-    except FileNotFoundError:
-        return
-    temps.append(Stored("", entry.path, st.st_size, st.st_mtime))
-
-
-def _scandir(path: str) -> list[os.DirEntry[str]]:
-    try:
-        with os.scandir(path) as it:
-            return list(it)
-    except (FileNotFoundError, NotADirectoryError):
-        return []
 
 
 # -- gc ------------------------------------------------------------------------------

@@ -13,14 +13,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from gitmodel.platform import faults
-from gitmodel.platform import fsutil
+from gitmodel.platform import atomic
 from gitmodel.store import oid as oidmod
 from gitmodel.store import pack as packmod
 from gitmodel.errors import GitmodelError
 
 if TYPE_CHECKING:
     from gitmodel.store.cache import Cache
-    from gitmodel.maintenance.gc import GcReport, Inventory, Reachable, Stored, StoredPack
+    from gitmodel.maintenance.gc import GcReport, Reachable
+    from gitmodel.store.inventory import Inventory, Stored, StoredPack
     from gitmodel.progress import Progress
     from gitmodel.repo import Repo
 
@@ -132,7 +133,7 @@ def _delete_pack(p: StoredPack) -> None:
     """The index first: without it the pack is invisible, and a crash leaves
     only a leftover .pack that the next gc removes."""
     unlink(p.idx)
-    fsutil.fsync_dir(os.path.dirname(p.idx))
+    atomic.fsync_dir(os.path.dirname(p.idx))
     unlink(p.pack)
 
 

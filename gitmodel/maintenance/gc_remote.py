@@ -14,6 +14,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from gitmodel.platform import faults
+from gitmodel.git import revs
 from gitmodel.git import runner as gitops
 from gitmodel.store import oid as oidmod
 from gitmodel.errors import GitmodelError
@@ -29,6 +30,7 @@ LOCK_NAME = "locks/gc.json"
 LAST_GC_NAME = GC_MARKER  # pushes read it and drop their record of what the remote holds
 LOCK_TTL = 30 * 60.0  # seconds; renewed while gc runs, so only a dead holder's lock expires
 LOCK_RENEW = 5 * 60.0
+LS_REMOTE_TIMEOUT = 120.0  # seconds for a git remote to list its refs
 
 
 def unfetched_git_refs(repo: Repo) -> tuple[list[str], list[str]]:
@@ -38,9 +40,7 @@ def unfetched_git_refs(repo: Repo) -> tuple[list[str], list[str]]:
     A branch must match its remote-tracking ref and a tag the local tag;
     any other ref (pull requests, notes) must name a commit we have, which
     then counts as reachable."""
-    import pygit2
-
-    g = pygit2.Repository(repo.root)
+    g = revs.git(repo)
     stale: list[str] = []
     roots: list[str] = []
     env_remotes = gitops.run(["remote"], cwd=repo.root).stdout.decode().split()
@@ -70,13 +70,10 @@ def unfetched_git_refs(repo: Repo) -> tuple[list[str], list[str]]:
 
 
 def _ls_remote(repo: Repo, name: str) -> str:
-    import subprocess
-
     env = {**gitops.env_without_git_vars(), "GIT_TERMINAL_PROMPT": "0"}
     try:
-        proc = subprocess.run(["git", "ls-remote", name], cwd=repo.root, capture_output=True, env=env,
-                              timeout=120)
-    except subprocess.TimeoutExpired:
+        proc = gitops.run(["ls-remote", name], cwd=repo.root, env=env, timeout=LS_REMOTE_TIMEOUT, check=False)
+    except gitops.GitTimeoutError:
         raise GcRefusedError(f"nothing deleted: the git remote '{name}' did not answer `git ls-remote`; "
                              f"check the network and run `gitmodel gc -r` again") from None
     if proc.returncode != 0:

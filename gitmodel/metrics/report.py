@@ -525,7 +525,7 @@ def _indent(s: str) -> str:
 
 def write_output(path: str, data: str | bytes) -> None:
     """Write a report or chart the user asked for (atomically: CI reads it next)."""
-    from gitmodel.platform.fsutil import write_atomic
+    from gitmodel.platform.atomic import write_atomic
 
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):

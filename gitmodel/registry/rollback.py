@@ -157,7 +157,7 @@ def rollback(repo: Repo, name: str, to: str, *, stage: bool = True,
         if old is not None and not new.same_content(old):
             _clear_for(repo, path, old, new)
         if old is None or not new.same_content(old) or new.extra != old.extra:
-            from gitmodel.platform.fsutil import write_atomic
+            from gitmodel.platform.atomic import write_atomic
 
             os.makedirs(os.path.dirname(repo.abspath(pointer_rel)) or repo.root, exist_ok=True)
             write_atomic(repo.abspath(pointer_rel), new.dumps().encode())

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from gitmodel.errors import RemoteError
-from gitmodel.platform import fsutil
+from gitmodel.platform import atomic
 from gitmodel.remote.base import Backend, KeyMissingError, Sink, Stat
 
 _OBJECT_STORES = {"gs", "gcs", "az", "abfs", "abfss", "adl", "s3a", "oss", "memory"}
@@ -76,7 +76,7 @@ class FsspecBackend(Backend):
             write(final)
             return
         folder = final.rpartition("/")[0]
-        tmp = f"{folder}/{os.path.basename(fsutil.tmp_name('.'))}"
+        tmp = f"{folder}/{os.path.basename(atomic.tmp_name('.'))}"
         fs.makedirs(folder, exist_ok=True)
         write(tmp)
         fs.mv(tmp, final)
@@ -128,7 +128,7 @@ class FsspecBackend(Backend):
         count = 0
         for path, info in sorted(found.items()):
             key = _relative(str(path), self.root)
-            if key is None or not key.startswith(prefix) or key.rpartition("/")[2].startswith(fsutil.TMP_PREFIX):
+            if key is None or not key.startswith(prefix) or key.rpartition("/")[2].startswith(atomic.TMP_PREFIX):
                 continue
             if info.get("type") == "directory":
                 continue

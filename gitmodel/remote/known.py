@@ -43,7 +43,7 @@ class KnownObjects:
         return self._set
 
     def _reset(self) -> None:
-        from gitmodel.platform.fsutil import write_atomic
+        from gitmodel.platform.atomic import write_atomic
 
         try:
             os.makedirs(self.dir, exist_ok=True)
@@ -92,7 +92,7 @@ class KnownObjects:
             seen = b""
         if seen == (marker or b""):
             return
-        from gitmodel.platform.fsutil import write_atomic
+        from gitmodel.platform.atomic import write_atomic
 
         self.forget()
         try:

@@ -35,7 +35,8 @@ from collections.abc import Collection, Iterator
 
 from gitmodel.errors import RemoteError
 from gitmodel.platform import faults
-from gitmodel.platform import fsutil
+from gitmodel.platform import atomic
+from gitmodel.platform import copy
 from gitmodel.remote.base import Backend, KeyMissingError, Sink, Stat
 
 SMALL = 1 << 20  # below this: batched durability; above: fsync per object
@@ -116,12 +117,12 @@ class LocalBackend(Backend):
         folder = self._folder_for(final)
         if self.link == "hardlink" and not sync and self._try_hardlink(path, final):
             return
-        tmp = fsutil.tmp_name(folder)
+        tmp = atomic.tmp_name(folder)
         deferred = False
         try:
             if self.link == "hardlink" and sync and self._try_hardlink(path, tmp):
                 pass  # the cache's file is complete, durable and never written again
-            elif self.link == "reflink" and fsutil.reflink(path, tmp):
+            elif self.link == "reflink" and copy.reflink(path, tmp):
                 os.chmod(tmp, 0o444)
                 if not sync:
                     self._defer(tmp, final, 0)
@@ -147,20 +148,20 @@ class LocalBackend(Backend):
             faults.point("remote:local-before-rename")
             os.replace(tmp, final)
             if sync:
-                fsutil.fsync_dir(folder)  # durable before anything that names it is written
+                atomic.fsync_dir(folder)  # durable before anything that names it is written
             else:
                 self._large_done = True
         finally:
             if not deferred:
-                fsutil.unlink_quiet(tmp)  # renamed away, or failed
+                atomic.unlink_quiet(tmp)  # renamed away, or failed
 
     def put_bytes(self, key: str, data: bytes, *, sync: bool = False, exclusive: bool = False) -> bool:
         final = self.path(key)
         folder = self._folder_for(final)
-        tmp = fsutil.tmp_name(folder)
+        tmp = atomic.tmp_name(folder)
         deferred = False
         try:
-            fsutil.write_new(tmp, data, durable=sync or exclusive)
+            atomic.write_new(tmp, data, durable=sync or exclusive)
             if self._faults:
                 faults.point("remote:local-temp-written")
             if exclusive:
@@ -176,11 +177,11 @@ class LocalBackend(Backend):
                 self._defer(tmp, final, len(data))
                 deferred = True
                 return True
-            fsutil.fsync_dir(folder)
+            atomic.fsync_dir(folder)
             return True
         finally:
             if not deferred:
-                fsutil.unlink_quiet(tmp)
+                atomic.unlink_quiet(tmp)
 
     def _try_hardlink(self, src: str, dest: str) -> bool:
         """A hard link is complete the moment it exists (it is the same,
@@ -214,16 +215,16 @@ class LocalBackend(Backend):
             return
         try:
             if batch:
-                fsutil.syncfs(self.root)  # every temp's bytes on disk before any rename
+                atomic.syncfs(self.root)  # every temp's bytes on disk before any rename
                 while batch:
                     tmp, final = batch[-1]
                     os.replace(tmp, final)
                     batch.pop()
                 faults.point("remote:local-published")
-            fsutil.syncfs(self.root)  # the renames themselves
+            atomic.syncfs(self.root)  # the renames themselves
         except BaseException:
             for tmp, _ in batch:
-                fsutil.unlink_quiet(tmp)
+                atomic.unlink_quiet(tmp)
             raise
 
     def close(self) -> None:
@@ -231,7 +232,7 @@ class LocalBackend(Backend):
         with self._mu:
             batch, self._pending = self._pending, []
         for tmp, _ in batch:
-            fsutil.unlink_quiet(tmp)
+            atomic.unlink_quiet(tmp)
 
     # -- reading --------------------------------------------------------------
     def _open(self, key: str) -> int:
@@ -304,7 +305,7 @@ class LocalBackend(Backend):
         with it:
             for entry in it:
                 name = entry.name
-                if not name.startswith(start) or name.startswith(fsutil.TMP_PREFIX):
+                if not name.startswith(start) or name.startswith(atomic.TMP_PREFIX):
                     continue
                 key = f"{folder}/{name}" if folder else name
                 try:
@@ -326,7 +327,7 @@ class LocalBackend(Backend):
                     return
 
     def delete(self, key: str) -> None:
-        fsutil.unlink_quiet(self.path(key))
+        atomic.unlink_quiet(self.path(key))
 
 
 def _fsync_path(path: str) -> None:
@@ -355,9 +356,9 @@ def _copy_durable(src: str, dst: str, size: int) -> None:
         dfd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
         try:
             def on_chunk(offset: int, length: int) -> None:
-                fsutil.start_writeback(dfd, offset, length)
+                copy.start_writeback(dfd, offset, length)
 
-            copied = fsutil.copy_fd(sfd, dfd, size, on_chunk)
+            copied = copy.copy_fd(sfd, dfd, size, on_chunk)
             if copied != size:
                 raise RemoteError(f"{src} is shorter than its recorded size ({copied} of {size} bytes); "
                                   f"run `gitmodel fsck`")

@@ -8,7 +8,7 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from gitmodel.platform import fsutil
+from gitmodel.platform import atomic
 from gitmodel.store import pack as packmod
 from gitmodel.store.cache import Cache
 from gitmodel.errors import CorruptObjectError, ObjectMissingError
@@ -55,7 +55,7 @@ class RemotePacks:
             if kept is not None:
                 try:
                     os.makedirs(os.path.dirname(kept), exist_ok=True)
-                    fsutil.write_atomic(kept, data, durable=False)  # a hint: a torn one is read again
+                    atomic.write_atomic(kept, data, durable=False)  # a hint: a torn one is read again
                 except OSError:
                     pass
         self.entries[packid] = entries
@@ -184,7 +184,7 @@ def download_pack(cache: Cache, r: Remote, packid: str, entries: list[PackEntry]
     object's hash checked; then installed (pack before index).  Returns the
     bytes received.  Nothing unverified is ever installed."""
     size = max((off + n for _, off, n in entries), default=0)
-    tmp = fsutil.tmp_name(cache.tmp)
+    tmp = atomic.tmp_name(cache.tmp)
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
         done = 0
@@ -208,4 +208,4 @@ def download_pack(cache: Cache, r: Remote, packid: str, entries: list[PackEntry]
         cache.add_pack(tmp, packmod.encode_index(entries)[1])
         return done
     finally:
-        fsutil.unlink_quiet(tmp)  # installed (renamed away) or refused
+        atomic.unlink_quiet(tmp)  # installed (renamed away) or refused

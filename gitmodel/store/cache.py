@@ -25,8 +25,10 @@ from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import BinaryIO
 
+from gitmodel.platform import atomic
+from gitmodel.platform import copy
 from gitmodel.platform import faults
-from gitmodel.platform import fsutil
+from gitmodel.platform.atomic import SaveFile
 from gitmodel.store import oid as oidmod
 from gitmodel.store import pack as packmod
 from gitmodel.errors import CorruptObjectError, GitmodelError, ObjectMissingError
@@ -34,6 +36,7 @@ from gitmodel.errors import CorruptObjectError, GitmodelError, ObjectMissingErro
 SMALL = 1 << 20  # files below this are read whole and written in batches
 READ_CHUNK = 8 << 20
 ADD_CHUNK = 16 << 20  # add_file's copy/hash pipeline step (measured: 8-16 MiB beat 32 MiB and 64 MiB)
+OBJECT_MODE = 0o444  # objects are never written again once named
 DEFAULT_THREADS = min(8, (os.cpu_count() or 2) * 2)
 
 
@@ -160,21 +163,23 @@ class Cache:
                                 f"fix its permissions (chmod u+w) and run the command again")
 
     # -- writing ------------------------------------------------------------
-    def _commit(self, tmp: str, oid: str) -> None:
-        """Give a complete, flushed temp file its final name."""
+    def _new_object(self, durable: bool = True, readable: bool = False) -> SaveFile:
+        """A temp file in tmp/ for an object whose name (its hash) is known
+        once its bytes are in.  Read-only, the umask applying: no chmod."""
+        return SaveFile(self.tmp, OBJECT_MODE, durable=durable, umask=True, readable=readable)
+
+    def _publish(self, f: SaveFile, oid: str, fault: str | None = None, sync_folder: bool | None = None) -> None:
+        """Give a finished object file its final name (its shard folder
+        recreated if it was deleted by hand, say `rm -rf objects/xx`)."""
         final = self.path(oid)
+        f.close()
+        if fault is not None:
+            faults.point(fault)
         if os.path.exists(final):  # deduplicated: somebody stored it already
-            os.unlink(tmp)
+            f.abort()
             _freshen(final)
             return
-        try:
-            os.replace(tmp, final)
-        except FileNotFoundError:
-            if not os.path.exists(tmp):
-                raise
-            # Its shard folder was deleted by hand (say `rm -rf objects/xx`): recreate it.
-            os.makedirs(os.path.dirname(final), exist_ok=True)
-            os.replace(tmp, final)
+        f.commit(final, makedirs=True, sync_folder=sync_folder)
 
     def add_bytes(self, data: bytes, durable: bool = True, loose: bool = False) -> str:
         """Store `data` as a loose object (manifests always are); `loose`: even
@@ -182,11 +187,9 @@ class Cache:
         oid = oidmod.of_bytes(data)
         if not (os.path.exists(self.path(oid)) if loose else self.has(oid)):
             self._writable()
-            tmp = fsutil.tmp_name(self.tmp)
-            fsutil.write_new(tmp, data, durable=durable)
-            self._commit(tmp, oid)
-            if durable:
-                fsutil.fsync_dir(os.path.dirname(self.path(oid)))
+            with self._new_object(durable) as f:
+                f.write(data)
+                self._publish(f, oid)
         return oid
 
     def add_file(self, src: str, expected: str | None = None, where: str = "",
@@ -204,77 +207,72 @@ class Cache:
         and its flush).  The caller may use what tee wrote only after this
         returns: only then are the bytes verified."""
         self._writable()
-        tmp = fsutil.tmp_name(self.tmp)
         sfd = os.open(src, os.O_RDONLY)
         try:
             before = os.fstat(sfd)
-            dfd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o444)
-            try:
-                hasher = oidmod.new_hasher()
-                import mmap  # imported when a large file is stored
-
-                def digest(offset: int, length: int) -> None:
-                    # Hashed straight from the temp file's page-cache pages
-                    # through a mapping: the bytes that landed, without the
-                    # copy into a buffer that preadv costs (measured ~6% of
-                    # add's time, more when other work competes for the CPU).
-                    start = offset - offset % mmap.ALLOCATIONGRANULARITY  # a short copy can leave offsets unaligned
-                    with mmap.mmap(dfd, offset + length - start, prot=mmap.PROT_READ, offset=start) as m:
-                        with memoryview(m) as whole, whole[offset - start:] as chunk:
-                            hasher.update(chunk)
-                    fsutil.start_writeback(dfd, offset, length)
-
-                from concurrent.futures import Future, ThreadPoolExecutor  # imported when threads are used
-
-                with ThreadPoolExecutor(1) as pool, ThreadPoolExecutor(1) as tee_pool:
-                    pending: list[Future[None]] = []
-                    teed: list[Future[None]] = []
-
-                    def on_chunk(offset: int, length: int) -> None:
-                        if tee is not None:
-                            teed.append(tee_pool.submit(tee, dfd, offset, length))
-                        if pending:
-                            pending.pop().result()
-                        pending.append(pool.submit(digest, offset, length))
-
-                    try:
-                        size = fsutil.copy_fd(sfd, dfd, before.st_size, on_chunk, ADD_CHUNK)
-                        if pending:
-                            pending.pop().result()
-                        if os.fstat(dfd).st_size != size or os.fstat(sfd).st_size != size:
-                            raise GitmodelError(f"{src} changed size while it was being added; "
-                                                f"run the command again")
-                        os.fsync(dfd)  # while tee's last chunks are still being copied
-                        for f in teed:
-                            f.result()
-                    except BaseException:
-                        for f in teed:  # tee reads dfd: none may still run once it is closed
-                            f.cancel()
-                        raise
-            finally:
-                os.close(dfd)
-            after = os.fstat(sfd)
-        except BaseException:
-            fsutil.unlink_quiet(tmp)
-            raise
+            with self._new_object(readable=True) as f:
+                size, oid = self._copy_hashed(sfd, f, before.st_size, src, tee)
+                after = os.fstat(sfd)
+                if (after.st_mtime_ns, after.st_size) != (before.st_mtime_ns, before.st_size):
+                    raise GitmodelError(f"{src} changed while it was being added; run the command again")
+                if expected is not None and oid != expected:
+                    raise CorruptObjectError(f"object {expected} from {where or src} is corrupt (its content "
+                                             f"hashes to {oid}); it was not stored. Run `gitmodel fsck` on the "
+                                             f"remote side")
+                # Any failure from here on (Ctrl-C included) removes the temp
+                # file: a whole file's copy must not linger in tmp/.
+                self._publish(f, oid, fault="cache:large-before-rename")
         finally:
             os.close(sfd)
-        if (after.st_mtime_ns, after.st_size) != (before.st_mtime_ns, before.st_size):
-            fsutil.unlink_quiet(tmp)
-            raise GitmodelError(f"{src} changed while it was being added; run the command again")
-        oid = oidmod.from_hasher(hasher)
-        if expected is not None and oid != expected:
-            fsutil.unlink_quiet(tmp)
-            raise CorruptObjectError(f"object {expected} from {where or src} is corrupt (its content hashes to "
-                                     f"{oid}); it was not stored. Run `gitmodel fsck` on the remote side")
-        try:
-            faults.point("cache:large-before-rename")
-            self._commit(tmp, oid)
-        except BaseException:
-            fsutil.unlink_quiet(tmp)  # Ctrl-C here must not leave a whole file's copy in tmp/
-            raise
-        fsutil.fsync_dir(os.path.dirname(self.path(oid)))
         return oid, size
+
+    def _copy_hashed(self, sfd: int, f: SaveFile, expect: int, src: str,
+                     tee: Callable[[int, int, int], None] | None) -> tuple[int, str]:
+        """add_file's pipeline: copy `sfd` into `f` chunk by chunk, hash what
+        landed, start its writeback, flush; returns (size, oid)."""
+        dfd = f.fd
+        hasher = oidmod.new_hasher()
+        import mmap  # imported when a large file is stored
+
+        def digest(offset: int, length: int) -> None:
+            # Hashed straight from the temp file's page-cache pages
+            # through a mapping: the bytes that landed, without the
+            # copy into a buffer that preadv costs (measured ~6% of
+            # add's time, more when other work competes for the CPU).
+            start = offset - offset % mmap.ALLOCATIONGRANULARITY  # a short copy can leave offsets unaligned
+            with mmap.mmap(dfd, offset + length - start, prot=mmap.PROT_READ, offset=start) as m:
+                with memoryview(m) as whole, whole[offset - start:] as chunk:
+                    hasher.update(chunk)
+            copy.start_writeback(dfd, offset, length)
+
+        from concurrent.futures import Future, ThreadPoolExecutor  # imported when threads are used
+
+        with ThreadPoolExecutor(1) as pool, ThreadPoolExecutor(1) as tee_pool:
+            pending: list[Future[None]] = []
+            teed: list[Future[None]] = []
+
+            def on_chunk(offset: int, length: int) -> None:
+                if tee is not None:
+                    teed.append(tee_pool.submit(tee, dfd, offset, length))
+                if pending:
+                    pending.pop().result()
+                pending.append(pool.submit(digest, offset, length))
+
+            try:
+                size = copy.copy_fd(sfd, dfd, expect, on_chunk, ADD_CHUNK)
+                if pending:
+                    pending.pop().result()
+                if os.fstat(dfd).st_size != size or os.fstat(sfd).st_size != size:
+                    raise GitmodelError(f"{src} changed size while it was being added; "
+                                        f"run the command again")
+                f.sync()  # while tee's last chunks are still being copied
+                for fut in teed:
+                    fut.result()
+            except BaseException:
+                for fut in teed:  # tee reads dfd: none may still run once it is closed
+                    fut.cancel()
+                raise
+        return size, oidmod.from_hasher(hasher)
 
     def add_many(self, paths: list[str], sizes: list[int]) -> list[str]:
         """Store many files; returns their oids in order.
@@ -318,18 +316,18 @@ class Cache:
                     writer = packmod.PackWriter(self.packs)
                 writer.write(oid, data)
                 if writer.offset >= packmod.PACK_MAX_BYTES:
-                    self._publish(writer)
+                    self._publish_pack(writer)
                     writer = None
             faults.point("cache:pack-filled")
             if writer is not None:
-                self._publish(writer)
+                self._publish_pack(writer)
                 writer = None
         except BaseException:
             if writer is not None:
                 writer.abort()
             raise
 
-    def _publish(self, writer: packmod.PackWriter) -> None:
+    def _publish_pack(self, writer: packmod.PackWriter) -> None:
         packid = writer.finish()
         if packid is not None and self._index is not None:
             pack_path = os.path.join(self.packs, packmod.name_of(packid, "pack"))
@@ -346,7 +344,9 @@ class Cache:
         return packid
 
     def _loose_small(self, paths: list[str], small_idx: list[int], oids: list[str]) -> None:
-        pending: list[tuple[str, str]] = []  # (tmp, oid) waiting for the flush
+        # Durability is batched: each file is written without an fsync, one
+        # syncfs flushes them all before any is renamed, one more the renames.
+        pending: list[tuple[SaveFile, str]] = []  # (written temp, oid) waiting for the flush
         try:
             for i in small_idx:
                 data = _read_all(paths[i])
@@ -357,30 +357,31 @@ class Cache:
                     continue
                 # The temp file sits beside its final name: a rename within
                 # one folder is the cheapest atomic publish there is.
-                tmp = fsutil.tmp_name(os.path.dirname(final))
+                folder = os.path.dirname(final)
                 try:
-                    fsutil.write_new(tmp, data)
+                    f = SaveFile(folder, OBJECT_MODE, durable=False, umask=True)
                 except FileNotFoundError:  # a shard folder deleted by hand
-                    os.makedirs(os.path.dirname(final), exist_ok=True)
-                    fsutil.write_new(tmp, data)
-                pending.append((tmp, oid))
+                    os.makedirs(folder, exist_ok=True)
+                    f = SaveFile(folder, OBJECT_MODE, durable=False, umask=True)
+                pending.append((f, oid))
+                f.write(data)
+                f.close()
             faults.point("cache:temps-written")
             if pending:
-                fsutil.syncfs(self.objects)
+                atomic.syncfs(self.objects)
                 seen: set[str] = set()
-                for tmp, oid in pending:
+                for f, oid in pending:
                     if oid in seen:
-                        os.unlink(tmp)
+                        f.abort()
                     else:
                         seen.add(oid)
-                        self._commit(tmp, oid)
+                        self._publish(f, oid)
                         faults.point("cache:object-renamed")
                 pending.clear()
-                fsutil.syncfs(self.objects)
-        except BaseException:
-            for tmp, _ in pending:
-                fsutil.unlink_quiet(tmp)
-            raise
+                atomic.syncfs(self.objects)
+        finally:
+            for f, _ in pending:  # nothing once published: abort is a no-op then
+                f.abort()
 
     def writer(self, expected: str) -> ObjectWriter:
         """A sink for a download: hashed while it streams, checked before it
@@ -405,53 +406,42 @@ class Cache:
 
 
 class ObjectWriter:
+    """A download on its way into the cache: hashed while it streams,
+    named only once its hash is the one expected."""
+
     def __init__(self, cache: Cache, expected: str) -> None:
         self.cache = cache
         self.expected = expected
-        self.tmp = fsutil.tmp_name(cache.tmp)
-        self.fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+        self.file = cache._new_object()
         self.hasher = oidmod.new_hasher()
         self.size = 0
 
     def write(self, data: bytes | memoryview) -> None:
         self.hasher.update(data)
-        view = memoryview(data)
-        while view:
-            n = os.write(self.fd, view)
-            view = view[n:]
+        self.file.write(data)
         self.size += len(data)
 
     def commit(self, where: str) -> None:
-        """Verify and publish; `where` names the source in a mismatch error."""
-        try:
-            got = oidmod.from_hasher(self.hasher)
-            if got != self.expected:
-                fsutil.unlink_quiet(self.tmp)  # the rejected bytes must not linger in tmp/
-                raise CorruptObjectError(
-                    f"object {self.expected} from {where} is corrupt (its content hashes to {got}); "
-                    f"it was not stored. Run `gitmodel fsck -r` on the remote side")
-            os.fsync(self.fd)
-        finally:
-            os.close(self.fd)
-            self.fd = -1
-        try:
-            self.cache._commit(self.tmp, self.expected)
-        except BaseException:
-            fsutil.unlink_quiet(self.tmp)
-            raise
+        """Verify and publish; `where` names the source in a mismatch error.
+        Rejected bytes do not linger in tmp/."""
+        got = oidmod.from_hasher(self.hasher)
+        if got != self.expected:
+            self.file.abort()
+            raise CorruptObjectError(
+                f"object {self.expected} from {where} is corrupt (its content hashes to {got}); "
+                f"it was not stored. Run `gitmodel fsck -r` on the remote side")
+        # The folder is not flushed (it never was for downloads): a name lost
+        # to a crash costs a download again, never a wrong object.
+        self.cache._publish(self.file, self.expected, sync_folder=False)
 
     def abort(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
-        fsutil.unlink_quiet(self.tmp)
+        self.file.abort()
 
     def __enter__(self) -> ObjectWriter:
         return self
 
     def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
-        if self.fd >= 0:
-            self.abort()
+        self.abort()
 
 
 def _read_all(path: str, size: int | None = None) -> bytes:

@@ -30,7 +30,8 @@ from typing import NamedTuple
 import xxhash
 
 from gitmodel.platform import faults
-from gitmodel.platform import fsutil
+from gitmodel.platform import atomic
+from gitmodel.platform.atomic import SaveFile
 from gitmodel.store import oid as oidmod
 from gitmodel.errors import CorruptObjectError
 
@@ -40,6 +41,7 @@ PREFIX = "pack-"
 PACK_MIN_COUNT = 16  # fewer new small objects than this stay loose: a pack would save nothing
 PACK_MAX_BYTES = 512 << 20  # a pack is closed at this size and the next one started
 WRITE_BATCH = 4 << 20
+PACK_MODE = 0o444  # a pack and its index are never written again once named
 
 
 class Loc(NamedTuple):
@@ -105,13 +107,12 @@ def list_ids(folder: str) -> list[str]:
 
 class PackWriter:
     """Appends objects to a temp file in `folder`; `finish` publishes the pack
-    (fsync, rename) and then its index (fsync, rename): objects before the
-    index that names them."""
+    (fsync, rename) and then its index (fsync, rename, fsync of the folder):
+    objects before the index that names them."""
 
     def __init__(self, folder: str) -> None:
         self.folder = folder
-        self.tmp = fsutil.tmp_name(folder)
-        self.fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+        self.file = SaveFile(folder, PACK_MODE, umask=True)
         self.entries: list[tuple[str, int, int]] = []
         self.offset = 0
         self._buf = bytearray()  # small objects are written a few MiB at a time, not one syscall each
@@ -125,10 +126,7 @@ class PackWriter:
         self.offset += size
 
     def _flush(self) -> None:
-        view = memoryview(self._buf)
-        while view:
-            view = view[os.write(self.fd, view):]
-        view.release()
+        self.file.write(self._buf)
         self._buf.clear()
 
     def finish(self) -> str | None:
@@ -138,28 +136,23 @@ class PackWriter:
                 self.abort()
                 return None
             self._flush()
-            os.fdatasync(self.fd)
-            os.close(self.fd)
-            self.fd = -1
             packid, idx = encode_index(self.entries)
-            pack_path = os.path.join(self.folder, name_of(packid, "pack"))
             idx_path = os.path.join(self.folder, name_of(packid, "idx"))
             if os.path.exists(idx_path):  # the same pack exists already
-                fsutil.unlink_quiet(self.tmp)
+                self.abort()
                 return packid
-            os.replace(self.tmp, pack_path)
+            # The folder is flushed once, after the index's rename in the
+            # same folder: that makes the pack's rename durable with it.
+            self.file.commit(os.path.join(self.folder, name_of(packid, "pack")), sync_folder=False)
             faults.point("pack:before-index")
-            fsutil.write_atomic(idx_path, idx, mode=0o444)
+            atomic.write_atomic(idx_path, idx, mode=PACK_MODE)
             return packid
         except BaseException:
             self.abort()
             raise
 
     def abort(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
-        fsutil.unlink_quiet(self.tmp)
+        self.file.abort()
 
 
 def repack(folder: str, pack_path: str, keep: Iterable[tuple[str, int, int]]) -> str | None:
@@ -190,16 +183,16 @@ def install(folder: str, pack_src: str, idx_data: bytes, link: bool = False) -> 
     if os.path.exists(idx_path):
         return packid
     if link:
-        tmp = fsutil.tmp_name(folder)
+        tmp = atomic.tmp_name(folder)
         try:
             os.link(pack_src, tmp)
             os.replace(tmp, pack_path)
         except BaseException:
-            fsutil.unlink_quiet(tmp)
+            atomic.unlink_quiet(tmp)
             raise
     else:
         os.replace(pack_src, pack_path)
-    fsutil.write_atomic(idx_path, idx_data, mode=0o444)
+    atomic.write_atomic(idx_path, idx_data, mode=PACK_MODE)
     return packid
 
 

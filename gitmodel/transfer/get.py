@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import posixpath
 import shutil
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
@@ -161,8 +160,7 @@ def _clone(url: str, rev: str | None, dest: str) -> None:
     last = ""
     for extra in attempts:
         shutil.rmtree(dest, ignore_errors=True)
-        proc = subprocess.run(["git", "clone", "--bare", "--quiet", *extra, "--", url, dest],
-                              capture_output=True, env=env)
+        proc = gitops.run(["clone", "--bare", "--quiet", *extra, "--", url, dest], env=env, check=False)
         if proc.returncode == 0:
             return
         lines = proc.stderr.decode(errors="replace").strip().splitlines()

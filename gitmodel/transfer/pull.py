@@ -10,7 +10,8 @@ from typing import Any
 
 from gitmodel.errors import GitmodelError
 from gitmodel.platform import faults
-from gitmodel.platform import fsutil
+from gitmodel.platform import atomic
+from gitmodel.platform import copy
 from gitmodel.progress import Progress
 from gitmodel.remote.known import KnownObjects
 from gitmodel.remote.spec import Remote
@@ -82,7 +83,7 @@ def _fetch_and_place(repo: Repo, remote: str | None, paths: Sequence[str], cwd: 
             folder = os.path.dirname(absp)
             if link == "reflink":
                 if folder not in clones:
-                    clones[folder] = fsutil.can_clone(cache.tmp, folder)
+                    clones[folder] = copy.can_clone(cache.tmp, folder)
                 if clones[folder]:
                     continue  # checkout's clone costs no copy at all
             src = r.local_file(oid)
@@ -106,7 +107,7 @@ def _copy_and_place(cache: Cache, r: Remote, src: str, oid: str, absp: str) -> b
     """Store `src` as `oid` in the cache while copying it to a temp file
     beside `absp`; give that copy the name `absp` only once the object is
     verified, and never over a file that appeared there meanwhile."""
-    tmp = fsutil.tmp_name(os.path.dirname(absp))
+    tmp = atomic.tmp_name(os.path.dirname(absp))
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)  # the umask applies, as in checkout
     except OSError:
@@ -114,7 +115,7 @@ def _copy_and_place(cache: Cache, r: Remote, src: str, oid: str, absp: str) -> b
     try:
         try:
             cache.add_file(src, expected=oid, where=r.where,
-                           tee=lambda obj, offset, length: fsutil.copy_range(obj, fd, offset, length))
+                           tee=lambda obj, offset, length: copy.copy_range(obj, fd, offset, length))
         finally:
             os.close(fd)
         faults.point("fsutil:place-before-rename")
@@ -123,4 +124,4 @@ def _copy_and_place(cache: Cache, r: Remote, src: str, oid: str, absp: str) -> b
     except (OSError, GitmodelError):
         return False  # fetch and checkout do it the ordinary way, and say what went wrong
     finally:
-        fsutil.unlink_quiet(tmp)
+        atomic.unlink_quiet(tmp)

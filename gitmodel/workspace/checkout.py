@@ -16,7 +16,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 from gitmodel.platform import faults
-from gitmodel.platform import fsutil
+from gitmodel.platform import links
 from gitmodel.store import manifest
 from gitmodel.store.cache import DEFAULT_THREADS, Cache, hash_path
 from gitmodel.progress import Progress
@@ -198,12 +198,12 @@ def _checkout_file(repo: Repo, target: Target, link: str, force: bool, report: C
         if st is not None and stat.S_ISREG(st.st_mode) and current_oids(repo, absp, {"": st})[""] == p.oid:
             report.unchanged += 1
             return None
-        if st is not None and fsutil.is_unfinished(st):
+        if st is not None and links.is_unfinished(st):
             pass  # our own interrupted placement: replaced, nothing to save
         elif not force:
             report.skipped_modified.append(target.rel)
             return None
-        if st is not None and stat.S_ISREG(st.st_mode) and not fsutil.is_linked_to(absp, lst, repo.cache.root):
+        if st is not None and stat.S_ISREG(st.st_mode) and not links.is_linked_to(absp, lst, repo.cache.root):
             save = True
         elif st is not None and stat.S_ISDIR(st.st_mode):
             report.skipped_modified.append(target.rel)  # never replace a whole folder by a file
@@ -213,7 +213,7 @@ def _checkout_file(repo: Repo, target: Target, link: str, force: bool, report: C
         if save:
             _save_aside(repo, absp, target.rel, report)
         os.makedirs(os.path.dirname(absp), exist_ok=True)
-        place(repo.cache, fsutil.Placer(link), p.oid, absp)
+        place(repo.cache, links.Placer(link), p.oid, absp)
         _record(repo, [absp], [p.oid])
         report.restored += 1
         if progress:
@@ -221,7 +221,7 @@ def _checkout_file(repo: Repo, target: Target, link: str, force: bool, report: C
     return write
 
 
-def place(cache: Cache, placer: fsutil.Placer, oid: str, dst: str, executable: bool = False
+def place(cache: Cache, placer: links.Placer, oid: str, dst: str, executable: bool = False
           ) -> os.stat_result | None:
     """Put one object at `dst`: packed ones are written out (returning the
     new file's stat), loose ones linked or copied as the link mode says."""
@@ -276,14 +276,14 @@ def _checkout_dir(repo: Repo, target: Target, link: str, force: bool, report: Ch
             todo = [r for r in deleted if r not in blocked]
     to_save: list[str] = []
     for rel in modified:
-        if fsutil.is_unfinished(present[rel]):
+        if links.is_unfinished(present[rel]):
             todo.append(rel)  # our own interrupted placement: replaced, nothing to save
             continue
         if not force:
             report.skipped_modified.append(f"{target.rel}/{rel}")
             continue
         path = os.path.join(absp, rel)
-        if not fsutil.is_linked_to(path, os.lstat(path), repo.cache.root):
+        if not links.is_linked_to(path, os.lstat(path), repo.cache.root):
             to_save.append(rel)
         todo.append(rel)
     report.unchanged += len(entries) - len(modified) - len(deleted)
@@ -334,7 +334,7 @@ def _write_dir(repo: Repo, target: Target, absp: str, by_path: dict[str, manifes
         _save_aside(repo, os.path.join(absp, rel), f"{target.rel}/{rel}", report)
     for folder in sorted({rel.rpartition("/")[0] for rel in ready}):
         os.makedirs(os.path.join(absp, folder), exist_ok=True)
-    placer = fsutil.Placer(link)
+    placer = links.Placer(link)
     cache = repo.cache
     placed: list[tuple[os.stat_result, str]] = []  # for the stat cache: a new file's own stat
     to_stat: list[str] = []

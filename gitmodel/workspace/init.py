@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from gitmodel.git import runner as gitops
 from gitmodel.config import CONFIG_DIR, CONFIG_FILE, DEFAULT_TEXT, LOCAL_FILE
-from gitmodel.platform.fsutil import write_atomic
+from gitmodel.platform.atomic import write_atomic
 from gitmodel.repo import Repo
 
 

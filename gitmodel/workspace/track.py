@@ -15,7 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from gitmodel.platform import faults
-from gitmodel.platform import fsutil
+from gitmodel.platform import atomic
+from gitmodel.platform import links
 from gitmodel.git import runner as gitops
 from gitmodel.git import ignore
 from gitmodel.store import manifest
@@ -181,7 +182,7 @@ def _add_one(repo: Repo, plan: _Plan, link: str, progress: Progress | None) -> A
         hashed = len(need)
     changed = not new.same_content(plan.old)
     if changed:
-        fsutil.write_atomic(repo.abspath(ptr.pointer_path(plan.rel)), new.dumps().encode())
+        atomic.write_atomic(repo.abspath(ptr.pointer_path(plan.rel)), new.dumps().encode())
         faults.point("add:pointer-written")
     if plan.files is None and link in ("hardlink", "symlink"):
         _link_in_place(repo, plan.rel, new.oid, link)
@@ -191,9 +192,9 @@ def _add_one(repo: Repo, plan: _Plan, link: str, progress: Progress | None) -> A
 def _link_in_place(repo: Repo, rel: str, oid: str, link: str) -> None:
     """Replace the user's copy by a link to its (durable) cache object."""
     absp = repo.abspath(rel)
-    if fsutil.is_linked_to(absp, os.lstat(absp), repo.cache.root):
+    if links.is_linked_to(absp, os.lstat(absp), repo.cache.root):
         return
-    fsutil.Placer(link).place(repo.cache.materialize(oid), absp)
+    links.Placer(link).place(repo.cache.materialize(oid), absp)
 
 
 def remove(repo: Repo, user_paths: list[str], *, cwd: str | None = None) -> list[str]:
@@ -225,8 +226,8 @@ def unprotect_one(repo: Repo, rel: str, on_file: Callable[[str], None] | None = 
         paths = [absp]
     n = 0
     for p in paths:
-        if fsutil.is_linked_to(p, os.lstat(p), repo.cache.root):
-            fsutil.make_writable_copy(p)
+        if links.is_linked_to(p, os.lstat(p), repo.cache.root):
+            links.make_writable_copy(p)
             n += 1
             if on_file:
                 on_file(p)

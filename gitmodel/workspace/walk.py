@@ -12,7 +12,7 @@ import os
 import stat
 
 from gitmodel.errors import PathError
-from gitmodel.platform.fsutil import TMP_PREFIX
+from gitmodel.platform.atomic import TMP_PREFIX
 
 
 BAD_NAME = "names holding a tab, a newline, or bytes that are not UTF-8 are not supported"

@@ -1,0 +1,127 @@
+"""What the cache holds, as a list: its loose objects, its packs (with their
+index entries, or why the index cannot be read) and the leftovers of
+interrupted writes (our temp files, packs whose index never landed).
+
+It describes the store, so it lives with it: gc decides from it what to
+delete, fsck what to verify; neither walks the folders itself.  Foreign
+files are ignored.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass, field
+
+from gitmodel.errors import CorruptObjectError
+from gitmodel.platform.atomic import TMP_PREFIX
+from gitmodel.store import oid as oidmod
+from gitmodel.store import pack as packmod
+from gitmodel.store.cache import Cache
+
+
+@dataclass
+class Stored:
+    oid: str
+    path: str  # the loose file (or temp file)
+    size: int
+    mtime: float
+
+
+@dataclass
+class StoredPack:
+    packid: str
+    pack: str  # path of the .pack
+    idx: str  # path of the .idx
+    size: int  # bytes of the .pack
+    mtime: float  # of the .pack: its objects' age, for the grace period
+    entries: list[tuple[str, int, int]]  # (oid, offset, size), from the index
+    damaged: str = ""  # the index could not be read: why (entries is then empty)
+
+    def objects(self) -> list[Stored]:
+        return [Stored(o, self.pack, size, self.mtime) for o, _, size in self.entries]
+
+
+@dataclass
+class Inventory:
+    loose: list[Stored] = field(default_factory=list)
+    packs: list[StoredPack] = field(default_factory=list)
+    temps: list[Stored] = field(default_factory=list)  # our temp files, and packs without an index
+
+    @property
+    def objects(self) -> list[Stored]:
+        """Every stored object, loose and packed (an object held twice is listed twice)."""
+        return self.loose + [s for p in self.packs for s in p.objects()]
+
+
+def scan_cache(cache: Cache) -> Inventory:
+    """What the cache holds: loose objects, packs, and leftovers.  Foreign files are ignored."""
+    inv = Inventory()
+    for folder in (cache.root, cache.tmp):
+        for entry in scandir(folder):
+            if entry.name.startswith(TMP_PREFIX):
+                _add_temp(inv.temps, entry)
+    for algo in scandir(cache.objects):
+        if not algo.is_dir(follow_symlinks=False):
+            continue
+        for shard in scandir(algo.path):
+            if not shard.is_dir(follow_symlinks=False):
+                continue
+            for entry in scandir(shard.path):
+                st = entry.stat(follow_symlinks=False)
+                if entry.name.startswith(TMP_PREFIX):
+                    inv.temps.append(Stored("", entry.path, st.st_size, st.st_mtime))
+                    continue
+                oid = f"{algo.name}:{shard.name}{entry.name}"
+                if stat.S_ISREG(st.st_mode) and oidmod.is_valid(oid):
+                    inv.loose.append(Stored(oid, entry.path, st.st_size, st.st_mtime))
+    _scan_packs(cache.packs, inv)
+    return inv
+
+
+def _scan_packs(folder: str, inv: Inventory) -> None:
+    listing = {e.name: e for e in scandir(folder)}
+    for name, entry in listing.items():
+        if name.startswith(TMP_PREFIX):
+            _add_temp(inv.temps, entry)
+        elif name.startswith(packmod.PREFIX) and name.endswith(".pack") and name[:-5] + ".idx" not in listing:
+            # A pack whose index was never written (a crash between the
+            # two) or was deleted first by gc: nothing can read it.
+            _add_temp(inv.temps, entry)
+    for packid in (i for i in map(packmod.packid_of, listing) if i is not None):
+        pack_path = os.path.join(folder, packmod.name_of(packid, "pack"))
+        idx_path = os.path.join(folder, packmod.name_of(packid, "idx"))
+        try:
+            st = os.stat(pack_path)
+            found = StoredPack(packid, pack_path, idx_path, st.st_size, st.st_mtime, [])
+        except FileNotFoundError:
+            # The index names objects nothing can read (and that `has` believes
+            # in): damaged, for fsck to move aside.
+            found = StoredPack(packid, pack_path, idx_path, 0, 0.0, [],
+                               f"pack {pack_path} is missing; run `gitmodel fsck`")
+        try:
+            entries = packmod.read_index(idx_path)
+        except FileNotFoundError:
+            continue  # removed since the listing
+        except CorruptObjectError as e:
+            found.damaged = str(e)
+        else:
+            if not found.damaged:
+                found.entries = entries
+        inv.packs.append(found)
+
+
+def _add_temp(temps: list[Stored], entry: os.DirEntry[str]) -> None:
+    try:
+        st = entry.stat(follow_symlinks=False)
+    except FileNotFoundError:
+        return
+    temps.append(Stored("", entry.path, st.st_size, st.st_mtime))
+
+
+def scandir(path: str) -> list[os.DirEntry[str]]:
+    try:
+        with os.scandir(path) as it:
+            return list(it)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
