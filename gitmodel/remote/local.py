@@ -112,76 +112,105 @@ class LocalBackend(Backend):
         return folder
 
     # -- writing --------------------------------------------------------------
+    # Content is written through the platform's one atomic-write primitive
+    # (atomic.SaveFile: a temp file in the destination folder, renamed only
+    # when complete).  Small files skip its per-file fsync and are renamed by
+    # the batch in flush(); links and clones are not writes and go around it.
     def put_file(self, key: str, path: str, size: int, *, sync: bool = False) -> None:
         final = self.path(key)
         folder = self._folder_for(final)
         if self.link == "hardlink" and not sync and self._try_hardlink(path, final):
             return
+        if self.link in ("hardlink", "reflink") and self._place(path, final, folder, sync):
+            return
+        if self.link == "reflink":
+            self.link = "copy"  # no clones on this filesystem: one failed try, not one per object
+        if not sync:
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                size = os.fstat(fd).st_size  # the file's, not the caller's idea of it
+                data = _read_all(fd, size) if size < SMALL else None
+            finally:
+                os.close(fd)
+            if data is not None:
+                self.put_bytes(key, data)
+                return
+        with atomic.SaveFile(folder, 0o444) as f, open(path, "rb") as src:
+            size = os.fstat(src.fileno()).st_size
+
+            def on_chunk(offset: int, length: int) -> None:
+                copy.start_writeback(f.fd, offset, length)  # the final fsync has little left to wait for
+
+            copied = copy.copy_fd(src.fileno(), f.fd, size, on_chunk)
+            if copied != size:
+                raise RemoteError(f"{path} is shorter than its recorded size ({copied} of {size} bytes); "
+                                  f"run `gitmodel fsck`")
+            # Synced: the folder now, before anything that names this key is
+            # written; else the syncfs at flush covers the rename.
+            f.commit(final, fault="remote:local-before-rename", sync_folder=sync)
+        if not sync:
+            self._large_done = True
+
+    def _place(self, src: str, final: str, folder: str, sync: bool) -> bool:
+        """A hard link or clone of the cache's file under a temp name, then
+        published (at once when `sync`, else with the batch).  False when
+        this filesystem makes neither."""
         tmp = atomic.tmp_name(folder)
-        deferred = False
         try:
-            if self.link == "hardlink" and sync and self._try_hardlink(path, tmp):
+            if self.link == "hardlink" and self._try_hardlink(src, tmp):
                 pass  # the cache's file is complete, durable and never written again
-            elif self.link == "reflink" and copy.reflink(path, tmp):
+            elif self.link == "reflink" and copy.reflink(src, tmp):
                 os.chmod(tmp, 0o444)
-                if not sync:
-                    self._defer(tmp, final, 0)
-                    deferred = True
-                    return
-                _fsync_path(tmp)
+                if sync:
+                    _fsync_path(tmp)
             else:
-                if self.link == "reflink":
-                    self.link = "copy"  # no clones on this filesystem: one failed try, not one per object
-                if not sync:
-                    fd = os.open(path, os.O_RDONLY)
-                    try:
-                        size = os.fstat(fd).st_size  # the file's, not the caller's idea of it
-                        data = _read_all(fd, size) if size < SMALL else None
-                    finally:
-                        os.close(fd)
-                    if data is not None:
-                        self.put_bytes(key, data)
-                        return
-                else:
-                    size = os.stat(path).st_size
-                _copy_durable(path, tmp, size)
+                return False
+            if not sync:
+                self._defer(tmp, final, 0)
+                tmp = ""
+                return True
             faults.point("remote:local-before-rename")
             os.replace(tmp, final)
-            if sync:
-                atomic.fsync_dir(folder)  # durable before anything that names it is written
-            else:
-                self._large_done = True
+            tmp = ""
+            atomic.fsync_dir(folder)
+            return True
         finally:
-            if not deferred:
-                atomic.unlink_quiet(tmp)  # renamed away, or failed
+            if tmp:
+                atomic.unlink_quiet(tmp)
 
     def put_bytes(self, key: str, data: bytes, *, sync: bool = False, exclusive: bool = False) -> bool:
         final = self.path(key)
         folder = self._folder_for(final)
-        tmp = atomic.tmp_name(folder)
-        deferred = False
-        try:
-            atomic.write_new(tmp, data, durable=sync or exclusive)
+        if not sync and not exclusive:
+            # The hot path (thousands of small objects): no fsync, no fchmod;
+            # one syncfs before and after the batch's renames makes them durable.
+            f = atomic.SaveFile(folder, 0o444, durable=False, umask=True)
+            try:
+                f.write(data)
+                f.close()
+                if self._faults:
+                    faults.point("remote:local-temp-written")
+            except BaseException:
+                f.abort()
+                raise
+            self._defer(f.tmp, final, len(data))
+            return True
+        with atomic.SaveFile(folder, 0o444) as f:
+            f.write(data)
             if self._faults:
                 faults.point("remote:local-temp-written")
-            if exclusive:
-                # link(2) creates the final name atomically and fails if it
-                # exists, even on most network filesystems.
-                try:
-                    os.link(tmp, final)
-                except FileExistsError:
-                    return False
-            elif sync:
-                os.replace(tmp, final)
-            else:
-                self._defer(tmp, final, len(data))
-                deferred = True
+            if not exclusive:
+                f.commit(final)
                 return True
+            # link(2) creates the final name atomically and fails if it exists,
+            # even on most network filesystems (a rename would replace it).
+            f.close()
+            try:
+                os.link(f.tmp, final)
+            except FileExistsError:
+                return False
             atomic.fsync_dir(folder)
-            return True
-        finally:
-            if not deferred:
-                atomic.unlink_quiet(tmp)
+            return True  # leaving the block removes the temp name; `final` keeps the inode
 
     def _try_hardlink(self, src: str, dest: str) -> bool:
         """A hard link is complete the moment it exists (it is the same,
@@ -347,23 +376,3 @@ def _read_all(fd: int, size: int) -> bytes:
         parts.append(chunk)
     return b"".join(parts)
 
-
-def _copy_durable(src: str, dst: str, size: int) -> None:
-    """In-kernel copy, asking the kernel to start writeback as each chunk
-    lands so the final fsync has little left to wait for."""
-    sfd = os.open(src, os.O_RDONLY)
-    try:
-        dfd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
-        try:
-            def on_chunk(offset: int, length: int) -> None:
-                copy.start_writeback(dfd, offset, length)
-
-            copied = copy.copy_fd(sfd, dfd, size, on_chunk)
-            if copied != size:
-                raise RemoteError(f"{src} is shorter than its recorded size ({copied} of {size} bytes); "
-                                  f"run `gitmodel fsck`")
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    finally:
-        os.close(sfd)
