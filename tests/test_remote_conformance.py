@@ -258,6 +258,21 @@ def test_list_stats(backend, src: Cache) -> None:  # type: ignore[no-untyped-def
     assert packs == {}
 
 
+def test_foreign_keys_in_a_listing_are_ignored(backend, src: Cache) -> None:  # type: ignore[no-untyped-def]
+    """A remote's listing is untrusted input: keys the layout does not
+    recognise (a user's notes, another tool's files, a bad pack name) are
+    skipped by every listing, never parsed into objects or packs."""
+    r, _, _ = backend
+    real = put(r, src, b"a real object")
+    for key in ("objects/README.txt", "objects/xxh128/ab/not-an-oid", "objects/xxh128/abc/" + "0" * 30,
+                "packs/pack-nothex.idx", "packs/notes.txt", "packs/sub/pack-" + "0" * 32 + ".idx"):
+        assert r.backend.put_bytes(key, b"foreign", sync=True)
+    assert set(r.list_oids()) == {real}
+    assert [o for o, _, _ in r.list_stats()] == [real]
+    assert r.list_packs() == [] and list(r.list_pack_stats()) == []
+    assert r.exists_many([real], 4) == {real}
+
+
 def test_meta_files_and_exclusive_writes(backend) -> None:  # type: ignore[no-untyped-def]
     r, view, _ = backend
     assert r.read_meta("locks/gc.json") is None

@@ -272,14 +272,17 @@ class S3Backend(Backend):
     def list(self, prefix: str, limit: int | None = None) -> Iterator[Stat]:
         s3 = self.client()
         config = {"MaxItems": limit} if limit else {}
-        cut = len(self.prefix)
+        full, cut = self.prefix + prefix, len(self.prefix)
         try:
-            pages = s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix + prefix,
+            pages = s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=full,
                                                                  PaginationConfig=config)
             for page in pages:
                 for item in page.get("Contents", ()):
+                    key = str(item.get("Key", ""))
+                    if not key.startswith(full):
+                        continue  # a listing is untrusted: never a key outside what was asked
                     modified = item.get("LastModified")
-                    yield Stat(str(item["Key"])[cut:], int(item.get("Size") or 0),
+                    yield Stat(key[cut:], int(item.get("Size") or 0),
                                modified.timestamp() if hasattr(modified, "timestamp") else None)
         except Exception as e:
             raise self._translate(e, f"listing {prefix}") from None
