@@ -17,12 +17,13 @@ from typing import TYPE_CHECKING, Any
 from gitmodel.errors import GitmodelError
 
 if TYPE_CHECKING:
-    from gitmodel.api import Saved, add, checkout, load, open, promote, pull, push, read_bytes, rollback, save, status, tag, versions
+    from gitmodel.api import (Saved, add, checkout, load, open, promote, pull, push, read_bytes, remote_add, rollback,
+                              save, status, tag, versions)
 
 __version__ = "0.1.0"
 
-_API = frozenset({"Saved", "add", "checkout", "load", "open", "promote", "pull", "push", "read_bytes", "rollback",
-                  "save", "status", "tag", "versions"})
+_API = frozenset({"Saved", "add", "checkout", "load", "open", "promote", "pull", "push", "read_bytes", "remote_add",
+                  "rollback", "save", "status", "tag", "versions"})
 
 
 def __getattr__(name: str) -> Any:
@@ -38,4 +39,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = ["GitmodelError", "Saved", "add", "checkout", "load", "open", "promote", "pull", "push", "read_bytes",
-           "rollback", "save", "status", "tag", "versions", "__version__"]
+           "remote_add", "rollback", "save", "status", "tag", "versions", "__version__"]

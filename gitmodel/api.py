@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from gitmodel.remote.config import RemoteChange
     from gitmodel.repo import Repo
     from gitmodel.workspace.checkout import CheckoutReport
     from gitmodel.workspace.status import Status
@@ -237,7 +238,7 @@ def _ensure(r: Repo, oids: list[str], expand: bool) -> None:
     missing = r.cache.missing(oids)
     if not missing:
         return
-    from gitmodel.transfer import sync as transfer
+    from gitmodel.transfer import fetch as transfer
 
     if not os.path.isdir(r.cache.tmp):
         r.cache.ensure()
@@ -318,7 +319,8 @@ def _fetch_from_source(r: Repo, rev: str, oids: list[str]) -> None:
     """For a cloned URL: fetch from the remote its committed config names."""
     from gitmodel.remote.spec import open_remote, spec_from_config
     from gitmodel.transfer.get import _committed_config
-    from gitmodel.transfer.sync import Wanted, fetch_wanted
+    from gitmodel.transfer.fetch import fetch_wanted
+    from gitmodel.transfer.wanted import Wanted
 
     need = r.cache.missing(oids)
     if not need:
@@ -361,14 +363,14 @@ def checkout(paths: Sequence[PathLike] = (), *, force: bool = False, repo: PathL
 
 def push(*, remote: str | None = None, repo: PathLike | None = None) -> Any:
     """`gitmodel push`: upload the objects the workspace pointers name."""
-    from gitmodel.transfer import sync as transfer
+    from gitmodel.transfer import push as transfer
 
     return transfer.push(_repo(repo), remote)
 
 
 def pull(*, remote: str | None = None, repo: PathLike | None = None) -> Any:
     """`gitmodel pull`: fetch, then checkout."""
-    from gitmodel.transfer import sync as transfer
+    from gitmodel.transfer import pull as transfer
 
     return transfer.pull(_repo(repo), remote)
 
@@ -408,3 +410,15 @@ def rollback(name: str, to: str, *, repo: PathLike | None = None) -> Any:
     from gitmodel.registry.rollback import rollback as _rollback
 
     return _rollback(_repo(repo), name, to)
+
+
+def remote_add(name: str, url: str, *, default: bool = False, local: bool = False,
+               repo: PathLike | None = None) -> RemoteChange:
+    """`gitmodel remote add`: a folder path, s3://bucket/prefix or another
+    fsspec URL; `local=True` keeps it (and any secret in it) in the
+    git-ignored config.  Returns what was written (URL redacted).
+
+    >>> gitmodel.remote_add("storage", "s3://team-models/clf", default=True)"""
+    from gitmodel.remote import config as remotes
+
+    return remotes.add(_repo(repo), name, url, default=default, local=local)

@@ -137,7 +137,7 @@ def test_rollback_fetches_a_missing_object_from_the_remote(two_versions: Path, g
     with open(repo / ".gitmodel" / "config.toml", "a") as f:
         f.write(f'\n[remote.store]\nurl = "{store}"\n')
     git("commit", "-q", "-am", "remote", cwd=repo)
-    from gitmodel.transfer import sync as transfer
+    from gitmodel.transfer import push as transfer
     from gitmodel.repo import Repo
 
     transfer.push(Repo.discover(str(repo)), revs=["clf@v1.0.0"])

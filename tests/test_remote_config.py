@@ -144,3 +144,33 @@ def test_a_local_remote_settings_overlay(repo: Path, tmp_path: Path) -> None:
     git("add", "-A")
     assert gm_run(["push", "-q"]).code == 0
     assert (tmp_path / "mine" / "objects").is_dir() and not (tmp_path / "team").exists()
+
+
+def test_the_library_edits_remotes_without_printing(repo: Path, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """gitmodel.remote.config is what the CLI calls; the Python API adds a
+    remote the same way, and neither prints."""
+    import gitmodel
+    from gitmodel.errors import ConfigError
+    from gitmodel.remote import config as remotes
+    from gitmodel.repo import Repo
+
+    done = gitmodel.remote_add("storage", str(tmp_path / "store"), default=True)
+    assert (done.action, done.name, done.file, done.default) == ("added", "storage", ".gitmodel/config.toml", True)
+    r = Repo.discover()
+    secret_url = f"s3://AKIAEXAMPLE:{SECRET}@bucket/p"
+    with pytest.raises(ConfigError, match="--local"):
+        remotes.add(r, "cloud", secret_url)
+    added = remotes.add(r, "cloud", secret_url, local=True)
+    assert added.local and SECRET not in str(added)
+    changed = remotes.modify(r, "cloud", "secret_access_key", SECRET, local=True)
+    assert (changed.action, changed.key, changed.value) == ("modified", "secret_access_key", "***")
+    rows = {row.name: row for row in remotes.list_remotes(Repo.discover())}
+    assert rows["storage"].default and rows["storage"].source == "committed"
+    assert rows["cloud"].source == "local" and SECRET not in repr(rows["cloud"])
+    assert remotes.set_default(r, "cloud", local=True).default
+    assert remotes.get_default(Repo.discover()) == "cloud"
+    assert remotes.remove(Repo.discover(), "cloud").action == "removed"
+    assert [row.name for row in remotes.list_remotes(Repo.discover())] == ["storage"]
+    assert capsys.readouterr().out == ""
+    assert SECRET not in (repo / ".gitmodel" / "config.toml").read_text()

@@ -1,6 +1,7 @@
 """One conformance suite for every remote backend (restic-style): the same
-tests against a folder (copy and hardlink modes) and against the real S3
-server (moto, on 127.0.0.1)."""
+tests against a folder (copy and hardlink modes), the real S3 server (moto,
+on 127.0.0.1), and fsspec filesystems (memory://, and file:// for the cases
+that need a second process to see the store)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import json
 import os
 import subprocess
 import sys
+import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,14 +19,29 @@ import pytest
 from gitmodel.store import oid as oidmod
 from gitmodel.store.cache import Cache
 from gitmodel.errors import CorruptObjectError, ObjectMissingError
-from gitmodel.remote.spec import Remote
 from gitmodel.remote import s3 as s3mod
-from gitmodel.remote.local import LocalRemote
-from gitmodel.remote.s3 import S3Remote
-from gitmodel.transfer.sync import Wanted, fetch_wanted
-from test_remote_support import Store
+from gitmodel.remote.layout import Remote
+from gitmodel.transfer.fetch import fetch_wanted
+from gitmodel.transfer.wanted import Wanted
+from test_remote_support import MemoryStore, Store
 
-KINDS = ["local", "local-hardlink", "s3"]
+KINDS = ["local", "local-hardlink", "s3", "fsspec-memory", "fsspec-file"]
+# Builds a remote from a JSON spec, here and in the child processes of the
+# cases that kill or race two writers.
+MAKE = r"""
+def make(spec):
+    from gitmodel.remote.layout import Remote
+    if spec["kind"] == "local":
+        from gitmodel.remote.local import LocalBackend
+        return Remote(LocalBackend("t", spec["root"], spec["root"], link=spec["link"]))
+    if spec["kind"] == "s3":
+        from gitmodel.remote.s3 import S3Backend
+        return Remote(S3Backend("t", f"s3://{spec['bucket']}/team", spec["bucket"], "team",
+                                endpoint_url=spec["endpoint"]))
+    from gitmodel.remote.fsspec import FsspecBackend
+    return Remote(FsspecBackend("t", spec["url"], spec["url"], {}))
+"""
+exec(MAKE)
 
 
 @pytest.fixture(params=KINDS)
@@ -34,22 +52,34 @@ def kind(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def backend(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[Remote, Store, dict[str, str]]]:
     """(remote, direct view of its store, a spec to rebuild it in another process)."""
+    store = tmp_path / "store"
     if kind.startswith("local"):
-        store = tmp_path / "store"
-        link = "hardlink" if kind == "local-hardlink" else "copy"
-        r: Remote = LocalRemote("t", str(store), str(store), link=link)
+        spec = {"kind": "local", "root": str(store), "link": "hardlink" if kind == "local-hardlink" else "copy"}
         view = Store("local", path=store)
-        spec = {"kind": "local", "root": str(store), "link": link}
-    else:
+    elif kind == "s3":
         bucket = request.getfixturevalue("s3_bucket")
         endpoint = request.getfixturevalue("s3_env")
-        r = S3Remote("t", f"s3://{bucket}/team", bucket, "team", endpoint_url=endpoint)
-        view = Store("s3", endpoint=endpoint, bucket=bucket)
         spec = {"kind": "s3", "bucket": bucket, "endpoint": endpoint}
+        view = Store("s3", endpoint=endpoint, bucket=bucket)
+    elif kind == "fsspec-file":
+        spec = {"kind": "fsspec", "url": store.as_uri()}  # LocalFileSystem: temp name, then mv
+        view = Store("local", path=store)
+    else:
+        root = f"/gm-test-{uuid.uuid4().hex[:12]}"  # memory:// is one store per process
+        spec = {"kind": "fsspec", "url": f"memory://{root}"}
+        view = MemoryStore(root)
+    r: Remote = make(spec)  # type: ignore[name-defined]  # noqa: F821 - defined by exec(MAKE)
     try:
         yield r, view, spec
     finally:
         r.close()
+        if kind == "fsspec-memory":
+            view.drop()
+
+
+def one_process_only(kind: str) -> None:
+    if kind == "fsspec-memory":
+        pytest.skip("memory:// lives inside one process; fsspec-file runs this case for fsspec")
 
 
 @pytest.fixture
@@ -95,7 +125,7 @@ def test_multipart_upload_round_trip(s3_bucket: str, s3_env: str, src: Cache, ds
     # Lower the threshold so an 11 MiB object takes the multipart path (5 MiB parts, S3's minimum).
     monkeypatch.setattr(s3mod, "MULTIPART_THRESHOLD", 5 << 20)
     monkeypatch.setattr(s3mod, "MULTIPART_CHUNK", 5 << 20)
-    r = S3Remote("t", "x", s3_bucket, "team", endpoint_url=s3_env)
+    r = make({"kind": "s3", "bucket": s3_bucket, "endpoint": s3_env})  # type: ignore[name-defined]  # noqa: F821
     data = os.urandom((11 << 20) + 3)
     oid = put(r, src, data)
     fetch(r, dst, [oid])
@@ -114,7 +144,7 @@ def test_exists_many_and_list(backend, src: Cache, monkeypatch: pytest.MonkeyPat
     assert r.exists_many([], 4) == set()
     assert set(r.list_oids()) == present
     # The per-object path gives the same answer as the listing.
-    monkeypatch.setattr(s3mod, "HEAD_BATCH_MAX", 100_000)
+    monkeypatch.setattr(r.backend, "probe_limit", 100_000)
     assert r.exists_many(list(present) + list(absent)[:100], 8) == present
 
 
@@ -141,8 +171,6 @@ def test_truncated_object_is_refused(backend, src: Cache, dst: Cache) -> None:  
 
 def test_missing_object(backend, dst: Cache) -> None:  # type: ignore[no-untyped-def]
     r, _, _ = backend
-    if r.kind == "local":
-        os.makedirs(r.root, exist_ok=True)  # type: ignore[attr-defined]
     oid = oidmod.of_bytes(b"never uploaded")
     with pytest.raises(ObjectMissingError) as e:
         fetch(r, dst, [oid])
@@ -160,15 +188,10 @@ def test_delete(backend, src: Cache) -> None:  # type: ignore[no-untyped-def]
     r.delete(oid)  # deleting what is not there is not an error
 
 
-PUTTER = r"""
+PUTTER = MAKE + r"""
 import json, sys
-from gitmodel.remote.local import LocalRemote
-from gitmodel.remote.s3 import S3Remote
 spec, oid, path, size, rounds = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
-if spec["kind"] == "local":
-    r = LocalRemote("t", spec["root"], spec["root"], link=spec["link"])
-else:
-    r = S3Remote("t", "x", spec["bucket"], "team", endpoint_url=spec["endpoint"])
+r = make(spec)
 for _ in range(rounds):
     r.put(oid, path, size)
     r.flush()
@@ -182,7 +205,8 @@ def spawn_put(spec: dict[str, str], oid: str, path: str, size: int, rounds: int 
                             env={**os.environ, **(env or {})}, stderr=subprocess.PIPE)
 
 
-def test_concurrent_puts_of_one_object_from_two_processes(backend, src: Cache, dst: Cache) -> None:  # type: ignore[no-untyped-def]
+def test_concurrent_puts_of_one_object_from_two_processes(backend, kind: str, src: Cache, dst: Cache) -> None:  # type: ignore[no-untyped-def]
+    one_process_only(kind)
     r, view, spec = backend
     data = os.urandom(300_000)
     oid = src.add_bytes(data)
@@ -227,13 +251,30 @@ def test_list_stats(backend, src: Cache) -> None:  # type: ignore[no-untyped-def
     oids = {put(r, src, b"x" * n): n for n in (1, 10, 100)}
     stats = {oid: (size, mtime) for oid, size, mtime in r.list_stats()}
     assert {o: s for o, (s, _) in stats.items()} == oids
-    assert all(m > 0 for _, m in stats.values())
+    # Real modification times (gc's grace period depends on them), not 0 nor a made-up "now".
+    now = time.time()
+    assert all(now - 300 < m <= now + 5 for _, m in stats.values()), stats
+    packs = {(p, ext): m for p, ext, _, m in r.list_pack_stats()}
+    assert packs == {}
+
+
+def test_foreign_keys_in_a_listing_are_ignored(backend, src: Cache) -> None:  # type: ignore[no-untyped-def]
+    """A remote's listing is untrusted input: keys the layout does not
+    recognise (a user's notes, another tool's files, a bad pack name) are
+    skipped by every listing, never parsed into objects or packs."""
+    r, _, _ = backend
+    real = put(r, src, b"a real object")
+    for key in ("objects/README.txt", "objects/xxh128/ab/not-an-oid", "objects/xxh128/abc/" + "0" * 30,
+                "packs/pack-nothex.idx", "packs/notes.txt", "packs/sub/pack-" + "0" * 32 + ".idx"):
+        assert r.backend.put_bytes(key, b"foreign", sync=True)
+    assert set(r.list_oids()) == {real}
+    assert [o for o, _, _ in r.list_stats()] == [real]
+    assert r.list_packs() == [] and list(r.list_pack_stats()) == []
+    assert r.exists_many([real], 4) == {real}
 
 
 def test_meta_files_and_exclusive_writes(backend) -> None:  # type: ignore[no-untyped-def]
     r, view, _ = backend
-    if r.kind == "local":
-        os.makedirs(r.root, exist_ok=True)  # type: ignore[attr-defined]
     assert r.read_meta("locks/gc.json") is None
     assert r.write_meta("locks/gc.json", b"first", exclusive=True) is True
     assert r.write_meta("locks/gc.json", b"second", exclusive=True) is False
@@ -303,15 +344,10 @@ def test_put_bytes_round_trip(backend, dst: Cache) -> None:  # type: ignore[no-u
     assert Path(dst.path(oid)).read_bytes() == data
 
 
-PACK_PUTTER = r"""
+PACK_PUTTER = MAKE + r"""
 import json, sys
-from gitmodel.remote.local import LocalRemote
-from gitmodel.remote.s3 import S3Remote
 spec, packid, path, idx, rounds = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
-if spec["kind"] == "local":
-    r = LocalRemote("t", spec["root"], spec["root"], link=spec["link"])
-else:
-    r = S3Remote("t", "x", spec["bucket"], "team", endpoint_url=spec["endpoint"])
+r = make(spec)
 data = open(idx, "rb").read()
 for _ in range(rounds):
     r.put_pack(packid, path, data)
@@ -326,7 +362,8 @@ def spawn_put_pack(spec: dict[str, str], packid: str, path: str, rounds: int = 1
                             env={**os.environ, **(env or {})}, stderr=subprocess.PIPE)
 
 
-def test_concurrent_put_pack_from_two_processes(backend, src: Cache) -> None:  # type: ignore[no-untyped-def]
+def test_concurrent_put_pack_from_two_processes(backend, kind: str, src: Cache) -> None:  # type: ignore[no-untyped-def]
+    one_process_only(kind)
     r, view, spec = backend
     packid, path, idx, _ = make_pack(src)
     procs = [spawn_put_pack(spec, packid, path, rounds=5) for _ in range(2)]
@@ -338,7 +375,8 @@ def test_concurrent_put_pack_from_two_processes(backend, src: Cache) -> None:  #
     assert view.read_pack(f"pack-{packid}.idx") == idx
 
 
-def test_a_killed_pack_upload_does_not_count(backend, src: Cache) -> None:  # type: ignore[no-untyped-def]
+def test_a_killed_pack_upload_does_not_count(backend, kind: str, src: Cache) -> None:  # type: ignore[no-untyped-def]
+    one_process_only(kind)
     r, view, spec = backend
     packid, path, idx, _ = make_pack(src)
     p = spawn_put_pack(spec, packid, path, env={"GITMODEL_FAULT": "remote:pack-before-index"})
@@ -348,3 +386,35 @@ def test_a_killed_pack_upload_does_not_count(backend, src: Cache) -> None:  # ty
     assert r.list_packs() == []  # no index: the objects are not on the remote
     r.put_pack(packid, path, idx)  # the rerun completes it
     assert r.list_packs() == [packid]
+
+
+# -- gc's grace period depends on the backend's modification times ------------------
+
+def test_a_fresh_object_on_an_fsspec_remote_survives_gc(repo: Path) -> None:
+    """memory:// reports `created`, not `mtime`: read as 0 it made every
+    object look older than the grace period, so `gc -r` would have deleted a
+    colleague's object pushed a second ago (and not yet pushed to git)."""
+    from conftest import git, gm_run
+
+    root = f"/gm-gc-{uuid.uuid4().hex[:12]}"
+    view = MemoryStore(root)
+    try:
+        assert gm_run(["remote", "add", "storage", f"memory://{root}", "--default"]).code == 0
+        (repo / "a.bin").write_bytes(b"a draft, pushed, never committed")
+        assert gm_run(["add", "a.bin"]).code == 0 and gm_run(["push"]).code == 0
+        draft = oidmod.of_bytes(b"a draft, pushed, never committed")
+        (repo / "a.bin").write_bytes(b"the committed one")
+        assert gm_run(["add", "a.bin"]).code == 0 and gm_run(["push"]).code == 0
+        git("add", "-A", cwd=repo)
+        git("commit", "-qm", "c", cwd=repo)
+        assert draft in view.oids()
+        r = gm_run(["gc", "-r", "storage"])
+        assert r.code == 0, r
+        assert draft in view.oids(), "younger than the grace period: kept"
+        # The grace period is what kept it: with none, the same run deletes it
+        # (a backend without real times would keep it forever instead).
+        r = gm_run(["gc", "-r", "storage", "--keep-days", "0"])
+        assert r.code == 0, r
+        assert view.oids() == {oidmod.of_bytes(b"the committed one")}
+    finally:
+        view.drop()

@@ -11,7 +11,7 @@ from pathlib import Path
 from conftest import gm_run
 from gitmodel.store import oid as oidmod
 from gitmodel.remote.spec import from_repo
-from gitmodel.remote.base import GC_MARKER
+from gitmodel.remote.layout import GC_MARKER
 from gitmodel.repo import Repo
 from test_remote_support import pushed_model
 

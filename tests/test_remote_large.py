@@ -10,7 +10,7 @@ from conftest import Result, git, gm_run
 from gitmodel.store import oid as oidmod
 from test_remote_support import pushed_model
 
-BIG = 9 << 20  # above transfer.LARGE_LOCAL
+BIG = 9 << 20  # above transfer.fetch.LARGE_LOCAL
 
 
 def _setup(repo: Path, tmp_path: Path) -> tuple[Path, str, bytes]:

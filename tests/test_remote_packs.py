@@ -16,7 +16,7 @@ import pytest
 
 from conftest import GITMODEL, git, gm_proc, gm_run, make_repo
 from gitmodel.store import oid as oidmod
-from gitmodel.transfer import sync as transfer
+from gitmodel.transfer import fetch as transfer
 from gitmodel.errors import CorruptObjectError
 from gitmodel.repo import Repo
 from test_remote_support import Store, add_commit, add_remote, cache_objects, cache_tmp, write

@@ -9,7 +9,7 @@ import boto3
 
 from conftest import gm_run
 from gitmodel.store import oid as oidmod
-from gitmodel.remote.base import object_key
+from gitmodel.remote.layout import object_key
 
 
 def write(path: Path, data: bytes) -> Path:
@@ -93,6 +93,9 @@ class Store:
     def __init__(self, kind: str, path: Path | None = None, endpoint: str | None = None,
                  bucket: str | None = None, prefix: str = "team/") -> None:
         self.kind, self.path, self.endpoint, self.bucket, self.prefix = kind, path, endpoint, bucket, prefix
+
+    def drop(self) -> None:
+        """Remove the whole store (only the in-process one needs it)."""
 
     def _s3(self):  # type: ignore[no-untyped-def]
         return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1")
@@ -179,6 +182,59 @@ class Store:
     def all_intact(self) -> bool:
         """Every object on the remote hashes to its name."""
         return all(oidmod.of_bytes(self.read(o)) == o for o in self.oids())
+
+
+class MemoryStore(Store):
+    """The same view of a store in fsspec's in-process memory:// filesystem."""
+
+    def __init__(self, root: str) -> None:
+        import fsspec
+
+        super().__init__("memory")
+        self.root = root.rstrip("/")
+        self.fs = fsspec.filesystem("memory")
+
+    def _find(self, under: str) -> list[str]:
+        try:
+            found = self.fs.find(f"{self.root}/{under}")
+        except FileNotFoundError:
+            return []
+        return [str(p).rpartition("/")[2] if under == "packs" else str(p) for p in found]
+
+    def oids(self) -> set[str]:
+        out = set()
+        for p in self._find("objects"):
+            parts = p.split("/")
+            if not parts[-1].startswith(".gm-tmp-"):
+                out.add(f"{parts[-3]}:{parts[-2]}{parts[-1]}")
+        return out
+
+    def temps(self) -> list[str]:
+        return [p for p in self._find("objects") if p.rpartition("/")[2].startswith(".gm-tmp-")]
+
+    def read(self, oid: str) -> bytes:
+        return bytes(self.fs.cat_file(f"{self.root}/{object_key(oid)}"))
+
+    def overwrite(self, oid: str, data: bytes) -> None:
+        self.fs.pipe_file(f"{self.root}/{object_key(oid)}", data)
+
+    def remove(self, oid: str) -> None:
+        self.fs.rm_file(f"{self.root}/{object_key(oid)}")
+
+    def pack_files(self) -> list[str]:
+        return sorted(n for n in self._find("packs") if not n.startswith(".gm-tmp-"))
+
+    def read_pack(self, name: str) -> bytes:
+        return bytes(self.fs.cat_file(f"{self.root}/packs/{name}"))
+
+    def write_pack(self, name: str, data: bytes) -> None:
+        self.fs.pipe_file(f"{self.root}/packs/{name}", data)
+
+    def drop(self) -> None:
+        try:
+            self.fs.rm(self.root, recursive=True)
+        except FileNotFoundError:
+            pass
 
 
 def cache_objects(root: Path) -> set[str]:

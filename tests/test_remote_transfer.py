@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from conftest import GITMODEL, git, gm_proc, gm_run, make_repo
-from gitmodel.transfer import sync as transfer
+from gitmodel.transfer import fetch as fetching
+from gitmodel.transfer import push as pushing
+from gitmodel.transfer import wanted
 from gitmodel.repo import Repo
 from test_remote_support import (Store, add_commit, add_remote, cache_intact, cache_objects, cache_tmp, populate,
                                  v1_tagged_then_v2, write)
@@ -100,7 +102,7 @@ def test_a_second_push_sends_nothing(setup: Setup) -> None:
 def test_the_record_is_only_a_hint(setup: Setup) -> None:
     """An object the record claims but the remote lost is found with --check-remote."""
     assert push_json(cwd=setup.root)["uploaded"] == 5
-    model_oid = transfer.collect(Repo.discover(str(setup.root)), ["model.bin"]).files.popitem()[0]
+    model_oid = wanted.collect(Repo.discover(str(setup.root)), ["model.bin"]).files.popitem()[0]
     setup.store.remove(model_oid)
     assert push_json(cwd=setup.root)["uploaded"] == 0  # the record still believes it is there
     assert push_json("--check-remote", cwd=setup.root)["uploaded"] == 1
@@ -115,7 +117,7 @@ def test_push_of_one_path(setup: Setup) -> None:
 
 def test_corrupt_object_on_the_remote_never_reaches_cache_or_workspace(setup: Setup, tmp_path: Path) -> None:
     assert gm_run(["push", "-q"], cwd=setup.root).code == 0
-    model_oid = transfer.collect(Repo.discover(str(setup.root)), ["model.bin"]).files.popitem()[0]
+    model_oid = wanted.collect(Repo.discover(str(setup.root)), ["model.bin"]).files.popitem()[0]
     setup.store.overwrite(model_oid, b"not the model")
     other = clone(setup.root, tmp_path / "clone")
     r = gm_run(["pull", "model.bin"], cwd=other)
@@ -128,7 +130,7 @@ def test_corrupt_object_on_the_remote_never_reaches_cache_or_workspace(setup: Se
 
 def test_pull_reports_objects_the_remote_lacks(setup: Setup, tmp_path: Path) -> None:
     assert gm_run(["push", "-q"], cwd=setup.root).code == 0
-    model_oid = transfer.collect(Repo.discover(str(setup.root)), ["model.bin"]).files.popitem()[0]
+    model_oid = wanted.collect(Repo.discover(str(setup.root)), ["model.bin"]).files.popitem()[0]
     setup.store.remove(model_oid)
     other = clone(setup.root, tmp_path / "clone")
     r = gm_run(["pull"], cwd=other)
@@ -136,7 +138,7 @@ def test_pull_reports_objects_the_remote_lacks(setup: Setup, tmp_path: Path) -> 
     assert "model.bin" in r.err and model_oid in r.err
     assert (other / "data/a.txt").read_bytes() == setup.files["data/a.txt"]  # the rest arrived
     with pytest.raises(Exception, match="not on remote 'origin'"):
-        transfer.fetch(Repo.discover(str(other)))
+        fetching.fetch(Repo.discover(str(other)))
 
 
 def test_push_of_objects_missing_from_the_cache(setup: Setup, tmp_path: Path) -> None:
@@ -149,21 +151,21 @@ def test_push_of_objects_missing_from_the_cache(setup: Setup, tmp_path: Path) ->
 def test_library_fetch_oids_expands_manifests(setup: Setup, tmp_path: Path) -> None:
     assert gm_run(["push", "-q"], cwd=setup.root).code == 0
     repo_a = Repo.discover(str(setup.root))
-    dir_oid = next(iter(transfer.collect(repo_a, ["data"]).dirs))
+    dir_oid = next(iter(wanted.collect(repo_a, ["data"]).dirs))
     other = clone(setup.root, tmp_path / "clone")
     repo_b = Repo.discover(str(other))
     repo_b.require_init()
-    report = transfer.fetch_oids(repo_b, [dir_oid])
+    report = fetching.fetch_oids(repo_b, [dir_oid])
     assert report.downloaded == 4  # the manifest and its three distinct files
     assert report.missing == []
-    again = transfer.fetch_oids(repo_b, [dir_oid])
+    again = fetching.fetch_oids(repo_b, [dir_oid])
     assert again.downloaded == 0
 
 
 def test_library_push_oids(setup: Setup) -> None:
     repo = Repo.discover(str(setup.root))
-    want = transfer.collect(repo, ["data"])
-    report = transfer.push_oids(repo, list(want.dirs))
+    want = wanted.collect(repo, ["data"])
+    report = pushing.push_oids(repo, list(want.dirs))
     assert report.uploaded == 4
     assert len(setup.store.oids()) == 4
 
@@ -200,7 +202,7 @@ def versions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Sto
 
 def oids_at(root: Path, rev: str) -> set[str]:
     repo = Repo.discover(str(root))
-    want = transfer.collect(repo, revs_=[rev])
+    want = wanted.collect(repo, revs_=[rev])
     out = set(want.files)
     for m in want.dirs:
         from gitmodel.store import manifest
@@ -262,7 +264,7 @@ def test_push_killed_before_manifests_then_rerun(tmp_path: Path, monkeypatch: py
     store = Store("local", path=tmp_path / "store")
     r = gm_proc("push", cwd=root, env={"GITMODEL_FAULT": "push:files-published"})
     assert r.code == -9, r
-    dir_oid = next(iter(transfer.collect(Repo.discover(str(root)), ["data"]).dirs))
+    dir_oid = next(iter(wanted.collect(Repo.discover(str(root)), ["data"]).dirs))
     assert dir_oid not in store.oids() and len(store.oids()) == 4  # every file, no manifest
     # A clone sees no half directory: the manifest is simply not there yet.
     other = clone(root, tmp_path / "clone")

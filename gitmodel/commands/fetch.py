@@ -4,7 +4,7 @@ import json
 
 from gitmodel.progress import Progress, human_size
 from gitmodel.repo import Repo
-from gitmodel.transfer import sync as transfer
+from gitmodel.transfer import fetch as transfer
 from gitmodel.commands.push import print_missing
 
 MISSING_HINT = "push them from a clone that has them (`gitmodel push`), or fetch from another remote (-r NAME)"

@@ -5,7 +5,7 @@ import sys
 from gitmodel.store.oid import short
 from gitmodel.progress import Progress, human_size
 from gitmodel.repo import Repo
-from gitmodel.transfer import sync as transfer
+from gitmodel.transfer import pull as transfer
 from gitmodel.git.hooks import ensure_driver
 from gitmodel.commands.fetch import MISSING_HINT
 from gitmodel.commands.push import print_missing

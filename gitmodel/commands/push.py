@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from gitmodel.progress import Progress, human_size
 from gitmodel.repo import Repo
-from gitmodel.transfer import sync as transfer
+from gitmodel.transfer import push as transfer
 
 
 def print_missing(missing: Sequence[tuple[str, str]], what: str, hint: str) -> None:

@@ -139,7 +139,7 @@ def pre_push(repo: Repo, remote_name: str, updates: Sequence[RefUpdate],
     if not found:
         return report
     from gitmodel.remote import spec as remotes
-    from gitmodel.transfer import sync as transfer
+    from gitmodel.transfer import push as transfer
 
     if not remotes.names(repo.config):
         raise RemoteError(f"the commits being pushed track {_count(len(found), 'object')} with gitmodel but no "
@@ -254,7 +254,7 @@ def _auto_fetch(repo: Repo, targets: Iterable[Target], report: SyncReport, progr
                 want.append(p.oid)
     if not want:
         return
-    from gitmodel.transfer import sync as transfer
+    from gitmodel.transfer import fetch as transfer
 
     try:
         rep = transfer.fetch_oids(repo, want, progress=progress, strict=False)

@@ -20,7 +20,7 @@ from gitmodel.store import oid as oidmod
 from gitmodel.errors import GitmodelError
 from gitmodel.maintenance.gc import DAY, DEFAULT_KEEP_DAYS, MANIFEST_MAGIC, OID_TOKEN, GcRefusedError, GcReport, Reachable, check_keep_days, reachable, refuse_if_shallow, refuse_if_unsafe
 from gitmodel.progress import Progress
-from gitmodel.remote.base import GC_MARKER
+from gitmodel.remote.layout import GC_MARKER
 from gitmodel.repo import Repo
 
 if TYPE_CHECKING:

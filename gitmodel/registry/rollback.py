@@ -54,7 +54,7 @@ def _fetch(repo: Repo, pointer: ptr.Pointer, ref: str, progress: Progress | None
     if not missing:
         return 0
     try:
-        from gitmodel.transfer import sync as transfer
+        from gitmodel.transfer import fetch as transfer
     except ImportError:
         raise ObjectMissingError(f"the artifact of {ref} ({missing[0]}) is not in the cache and this "
                                  f"installation cannot fetch it; run `gitmodel pull` where the remote is "

@@ -115,7 +115,7 @@ def _git_remote(repo: Repo) -> str:
 def _push_plan(repo: Repo) -> str:
     """Check before anything is written that --push can work; returns the git remote."""
     try:
-        from gitmodel.transfer import sync as transfer  # noqa: F401
+        from gitmodel.transfer import push as transfer  # noqa: F401
     except ImportError:
         raise GitmodelError("--push needs gitmodel's remote support, which this installation lacks; "
                             "tag without --push, then run `gitmodel push` and `git push --tags`") from None
@@ -126,7 +126,7 @@ def _push(repo: Repo, tag: str, git_remote: str) -> None:
     """Objects first, then the tag: a tag on the remote always has its data.
     Runs after the repository lock is released: git's pre-push hook is
     another gitmodel process that takes it."""
-    from gitmodel.transfer import sync as transfer
+    from gitmodel.transfer import push as transfer
 
     transfer.push(repo, remote=None, revs=[tag])
     gitops.run(["push", git_remote, f"refs/tags/{tag}:refs/tags/{tag}"], cwd=repo.root)

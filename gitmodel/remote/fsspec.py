@@ -13,23 +13,27 @@ object is written to a temp name and moved into place.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
-from collections.abc import Callable, Collection, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
 from typing import Any
 
+from gitmodel.errors import RemoteError
 from gitmodel.platform import atomic
-from gitmodel.store import pack as packmod
-from gitmodel.errors import ObjectMissingError, RemoteError
-from gitmodel.remote.base import META, OBJECTS, PACKS, Remote, Sink, object_key, oid_from_key, pack_key
+from gitmodel.remote.base import Backend, KeyMissingError, Sink, Stat
 
 _OBJECT_STORES = {"gs", "gcs", "az", "abfs", "abfss", "adl", "s3a", "oss", "memory"}
 _EXTRAS = {"gs": "gcsfs", "gcs": "gcsfs", "az": "adlfs", "abfs": "adlfs", "abfss": "adlfs",
            "sftp": "paramiko", "ssh": "paramiko", "http": "aiohttp", "https": "aiohttp"}
+# What the implementations call a file's modification time, most specific
+# first (local: mtime; s3fs: LastModified; gcsfs: updated; adlfs: last_modified;
+# sftp: mtime; memory: created, as files there are never modified in place).
+_TIME_FIELDS = ("mtime", "LastModified", "last_modified", "updated", "modified", "timeModified",
+                "created", "timeCreated", "creation_time")
 READ_CHUNK = 1 << 20
 
 
-class FsspecRemote(Remote):
+class FsspecBackend(Backend):
     kind = "fsspec"
     default_jobs = 8
 
@@ -49,48 +53,21 @@ class FsspecRemote(Remote):
         if self._fs is None:
             extra = _EXTRAS.get(self.scheme, "the fsspec implementation for it")
             try:
-                from fsspec.core import url_to_fs  # type: ignore[import-not-found, unused-ignore]
+                from fsspec.core import url_to_fs  # type: ignore[import-not-found, import-untyped, unused-ignore]
             except ImportError:
                 raise RemoteError(f"{self.where}: {self.scheme}:// remotes need fsspec; "
                                   f"install it with `pip install fsspec {extra}` (or the matching gitmodel extra, docs/remotes.md)") from None
             try:
-                self._fs, self.root = url_to_fs(self.url, **self.options)
+                self._fs, root = url_to_fs(self.url, **self.options)
             except (ImportError, ValueError) as e:
                 raise RemoteError(f"{self.where}: cannot open {self.scheme}:// ({e}); "
                                   f"install `pip install fsspec {extra}`") from None
-            self.root = self.root.rstrip("/")
+            self.root = str(root).rstrip("/")
         return self._fs
 
-    def path(self, oid: str) -> str:
-        self.fs()
-        return f"{self.root}/{object_key(oid)}"
-
-    def exists_many(self, oids: Collection[str], jobs: int) -> set[str]:
-        fs = self.fs()
-        oids = list(oids)
-
-        def one(o: str) -> str | None:
-            return o if fs.exists(self.path(o)) else None
-
-        with ThreadPoolExecutor(max(1, min(jobs, len(oids) or 1))) as pool:
-            return {o for o in pool.map(one, oids) if o}
-
-    def list_oids(self) -> Iterator[str]:
-        fs = self.fs()
-        try:
-            found = fs.find(f"{self.root}/{OBJECTS}")
-        except FileNotFoundError:
-            return
-        for key in found:
-            oid = oid_from_key(str(key))
-            if oid:
-                yield oid
-
-    def put(self, oid: str, path: str, size: int) -> None:
-        self._publish(self.path(oid), lambda dest: self.fs().put_file(path, dest))
-
-    def put_bytes(self, oid: str, data: bytes) -> None:
-        self._publish(self.path(oid), lambda dest: self.fs().pipe_file(dest, data))
+    def path(self, key: str) -> str:
+        self.fs()  # sets self.root
+        return f"{self.root}/{key}"
 
     def _publish(self, final: str, write: Callable[[str], None]) -> None:
         """Object stores publish an upload whole; elsewhere write a temp name and move it."""
@@ -98,108 +75,111 @@ class FsspecRemote(Remote):
         if self.scheme in _OBJECT_STORES:
             write(final)
             return
-        tmp = f"{os.path.dirname(final)}/{os.path.basename(atomic.tmp_name('.'))}"
-        fs.makedirs(os.path.dirname(final), exist_ok=True)
+        folder = final.rpartition("/")[0]
+        tmp = f"{folder}/{os.path.basename(atomic.tmp_name('.'))}"
+        fs.makedirs(folder, exist_ok=True)
         write(tmp)
         fs.mv(tmp, final)
 
-    # -- packs (same keys as every backend: packs/pack-<id>.pack|idx) --------------
-    def _pack(self, packid: str, ext: str) -> str:
-        self.fs()
-        return f"{self.root}/{pack_key(packid, ext)}"
+    def put_file(self, key: str, path: str, size: int, *, sync: bool = False) -> None:
+        self._publish(self.path(key), lambda dest: self.fs().put_file(path, dest))
 
-    def list_packs(self) -> list[str]:
-        return sorted(p for p, ext, _, _ in self.list_pack_stats() if ext == "idx")
+    def put_bytes(self, key: str, data: bytes, *, sync: bool = False, exclusive: bool = False) -> bool:
+        final = self.path(key)
+        if exclusive and self.fs().exists(final):  # check-then-write: callers read it back to be sure
+            return False
+        self._publish(final, lambda dest: self.fs().pipe_file(dest, data))
+        return True
 
-    def read_pack_index(self, packid: str) -> bytes:
+    def get(self, key: str, sink: Sink) -> None:
         try:
-            return bytes(self.fs().cat_file(self._pack(packid, "idx")))
+            f = self.fs().open(self.path(key), "rb")
         except FileNotFoundError:
-            raise ObjectMissingError(f"pack {packid} is not on {self.where}") from None
-
-    def put_pack(self, packid: str, pack_path: str, idx_data: bytes) -> None:
-        self._publish(self._pack(packid, "pack"), lambda dest: self.fs().put_file(pack_path, dest))
-        self._publish(self._pack(packid, "idx"), lambda dest: self.fs().pipe_file(dest, idx_data))
-
-    def get_range(self, packid: str, offset: int, size: int) -> bytes:
-        if size <= 0:
-            return b""
-        try:
-            return bytes(self.fs().cat_file(self._pack(packid, "pack"), start=offset, end=offset + size))
-        except FileNotFoundError:
-            raise ObjectMissingError(f"pack {packid} is not on {self.where}") from None
-
-    def delete_pack(self, packid: str) -> None:
-        for ext in ("idx", "pack"):  # the index first
-            try:
-                self.fs().rm_file(self._pack(packid, ext))
-            except FileNotFoundError:
-                pass
-
-    def _stats_under(self, folder: str) -> Iterator[tuple[str, int, float]]:
-        """(key, size, mtime) of every file under `folder`, whatever the
-        backend calls its modification time."""
-        fs = self.fs()  # sets self.root
-        try:
-            found = fs.find(f"{self.root}/{folder}", detail=True)
-        except FileNotFoundError:
-            return
-        for key, info in found.items():
-            mtime = info.get("mtime") or info.get("LastModified") or info.get("updated") or 0
-            stamp = mtime.timestamp() if hasattr(mtime, "timestamp") else float(mtime or 0)
-            yield str(key), int(info.get("size") or 0), stamp
-
-    def list_pack_stats(self) -> Iterator[tuple[str, str, int, float]]:
-        for key, size, stamp in self._stats_under(PACKS):
-            named = packmod.split_name(key.rpartition("/")[2])
-            if named is not None:
-                yield *named, size, stamp
-
-    def get(self, oid: str, sink: Sink) -> None:
-        fs = self.fs()
-        try:
-            f = fs.open(self.path(oid), "rb")
-        except FileNotFoundError:
-            raise ObjectMissingError(f"object {oid} is not on {self.where}") from None
+            raise KeyMissingError(f"{key} is not on {self.where}") from None
         with f:
             while chunk := f.read(READ_CHUNK):
                 sink.write(chunk)
 
-    def list_stats(self) -> Iterator[tuple[str, int, float]]:
-        for key, size, stamp in self._stats_under(OBJECTS):
-            oid = oid_from_key(key)
-            if oid:
-                yield oid, size, stamp
-
-    def _meta(self, name: str) -> str:
-        if not name or name.startswith("/") or ".." in name.split("/"):
-            raise ValueError(f"bad meta name {name!r}")
-        self.fs()
-        return f"{self.root}/{META}/{name}"
-
-    def read_meta(self, name: str) -> bytes | None:
+    def get_range(self, key: str, offset: int, size: int) -> bytes:
+        if size <= 0:
+            return b""
         try:
-            return bytes(self.fs().cat_file(self._meta(name)))
+            return bytes(self.fs().cat_file(self.path(key), start=offset, end=offset + size))
+        except FileNotFoundError:
+            raise KeyMissingError(f"{key} is not on {self.where}") from None
+
+    def stat(self, key: str) -> Stat | None:
+        try:
+            info = self.fs().info(self.path(key))
         except FileNotFoundError:
             return None
+        if info.get("type") == "directory":
+            return None
+        return Stat(key, int(info.get("size") or 0), self._mtime(self.path(key), info))
 
-    def write_meta(self, name: str, data: bytes, exclusive: bool = False) -> bool:
+    def list(self, prefix: str, limit: int | None = None) -> Iterator[Stat]:
         fs = self.fs()
-        path = self._meta(name)
-        if exclusive and fs.exists(path):  # check-then-write: callers read it back to be sure
-            return False
-        fs.makedirs(os.path.dirname(path), exist_ok=True)
-        fs.pipe_file(path, data)
-        return True
-
-    def delete_meta(self, name: str) -> None:
+        folder, _, start = prefix.rpartition("/")
+        base = f"{self.root}/{folder}" if folder else self.root
         try:
-            self.fs().rm_file(self._meta(name))
+            found = fs.find(base, detail=True)
+        except FileNotFoundError:
+            return
+        count = 0
+        for path, info in sorted(found.items()):
+            key = _relative(str(path), self.root)
+            if key is None or not key.startswith(prefix) or key.rpartition("/")[2].startswith(atomic.TMP_PREFIX):
+                continue
+            if info.get("type") == "directory":
+                continue
+            yield Stat(key, int(info.get("size") or 0), self._mtime(str(path), info))
+            count += 1
+            if limit is not None and count >= limit:
+                return
+
+    def _mtime(self, path: str, info: dict[str, Any]) -> float | None:
+        """The file's modification time from whatever field the implementation
+        fills, else its `modified()`; None when it cannot tell (never 0,
+        which would make every file look older than gc's grace period)."""
+        for name in _TIME_FIELDS:
+            stamp = _as_timestamp(info.get(name))
+            if stamp is not None:
+                return stamp
+        try:
+            return _as_timestamp(self.fs().modified(path))
+        except (NotImplementedError, OSError, ValueError, AttributeError):
+            return None
+
+    def delete(self, key: str) -> None:
+        try:
+            self.fs().rm_file(self.path(key))
         except FileNotFoundError:
             pass
 
-    def delete(self, oid: str) -> None:
+
+def _relative(path: str, root: str) -> str | None:
+    """`path` below `root`, or None (implementations differ in a leading `/`)."""
+    p, r = path.strip("/"), root.strip("/")
+    if not r:
+        return p
+    return p[len(r) + 1:] if p.startswith(r + "/") else None
+
+
+def _as_timestamp(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.timezone.utc)  # what the object stores mean by a naive time
+        return float(value.timestamp())
+    if isinstance(value, (int, float)):
+        return float(value) if value > 0 else None
+    if isinstance(value, str):
         try:
-            self.fs().rm_file(self.path(oid))
-        except FileNotFoundError:
-            pass
+            return _as_timestamp(dt.datetime.fromisoformat(value.replace("Z", "+00:00")))
+        except ValueError:
+            try:
+                return _as_timestamp(float(value))
+            except ValueError:
+                return None
+    return None

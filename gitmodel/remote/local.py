@@ -30,17 +30,14 @@ from __future__ import annotations
 
 import errno
 import os
-import random
 import threading
 from collections.abc import Collection, Iterator
 
+from gitmodel.errors import RemoteError
 from gitmodel.platform import faults
 from gitmodel.platform import atomic
 from gitmodel.platform import copy
-from gitmodel.store import oid as oidmod
-from gitmodel.store import pack as packmod
-from gitmodel.errors import ObjectMissingError, RemoteError
-from gitmodel.remote.base import META, OBJECTS, PACKS, Remote, Sink
+from gitmodel.remote.base import Backend, KeyMissingError, Sink, Stat
 
 SMALL = 1 << 20  # below this: batched durability; above: fsync per object
 BATCH_FILES = 4096  # publish a batch every so many small objects...
@@ -50,9 +47,13 @@ LINKS = ("auto", "reflink", "copy", "hardlink")
 _NO_LINK = (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP)  # another filesystem, or links refused
 
 
-class LocalRemote(Remote):
+class LocalBackend(Backend):
     kind = "local"
     default_jobs = 4  # a local disk gains little from more; a network mount a little
+    # A stat costs about what listing four names does, and stats run one after another.
+    probe_limit = 1024
+    keys_per_probe = 4.0
+    probes_overlap = False
 
     def __init__(self, name: str, display: str, root: str, link: str = "auto",
                  workspace_links: bool = True) -> None:
@@ -63,24 +64,20 @@ class LocalRemote(Remote):
             raise RemoteError(f"remote '{name}': link = {link!r} is not one of {', '.join(LINKS)}; "
                               f"fix it with `gitmodel remote modify {name} link reflink`")
         self.root = os.path.abspath(root)
-        self.objects = os.path.join(self.root, OBJECTS)
-        self.packs = os.path.join(self.root, PACKS)
         self.link = ("reflink" if workspace_links else "hardlink") if link == "auto" else link
         self._faults = bool(os.environ.get("GITMODEL_FAULT"))
         self._mu = threading.Lock()
         self._pending: list[tuple[str, str]] = []  # (temp, final) waiting for the batch flush
         self._pending_bytes = 0
-        self._large_done = False  # published objects not yet made durable by a syncfs
-        self._shards_ready = False
+        self._large_done = False  # published files not yet made durable by a syncfs
+        self._folders: set[str] = set()  # folders known to exist and be writable
 
     @property
     def identity(self) -> str:
         return f"local:{self.root}"
 
-    def path(self, oid: str) -> str:
-        # Plain concatenation: this runs once per object, 20,000 times for a dataset.
-        return f"{self.objects}/{oid[:6]}/{oid[7:9]}/{oid[9:]}" if oid[6] == ":" else \
-            os.path.join(self.objects, oidmod.relpath(oid))
+    def path(self, key: str) -> str:
+        return f"{self.root}/{key}"
 
     # -- checks ---------------------------------------------------------------
     def _require_root(self) -> None:
@@ -88,65 +85,47 @@ class LocalRemote(Remote):
             raise RemoteError(f"{self.where}: the folder {self.root} does not exist; create it, mount it, "
                               f"or fix the URL with `gitmodel remote modify {self.name} url PATH`")
 
-    def _ensure_shards(self) -> None:
-        """Create the root (when its parent exists) and all 256 shard folders once."""
-        if self._shards_ready:
-            return
-        with self._mu:
-            if self._shards_ready:
-                return
-            if not os.path.isdir(self.root):
-                if not os.path.isdir(os.path.dirname(self.root)):
-                    self._require_root()
-                os.makedirs(self.root, exist_ok=True)
-            base = os.path.join(self.objects, oidmod.ALGO)
-            if not os.path.isdir(os.path.join(base, "ff")):
-                for i in range(256):
-                    os.makedirs(os.path.join(base, f"{i:02x}"), exist_ok=True)
-            if not os.access(base, os.W_OK):
-                raise RemoteError(f"{self.where}: permission denied writing to {base}; "
-                                  f"fix its permissions or use another remote (-r NAME)")
-            self._shards_ready = True
-
-    # -- queries --------------------------------------------------------------
-    def exists_many(self, oids: Collection[str], jobs: int) -> set[str]:
-        if not os.path.isdir(self.root):
-            if os.path.isdir(os.path.dirname(self.root)):
-                return set()  # a new remote: the first push creates the folder
-            self._require_root()
-        if len(oids) > 1024:
-            # A stat per object, or a listing of the 256 shard folders: list when
-            # the remote (estimated from one shard) holds fewer than ~4x what we ask.
-            shard = os.path.join(self.objects, oidmod.ALGO, f"{random.randrange(256):02x}")
-            if len(_listdir(shard)) * 256 < 4 * len(oids):
-                have = set(self.list_oids())
-                return {o for o in oids if o in have}
-        exists, path = os.path.exists, self.path
-        return {o for o in oids if exists(path(o))}
-
-    def list_oids(self) -> Iterator[str]:
+    def _is_new(self) -> bool:
+        """The root is not there yet but its parent is: a new remote, which
+        the first push creates.  A missing parent is an error (an unmounted
+        share, a typo), never silently created."""
+        if os.path.isdir(self.root):
+            return False
+        if os.path.isdir(os.path.dirname(self.root)):
+            return True
         self._require_root()
-        for algo in _listdir(self.objects):
-            for shard in _listdir(os.path.join(self.objects, algo)):
-                prefix = f"{algo}:{shard}"
-                for name in _listdir(os.path.join(self.objects, algo, shard)):
-                    if not name.startswith(atomic.TMP_PREFIX) and oidmod.is_valid(prefix + name):
-                        yield prefix + name
+        return False
+
+    def _folder_for(self, final: str) -> str:
+        """The folder of `final`, created once (the root only when its parent exists)."""
+        folder = os.path.dirname(final)
+        if folder in self._folders:
+            return folder
+        if not os.path.isdir(self.root):
+            self._is_new()  # raises when the parent is missing too
+        os.makedirs(folder, exist_ok=True)
+        if not os.access(folder, os.W_OK):
+            raise RemoteError(f"{self.where}: permission denied writing to {folder}; "
+                              f"fix its permissions or use another remote (-r NAME)")
+        with self._mu:
+            self._folders.add(folder)
+        return folder
 
     # -- writing --------------------------------------------------------------
-    def put(self, oid: str, path: str, size: int) -> None:
-        self._ensure_shards()
-        final = self.path(oid)
-        if self.link == "hardlink" and self._try_hardlink(path, final):
+    # Content is written through the platform's one atomic-write primitive
+    # (atomic.SaveFile: a temp file in the destination folder, renamed only
+    # when complete).  Small files skip its per-file fsync and are renamed by
+    # the batch in flush(); links and clones are not writes and go around it.
+    def put_file(self, key: str, path: str, size: int, *, sync: bool = False) -> None:
+        final = self.path(key)
+        folder = self._folder_for(final)
+        if self.link == "hardlink" and not sync and self._try_hardlink(path, final):
             return
-        tmp = atomic.tmp_name(os.path.dirname(final))
-        try:
-            if self.link == "reflink":
-                if copy.reflink(path, tmp):
-                    os.chmod(tmp, 0o444)
-                    self._defer(tmp, final, 0)
-                    return
-                self.link = "copy"  # no clones on this filesystem: one failed try, not one per object
+        if self.link in ("hardlink", "reflink") and self._place(path, final, folder, sync):
+            return
+        if self.link == "reflink":
+            self.link = "copy"  # no clones on this filesystem: one failed try, not one per object
+        if not sync:
             fd = os.open(path, os.O_RDONLY)
             try:
                 size = os.fstat(fd).st_size  # the file's, not the caller's idea of it
@@ -154,39 +133,95 @@ class LocalRemote(Remote):
             finally:
                 os.close(fd)
             if data is not None:
-                self.put_bytes(oid, data)
+                self.put_bytes(key, data)
                 return
-            _copy_durable(path, tmp, size)
+        with atomic.SaveFile(folder, 0o444) as f, open(path, "rb") as src:
+            size = os.fstat(src.fileno()).st_size
+
+            def on_chunk(offset: int, length: int) -> None:
+                copy.start_writeback(f.fd, offset, length)  # the final fsync has little left to wait for
+
+            copied = copy.copy_fd(src.fileno(), f.fd, size, on_chunk)
+            if copied != size:
+                raise RemoteError(f"{path} is shorter than its recorded size ({copied} of {size} bytes); "
+                                  f"run `gitmodel fsck`")
+            # Synced: the folder now, before anything that names this key is
+            # written; else the syncfs at flush covers the rename.
+            f.commit(final, fault="remote:local-before-rename", sync_folder=sync)
+        if not sync:
+            self._large_done = True
+
+    def _place(self, src: str, final: str, folder: str, sync: bool) -> bool:
+        """A hard link or clone of the cache's file under a temp name, then
+        published (at once when `sync`, else with the batch).  False when
+        this filesystem makes neither."""
+        tmp = atomic.tmp_name(folder)
+        try:
+            if self.link == "hardlink" and self._try_hardlink(src, tmp):
+                pass  # the cache's file is complete, durable and never written again
+            elif self.link == "reflink" and copy.reflink(src, tmp):
+                os.chmod(tmp, 0o444)
+                if sync:
+                    _fsync_path(tmp)
+            else:
+                return False
+            if not sync:
+                self._defer(tmp, final, 0)
+                tmp = ""
+                return True
             faults.point("remote:local-before-rename")
             os.replace(tmp, final)
-            self._large_done = True
-        except BaseException:
-            atomic.unlink_quiet(tmp)
-            raise
+            tmp = ""
+            atomic.fsync_dir(folder)
+            return True
+        finally:
+            if tmp:
+                atomic.unlink_quiet(tmp)
 
-    def put_bytes(self, oid: str, data: bytes) -> None:
-        self._ensure_shards()
-        final = self.path(oid)
-        tmp = atomic.tmp_name(os.path.dirname(final))
-        try:
-            atomic.write_new(tmp, data)
+    def put_bytes(self, key: str, data: bytes, *, sync: bool = False, exclusive: bool = False) -> bool:
+        final = self.path(key)
+        folder = self._folder_for(final)
+        if not sync and not exclusive:
+            # The hot path (thousands of small objects): no fsync, no fchmod;
+            # one syncfs before and after the batch's renames makes them durable.
+            f = atomic.SaveFile(folder, 0o444, durable=False, umask=True)
+            try:
+                f.write(data)
+                f.close()
+                if self._faults:
+                    faults.point("remote:local-temp-written")
+            except BaseException:
+                f.abort()
+                raise
+            self._defer(f.tmp, final, len(data))
+            return True
+        with atomic.SaveFile(folder, 0o444) as f:
+            f.write(data)
             if self._faults:
                 faults.point("remote:local-temp-written")
-            self._defer(tmp, final, len(data))
-        except BaseException:
-            atomic.unlink_quiet(tmp)
-            raise
+            if not exclusive:
+                f.commit(final)
+                return True
+            # link(2) creates the final name atomically and fails if it exists,
+            # even on most network filesystems (a rename would replace it).
+            f.close()
+            try:
+                os.link(f.tmp, final)
+            except FileExistsError:
+                return False
+            atomic.fsync_dir(folder)
+            return True  # leaving the block removes the temp name; `final` keeps the inode
 
-    def _try_hardlink(self, src: str, final: str) -> bool:
+    def _try_hardlink(self, src: str, dest: str) -> bool:
         """A hard link is complete the moment it exists (it is the same,
-        finished inode), so it goes straight to the final name; one syncfs
-        at flush makes the batch durable."""
+        finished inode), so an object goes straight to its final name; one
+        syncfs at flush makes the batch durable."""
         try:
-            os.link(src, final)
+            os.link(src, dest)
             self._large_done = True  # something to make durable at flush
             return True
         except FileExistsError:
-            return True  # another push put it there first
+            return True  # another push put it there first (content-addressed: the same bytes)
         except OSError as e:
             if e.errno in _NO_LINK:
                 self.link = "reflink"  # another filesystem: remember, do not retry per object
@@ -209,13 +244,13 @@ class LocalRemote(Remote):
             return
         try:
             if batch:
-                atomic.syncfs(self.objects)  # every temp's bytes on disk before any rename
+                atomic.syncfs(self.root)  # every temp's bytes on disk before any rename
                 while batch:
                     tmp, final = batch[-1]
                     os.replace(tmp, final)
                     batch.pop()
                 faults.point("remote:local-published")
-            atomic.syncfs(self.objects)  # the renames themselves
+            atomic.syncfs(self.root)  # the renames themselves
         except BaseException:
             for tmp, _ in batch:
                 atomic.unlink_quiet(tmp)
@@ -229,20 +264,23 @@ class LocalRemote(Remote):
             atomic.unlink_quiet(tmp)
 
     # -- reading --------------------------------------------------------------
-    def local_file(self, oid: str) -> str | None:
-        path = self.path(oid)
+    def _open(self, key: str) -> int:
+        try:
+            return os.open(self.path(key), os.O_RDONLY)
+        except (FileNotFoundError, NotADirectoryError):
+            self._is_new()  # a missing folder (not a missing key) is the user's to fix
+            raise KeyMissingError(f"{key} is not on {self.where}") from None
+
+    def local_file(self, key: str) -> str | None:
+        path = self.path(key)
         return path if os.path.exists(path) else None
 
-    def get(self, oid: str, sink: Sink) -> None:
-        try:
-            fd = os.open(self.path(oid), os.O_RDONLY)
-        except FileNotFoundError:
-            self._require_root()
-            raise ObjectMissingError(f"object {oid} is not on {self.where}") from None
+    def get(self, key: str, sink: Sink) -> None:
+        fd = self._open(key)
         try:
             size = os.fstat(fd).st_size
             if size < SMALL:
-                sink.write(os.read(fd, size + 1))
+                sink.write(_read_all(fd, size))
                 return
             buf = bytearray(READ_CHUNK)
             view = memoryview(buf)
@@ -251,92 +289,11 @@ class LocalRemote(Remote):
         finally:
             os.close(fd)
 
-    def delete(self, oid: str) -> None:
-        atomic.unlink_quiet(self.path(oid))
-
-    def list_stats(self) -> Iterator[tuple[str, int, float]]:
-        self._require_root()
-        for algo in _listdir(self.objects):
-            for shard in _listdir(os.path.join(self.objects, algo)):
-                prefix = f"{algo}:{shard}"
-                try:
-                    it = os.scandir(os.path.join(self.objects, algo, shard))
-                except (FileNotFoundError, NotADirectoryError):
-                    continue
-                with it:
-                    for entry in it:
-                        if entry.name.startswith(atomic.TMP_PREFIX) or not oidmod.is_valid(prefix + entry.name):
-                            continue
-                        try:
-                            st = entry.stat(follow_symlinks=False)
-                        except FileNotFoundError:
-                            continue  # deleted while listing
-                        yield prefix + entry.name, st.st_size, st.st_mtime
-
-    # -- packs ----------------------------------------------------------------
-    def _pack_path(self, packid: str, ext: str) -> str:
-        return os.path.join(self.packs, packmod.name_of(packid, ext))
-
-    def list_packs(self) -> list[str]:
-        if not os.path.isdir(self.root) and os.path.isdir(os.path.dirname(self.root)):
-            return []  # a new remote: the first push creates the folder
-        self._require_root()
-        return packmod.list_ids(self.packs)
-
-    def read_pack_index(self, packid: str) -> bytes:
-        try:
-            with open(self._pack_path(packid, "idx"), "rb") as f:
-                return f.read()
-        except FileNotFoundError:
-            raise ObjectMissingError(f"pack {packid} is not on {self.where}") from None
-
-    def put_pack(self, packid: str, pack_path: str, idx_data: bytes) -> None:
-        """The pack under a temp name (a hard link when `link` allows, else a
-        durable in-kernel copy), renamed, then its index written atomically:
-        a pack without its index does not count, so a killed upload is redone."""
-        self._ensure_shards()
-        os.makedirs(self.packs, exist_ok=True)
-        idx_path = self._pack_path(packid, "idx")
-        if os.path.exists(idx_path):
-            return  # complete already (another clone pushed the same objects)
-        tmp = atomic.tmp_name(self.packs)
-        try:
-            self._place_pack(pack_path, tmp)
-            os.replace(tmp, self._pack_path(packid, "pack"))
-        finally:
-            atomic.unlink_quiet(tmp)
-        atomic.fsync_dir(self.packs)  # the pack's name is durable before the index names it
-        faults.point("remote:pack-before-index")
-        atomic.write_atomic(idx_path, idx_data, mode=0o444)
-
-    def _place_pack(self, src: str, tmp: str) -> None:
-        if self.link == "hardlink":
-            try:
-                os.link(src, tmp)  # the cache's pack is complete, durable and never written again
-                return
-            except OSError as e:
-                if e.errno not in _NO_LINK:
-                    raise
-                self.link = "reflink"
-        if self.link == "reflink" and copy.reflink(src, tmp):
-            fd = os.open(tmp, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.chmod(tmp, 0o444)
-            return
-        _copy_durable(src, tmp, os.stat(src).st_size)
-
-    def get_range(self, packid: str, offset: int, size: int) -> bytes:
-        try:
-            fd = os.open(self._pack_path(packid, "pack"), os.O_RDONLY)
-        except FileNotFoundError:
-            self._require_root()
-            raise ObjectMissingError(f"pack {packid} is not on {self.where}") from None
+    def get_range(self, key: str, offset: int, size: int) -> bytes:
+        fd = self._open(key)
         try:
             parts = []
-            while size > 0:  # a short read is the pack's end: the caller's hash check refuses it
+            while size > 0:  # a short read is the value's end
                 chunk = os.pread(fd, min(size, READ_CHUNK), offset)
                 if not chunk:
                     break
@@ -347,76 +304,67 @@ class LocalRemote(Remote):
         finally:
             os.close(fd)
 
-    def delete_pack(self, packid: str) -> None:
-        atomic.unlink_quiet(self._pack_path(packid, "idx"))  # first: the pack stops counting
-        atomic.unlink_quiet(self._pack_path(packid, "pack"))
-
-    def list_pack_stats(self) -> Iterator[tuple[str, str, int, float]]:
+    def stat(self, key: str) -> Stat | None:
         try:
-            it = os.scandir(self.packs)
+            st = os.stat(self.path(key))
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return Stat(key, st.st_size, st.st_mtime)
+
+    def exists_many(self, keys: Collection[str], jobs: int) -> set[str]:
+        if self._is_new():
+            return set()  # a new remote: the first push creates the folder
+        exists, root = os.path.exists, self.root
+        return {k for k in keys if exists(f"{root}/{k}")}
+
+    def list(self, prefix: str, limit: int | None = None) -> Iterator[Stat]:
+        if self._is_new():
+            return
+        folder, _, start = prefix.rpartition("/")
+        yield from self._walk(folder, start, limit)
+
+    def _walk(self, folder: str, start: str, limit: int | None) -> Iterator[Stat]:
+        """Files below `<root>/<folder>` whose names start with `start`, temps skipped."""
+        try:
+            it = os.scandir(f"{self.root}/{folder}" if folder else self.root)
         except (FileNotFoundError, NotADirectoryError):
             return
+        below: list[str] = []
+        count = 0
         with it:
             for entry in it:
-                named = packmod.split_name(entry.name)
-                if named is None:
+                name = entry.name
+                if not name.startswith(start) or name.startswith(atomic.TMP_PREFIX):
                     continue
+                key = f"{folder}/{name}" if folder else name
                 try:
+                    if entry.is_dir(follow_symlinks=False):
+                        below.append(key)
+                        continue
                     st = entry.stat(follow_symlinks=False)
                 except FileNotFoundError:
-                    continue
-                yield *named, st.st_size, st.st_mtime
+                    continue  # deleted while listing
+                yield Stat(key, st.st_size, st.st_mtime)
+                count += 1
+                if limit is not None and count >= limit:
+                    return
+        for sub in sorted(below):
+            for st_ in self._walk(sub, "", None if limit is None else limit - count):
+                yield st_
+                count += 1
+                if limit is not None and count >= limit:
+                    return
 
-    def _meta_path(self, name: str) -> str:
-        if not name or name.startswith("/") or ".." in name.split("/"):
-            raise ValueError(f"bad meta name {name!r}")
-        return os.path.join(self.root, META, name)
-
-    def read_meta(self, name: str) -> bytes | None:
-        try:
-            with open(self._meta_path(name), "rb") as f:
-                return f.read()
-        except FileNotFoundError:
-            if not os.path.isdir(self.root) and os.path.isdir(os.path.dirname(self.root)):
-                return None  # a new remote: the first push creates the folder
-            self._require_root()
-            return None
-
-    def write_meta(self, name: str, data: bytes, exclusive: bool = False) -> bool:
-        self._require_root()
-        path = self._meta_path(name)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        if not exclusive:
-            atomic.write_atomic(path, data)
-            return True
-        # Complete content under a temp name, then link(2): creating the final
-        # name is atomic and fails if it exists, even on most network filesystems.
-        tmp = atomic.tmp_name(os.path.dirname(path))
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            try:
-                os.write(fd, data)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            try:
-                os.link(tmp, path)
-            except FileExistsError:
-                return False
-            atomic.fsync_dir(os.path.dirname(path))
-            return True
-        finally:
-            atomic.unlink_quiet(tmp)
-
-    def delete_meta(self, name: str) -> None:
-        atomic.unlink_quiet(self._meta_path(name))
+    def delete(self, key: str) -> None:
+        atomic.unlink_quiet(self.path(key))
 
 
-def _listdir(path: str) -> list[str]:
+def _fsync_path(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
     try:
-        return sorted(os.listdir(path))
-    except (FileNotFoundError, NotADirectoryError):
-        return []
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _read_all(fd: int, size: int) -> bytes:
@@ -428,23 +376,3 @@ def _read_all(fd: int, size: int) -> bytes:
         parts.append(chunk)
     return b"".join(parts)
 
-
-def _copy_durable(src: str, dst: str, size: int) -> None:
-    """In-kernel copy, asking the kernel to start writeback as each chunk
-    lands so the final fsync has little left to wait for."""
-    sfd = os.open(src, os.O_RDONLY)
-    try:
-        dfd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
-        try:
-            def on_chunk(offset: int, length: int) -> None:
-                copy.start_writeback(dfd, offset, length)
-
-            copied = copy.copy_fd(sfd, dfd, size, on_chunk)
-            if copied != size:
-                raise RemoteError(f"{src} is shorter than its recorded size ({copied} of {size} bytes); "
-                                  f"run `gitmodel fsck`")
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    finally:
-        os.close(sfd)

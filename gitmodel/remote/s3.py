@@ -20,16 +20,13 @@ multipart upload appears only when it is completed.
 from __future__ import annotations
 
 import os
-import random
 import threading
-from collections.abc import Callable, Collection, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from gitmodel.platform import faults
 from gitmodel.errors import ObjectMissingError, RemoteError
-from gitmodel.store import pack as packmod
-from gitmodel.remote.base import META, OBJECTS, PACKS, Remote, Sink, TransientRemoteError, object_key, oid_from_key, pack_key
+from gitmodel.remote.base import Backend, KeyMissingError, Sink, Stat, TransientRemoteError
 
 SMALL_BODY = 1 << 20  # sent from memory; larger bodies stream from the file
 MULTIPART_THRESHOLD = 64 << 20
@@ -41,7 +38,6 @@ MULTIPART_CHUNK = 16 << 20
 MULTIPART_CONCURRENCY = 10  # fewer measured slower (16 MiB x 8: 8.43 s; 32 MiB x 4: slower still)
 READ_CHUNK = 1 << 20
 POOL = 64  # connections; created on demand, so a large pool costs nothing idle
-HEAD_BATCH_MAX = 64  # up to this many objects, per-object HEADs need no estimate of the remote
 
 _PERMISSION = {"AccessDenied", "AllAccessDisabled", "AccountProblem", "403", "Forbidden"}
 _REJECTED = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken",
@@ -50,9 +46,14 @@ _TRANSIENT = {"SlowDown", "Throttling", "ThrottlingException", "RequestTimeout",
               "InternalError", "ServiceUnavailable", "500", "502", "503", "504"}
 
 
-class S3Remote(Remote):
+class S3Backend(Backend):
     kind = "s3"
     default_jobs = 16  # the per-request latency, not bandwidth, bounds small objects
+    # Up to 64 keys, HEADs need no estimate of the store; a listing request
+    # returns 1,000 keys and costs about two HEADs, and HEADs overlap `jobs` at a time.
+    probe_limit = 64
+    keys_per_probe = 500.0
+    probes_overlap = True
 
     def __init__(self, name: str, display: str, bucket: str, prefix: str, *, endpoint_url: str | None = None,
                  region: str | None = None, profile: str | None = None, access_key_id: str | None = None,
@@ -72,9 +73,6 @@ class S3Remote(Remote):
     @property
     def identity(self) -> str:
         return f"s3:{self.endpoint_url or ''}:{self.bucket}/{self.prefix}"
-
-    def key(self, oid: str) -> str:
-        return self.prefix + object_key(oid)
 
     # -- connection -------------------------------------------------------------
     def client(self) -> Any:
@@ -162,66 +160,40 @@ class S3Remote(Remote):
                                         f"run the command again")
         return e
 
-    # -- queries ------------------------------------------------------------------
-    def exists_many(self, oids: Collection[str], jobs: int) -> set[str]:
-        oids = list(oids)
-        if not oids:
-            return set()
-        s3 = self.client()
-        if len(oids) > HEAD_BATCH_MAX:
-            # HEADs cost one request per object over `jobs` connections; a listing
-            # costs one request per 1,000 objects the remote holds, whatever we ask.
-            # One page of one shard estimates the remote's size.
-            listed_shard = self._list_keys(f"{self.prefix}{OBJECTS}/xxh128/{random.randrange(256):02x}/", limit=1000)
-            estimate = len(listed_shard) * 256
-            list_requests = estimate // 1000 + 1
-            if list_requests * 2 <= len(oids) / max(jobs, 1):
-                have = set(self.list_oids())
-                return {o for o in oids if o in have}
+    # -- the key store ------------------------------------------------------------
+    def put_file(self, key: str, path: str, size: int, *, sync: bool = False) -> None:
+        # A PUT (or a completed multipart upload) is visible and durable when it returns: `sync` is free.
+        self._upload(self.prefix + key, path, size, f"uploading {key}")
+        faults.point("remote:s3-put")
 
-        def head(oid: str) -> str | None:
+    def put_bytes(self, key: str, data: bytes, *, sync: bool = False, exclusive: bool = False) -> bool:
+        import botocore.exceptions as bx
+
+        s3 = self.client()
+        full = self.prefix + key
+        if not exclusive:
             try:
-                s3.head_object(Bucket=self.bucket, Key=self.key(oid))
-                return oid
+                s3.put_object(Bucket=self.bucket, Key=full, Body=data)
             except Exception as e:
-                if _is_not_found(e):
-                    return None
-                raise self._translate(e, f"checking object {oid}") from None
-
-        if len(oids) == 1:
-            return {o for o in map(head, oids) if o}
-        with ThreadPoolExecutor(max(1, min(jobs, len(oids)))) as pool:
-            return {o for o in pool.map(head, oids) if o}
-
-    def _list_keys(self, prefix: str, limit: int | None = None) -> list[str]:
-        s3 = self.client()
-        keys: list[str] = []
+                raise self._translate(e, f"uploading {key}") from None
+            faults.point("remote:s3-put")
+            return True
         try:
-            paginator = s3.get_paginator("list_objects_v2")
-            config = {"MaxItems": limit} if limit else {}
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix, PaginationConfig=config):
-                keys += [item["Key"] for item in page.get("Contents", ())]
+            # A conditional write (If-None-Match: *) is atomic on AWS and most
+            # S3-compatible stores; where it is not understood, check then write.
+            s3.put_object(Bucket=self.bucket, Key=full, Body=data, IfNoneMatch="*")
+            return True
+        except bx.ClientError as e:
+            code = str(e.response.get("Error", {}).get("Code", ""))
+            if code in ("PreconditionFailed", "412", "ConditionalRequestConflict", "409"):
+                return False
+            if code not in ("NotImplemented", "501", "InvalidArgument", "400"):
+                raise self._translate(e, f"writing {key}") from None
         except Exception as e:
-            raise self._translate(e, "listing objects") from None
-        return keys
-
-    def list_oids(self) -> Iterator[str]:
-        for key in self._list_keys(f"{self.prefix}{OBJECTS}/"):
-            oid = oid_from_key(key)
-            if oid:
-                yield oid
-
-    # -- transfers ------------------------------------------------------------------
-    def put(self, oid: str, path: str, size: int) -> None:
-        self._upload(self.key(oid), path, size, f"uploading object {oid}")
-        faults.point("remote:s3-put")
-
-    def put_bytes(self, oid: str, data: bytes) -> None:
-        try:
-            self.client().put_object(Bucket=self.bucket, Key=self.key(oid), Body=data)
-        except Exception as e:
-            raise self._translate(e, f"uploading object {oid}") from None
-        faults.point("remote:s3-put")
+            raise self._translate(e, f"writing {key}") from None
+        if self.stat(key) is not None:
+            return False
+        return self.put_bytes(key, data)
 
     def _upload(self, key: str, path: str, size: int, doing: str) -> None:
         """One file to one key: small from memory, medium as one streamed PUT,
@@ -248,15 +220,30 @@ class S3Remote(Remote):
         except Exception as e:
             raise self._translate(_unwrap(e), doing) from None
 
-    def get(self, oid: str, sink: Sink) -> None:
-        s3 = self.client()
+    def get(self, key: str, sink: Sink) -> None:
         try:
-            body = s3.get_object(Bucket=self.bucket, Key=self.key(oid))["Body"]
+            body = self.client().get_object(Bucket=self.bucket, Key=self.prefix + key)["Body"]
         except Exception as e:
             if _is_not_found(e):
-                raise ObjectMissingError(f"object {oid} is not on {self.where}") from None
-            raise self._translate(e, f"downloading object {oid}") from None
-        self._stream(body, sink.write, f"downloading object {oid}")
+                raise KeyMissingError(f"{key} is not on {self.where}") from None
+            raise self._translate(e, f"downloading {key}") from None
+        self._stream(body, sink.write, f"downloading {key}")
+
+    def get_range(self, key: str, offset: int, size: int) -> bytes:
+        if size <= 0:
+            return b""
+        try:
+            body = self.client().get_object(Bucket=self.bucket, Key=self.prefix + key,
+                                            Range=f"bytes={offset}-{offset + size - 1}")["Body"]
+        except Exception as e:
+            if _is_not_found(e):
+                raise KeyMissingError(f"{key} is not on {self.where}") from None
+            if _is_bad_range(e):
+                return b""  # the value is shorter than asked: cut short, as the contract says
+            raise self._translate(e, f"downloading from {key}") from None
+        out = bytearray()
+        self._stream(body, out.extend, f"downloading from {key}")
+        return bytes(out)
 
     def _stream(self, body: Any, write: Callable[[bytes], object], doing: str) -> None:
         """A response body, chunk by chunk, into `write`; the connection's
@@ -271,141 +258,40 @@ class S3Remote(Remote):
         finally:
             body.close()
 
-    def delete(self, oid: str) -> None:
+    def stat(self, key: str) -> Stat | None:
         try:
-            self.client().delete_object(Bucket=self.bucket, Key=self.key(oid))
-        except Exception as e:
-            raise self._translate(e, f"deleting object {oid}") from None
-
-    def list_stats(self) -> Iterator[tuple[str, int, float]]:
-        s3 = self.client()
-        try:
-            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket,
-                                                                     Prefix=f"{self.prefix}{OBJECTS}/"):
-                for item in page.get("Contents", ()):
-                    oid = oid_from_key(item["Key"])
-                    if oid:
-                        yield oid, int(item["Size"]), item["LastModified"].timestamp()
-        except Exception as e:
-            raise self._translate(e, "listing objects") from None
-
-    # -- packs ----------------------------------------------------------------------
-    def _pack_key(self, packid: str, ext: str) -> str:
-        return self.prefix + pack_key(packid, ext)
-
-    def _get_whole(self, key: str) -> bytes:
-        """A small key's whole body (an index, a control file); the client's
-        exceptions pass through for the caller to name."""
-        body = self.client().get_object(Bucket=self.bucket, Key=key)["Body"]
-        try:
-            return bytes(body.read())
-        finally:
-            body.close()
-
-    def list_packs(self) -> list[str]:
-        return sorted(p for p, ext, _, _ in self.list_pack_stats() if ext == "idx")
-
-    def read_pack_index(self, packid: str) -> bytes:
-        try:
-            return self._get_whole(self._pack_key(packid, "idx"))
-        except Exception as e:
-            if _is_not_found(e):
-                raise ObjectMissingError(f"pack {packid} is not on {self.where}") from None
-            raise self._translate(_unwrap(e), f"downloading the index of pack {packid}") from None
-
-    def put_pack(self, packid: str, pack_path: str, idx_data: bytes) -> None:
-        """The pack (multipart when large, like `put`), then its index: a pack
-        without its index does not count, so a killed upload is redone."""
-        self._upload(self._pack_key(packid, "pack"), pack_path, os.stat(pack_path).st_size,
-                     f"uploading pack {packid}")
-        faults.point("remote:pack-before-index")
-        try:
-            self.client().put_object(Bucket=self.bucket, Key=self._pack_key(packid, "idx"), Body=idx_data)
-        except Exception as e:
-            raise self._translate(e, f"uploading the index of pack {packid}") from None
-
-    def get_range(self, packid: str, offset: int, size: int) -> bytes:
-        if size <= 0:
-            return b""
-        try:
-            body = self.client().get_object(Bucket=self.bucket, Key=self._pack_key(packid, "pack"),
-                                            Range=f"bytes={offset}-{offset + size - 1}")["Body"]
-        except Exception as e:
-            if _is_not_found(e):
-                raise ObjectMissingError(f"pack {packid} is not on {self.where}") from None
-            if _is_bad_range(e):
-                return b""  # the pack is shorter than its index says: the caller's hash check refuses it
-            raise self._translate(e, f"downloading from pack {packid}") from None
-        out = bytearray()
-        self._stream(body, out.extend, f"downloading from pack {packid}")
-        return bytes(out)
-
-    def delete_pack(self, packid: str) -> None:
-        for ext in ("idx", "pack"):  # the index first: the pack stops counting before it goes
-            try:
-                self.client().delete_object(Bucket=self.bucket, Key=self._pack_key(packid, ext))
-            except Exception as e:
-                raise self._translate(e, f"deleting pack {packid}") from None
-
-    def list_pack_stats(self) -> Iterator[tuple[str, str, int, float]]:
-        s3 = self.client()
-        try:
-            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket,
-                                                                     Prefix=f"{self.prefix}{PACKS}/"):
-                for item in page.get("Contents", ()):
-                    named = packmod.split_name(item["Key"].rpartition("/")[2])
-                    if named is not None:
-                        yield *named, int(item["Size"]), item["LastModified"].timestamp()
-        except Exception as e:
-            raise self._translate(e, "listing packs") from None
-
-    def _meta_key(self, name: str) -> str:
-        if not name or name.startswith("/") or ".." in name.split("/"):
-            raise ValueError(f"bad meta name {name!r}")
-        return f"{self.prefix}{META}/{name}"
-
-    def read_meta(self, name: str) -> bytes | None:
-        try:
-            return self._get_whole(self._meta_key(name))
+            head = self.client().head_object(Bucket=self.bucket, Key=self.prefix + key)
         except Exception as e:
             if _is_not_found(e):
                 return None
-            raise self._translate(e, f"reading {META}/{name}") from None
+            raise self._translate(e, f"checking {key}") from None
+        modified = head.get("LastModified")
+        return Stat(key, int(head.get("ContentLength") or 0),
+                    modified.timestamp() if hasattr(modified, "timestamp") else None)
 
-    def write_meta(self, name: str, data: bytes, exclusive: bool = False) -> bool:
-        import botocore.exceptions as bx
-
+    def list(self, prefix: str, limit: int | None = None) -> Iterator[Stat]:
         s3 = self.client()
-        key = self._meta_key(name)
-        if not exclusive:
-            try:
-                s3.put_object(Bucket=self.bucket, Key=key, Body=data)
-                return True
-            except Exception as e:
-                raise self._translate(e, f"writing {META}/{name}") from None
+        config = {"MaxItems": limit} if limit else {}
+        full, cut = self.prefix + prefix, len(self.prefix)
         try:
-            # A conditional write (If-None-Match: *) is atomic on AWS and most
-            # S3-compatible stores; where it is not understood, check then write.
-            s3.put_object(Bucket=self.bucket, Key=key, Body=data, IfNoneMatch="*")
-            return True
-        except bx.ClientError as e:
-            code = str(e.response.get("Error", {}).get("Code", ""))
-            if code in ("PreconditionFailed", "412", "ConditionalRequestConflict", "409"):
-                return False
-            if code not in ("NotImplemented", "501", "InvalidArgument", "400"):
-                raise self._translate(e, f"writing {META}/{name}") from None
+            pages = s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=full,
+                                                                 PaginationConfig=config)
+            for page in pages:
+                for item in page.get("Contents", ()):
+                    key = str(item.get("Key", ""))
+                    if not key.startswith(full):
+                        continue  # a listing is untrusted: never a key outside what was asked
+                    modified = item.get("LastModified")
+                    yield Stat(key[cut:], int(item.get("Size") or 0),
+                               modified.timestamp() if hasattr(modified, "timestamp") else None)
         except Exception as e:
-            raise self._translate(e, f"writing {META}/{name}") from None
-        if self.read_meta(name) is not None:
-            return False
-        self.write_meta(name, data)
-        return True
+            raise self._translate(e, f"listing {prefix}") from None
 
-    def delete_meta(self, name: str) -> None:
+    def delete(self, key: str) -> None:
         try:
-            self.client().delete_object(Bucket=self.bucket, Key=self._meta_key(name))
+            self.client().delete_object(Bucket=self.bucket, Key=self.prefix + key)
         except Exception as e:
-            raise self._translate(e, f"deleting {META}/{name}") from None
+            raise self._translate(e, f"deleting {key}") from None
 
     def close(self) -> None:
         client, self._client = self._client, None

@@ -26,13 +26,14 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from gitmodel.config import LOCAL_FILE, Config, read_file
 from gitmodel.errors import ConfigError, RemoteError
-from gitmodel.remote.base import Remote, Sink, TransientRemoteError, object_key, oid_from_key
+from gitmodel.remote.base import Backend, Sink, TransientRemoteError
+from gitmodel.remote.layout import Remote, object_key, oid_from_key
 
 if TYPE_CHECKING:
     from gitmodel.repo import Repo
 
-__all__ = ["Remote", "RemoteSpec", "Sink", "TransientRemoteError", "object_key", "oid_from_key", "redact",
-           "open_remote", "from_repo", "spec_from_config", "names", "default_name", "SETTINGS", "SECRETS"]
+__all__ = ["Backend", "Remote", "RemoteSpec", "Sink", "TransientRemoteError", "object_key", "oid_from_key", "redact",
+           "open_remote", "open_backend", "from_repo", "spec_from_config", "names", "default_name", "SETTINGS", "SECRETS"]
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 # Settings a remote takes (`gitmodel remote modify NAME KEY VALUE`).
@@ -163,19 +164,25 @@ def _refuse_committed_secrets(committed: dict[str, Any], name: str, path: str) -
 
 
 def open_remote(spec: RemoteSpec, workspace_link: str = "reflink") -> Remote:
-    """The backend for a spec (nothing is contacted until first use).
-    `workspace_link` is the repository's core.link (folder remotes only
-    hardlink to cache objects that the workspace never links to)."""
+    """The remote for a spec: the layout over its backend (nothing is
+    contacted until first use).  `workspace_link` is the repository's
+    core.link (folder remotes only hardlink to cache objects that the
+    workspace never links to)."""
+    return Remote(open_backend(spec, workspace_link))
+
+
+def open_backend(spec: RemoteSpec, workspace_link: str = "reflink") -> Backend:
+    """The key store a spec's URL names: a folder, S3, or any fsspec filesystem."""
     url, s = spec.url, spec.settings
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
     if scheme in ("", "file"):
-        from gitmodel.remote.local import LocalRemote
+        from gitmodel.remote.local import LocalBackend
 
         path = unquote(urlsplit(url).path) if scheme == "file" else os.path.expanduser(url)
-        return LocalRemote(spec.name, spec.display, os.path.join(spec.base, path), link=str(s.get("link", "auto")),
+        return LocalBackend(spec.name, spec.display, os.path.join(spec.base, path), link=str(s.get("link", "auto")),
                            workspace_links=workspace_link in ("hardlink", "symlink"))
     if scheme == "s3":
-        from gitmodel.remote.s3 import S3Remote
+        from gitmodel.remote.s3 import S3Backend
 
         parts = urlsplit(url)
         userinfo, _, bucket = parts.netloc.rpartition("@")
@@ -183,15 +190,15 @@ def open_remote(spec: RemoteSpec, workspace_link: str = "reflink") -> Remote:
             raise ConfigError(f"remote '{spec.name}': {spec.display} names no bucket (expected s3://bucket/prefix)")
         key_id, _, secret = userinfo.partition(":")
         endpoint = _opt(s.get("endpoint_url"))
-        return S3Remote(spec.name, spec.display, bucket, parts.path,
+        return S3Backend(spec.name, spec.display, bucket, parts.path,
                         endpoint_url=endpoint, endpoint_display=redact(endpoint) if endpoint else None,
                         region=_opt(s.get("region")), profile=_opt(s.get("profile")),
                         access_key_id=_opt(s.get("access_key_id")) or (unquote(key_id) or None),
                         secret_access_key=_opt(s.get("secret_access_key")) or (unquote(secret) or None),
                         session_token=_opt(s.get("session_token")))
-    from gitmodel.remote.fsspec import FsspecRemote
+    from gitmodel.remote.fsspec import FsspecBackend
 
-    return FsspecRemote(spec.name, spec.display, url, {k: v for k, v in s.items()
+    return FsspecBackend(spec.name, spec.display, url, {k: v for k, v in s.items()
                                                         if k not in ("url", "jobs", "link")})
 
 

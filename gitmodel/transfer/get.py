@@ -4,7 +4,7 @@ The source is a local path or a git URL; its workspace is never checked
 out.  Its pointer and committed config are read in-process (a URL is cloned
 bare and shallow into a temp folder first); the objects come from the
 source's own cache when it is local, else from its default remote, verified
-into a temporary cache (with `gitmodel.transfer.fetch_wanted`) and moved to
+into a temporary cache (with `gitmodel.transfer.fetch.fetch_wanted`) and moved to
 the destination in one rename.  `_clone` and `_committed_config` also serve
 `gitmodel.api` for reading versions of a URL.
 """
@@ -29,7 +29,8 @@ from gitmodel.errors import GitError, GitmodelError, PathError, RemoteError
 from gitmodel.progress import Progress
 from gitmodel.remote.spec import open_remote, redact, spec_from_config
 from gitmodel.repo import Repo
-from gitmodel.transfer.sync import Wanted, fetch_wanted
+from gitmodel.transfer.fetch import fetch_wanted
+from gitmodel.transfer.wanted import Wanted
 
 
 @dataclass
@@ -78,10 +79,11 @@ def get(source: str, path: str, *, rev: str | None = None, out: str | None = Non
         want.add(rel, pointer)
         local = 0
         if local_cache is not None:
-            from gitmodel.remote.local import LocalRemote
+            from gitmodel.remote.layout import Remote
+            from gitmodel.remote.local import LocalBackend
 
             # The source's own cache has the local layout of a remote (objects/xxh128/..).
-            here = LocalRemote("cache", local_cache, local_cache)
+            here = Remote(LocalBackend("cache", local_cache, local_cache))
             rep = fetch_wanted(cache, here, want, 4, None, None, strict=False)
             local = rep.downloaded
         downloaded = 0

@@ -1,0 +1,197 @@
+"""push: upload what a remote lacks of the wanted objects.
+
+Order, so that an interruption at any point costs only repeated work: file
+objects first, and a manifest only after all of its files are published,
+so a manifest on the remote means a complete directory (and a later push
+may skip a directory whose manifest is there).  Local packs go whole when
+the remote lacks most of them (one file instead of thousands).
+
+What the remote lacks is found with the layout's batched existence checks
+(per-object probes or a listing, by count), after consulting a local
+record of objects known to be on the remote (`<cache>/remotes/<name>/known`),
+so a push with nothing new asks the remote nothing.  That record is a hint
+for skipping uploads only: it is never a reason to delete anything (gc must
+ask the remote itself), and `check_remote=True` ignores it.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from gitmodel.platform import faults
+from gitmodel.progress import Progress
+from gitmodel.remote.known import KnownObjects
+from gitmodel.remote.layout import GC_MARKER
+from gitmodel.remote.packs import LocalPack, RemotePacks, plan_packs, remote_has
+from gitmodel.remote.spec import Remote
+from gitmodel.repo import Repo
+from gitmodel.store import manifest
+from gitmodel.store.cache import Cache
+from gitmodel.transfer.wanted import Wanted, collect, is_manifest, missing_error, opened
+from gitmodel.transfer.workers import chunks, parallel, retrying
+
+
+@dataclass
+class PushReport:
+    remote: str  # the remote's name
+    url: str  # its URL, credentials redacted
+    uploaded: int = 0  # objects sent
+    uploaded_bytes: int = 0
+    present: int = 0  # objects the remote already had (asked, or in the local record)
+    missing: list[tuple[str, str]] = field(default_factory=list)  # (path, oid) not in the local cache
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["missing"] = [{"path": p, "oid": o} for p, o in self.missing]
+        return d
+
+
+def _known_for_push(repo: Repo, r: Remote) -> KnownObjects:
+    known = KnownObjects(repo.cache.root, r.name, r.identity)
+    known.follow_remote_gc(r.read_meta(GC_MARKER))  # one small read per push
+    return known
+
+
+def _fast_path(cache: Cache) -> Callable[[str], str]:
+    """cache.path by concatenation (xxh128 oids): it runs once per object."""
+    objects = cache.objects
+
+    def path(oid: str) -> str:
+        return f"{objects}/{oid[:6]}/{oid[7:9]}/{oid[9:]}" if oid[6] == ":" else cache.path(oid)
+
+    return path
+
+
+def push(repo: Repo, remote: str | None = None, paths: Sequence[str] = (), revs: Sequence[str] = (),
+         all_tags: bool = False, all_branches: bool = False, jobs: int | None = None,
+         progress: Progress | None = None, *, cwd: str | None = None, check_remote: bool = False,
+         strict: bool = True) -> PushReport:
+    """Upload what the remote lacks of the objects named by the workspace
+    pointers (or by `revs`, every tag, every branch).
+
+    Raises ObjectMissingError (after pushing everything else) when some
+    object is not in the local cache, unless `strict` is False, in which case
+    `report.missing` lists them."""
+    repo.require_init()
+    with repo.lock:
+        want = collect(repo, paths, revs, all_tags, all_branches, cwd)
+        with opened(repo, remote) as (r, configured_jobs):
+            known = _known_for_push(repo, r)
+            return _push(repo.cache, r, want, jobs or configured_jobs or r.default_jobs, known, progress,
+                         check_remote, strict)
+
+
+def push_oids(repo: Repo, oids: Iterable[str], remote: str | None = None, progress: Progress | None = None,
+              *, jobs: int | None = None, check_remote: bool = False, strict: bool = True) -> PushReport:
+    """Upload these objects (a manifest with all its files) where the remote lacks them."""
+    repo.require_init()
+    with repo.lock:
+        want = Wanted()
+        for o in oids:
+            if is_manifest(repo.cache, o):
+                want.dirs.setdefault(o, o)
+            else:
+                want.files.setdefault(o, (repo.cache.size_of(o) or 0, o))
+        with opened(repo, remote) as (r, configured_jobs):
+            known = _known_for_push(repo, r)
+            return _push(repo.cache, r, want, jobs or configured_jobs or r.default_jobs, known, progress,
+                         check_remote, strict)
+
+
+def _push(cache: Cache, r: Remote, want: Wanted, jobs: int, known: KnownObjects, progress: Progress | None,
+          check_remote: bool, strict: bool) -> PushReport:
+    report = PushReport(r.name, r.display)
+    recorded: set[str] = set() if check_remote else known.load()
+    files = dict(want.files)
+    packs = RemotePacks(r, os.path.join(known.dir, "packs"))  # read only when something is asked
+
+    def lacking(oids: Iterable[str]) -> list[str]:
+        """Those of `oids` the remote lacks: the record first, then the remote."""
+        oids = list(oids)
+        ask = [o for o in oids if o not in recorded]
+        on_remote = remote_has(r, packs, ask, jobs)
+        known.add(on_remote)
+        report.present += len(oids) - len(ask) + len(on_remote)
+        return [o for o in ask if o not in on_remote]
+
+    # 1. Directories: one whose manifest is on the remote is complete there.
+    manifests: dict[str, list[str]] = {}  # manifest to upload -> its file oids
+    for m in lacking(want.dirs):
+        label = want.dirs[m]
+        if not cache.has(m):
+            report.missing.append((label, m))
+            continue
+        entries = manifest.loads(cache.read_bytes(m), f"manifest of {label}")
+        for e in entries:
+            files.setdefault(e.oid, (e.size, f"{label}/{e.path}"))
+        manifests[m] = [e.oid for e in entries]
+
+    # 2. Files the remote lacks.
+    send = lacking(files)
+    whole, send = plan_packs(cache, send, set(packs.ids))
+    if progress:
+        progress.add_total(len(send) + sum(len(p.entries) for p in whole) + len(manifests),
+                           sum(files[o][0] for o in send) + sum(p.size for p in whole))
+
+    absent: set[str] = set()
+    mu = threading.Lock()
+    faulty = bool(os.environ.get("GITMODEL_FAULT"))  # one lookup, not one per object
+    cache_path = _fast_path(cache)
+
+    def put_pack(p: LocalPack) -> None:
+        retrying(lambda: r.put_pack(p.packid, p.path, p.idx_data))
+        known.add(o for o, _, _ in p.entries)  # complete on the remote: put_pack wrote its index last
+        with mu:
+            report.uploaded += len(p.entries)
+            report.uploaded_bytes += p.size
+        faults.point("push:pack-uploaded")
+        if progress:
+            progress.advance(len(p.entries), p.size)
+
+    def put_chunk(chunk: list[tuple[str, int]]) -> None:
+        n = nbytes = 0
+        for oid, size in chunk:
+            path = cache_path(oid)
+            loc = cache.locate(oid)
+            try:
+                if loc is not None:  # one object out of a local pack: sent from memory
+                    data = bytes(cache.view(loc))
+                    retrying(lambda: r.put_bytes(oid, data))
+                else:
+                    retrying(lambda: r.put(oid, path, size))
+            except FileNotFoundError:
+                if os.path.exists(path):
+                    raise  # the remote side's, not a missing cache object
+                with mu:
+                    absent.add(oid)
+                continue
+            n += 1
+            nbytes += size
+            if faulty:
+                faults.point("push:object-uploaded")
+        with mu:
+            report.uploaded += n
+            report.uploaded_bytes += nbytes
+        if progress:
+            progress.advance(n, nbytes)
+
+    parallel(whole, put_pack, jobs)
+    parallel(chunks([(o, files[o][0]) for o in send]), put_chunk, jobs)
+    r.flush()
+    # Recorded only once published: after a failure the next push asks the remote.
+    known.add(o for o in send if o not in absent)
+    faults.point("push:files-published")
+
+    # 3. Manifests, each only once every one of its files is on the remote.
+    ready = [m for m, deps in manifests.items() if not any(d in absent for d in deps)]
+    parallel(chunks([(m, cache.size_of(m) or 0) for m in ready]), put_chunk, jobs)
+    r.flush()
+    known.add(ready)
+    report.missing += [(files[o][1], o) for o in send if o in absent]
+    if strict and report.missing:
+        raise missing_error(report.missing, r.where, push=True)
+    return report
