@@ -14,6 +14,7 @@ from gitmodel.metrics.formats import is_number
 from gitmodel.repo import Repo
 from gitmodel.metrics.report import write_output
 from gitmodel.commands.metrics import warn
+from gitmodel.commands.output import fmt_value, plural
 
 MAX_DEFAULT_SERIES = 10
 
@@ -65,11 +66,12 @@ def run(name: str | None, metric_specs: list[str], *, output: str | None = None,
         for s in snaps:
             v = _lookup(s, spec)
             if v is not m.MISSING and not is_number(v):
-                skipped.append(f"at {s.rev}, {spec} is {m.fmt_value(v)!r}, not a number; left out of the chart")
+                skipped.append(f"at {s.rev}, {spec} is {fmt_value(v)!r}, not a number; left out of the chart")
             values.append(float(v) if is_number(v) else None)
         series.append(plot.Series(spec, values))
     subject = name or "HEAD"
-    what = "commits" if commits else "versions"
+    point = "commit" if commits else "version"
+    what = point + "s"
     title = f"{', '.join(specs)} across {what} of {subject}" if len(specs) <= 3 else f"metrics across {what} of {subject}"
     chart = plot.Chart(title, [label for _, label, _ in points], series, ylabel=specs[0] if len(specs) == 1 else "",
                        xlabel="commit" if commits else "version")
@@ -79,7 +81,7 @@ def run(name: str | None, metric_specs: list[str], *, output: str | None = None,
         print(json.dumps({"output": out, "x": chart.xlabels,
                           "series": [{"label": s.label, "values": s.values} for s in series]}, indent=2))
     else:
-        print(f"wrote {out} ({len(snaps)} {what}, {len(series)} metric{'s' if len(series) != 1 else ''})")
+        print(f"wrote {out} ({plural(len(snaps), point)}, {plural(len(series), 'metric')})")
     warn([e for s in snaps for e in s.errors] + skipped)
     if all(v is None for s in series for v in s.values):
         print("gitmodel: warning: the metric is absent at every point; check its name with "

@@ -5,15 +5,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from gitmodel.progress import human_size
+from gitmodel.commands.output import fmt_value, human_size, plural, short_date
 from gitmodel.registry.state import show
 from gitmodel.repo import Repo
-from gitmodel.commands.versions import fmt_value, short_date
 
 
 def _item(i: dict[str, Any]) -> str:
     if i["kind"] in ("file", "dir") and i.get("oid"):
-        files = f"{i['files']} files, " if i["kind"] == "dir" else ""
+        files = f"{plural(i['files'], 'file')}, " if i["kind"] == "dir" else ""
         return f"{i['path']}  ({files}{human_size(i.get('size') or 0)}, {i['oid']})"
     if i["kind"] == "git":
         return f"{i['path']}  (in git, {i['git'][:10]})"
@@ -48,11 +47,11 @@ def run(ref: str, *, as_json: bool = False) -> int:
         if lineage["params_file"]:
             print(f"params   {lineage['params_file']}")
             for k, v in lineage["params"].items():
-                print(f"  {k} = {fmt_value(v)}")
+                print(f"  {k} = {fmt_value(v, 4)}")
     if info["metrics"] or (lineage and lineage["metrics_file"]):
         print(f"metrics  {lineage['metrics_file'] if lineage else ''}")
         for k, v in info["metrics"].items():
-            print(f"  {k} = {fmt_value(v)}")
+            print(f"  {k} = {fmt_value(v, 4)}")
     if not info.get("artifact"):
         print(f"nothing recorded about the artifact; declare it with `gitmodel model add {info['model']} PATH`")
     if info["stage_history"]:

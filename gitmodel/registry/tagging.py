@@ -22,7 +22,7 @@ from gitmodel.store import pointer as ptr
 from gitmodel.errors import GitmodelError
 from gitmodel.platform.lock import RepoLock
 from gitmodel.registry.declarations import Model, Snapshot
-from gitmodel.progress import human_size
+from gitmodel.humanize import human_size
 from gitmodel.registry.state import SNAPSHOT_MARKER, model_for, model_state
 from gitmodel.repo import Repo
 from gitmodel.registry.grammar import Action, SemVer, TagName, check_stage, check_version
