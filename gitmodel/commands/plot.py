@@ -27,8 +27,8 @@ def _points(repo: Repo, name: str | None, commits: bool, rev: str, limit: int) -
         raise GitmodelError("name a model to plot its versions, or pass --commits to plot the commit history")
     tags = m.tagged_commits(repo, name)
     if not tags:
-        raise GitmodelError(f"model {name!r} has no versions yet; tag one with `gitmodel tag {name} v1.0.0`, "
-                            f"or pass --commits to plot the commit history")
+        raise GitmodelError(f"model {name!r} has no versions yet",
+                            hint=f"tag one with `gitmodel tag {name} v1.0.0`, or pass --commits to plot the commit history")
     return [(tag, tag[len(name) + 1:], c) for tag, c in tags]
 
 
@@ -57,8 +57,8 @@ def run(name: str | None, metric_specs: list[str], *, output: str | None = None,
     snaps = [reader.read_commit(rev, c, files) for rev, _, c in points]
     specs = metric_specs or _numeric_keys(snaps)
     if not specs:
-        raise GitmodelError(f"no numeric metrics in {', '.join(files)} at any of these points; "
-                            f"check with `gitmodel metrics show --all-tags`")
+        raise GitmodelError(f"no numeric metrics in {', '.join(files)} at any of these points",
+                            hint="check with `gitmodel metrics show --all-tags`")
     series: list[plot.Series] = []
     skipped: list[str] = []
     for spec in specs:

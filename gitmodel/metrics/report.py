@@ -61,8 +61,8 @@ def directions(repo: Repo) -> dict[str, str]:
     for key, value in section.items():
         v = str(value).lower()
         if v not in (HIGHER, LOWER, NONE):
-            raise GitmodelError(f"[metrics.direction] {key} = {value!r} is not \"higher\", \"lower\" or \"none\"; "
-                                f"fix .gitmodel/config.toml")
+            raise GitmodelError(f"[metrics.direction] {key} = {value!r} is not \"higher\", \"lower\" or \"none\"",
+                                hint="fix .gitmodel/config.toml")
         out[str(key)] = v
     return out
 
@@ -112,7 +112,7 @@ def parse_gate(text: str) -> Gate:
     mt = _GATE.match(text)
     if not mt:
         raise GateError(f"gate {text!r} is not KEY<NUMBER (e.g. 'accuracy<-0.01', 'loss>5%', "
-                        f"'metrics.json:f1<=-0.02'); fix --fail-on or [report] fail_on")
+                        f"'metrics.json:f1<=-0.02')", hint="fix --fail-on or [report] fail_on")
     return Gate(text=text.strip(), key=mt["key"], op=mt["op"], threshold=float(mt["num"]),
                 relative=bool(mt["pct"]), path=mt["path"].strip() if mt["path"] else None)
 
@@ -508,9 +508,9 @@ def write_output(path: str, data: str | bytes) -> None:
 
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
-        raise GitmodelError(f"{path}: folder {folder} does not exist; create it or choose another -o path")
+        raise GitmodelError(f"{path}: folder {folder} does not exist", hint="create it or choose another -o path")
     if os.path.isdir(path):
-        raise GitmodelError(f"{path}: is a folder; name a file with -o")
+        raise GitmodelError(f"{path}: is a folder", hint="name a file with -o")
     write_atomic(path, data.encode("utf-8") if isinstance(data, str) else data)
 
 
