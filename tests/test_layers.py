@@ -114,3 +114,24 @@ def test_counts_of_one_are_singular_in_command_output(gm, repo: Path) -> None:
     (repo / "d" / "only.txt").unlink()
     r = gm("checkout", "d")
     assert r.code == 0 and r.out.startswith("1 file restored, "), r
+
+
+def test_the_library_never_prints() -> None:
+    """Only cli/ and commands/ write to the terminal: no print() and no
+    sys.stdout / sys.stderr in the library (it returns results, raises
+    errors, and reports progress through gitmodel.progress.Progress)."""
+    import ast
+
+    pkg = ROOT / "gitmodel"
+    found: list[str] = []
+    for path in sorted(pkg.rglob("*.py")):
+        rel = path.relative_to(pkg).as_posix()
+        if rel.startswith(("cli/", "commands/")) or rel == "__main__.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "print":
+                found.append(f"{rel}:{node.lineno}: print()")
+            if (isinstance(node, ast.Attribute) and node.attr in ("stdout", "stderr")
+                    and isinstance(node.value, ast.Name) and node.value.id == "sys"):
+                found.append(f"{rel}:{node.lineno}: sys.{node.attr}")
+    assert found == [], found

@@ -28,6 +28,6 @@ def run(paths: list[str], *, remote: str | None = None, revs: list[str] | None =
     else:
         print(f"nothing to fetch: the cache has {'the' if report.cached == 1 else 'all'} {plural(report.cached, 'object')}")
     if report.missing:
-        print_missing(report.missing, f"objects are not on '{report.remote}'", MISSING_HINT)
+        print_missing(report.missing, f"not on '{report.remote}'", MISSING_HINT)
         return 1
     return 0

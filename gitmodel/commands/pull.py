@@ -28,7 +28,7 @@ def run(paths: list[str], *, remote: str | None = None, jobs: int | None = None,
         print(f"  {path}: its modified content was kept in the cache as {oid} ({short(oid)})")
     code = 0
     if fetched.missing:
-        print_missing(fetched.missing, f"objects are not on '{fetched.remote}'", MISSING_HINT)
+        print_missing(fetched.missing, f"not on '{fetched.remote}'", MISSING_HINT)
         code = 1
     if done.skipped_modified:
         print(f"{plural(len(done.skipped_modified), 'modified file')} left alone (run `gitmodel add` to keep the changes, "

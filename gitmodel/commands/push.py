@@ -11,7 +11,8 @@ from gitmodel.transfer import sync as transfer
 
 
 def print_missing(missing: Sequence[tuple[str, str]], what: str, hint: str) -> None:
-    print(f"{len(missing)} {what}; {hint}:", file=sys.stderr)
+    """`3 objects <what>; <hint>:` and the first 20 of them (`what`: a phrase without a verb, so it fits 1 and many)."""
+    print(f"{plural(len(missing), 'object')} {what}; {hint}:", file=sys.stderr)
     for path, oid in list(missing)[:20]:
         print(f"  {path}  ({oid})", file=sys.stderr)
     if len(missing) > 20:
@@ -36,7 +37,7 @@ def run(paths: list[str], *, remote: str | None = None, revs: list[str] | None =
     else:
         print(f"nothing to push: '{report.remote}' ({report.url}) already has everything")
     if report.missing:
-        print_missing(report.missing, "objects are not in the local cache and were not pushed",
+        print_missing(report.missing, "not in the local cache, so not pushed",
                       "fetch them from where they were added, or `gitmodel add` them again")
         return 1
     return 0
