@@ -26,7 +26,7 @@ def run(paths: list[str], *, remote: str | None = None, revs: list[str] | None =
         print(f"fetched {plural(report.downloaded, 'object')} ({human_size(report.downloaded_bytes)}) from "
               f"'{report.remote}' ({report.url}); {report.cached} {'was' if report.cached == 1 else 'were'} already in the cache")
     else:
-        print(f"nothing to fetch: the cache has {'the' if report.cached == 1 else 'all'} {plural(report.cached, 'object')}")
+        print("nothing to fetch: the cache has " + ("the one object" if report.cached == 1 else f"all {report.cached} objects"))
     if report.missing:
         print_missing(report.missing, f"not on '{report.remote}'", MISSING_HINT)
         return 1
