@@ -7,7 +7,8 @@ The Python API (see gitmodel.api for the details of each call):
     gitmodel.load("clf#prod"); gitmodel.open("data/train.csv", rev="clf@v1.0.0")
     gitmodel.versions("clf"); gitmodel.rollback("clf", to="v1.0.0")
 
-Errors are gitmodel.errors.GitmodelError with a one-line message.
+Errors are gitmodel.errors.GitmodelError: `e.message` says what happened,
+`e.hint` (or None) what to run next, and str(e) is both on one line.
 """
 
 from __future__ import annotations

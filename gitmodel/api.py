@@ -30,10 +30,16 @@ from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from gitmodel.registry.rollback import RollbackResult
+    from gitmodel.registry.tagging import TagResult
     from gitmodel.remote.config import RemoteChange
     from gitmodel.repo import Repo
+    from gitmodel.store.cache import Cache
+    from gitmodel.transfer.fetch import FetchReport
+    from gitmodel.transfer.push import PushReport
     from gitmodel.workspace.checkout import CheckoutReport
     from gitmodel.workspace.status import Status
+    from gitmodel.workspace.track import AddResult
 
 PathLike = str | os.PathLike[str]
 
@@ -187,8 +193,8 @@ def _locate(r: Repo, ref: str, rev: str | None, cwd: str | None) -> tuple[str, s
             version = refs.pick(state, vref, ref)
             model = registry.model_for(r, state, version)
             if model is None:
-                raise GitmodelError(f"{ref}: cannot tell which file model {vref.model} is; declare it with "
-                                    f"`gitmodel model add {vref.model} PATH`")
+                raise GitmodelError(f"{ref}: cannot tell which file model {vref.model} is",
+                                    hint=f"declare it with `gitmodel model add {vref.model} PATH`")
             return model.path, version.commit
     rel = r.relpath(ref, cwd) if cwd is not None else ref.strip("/")
     return rel, rev
@@ -230,7 +236,7 @@ def _object_for(r: Repo, rel: str, rev: str | None) -> tuple[str, int, str]:
             if e.path == inner:
                 return e.oid, e.size, rel
         raise GitmodelError(f"{rel}: not in the tracked folder {folder}{where}")
-    raise GitmodelError(f"{rel} is not tracked by gitmodel{where}; see `gitmodel status`")
+    raise GitmodelError(f"{rel} is not tracked by gitmodel{where}", hint="see `gitmodel status`")
 
 
 def _ensure(r: Repo, oids: list[str], expand: bool) -> None:
@@ -302,12 +308,12 @@ def open(path: PathLike, rev: str | None = None, mode: str = "rb", *, repo: Path
             # Loose or packed: hashed in place, then streamed (objects are
             # immutable once named).
             if r.cache.hash_of(oid) != oid:
-                raise CorruptObjectError(f"cache object {oid} is corrupt; run `gitmodel fsck`")
+                raise CorruptObjectError(f"cache object {oid} is corrupt", hint="run `gitmodel fsck`")
             stream = r.cache.open(oid)
     return io.TextIOWrapper(stream, encoding=encoding or "utf-8") if mode == "r" else stream
 
 
-def _temp_cache(r: Repo) -> Any:
+def _temp_cache(r: Repo) -> Cache:
     from gitmodel.store.cache import Cache
 
     cache = Cache(os.path.join(os.path.dirname(r.root), "cache"))
@@ -337,8 +343,8 @@ def _fetch_from_source(r: Repo, rev: str, oids: list[str]) -> None:
 
 # -- the rest mirrors the CLI -----------------------------------------------------------
 
-def add(paths: Sequence[PathLike], *, repo: PathLike | None = None, stage: bool = True) -> list[Any]:
-    """`gitmodel add`: track files or folders."""
+def add(paths: Sequence[PathLike], *, repo: PathLike | None = None, stage: bool = True) -> list[AddResult]:
+    """`gitmodel add`: track files or folders; one result per path given."""
     from gitmodel.workspace import track
 
     r = _repo(repo)
@@ -361,15 +367,15 @@ def checkout(paths: Sequence[PathLike] = (), *, force: bool = False, repo: PathL
     return workspace.checkout(r, [os.fspath(p) for p in paths], force=force, cwd=_cwd_for(r, repo))
 
 
-def push(*, remote: str | None = None, repo: PathLike | None = None) -> Any:
+def push(*, remote: str | None = None, repo: PathLike | None = None) -> PushReport:
     """`gitmodel push`: upload the objects the workspace pointers name."""
     from gitmodel.transfer import push as transfer
 
     return transfer.push(_repo(repo), remote)
 
 
-def pull(*, remote: str | None = None, repo: PathLike | None = None) -> Any:
-    """`gitmodel pull`: fetch, then checkout."""
+def pull(*, remote: str | None = None, repo: PathLike | None = None) -> tuple[FetchReport, CheckoutReport]:
+    """`gitmodel pull`: fetch, then checkout; what each step did."""
     from gitmodel.transfer import pull as transfer
 
     return transfer.pull(_repo(repo), remote)
@@ -377,7 +383,7 @@ def pull(*, remote: str | None = None, repo: PathLike | None = None) -> Any:
 
 def tag(name: str, version: str | None = None, *, bump: str | None = None, rev: str | None = None,
         message: str | None = None, path: PathLike | None = None, push: bool = False,
-        repo: PathLike | None = None) -> Any:
+        repo: PathLike | None = None) -> TagResult:
     """`gitmodel tag`: register a version (`NAME@vX.Y.Z`, an annotated tag).
 
     >>> gitmodel.tag("clf", "v1.0.0", message="baseline")"""
@@ -389,7 +395,7 @@ def tag(name: str, version: str | None = None, *, bump: str | None = None, rev: 
 
 
 def promote(name: str, version: str, stage: str, *, message: str | None = None, push: bool = False,
-            repo: PathLike | None = None) -> Any:
+            repo: PathLike | None = None) -> TagResult:
     """`gitmodel promote`: assign a stage (`NAME#STAGE#N`)."""
     from gitmodel.registry import tagging
 
@@ -405,7 +411,7 @@ def versions(name: str | None = None, *, repo: PathLike | None = None) -> list[d
     return [registry.version_info(r, st, v).to_json() for st in states.values() for v in st.newest_first()]
 
 
-def rollback(name: str, to: str, *, repo: PathLike | None = None) -> Any:
+def rollback(name: str, to: str, *, repo: PathLike | None = None) -> RollbackResult:
     """`gitmodel rollback`: put an older version's artifact back, staged."""
     from gitmodel.registry.rollback import rollback as _rollback
 

@@ -1,7 +1,13 @@
 """One exception hierarchy; the CLI maps it to one line and an exit code.
 
 Library code raises these and never prints or exits: the Python API lets
-them propagate, the CLI turns them into `gitmodel: <message>` and exit 1.
+them propagate, the CLI turns them into `gitmodel: error: <message>; <hint>`
+and exit 1.
+
+An error carries what happened (`message`) and, where there is one, what to
+run next (`hint`) as separate data: a caller of the Python API can show or
+drop the hint, and the CLI renders both on one line.  `str(error)` is that
+same line, so code that only prints errors sees today's text.
 """
 
 from __future__ import annotations
@@ -10,10 +16,26 @@ from __future__ import annotations
 class GitmodelError(Exception):
     """An expected failure: bad input or a bad environment (exit code 1).
 
-    The message says what happened and, where there is one, what to run next.
+    `message` says what happened; `hint`, where there is one, what to run
+    next (e.g. "run `gitmodel fsck`").  Raise with both kept apart:
+
+        raise ObjectMissingError(f"{oid} is not in the cache", hint="run `gitmodel pull`")
     """
 
     exit_code = 1
+
+    def __init__(self, message: object = "", *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = str(message)
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return render(self.message, self.hint)
+
+
+def render(message: str, hint: str | None) -> str:
+    """The one line an error is shown as: `what happened; what to run next`."""
+    return f"{message}; {hint}" if hint else message
 
 
 class NotARepositoryError(GitmodelError):

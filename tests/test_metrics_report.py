@@ -56,20 +56,49 @@ def test_report_text_golden(gm, repo: Path) -> None:
     golden("report_text.txt", r.out, commits)
 
 
-def test_report_passes_and_head_defaults_to_HEAD(gm, repo: Path) -> None:
+def test_report_head_defaults_to_the_workspace_like_metrics_diff(gm, repo: Path) -> None:
+    """A local `report --fail-on` judges the uncommitted change that
+    `metrics diff` shows, instead of passing while it ignores it."""
     build_history(repo, upto=2)
-    write(repo, "metrics.json", '{"accuracy": 0.0}')  # workspace changes are not the PR's
+    write(repo, "metrics.json", '{"accuracy": 0.0}')  # an uncommitted regression
+    shown = gm("metrics", "diff", "--json")
+    assert shown.code == 0 and [c["key"] for c in json.loads(shown.out)["changes"]][:1] == ["accuracy"], shown
     r = gm("report", "--base", "clf@v1.0.0", "--fail-on", "accuracy<-0.01", "--json")
+    assert r.code == 2, r
+    d = json.loads(r.out)
+    assert d["head"] == {"rev": "workspace", "commit": None} and d["passed"] is False
+    assert r.err == "gitmodel: gate failed: accuracy<-0.01: accuracy changed by -0.91\n"
+
+
+def test_report_head_HEAD_leaves_the_workspace_out(gm, repo: Path) -> None:
+    build_history(repo, upto=2)
+    write(repo, "metrics.json", '{"accuracy": 0.0}')
+    r = gm("report", "--base", "clf@v1.0.0", "--head", "HEAD", "--fail-on", "accuracy<-0.01", "--json")
     assert r.code == 0, r
     d = json.loads(r.out)
     assert d["head"]["rev"] == "HEAD" and d["passed"] is True
     assert d["gates"] == [{"gate": "accuracy<-0.01", "passed": True, "detail": "accuracy changed by +0.02"}]
 
 
+def test_report_in_a_clean_checkout_equals_head_HEAD(gm, repo: Path) -> None:
+    """CI checks out the PR's commit: there the default and `--head HEAD` agree."""
+    build_history(repo, upto=2)
+    default = gm("report", "--base", "clf@v1.0.0", "--fail-on", "accuracy<-0.01", "--json")
+    at_head = gm("report", "--base", "clf@v1.0.0", "--head", "HEAD", "--fail-on", "accuracy<-0.01", "--json")
+    assert default.code == at_head.code == 0, (default, at_head)
+    strip = lambda d: {k: v for k, v in d.items() if k != "head"}  # noqa: E731
+    assert strip(json.loads(default.out)) == strip(json.loads(at_head.out))
+
+
 def test_report_all_gates_pass_markdown(gm, repo: Path) -> None:
     build_history(repo, upto=2)
     r = gm("report", "--base", "clf@v1.0.0", "--head", "clf@v1.1.0", "--md", "--fail-on", "accuracy<0")
-    assert r.code == 0 and "**✅ All 1 gates passed.**" in r.out
+    assert r.code == 0 and "**✅ The gate passed.**" in r.out, r  # not "All 1 gates passed"
+    r = gm("report", "--base", "clf@v1.0.0", "--head", "clf@v1.1.0", "--md", "--fail-on", "accuracy<0",
+           "--fail-on", "loss>50%")
+    assert r.code == 0 and "**✅ All 2 gates passed.**" in r.out, r
+    r = gm("report", "--base", "clf@v1.0.0", "--head", "clf@v1.1.0", "--md", "--fail-on", "loss>5%")
+    assert r.code == 2 and "**❌ 1 of 1 gate failed.**" in r.out, r
 
 
 def test_config_gates_and_direction(gm, repo: Path) -> None:

@@ -145,7 +145,7 @@ def test_rollback_fetches_a_missing_object_from_the_remote(two_versions: Path, g
     _drop_from_cache(repo, old)
     r = gm("rollback", "clf", "--to", "v1.0.0")
     assert r.code == 0, r
-    assert "1 objects fetched" in r.out
+    assert "1 object fetched" in r.out, r
     assert (repo / "models" / "clf.pkl").read_bytes() == b"one" * 1000
 
 

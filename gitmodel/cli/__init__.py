@@ -1,7 +1,7 @@
 """The command line: parses and dispatches, nothing else.
 
-One module per command group registers its commands on `app` (core,
-remote, registry, ...); each command imports its implementation from
+`app` lives in gitmodel.cli.app; one module per command group registers
+its commands on it (core, remote, registry, ...); each command imports its implementation from
 `gitmodel.commands` only when it runs, so that `gitmodel --help` stays
 fast.  Errors are mapped to exit codes in one place,
 `main()`:  GitmodelError -> one line, exit 1;  usage errors -> one line,
@@ -17,19 +17,20 @@ import sys
 
 import typer
 
-app = typer.Typer(
-    name="gitmodel",
-    help="Version ML models and data inside Git: pointer files, a side cache, remotes, versions as tags.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
+from gitmodel.cli.app import app
 
-# Command groups register themselves on `app` when imported.
-from gitmodel.cli import core  # noqa: E402,F401
-from gitmodel.cli import _groups  # noqa: E402,F401
+# Each command group registers its commands on `app` when imported; the
+# group modules import `app` from gitmodel.cli.app, never from this package,
+# so there is no import cycle.  One line per group; each group module is
+# owned by the code it dispatches to.
+from gitmodel.cli import core  # noqa: E402,F401  (init, add, status, checkout, remove, unprotect)
+from gitmodel.cli import metrics  # noqa: E402,F401  (metrics/params show|diff, diff, report, plot)
+from gitmodel.cli import registry  # noqa: E402,F401  (model add|list, tag, promote, deprecate, versions, show, history, rollback)
+from gitmodel.cli import remote  # noqa: E402,F401  (remote add|list|remove|modify|default, push, fetch, pull, get)
+from gitmodel.cli import maintenance  # noqa: E402,F401  (gc, fsck)
+from gitmodel.cli import gitflow  # noqa: E402,F401  (install-hooks, uninstall-hooks, log; internal: hook, textconv)
+
+__all__ = ["app", "main", "run"]
 
 
 def _fail(message: str, code: int) -> int:
@@ -38,7 +39,7 @@ def _fail(message: str, code: int) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from gitmodel.errors import GitmodelError, os_error_message
+    from gitmodel.errors import GitmodelError, os_error_message, render
 
     debug = os.environ.get("GITMODEL_DEBUG") == "1"
     try:
@@ -51,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     except GitmodelError as e:
         if debug:
             raise
-        return _fail(str(e), e.exit_code)
+        return _fail(render(e.message, e.hint), e.exit_code)
     except typer.TyperException as e:  # usage errors from the vendored click
         message = e.format_message().rstrip()
         hint = "" if "--help" in message else f"{'' if message.endswith('.') else '.'} Run `gitmodel --help`."

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from gitmodel.cli import app
+from gitmodel.cli.app import app
 from gitmodel.cli.options import Json
 
 # Hook arguments are whatever git passes (shas, a remote URL): take them verbatim.

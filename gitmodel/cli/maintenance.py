@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from gitmodel.cli import app
+from gitmodel.cli.app import app
 from gitmodel.cli.options import Json, Paths, Quiet
 
 MaintRemote = Annotated[Optional[str], typer.Option("--remote", "-r", help="Work on this remote instead of the "

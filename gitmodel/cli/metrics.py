@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from gitmodel.cli import app
+from gitmodel.cli.app import app
 from gitmodel.cli.options import Json
 
 metrics_app = typer.Typer(name="metrics", help="Show and compare metrics across revisions and versions.",
@@ -83,7 +83,7 @@ def diff(a: RevA = None, b: RevB = None, model: Model = None, json: Json = False
 
 @app.command("report")
 def report(base: Annotated[str, typer.Option("--base", help="The revision to compare with (e.g. origin/main).")],
-           head: Annotated[Optional[str], typer.Option("--head", help="The new side (default: HEAD).")] = None,
+           head: Annotated[Optional[str], typer.Option("--head", help="The new side (default: the workspace, like `diff`; in CI that is the checked-out commit).")] = None,
            fail_on: Annotated[Optional[list[str]], typer.Option(
                "--fail-on", help="A gate, e.g. 'accuracy<-0.01' or 'loss>5%' (repeat for more); "
                                  "exit 2 when one fails.")] = None,

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from gitmodel.cli import app
+from gitmodel.cli.app import app
 from gitmodel.cli.options import Json, Quiet
 
 model_app = typer.Typer(help="Declare models: the tracked artifact, its data, params and metrics.",

@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from gitmodel.cli import app
+from gitmodel.cli.app import app
 from gitmodel.cli.options import Json, Paths, Quiet
 
 remote_app = typer.Typer(help="Manage remotes: where objects are shared (folders, S3-compatible stores).",

@@ -1,20 +1,20 @@
 from __future__ import annotations
 
-from gitmodel.store.oid import short
-from gitmodel.progress import Progress, human_size
+from gitmodel.commands.output import human_size, plural, short
+from gitmodel.commands.progress import TerminalProgress
 from gitmodel.repo import Repo
 from gitmodel.workspace.track import add
 
 
 def run(paths: list[str], *, stage: bool = True, quiet: bool = False) -> int:
     repo = Repo.discover()
-    progress = Progress("adding", quiet=quiet)
+    progress = TerminalProgress("adding", quiet=quiet)
     try:
         results = add(repo, paths, stage=stage, progress=progress)
     finally:
         progress.close()
     for r in results:
-        what = f"{r.pointer.files} files, " if r.pointer.is_dir else ""
+        what = f"{plural(r.pointer.files or 0, 'file')}, " if r.pointer.is_dir else ""
         if r.changed:
             print(f"added {r.rel} ({what}{human_size(r.pointer.size)}, {short(r.pointer.oid)})")
         else:

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import sys
 
-from gitmodel.store.oid import short
-from gitmodel.progress import Progress
+from gitmodel.commands.output import plural, short
+from gitmodel.commands.progress import TerminalProgress
 from gitmodel.repo import Repo
 from gitmodel.git.hooks import ensure_driver
 from gitmodel.workspace.checkout import checkout
@@ -13,19 +13,19 @@ def run(paths: list[str], *, force: bool = False, quiet: bool = False, ours: boo
         theirs: bool = False) -> int:
     if ours or theirs:
         return _take_side(paths, "ours" if ours else "theirs", both=ours and theirs, force=force, quiet=quiet)
-    progress = Progress("checking out", quiet=quiet)
+    progress = TerminalProgress("checking out", quiet=quiet)
     repo = Repo.discover()
     try:
         report = checkout(repo, paths, force=force, progress=progress)
     finally:
         progress.close()
     ensure_driver(repo)  # a fresh clone: readable `git diff` of pointers (git config is not cloned)
-    print(f"{report.restored} files restored, {report.unchanged} already up to date")
+    print(f"{plural(report.restored, 'file')} restored, {report.unchanged} already up to date")
     for path, oid in report.saved.items():
         print(f"  {path}: its modified content was kept in the cache as {oid} ({short(oid)})")
     code = 0
     if report.skipped_modified:
-        print(f"{len(report.skipped_modified)} modified files left alone (run `gitmodel add` to keep the "
+        print(f"{plural(len(report.skipped_modified), 'modified file')} left alone (run `gitmodel add` to keep the "
               f"changes, or `gitmodel checkout --force` to discard them):", file=sys.stderr)
         for p in report.skipped_modified[:20]:
             print(f"  {p}", file=sys.stderr)
@@ -36,7 +36,7 @@ def run(paths: list[str], *, force: bool = False, quiet: bool = False, ours: boo
             print(f"  {p}", file=sys.stderr)
         code = 1
     if report.untracked:
-        print(f"{len(report.untracked)} files in tracked folders are not in their pointers and were left alone "
+        print(f"{plural(len(report.untracked), 'file')} in tracked folders but not in their pointers left alone "
               f"(`gitmodel add` the folder to record them)", file=sys.stderr)
     return code
 
@@ -50,7 +50,7 @@ def _take_side(paths: list[str], side: str, *, both: bool, force: bool, quiet: b
     if both or force:
         raise GitmodelError("--ours and --theirs take one side, alone: use `gitmodel checkout --ours PATH` "
                             "or `gitmodel checkout --theirs PATH`")
-    progress = Progress("checking out", quiet=quiet)
+    progress = TerminalProgress("checking out", quiet=quiet)
     try:
         rep = take_side(Repo.discover(), paths, side, progress=progress)
     finally:

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import json
 
-from gitmodel.progress import Progress, human_size
+from gitmodel.commands.output import human_size, plural
+from gitmodel.commands.progress import TerminalProgress
 from gitmodel.repo import Repo
 from gitmodel.transfer import fetch as transfer
 from gitmodel.commands.push import print_missing
@@ -13,7 +14,7 @@ MISSING_HINT = "push them from a clone that has them (`gitmodel push`), or fetch
 def run(paths: list[str], *, remote: str | None = None, revs: list[str] | None = None, all_tags: bool = False,
         all_branches: bool = False, jobs: int | None = None, quiet: bool = False, as_json: bool = False) -> int:
     repo = Repo.discover()
-    progress = Progress("fetching", quiet=quiet or as_json)
+    progress = TerminalProgress("fetching", quiet=quiet or as_json)
     try:
         report = transfer.fetch(repo, remote, paths, revs or (), all_tags, all_branches, jobs, progress,
                                 strict=False)
@@ -22,11 +23,11 @@ def run(paths: list[str], *, remote: str | None = None, revs: list[str] | None =
     if as_json:
         print(json.dumps(report.as_dict(), indent=2))
     elif report.downloaded:
-        print(f"fetched {report.downloaded} objects ({human_size(report.downloaded_bytes)}) from "
-              f"'{report.remote}' ({report.url}); {report.cached} were already in the cache")
+        print(f"fetched {plural(report.downloaded, 'object')} ({human_size(report.downloaded_bytes)}) from "
+              f"'{report.remote}' ({report.url}); {report.cached} {'was' if report.cached == 1 else 'were'} already in the cache")
     else:
-        print(f"nothing to fetch: the cache has all {report.cached} objects")
+        print("nothing to fetch: the cache has " + ("the one object" if report.cached == 1 else f"all {report.cached} objects"))
     if report.missing:
-        print_missing(report.missing, f"objects are not on '{report.remote}'", MISSING_HINT)
+        print_missing(report.missing, f"not on '{report.remote}'", MISSING_HINT)
         return 1
     return 0

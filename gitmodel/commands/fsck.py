@@ -4,7 +4,8 @@ import json
 import sys
 
 from gitmodel.maintenance.fsck import BAD_MANIFEST, BAD_PACK, BAD_POINTER, CORRUPT, MISSING, UNREADABLE, FsckReport, fsck, fsck_remote
-from gitmodel.progress import Progress, human_size
+from gitmodel.commands.output import human_size, plural
+from gitmodel.commands.progress import TerminalProgress
 from gitmodel.repo import Repo
 
 
@@ -31,7 +32,7 @@ def _hint(report: FsckReport, remote: str | None) -> list[str]:
 
 def run(paths: list[str], *, remote: str | None = None, quiet: bool = False, as_json: bool = False) -> int:
     repo = Repo.discover()
-    progress = Progress("checking", quiet=quiet or as_json)
+    progress = TerminalProgress("checking", quiet=quiet or as_json)
     try:
         report = fsck_remote(repo, remote, paths, progress=progress) if remote is not None else \
             fsck(repo, paths, progress=progress)
@@ -48,9 +49,8 @@ def run(paths: list[str], *, remote: str | None = None, quiet: bool = False, as_
         if p.moved_to:
             line += f"; moved aside to {p.moved_to}"
         print(line, file=sys.stderr)
-    print(f"checked {report.checked} object{'s' if report.checked != 1 else ''} "
-          f"({human_size(report.checked_bytes)}) in {report.where}: "
-          f"{'all good' if report.ok else str(len(report.problems)) + ' problem' + ('s' if len(report.problems) != 1 else '')}")
+    print(f"checked {plural(report.checked, 'object')} ({human_size(report.checked_bytes)}) in {report.where}: "
+          f"{'all good' if report.ok else plural(len(report.problems), 'problem')}")
     for h in _hint(report, remote):
         print(f"  next: {h}", file=sys.stderr)
     return 0 if report.ok else 1

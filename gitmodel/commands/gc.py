@@ -5,15 +5,15 @@ import sys
 
 from gitmodel.maintenance.gc import gc
 from gitmodel.maintenance.gc_remote import gc_remote
-from gitmodel.store.oid import short
-from gitmodel.progress import Progress, human_size
+from gitmodel.commands.output import human_size, plural, short
+from gitmodel.commands.progress import TerminalProgress
 from gitmodel.repo import Repo
 
 
 def run(*, dry_run: bool = False, remote: str | None = None, keep_days: float = 14.0, quiet: bool = False,
         as_json: bool = False) -> int:
     repo = Repo.discover()
-    progress = Progress("deleting", quiet=quiet or as_json)
+    progress = TerminalProgress("deleting", quiet=quiet or as_json)
     try:
         if remote is not None:
             report = gc_remote(repo, remote, dry_run=dry_run, keep_days=keep_days, progress=progress)
@@ -40,9 +40,8 @@ def run(*, dry_run: bool = False, remote: str | None = None, keep_days: float = 
         for path, size in report.temps:
             print(f"would delete {path}  {human_size(size)}  (stale temp file)")
     n, t, d = len(report.deleted), len(report.temps), len(report.duplicates)
-    what = f"{n} object{'s' if n != 1 else ''}" + \
-        (f" and {d} loose cop{'ies' if d != 1 else 'y'} of packed objects" if d else "") + \
-        (f" and {t} stale temp file{'s' if t != 1 else ''}" if t else "")
+    what = plural(n, "object") + (f" and {plural(d, 'loose copy', 'loose copies')} of packed objects" if d else "") + \
+        (f" and {plural(t, 'stale temp file')}" if t else "")
     in_packs = f", {report.kept_in_packs} unreachable in mostly live packs" if report.kept_in_packs else ""
     print(f"{'would free' if dry_run else 'freed'} {human_size(report.freed)}{where}: {what}; "
           f"kept {report.kept} reachable{in_packs} and {report.kept_young} younger than {days}")

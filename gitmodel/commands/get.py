@@ -3,12 +3,13 @@ from __future__ import annotations
 import json
 
 from gitmodel.transfer import get as getartifact
-from gitmodel.progress import Progress, human_size
+from gitmodel.commands.output import human_size, plural
+from gitmodel.commands.progress import TerminalProgress
 
 
 def run(source: str, path: str, *, rev: str | None = None, out: str | None = None, remote: str | None = None,
         jobs: int | None = None, quiet: bool = False, as_json: bool = False) -> int:
-    progress = Progress("downloading", quiet=quiet or as_json)
+    progress = TerminalProgress("downloading", quiet=quiet or as_json)
     try:
         report = getartifact.get(source, path, rev=rev, out=out, remote=remote, jobs=jobs, progress=progress)
     finally:
@@ -16,7 +17,7 @@ def run(source: str, path: str, *, rev: str | None = None, out: str | None = Non
     if as_json:
         print(json.dumps(report.__dict__, indent=2))
         return 0
-    what = f"{report.files} files, " if report.kind == "dir" else ""
+    what = f"{plural(report.files, 'file')}, " if report.kind == "dir" else ""
     print(f"got {report.path} at {report.rev} from {report.source} -> {report.out} "
           f"({what}{human_size(report.size)})")
     return 0

@@ -6,7 +6,7 @@ import json
 
 from gitmodel.registry.state import history
 from gitmodel.repo import Repo
-from gitmodel.commands.versions import short_date, table
+from gitmodel.commands.output import short_date, table
 
 
 def run(name: str | None, *, as_json: bool = False) -> int:

@@ -15,7 +15,8 @@ import sys
 from gitmodel.git import hookrun
 from gitmodel.errors import GitmodelError, NotARepositoryError
 from gitmodel.git.hooks import HOOKS
-from gitmodel.progress import Progress, human_size
+from gitmodel.commands.output import human_size, plural
+from gitmodel.commands.progress import TerminalProgress
 from gitmodel.repo import Repo
 
 SHOWN = 20  # paths listed per kind of problem; the rest are counted
@@ -32,31 +33,27 @@ def _listing(paths: list[str]) -> None:
         print(f"  ... and {len(paths) - SHOWN} more", file=sys.stderr)
 
 
-def _n(count: int, what: str) -> str:
-    return f"{count} {what}{'' if count == 1 else 's'}"
-
-
 def print_sync(rep: hookrun.SyncReport) -> None:
     """What a workspace sync did, for people (stderr: git shows hooks' stderr)."""
     if rep.fetched:
-        _say(f"fetched {_n(rep.fetched, 'object')} from the remote")
+        _say(f"fetched {plural(rep.fetched, 'object')} from the remote")
     if rep.fetch_error:
         _say(f"could not fetch missing objects: {rep.fetch_error}")
     if rep.restored:
-        _say(f"{_n(rep.restored, 'file')} checked out to match the pointers")
+        _say(f"{plural(rep.restored, 'file')} checked out to match the pointers")
     if rep.removed:
-        _say(f"{_n(len(rep.removed), 'file')} no longer tracked removed (the content stays in the cache)")
+        _say(f"{plural(len(rep.removed), 'file')} no longer tracked removed (the content stays in the cache)")
     for line in rep.broken:
         _say(line)
     if rep.modified:
-        _say(f"{_n(len(rep.modified), 'file')} with unsaved changes left as they are; keep a change with "
+        _say(f"{plural(len(rep.modified), 'file')} with unsaved changes left as they are; keep a change with "
              f"`gitmodel add PATH`, or discard it with `gitmodel checkout --force PATH`:")
         _listing(rep.modified)
     if rep.not_in_cache:
-        _say(f"{_n(len(rep.not_in_cache), 'file')} not in the cache; run `gitmodel pull` to get them:")
+        _say(f"{plural(len(rep.not_in_cache), 'file')} not in the cache; run `gitmodel pull` to get them:")
         _listing(rep.not_in_cache)
     if rep.untracked:
-        _say(f"{_n(len(rep.untracked), 'file')} in tracked folders but not in their pointers left alone "
+        _say(f"{plural(len(rep.untracked), 'file')} in tracked folders but not in their pointers left alone "
              f"(`gitmodel add` the folder to record them)")
 
 
@@ -71,7 +68,7 @@ def _pre_push(repo: Repo, args: list[str]) -> int:
         remote_sha = env.get("PRE_COMMIT_FROM_REF") or "0" * 40
         text = f"{local} {local} - {remote_sha}\n" if local else ""
     updates = hookrun.RefUpdate.parse_lines(text)
-    progress = Progress("gitmodel: uploading")
+    progress = TerminalProgress("gitmodel: uploading")
     try:
         rep = hookrun.pre_push(repo, remote, updates, progress)
     finally:
@@ -82,7 +79,7 @@ def _pre_push(repo: Repo, args: list[str]) -> int:
     for line in rep.unreadable:
         _say(f"warning: skipped a pointer that cannot be read: {line}")
     if rep.pointers:
-        _say(f"{_n(rep.uploaded, 'object')} uploaded ({human_size(rep.uploaded_bytes)}), "
+        _say(f"{plural(rep.uploaded, 'object')} uploaded ({human_size(rep.uploaded_bytes)}), "
              f"{rep.present} already on {rep.remote}")
     return 0
 
@@ -103,7 +100,7 @@ def _post(repo: Repo, name: str, args: list[str]) -> int:
         if name == "post-rewrite" and kind == "amend":
             return 0  # an amended commit: the work tree did not change
         old = hookrun.orig_head(repo)
-    progress = Progress("gitmodel: checking out")
+    progress = TerminalProgress("gitmodel: checking out")
     try:
         rep = hookrun.sync_workspace(repo, old, progress=progress)
     finally:

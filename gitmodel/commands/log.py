@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 
 from gitmodel.git.log import log
-from gitmodel.store.oid import short
-from gitmodel.progress import human_size
+from gitmodel.commands.output import human_size, plural, short, short_date
 from gitmodel.repo import Repo
 
 
@@ -20,14 +19,14 @@ def run(path: str | None, *, limit: int | None = None, rev: str = "HEAD", as_jso
         return 0
     for e in entries:
         tags = f"  ({', '.join(e.tags)})" if e.tags else ""
-        print(f"commit {e.commit[:10]}  {e.date[:16].replace('T', ' ')}  {e.author}{tags}")
+        print(f"commit {e.commit[:10]}  {short_date(e.date)}  {e.author}{tags}")
         print(f"    {e.message}")
         for c in e.changes:
             p = c.pointer
             if p is None:
                 detail = c.problem or ""
             else:
-                files = f"{p.files} files, " if p.is_dir else ""
+                files = f"{plural(p.files or 0, 'file')}, " if p.is_dir else ""
                 detail = f"{files}{human_size(p.size)}  {short(p.oid)}"
             print(f"    {c.status:<8} {c.path}{'/' if p is not None and p.is_dir else ''}  {detail}".rstrip())
         print()

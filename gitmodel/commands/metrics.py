@@ -9,7 +9,7 @@ from gitmodel.metrics import read as m
 from gitmodel.metrics.formats import is_number
 from gitmodel.repo import Repo
 from gitmodel.git.revs import resolve_commit
-from gitmodel.metrics.report import table
+from gitmodel.commands.output import table
 
 
 def warn(lines: list[str]) -> None:

@@ -6,7 +6,7 @@ import json
 
 from gitmodel.registry.declarations import all_models, declare, make
 from gitmodel.repo import Repo
-from gitmodel.commands.versions import table
+from gitmodel.commands.output import table
 
 
 def add(name: str, path: str, *, data: list[str], params: str | None, metrics: str | None,

@@ -15,6 +15,7 @@ from gitmodel.repo import Repo
 from gitmodel.metrics.report import write_output
 from gitmodel.registry.declarations import all_models
 from gitmodel.commands.metrics import warn
+from gitmodel.commands.output import fmt_value, plural
 
 MAX_DEFAULT_SERIES = 10
 
@@ -27,8 +28,8 @@ def _points(repo: Repo, name: str | None, commits: bool, rev: str, limit: int) -
         raise GitmodelError("name a model to plot its versions, or pass --commits to plot the commit history")
     tags = m.tagged_commits(repo, name)
     if not tags:
-        raise GitmodelError(f"model {name!r} has no versions yet; tag one with `gitmodel tag {name} v1.0.0`, "
-                            f"or pass --commits to plot the commit history")
+        raise GitmodelError(f"model {name!r} has no versions yet",
+                            hint=f"tag one with `gitmodel tag {name} v1.0.0`, or pass --commits to plot the commit history")
     return [(tag, tag[len(name) + 1:], c) for tag, c in tags]
 
 
@@ -57,8 +58,8 @@ def run(name: str | None, metric_specs: list[str], *, output: str | None = None,
     snaps = [reader.read_commit(rev, c, files) for rev, _, c in points]
     specs = metric_specs or _numeric_keys(snaps)
     if not specs:
-        raise GitmodelError(f"no numeric metrics in {', '.join(files)} at any of these points; "
-                            f"check with `gitmodel metrics show --all-tags`")
+        raise GitmodelError(f"no numeric metrics in {', '.join(files)} at any of these points",
+                            hint="check with `gitmodel metrics show --all-tags`")
     series: list[plot.Series] = []
     skipped: list[str] = []
     for spec in specs:
@@ -66,11 +67,12 @@ def run(name: str | None, metric_specs: list[str], *, output: str | None = None,
         for s in snaps:
             v = _lookup(s, spec)
             if v is not m.MISSING and not is_number(v):
-                skipped.append(f"at {s.rev}, {spec} is {m.fmt_value(v)!r}, not a number; left out of the chart")
+                skipped.append(f"at {s.rev}, {spec} is {fmt_value(v)!r}, not a number; left out of the chart")
             values.append(float(v) if is_number(v) else None)
         series.append(plot.Series(spec, values))
     subject = name or "HEAD"
-    what = "commits" if commits else "versions"
+    point = "commit" if commits else "version"
+    what = point + "s"
     title = f"{', '.join(specs)} across {what} of {subject}" if len(specs) <= 3 else f"metrics across {what} of {subject}"
     chart = plot.Chart(title, [label for _, label, _ in points], series, ylabel=specs[0] if len(specs) == 1 else "",
                        xlabel="commit" if commits else "version")
@@ -80,7 +82,7 @@ def run(name: str | None, metric_specs: list[str], *, output: str | None = None,
         print(json.dumps({"output": out, "x": chart.xlabels,
                           "series": [{"label": s.label, "values": s.values} for s in series]}, indent=2))
     else:
-        print(f"wrote {out} ({len(snaps)} {what}, {len(series)} metric{'s' if len(series) != 1 else ''})")
+        print(f"wrote {out} ({plural(len(snaps), point)}, {plural(len(series), 'metric')})")
     warn([e for s in snaps for e in s.errors] + skipped)
     if all(v is None for s in series for v in s.values):
         print("gitmodel: warning: the metric is absent at every point; check its name with "

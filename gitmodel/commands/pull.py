@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import sys
 
-from gitmodel.store.oid import short
-from gitmodel.progress import Progress, human_size
+from gitmodel.commands.output import human_size, plural, short
+from gitmodel.commands.progress import TerminalProgress
 from gitmodel.repo import Repo
 from gitmodel.transfer import pull as transfer
 from gitmodel.git.hooks import ensure_driver
@@ -14,24 +14,24 @@ from gitmodel.commands.push import print_missing
 def run(paths: list[str], *, remote: str | None = None, jobs: int | None = None, force: bool = False,
         quiet: bool = False) -> int:
     repo = Repo.discover()
-    progress = Progress("pulling", quiet=quiet)
+    progress = TerminalProgress("pulling", quiet=quiet)
     try:
         fetched, done = transfer.pull(repo, remote, paths, jobs, progress, force=force, strict=False)
     finally:
         progress.close()
     ensure_driver(repo)  # a fresh clone: readable `git diff` of pointers (git config is not cloned)
     if fetched.downloaded:
-        print(f"fetched {fetched.downloaded} objects ({human_size(fetched.downloaded_bytes)}) from "
+        print(f"fetched {plural(fetched.downloaded, 'object')} ({human_size(fetched.downloaded_bytes)}) from "
               f"'{fetched.remote}' ({fetched.url})")
-    print(f"{done.restored} files restored, {done.unchanged} already up to date")
+    print(f"{plural(done.restored, 'file')} restored, {done.unchanged} already up to date")
     for path, oid in done.saved.items():
         print(f"  {path}: its modified content was kept in the cache as {oid} ({short(oid)})")
     code = 0
     if fetched.missing:
-        print_missing(fetched.missing, f"objects are not on '{fetched.remote}'", MISSING_HINT)
+        print_missing(fetched.missing, f"not on '{fetched.remote}'", MISSING_HINT)
         code = 1
     if done.skipped_modified:
-        print(f"{len(done.skipped_modified)} modified files left alone (run `gitmodel add` to keep the changes, "
+        print(f"{plural(len(done.skipped_modified), 'modified file')} left alone (run `gitmodel add` to keep the changes, "
               f"or `gitmodel pull --force` to discard them):", file=sys.stderr)
         for p in done.skipped_modified[:20]:
             print(f"  {p}", file=sys.stderr)

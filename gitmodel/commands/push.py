@@ -4,13 +4,15 @@ import json
 import sys
 from collections.abc import Sequence
 
-from gitmodel.progress import Progress, human_size
+from gitmodel.commands.output import human_size, plural
+from gitmodel.commands.progress import TerminalProgress
 from gitmodel.repo import Repo
 from gitmodel.transfer import push as transfer
 
 
 def print_missing(missing: Sequence[tuple[str, str]], what: str, hint: str) -> None:
-    print(f"{len(missing)} {what}; {hint}:", file=sys.stderr)
+    """`3 objects <what>; <hint>:` and the first 20 of them (`what`: a phrase without a verb, so it fits 1 and many)."""
+    print(f"{plural(len(missing), 'object')} {what}; {hint}:", file=sys.stderr)
     for path, oid in list(missing)[:20]:
         print(f"  {path}  ({oid})", file=sys.stderr)
     if len(missing) > 20:
@@ -21,7 +23,7 @@ def run(paths: list[str], *, remote: str | None = None, revs: list[str] | None =
         all_branches: bool = False, jobs: int | None = None, quiet: bool = False, check_remote: bool = False,
         as_json: bool = False) -> int:
     repo = Repo.discover()
-    progress = Progress("pushing", quiet=quiet or as_json)
+    progress = TerminalProgress("pushing", quiet=quiet or as_json)
     try:
         report = transfer.push(repo, remote, paths, revs or (), all_tags, all_branches, jobs, progress,
                                check_remote=check_remote, strict=False)
@@ -30,12 +32,12 @@ def run(paths: list[str], *, remote: str | None = None, revs: list[str] | None =
     if as_json:
         print(json.dumps(report.as_dict(), indent=2))
     elif report.uploaded:
-        print(f"pushed {report.uploaded} objects ({human_size(report.uploaded_bytes)}) to '{report.remote}' "
-              f"({report.url}); {report.present} were already there")
+        print(f"pushed {plural(report.uploaded, 'object')} ({human_size(report.uploaded_bytes)}) to '{report.remote}' "
+              f"({report.url}); {report.present} {'was' if report.present == 1 else 'were'} already there")
     else:
         print(f"nothing to push: '{report.remote}' ({report.url}) already has everything")
     if report.missing:
-        print_missing(report.missing, "objects are not in the local cache and were not pushed",
+        print_missing(report.missing, "not in the local cache, so not pushed",
                       "fetch them from where they were added, or `gitmodel add` them again")
         return 1
     return 0

@@ -1,4 +1,6 @@
-"""`gitmodel report --base REV`: the pull-request report, and its gates for CI.
+"""`gitmodel report --base REV [--head REV]`: the pull-request report, and its gates for CI.
+
+The head side is the workspace unless --head names a revision.
 
 Exit codes: 0 when every gate passes, 2 when a gate fails (the report is
 still written, so CI can post it before failing the job), 1 on bad input.
@@ -20,7 +22,10 @@ def run(base: str, head: str | None, *, fail_on: list[str], md: bool = False, as
         use_config_gates: bool = True) -> int:
     repo = Repo.discover()
     gates = (report.config_gates(repo) if use_config_gates else []) + list(fail_on)
-    c = report.compare(repo, base, head or "HEAD", model=model, gates=gates, precision=precision)
+    # Like `diff` and `metrics diff`: the new side is the workspace unless
+    # --head names a revision, so a local run judges the uncommitted change
+    # too (in CI the workspace is the checked-out HEAD: the same answer).
+    c = report.compare(repo, base, head, model=model, gates=gates, precision=precision)
     if as_json:
         text = to_json(c.as_dict()) + "\n"
     elif md:

@@ -3,14 +3,14 @@ the workspace, its pointer staged and ready to commit."""
 
 from __future__ import annotations
 
-from gitmodel.store.oid import short
-from gitmodel.progress import Progress, human_size
+from gitmodel.commands.output import human_size, plural, short
+from gitmodel.commands.progress import TerminalProgress
 from gitmodel.repo import Repo
 from gitmodel.registry.rollback import rollback
 
 
 def run(name: str, to: str, *, stage: bool = True, quiet: bool = False) -> int:
-    progress = Progress("restoring", quiet=quiet)
+    progress = TerminalProgress("restoring", quiet=quiet)
     try:
         r = rollback(Repo.discover(), name, to, stage=stage, progress=progress)
     finally:
@@ -19,7 +19,7 @@ def run(name: str, to: str, *, stage: bool = True, quiet: bool = False) -> int:
     if not r.changed:
         print(f"{r.path} already holds {name} {r.version} ({what}); nothing to do")
         return 0
-    fetched = f", {r.fetched} objects fetched" if r.fetched else ""
+    fetched = f", {plural(r.fetched, 'object')} fetched" if r.fetched else ""
     print(f"{r.path} is back at {name} {r.version} ({what}{fetched})" + (", staged" if r.staged else ""))
     print(f"next: git commit -m \"Roll back {name} to {r.version}\"")
     return 0

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import json
 
-from gitmodel.progress import human_size
+from gitmodel.commands.output import fmt_value, human_size, plural, short_date
 from gitmodel.registry.snapshot import Item
 from gitmodel.registry.state import show
 from gitmodel.repo import Repo
-from gitmodel.commands.versions import fmt_value, short_date
 
 
 def _item(i: Item) -> str:
     if i.kind in ("file", "dir") and i.oid:
-        files = f"{i.files} files, " if i.kind == "dir" else ""
+        files = f"{plural(i.files or 0, 'file')}, " if i.kind == "dir" else ""
         return f"{i.path}  ({files}{human_size(i.size or 0)}, {i.oid})"
     if i.kind == "git":
         return f"{i.path}  (in git, {(i.git or '')[:10]})"
@@ -49,11 +48,11 @@ def run(ref: str, *, as_json: bool = False) -> int:
         if snap.params_file:
             print(f"params   {snap.params_file}")
             for k, v in snap.params.items():
-                print(f"  {k} = {fmt_value(v)}")
+                print(f"  {k} = {fmt_value(v, 4)}")
     if info.metrics or (snap is not None and snap.metrics_file):
         print(f"metrics  {snap.metrics_file if snap is not None else ''}")
         for k, v in info.metrics.items():
-            print(f"  {k} = {fmt_value(v)}")
+            print(f"  {k} = {fmt_value(v, 4)}")
     if not info.artifact:
         print(f"nothing recorded about the artifact; declare it with `gitmodel model add {info.model} PATH`")
     if shown.stage_history:

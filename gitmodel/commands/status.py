@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from gitmodel.progress import human_size
+from gitmodel.commands.output import human_size
 from gitmodel.repo import Repo
 from gitmodel.workspace.status import MISSING, MODIFIED, NOT_IN_CACHE, UNCHANGED, status
 

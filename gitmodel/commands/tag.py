@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from gitmodel.store.oid import short
-from gitmodel.progress import human_size
+from gitmodel.commands.output import human_size
 from gitmodel.repo import Repo
 from gitmodel.registry.tagging import register
 

@@ -4,33 +4,11 @@ metrics and the artifact's size and short oid."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from typing import Any
 
-from gitmodel.store.oid import short
-from gitmodel.progress import human_size
+from gitmodel.commands.output import fmt_value, human_size, short, short_date, table
 from gitmodel.registry.state import VersionInfo, all_states, list_versions, model_state
 from gitmodel.repo import Repo
-
-
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """Plain aligned columns (the last one unpadded), for people."""
-    widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
-    lines = []
-    for r in [headers, *rows]:
-        cells = [str(c).ljust(w) for c, w in zip(r[:-1], widths)] + [str(r[-1])]
-        lines.append("  ".join(cells).rstrip())
-    return "\n".join(lines)
-
-
-def short_date(iso: str) -> str:
-    return iso[:16].replace("T", " ")
-
-
-def fmt_value(v: Any) -> str:
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return str(v)
 
 
 def _name(info: VersionInfo) -> str:
@@ -46,7 +24,7 @@ def _row(info: VersionInfo) -> list[str]:
             ",".join(info.stages) or "-",
             human_size(art.size) if art is not None and art.size is not None else "-",
             short(art.oid) if art is not None and art.oid else "-",
-            " ".join(f"{k}={fmt_value(v)}" for k, v in info.key_metrics.items()) or "-"]
+            " ".join(f"{k}={fmt_value(v, 4)}" for k, v in info.key_metrics.items()) or "-"]
 
 
 def run(name: str | None, *, as_json: bool = False, include_all: bool = False) -> int:

@@ -24,7 +24,7 @@ from gitmodel.store import manifest
 from gitmodel.store import pointer as ptr
 from gitmodel.errors import GitmodelError
 from gitmodel.store.oid import short
-from gitmodel.progress import human_size
+from gitmodel.humanize import human_size
 from gitmodel.repo import Repo
 
 

@@ -31,7 +31,7 @@ from gitmodel.store import manifest
 from gitmodel.metrics import read as m
 from gitmodel.store import pointer as ptr
 from gitmodel.errors import GitmodelError, ObjectMissingError, PointerError
-from gitmodel.progress import human_size
+from gitmodel.humanize import human_size, plural, table
 from gitmodel.repo import Repo
 
 HIGHER, LOWER, NONE = "higher", "lower", "none"
@@ -61,8 +61,8 @@ def directions(repo: Repo) -> dict[str, str]:
     for key, value in section.items():
         v = str(value).lower()
         if v not in (HIGHER, LOWER, NONE):
-            raise GitmodelError(f"[metrics.direction] {key} = {value!r} is not \"higher\", \"lower\" or \"none\"; "
-                                f"fix .gitmodel/config.toml")
+            raise GitmodelError(f"[metrics.direction] {key} = {value!r} is not \"higher\", \"lower\" or \"none\"",
+                                hint="fix .gitmodel/config.toml")
         out[str(key)] = v
     return out
 
@@ -112,7 +112,7 @@ def parse_gate(text: str) -> Gate:
     mt = _GATE.match(text)
     if not mt:
         raise GateError(f"gate {text!r} is not KEY<NUMBER (e.g. 'accuracy<-0.01', 'loss>5%', "
-                        f"'metrics.json:f1<=-0.02'); fix --fail-on or [report] fail_on")
+                        f"'metrics.json:f1<=-0.02')", hint="fix --fail-on or [report] fail_on")
     return Gate(text=text.strip(), key=mt["key"], op=mt["op"], threshold=float(mt["num"]),
                 relative=bool(mt["pct"]), path=mt["path"].strip() if mt["path"] else None)
 
@@ -371,28 +371,6 @@ def compare(repo: Repo, base: str | None, head: str | None, *, metric_files: Seq
 # -- rendering -----------------------------------------------------------------
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]], md: bool = False,
-          right: Sequence[int] = ()) -> str:
-    """A plain-text table (columns padded) or a GitHub markdown table.
-
-    `right`: indexes of columns to right-align (numbers)."""
-    if md:
-        def cell(s: str) -> str:
-            return s.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
-
-        aligns = ["--:" if i in right else ":--" for i in range(len(headers))]
-        lines = ["| " + " | ".join(cell(h) for h in headers) + " |", "|" + "|".join(aligns) + "|"]
-        lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
-        return "\n".join(lines)
-    widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
-
-    def line(r: Sequence[str]) -> str:
-        cells = [str(c).rjust(w) if i in right else str(c).ljust(w) for i, (c, w) in enumerate(zip(r, widths))]
-        return "  ".join(cells).rstrip()
-
-    return "\n".join([line(headers), *(line(r) for r in rows)])
-
-
 def short(commit: str | None) -> str:
     return commit[:7] if commit else ""
 
@@ -409,7 +387,7 @@ def artifact_side(p: ptr.Pointer | None, md: bool = False) -> str:
     if p is None:
         return "-"
     oid = p.oid.split(":", 1)[-1][:8]
-    what = f"{human_size(p.size)}, {p.files} files" if p.is_dir else human_size(p.size)
+    what = f"{human_size(p.size)}, {plural(p.files or 0, 'file')}" if p.is_dir else human_size(p.size)
     return f"{what} `{oid}`" if md else f"{what} {oid}"
 
 
@@ -449,8 +427,9 @@ def markdown(c: Comparison, precision: int = 5, title: str = "gitmodel report") 
            f"Comparing base {rev_label(c.base, md=True)} with head {rev_label(c.head, md=True)}."]
     if c.gates:
         failed = c.failed
-        out += ["", f"**❌ {len(failed)} of {len(c.gates)} gates failed.**" if failed
-                else f"**✅ All {len(c.gates)} gates passed.**"]
+        n = len(c.gates)
+        out += ["", f"**❌ {len(failed)} of {plural(n, 'gate')} failed.**" if failed
+                else f"**✅ {'The gate' if n == 1 else f'All {n} gates'} passed.**"]
     out += ["", "### Metrics", ""]
     rows = metric_rows(c, precision, md=True)
     if rows:
@@ -526,9 +505,9 @@ def write_output(path: str, data: str | bytes) -> None:
 
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
-        raise GitmodelError(f"{path}: folder {folder} does not exist; create it or choose another -o path")
+        raise GitmodelError(f"{path}: folder {folder} does not exist", hint="create it or choose another -o path")
     if os.path.isdir(path):
-        raise GitmodelError(f"{path}: is a folder; name a file with -o")
+        raise GitmodelError(f"{path}: is a folder", hint="name a file with -o")
     write_atomic(path, data.encode("utf-8") if isinstance(data, str) else data)
 
 

@@ -23,7 +23,7 @@ from gitmodel.errors import GitmodelError
 from gitmodel.platform.lock import RepoLock
 from gitmodel.registry.declarations import Model
 from gitmodel.registry.snapshot import SNAPSHOT_MARKER, Item, Snapshot, snapshot_at
-from gitmodel.progress import human_size
+from gitmodel.humanize import human_size
 from gitmodel.registry.state import model_for, model_state
 from gitmodel.repo import Repo
 from gitmodel.registry.grammar import Action, SemVer, TagName, check_stage, check_version
