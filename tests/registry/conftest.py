@@ -1,0 +1,35 @@
+"""Fixtures shared by the registry tests (imported by them; no tests here)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Result, gm_run
+
+GM = Callable[..., Result]
+
+
+@pytest.fixture
+def repo(repo: Path) -> Path:
+    """Without git hooks: these tests are about tags, and each hook is one
+    more Python process per git command (the hooks have their own tests;
+    the --push test puts them back)."""
+    assert gm_run(["uninstall-hooks"], cwd=repo).code == 0
+    return repo
+
+
+@pytest.fixture
+def gm(gm: GM, monkeypatch: pytest.MonkeyPatch) -> GM:
+    """The CLI with a clock that moves 10 s per command: tag dates (whole
+    seconds in git) order the events, so the tests do not leave that order
+    to how fast they run."""
+    now = [1_700_000_000]
+
+    def run(*args: str, cwd: str | Path | None = None) -> Result:
+        now[0] += 10
+        monkeypatch.setenv("GIT_COMMITTER_DATE", f"{now[0]} +0000")
+        return gm(*args, cwd=cwd)
+    return run
