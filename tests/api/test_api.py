@@ -13,7 +13,7 @@ import pytest
 
 import gitmodel
 from gitmodel.errors import CorruptObjectError, GitmodelError
-from tests.conftest import git
+from tests.support.git import git
 
 ROOT = Path(__file__).resolve().parents[2]
 

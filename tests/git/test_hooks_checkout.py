@@ -7,8 +7,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.conftest import git
-from tests.support.git import add, commit, objects, read, run_git, save, tree, write
+from tests.support.files import read, write
+from tests.support.git import commit_with_hooks, git, gm_add, run_git, save
+from tests.support.state import file_contents
+from tests.support.store import objects
 
 MAIN_MODEL = b"main weights " * 100
 B_MODEL = b"branch weights " * 100
@@ -19,16 +21,16 @@ def two_branches(gm, repo: Path) -> None:
     write(repo, "m.bin", MAIN_MODEL)
     write(repo, "d/a.txt", "a on main")
     write(repo, "d/sub/b.txt", "b")
-    add(gm, repo, "m.bin", "d")
-    commit(repo, "main")
+    gm_add(repo, "m.bin", "d")
+    commit_with_hooks(repo, "main")
     git("checkout", "-q", "-b", "b", cwd=repo)
     write(repo, "m.bin", B_MODEL)
     write(repo, "d/a.txt", "a on b")
     (repo / "d" / "sub" / "b.txt").unlink()
     write(repo, "d/c.txt", "c")
     write(repo, "x.bin", b"only on b")
-    add(gm, repo, "m.bin", "d", "x.bin")
-    commit(repo, "b")
+    gm_add(repo, "m.bin", "d", "x.bin")
+    commit_with_hooks(repo, "b")
 
 
 def status(gm, root: Path) -> dict[str, str]:
@@ -43,23 +45,23 @@ def test_branch_switch_brings_each_branchs_files(gm, repo: Path) -> None:
     proc = run_git(repo, "checkout", "main")
     assert proc.returncode == 0, proc.stderr
     assert read(repo, "m.bin") == MAIN_MODEL
-    assert tree(repo, "d") == {"a.txt": b"a on main", "sub/b.txt": b"b"}
+    assert file_contents(repo, "d") == {"a.txt": b"a on main", "sub/b.txt": b"b"}
     assert not (repo / "x.bin").exists()  # tracked only on b: removed, its content is in the cache
     assert "checked out to match the pointers" in proc.stderr
     assert status(gm, repo) == {"d": "unchanged", "m.bin": "unchanged"}
     assert git("status", "--porcelain", cwd=repo) == ""
     git("switch", "-q", "b", cwd=repo)
     assert read(repo, "m.bin") == B_MODEL
-    assert tree(repo, "d") == {"a.txt": b"a on b", "c.txt": b"c"}
+    assert file_contents(repo, "d") == {"a.txt": b"a on b", "c.txt": b"c"}
     assert read(repo, "x.bin") == b"only on b"
     assert status(gm, repo) == {"d": "unchanged", "m.bin": "unchanged", "x.bin": "unchanged"}
     assert set(objects(repo)) == cached  # everything came from the cache; nothing new was stored
 
 
 def test_checkout_of_a_tag_and_back(gm, repo: Path) -> None:
-    save(gm, repo, "m.bin", b"v1", "v1")
+    save(repo, "m.bin", b"v1", "v1")
     git("tag", "-a", "v1", "-m", "v1", cwd=repo)
-    save(gm, repo, "m.bin", b"v2", "v2")
+    save(repo, "m.bin", b"v2", "v2")
     git("checkout", "-q", "v1", cwd=repo)
     assert read(repo, "m.bin") == b"v1"
     git("checkout", "-q", "main", cwd=repo)
@@ -75,7 +77,7 @@ def test_a_modified_file_survives_a_branch_switch(gm, repo: Path) -> None:
     assert read(repo, "m.bin") == b"unsaved experiment"
     assert read(repo, "d/a.txt") == b"unsaved edit in a folder"
     # Everything else moved to main's version: c.txt (only in b's folder) is gone, b.txt is back.
-    assert tree(repo, "d") == {"a.txt": b"unsaved edit in a folder", "sub/b.txt": b"b"}
+    assert file_contents(repo, "d") == {"a.txt": b"unsaved edit in a folder", "sub/b.txt": b"b"}
     err = proc.stderr
     assert "2 files with unsaved changes left as they are" in err, err
     assert "  m.bin\n" in err and "  d/a.txt\n" in err, err
@@ -106,10 +108,10 @@ def test_merge_fast_forward_and_true_merge(gm, repo: Path) -> None:
     assert read(repo, "m.bin") == B_MODEL and read(repo, "x.bin") == b"only on b"
     # A true merge: main moves on with y.bin, c brings z.bin.
     git("checkout", "-q", "-b", "c", cwd=repo)
-    save(gm, repo, "z.bin", b"z", "z")
+    save(repo, "z.bin", b"z", "z")
     git("checkout", "-q", "main", cwd=repo)
     assert not (repo / "z.bin").exists()
-    save(gm, repo, "y.bin", b"y", "y")
+    save(repo, "y.bin", b"y", "y")
     proc = run_git(repo, "merge", "-q", "--no-edit", "c")
     assert proc.returncode == 0, proc.stderr
     assert read(repo, "z.bin") == b"z" and read(repo, "y.bin") == b"y"
@@ -117,11 +119,11 @@ def test_merge_fast_forward_and_true_merge(gm, repo: Path) -> None:
 
 
 def test_rebase_keeps_the_workspace_in_step(gm, repo: Path) -> None:
-    save(gm, repo, "base.bin", b"base", "base")
+    save(repo, "base.bin", b"base", "base")
     git("checkout", "-q", "-b", "topic", cwd=repo)
-    save(gm, repo, "topic.bin", b"topic", "topic")
+    save(repo, "topic.bin", b"topic", "topic")
     git("checkout", "-q", "main", cwd=repo)
-    save(gm, repo, "base.bin", b"base v2", "base v2")
+    save(repo, "base.bin", b"base v2", "base v2")
     git("checkout", "-q", "topic", cwd=repo)
     assert read(repo, "base.bin") == b"base"
     proc = run_git(repo, "rebase", "main")
@@ -131,11 +133,11 @@ def test_rebase_keeps_the_workspace_in_step(gm, repo: Path) -> None:
 
 
 def test_a_pointer_conflict_and_the_way_out(gm, repo: Path) -> None:
-    save(gm, repo, "m.bin", b"base", "base")
+    save(repo, "m.bin", b"base", "base")
     git("checkout", "-q", "-b", "theirs", cwd=repo)
-    save(gm, repo, "m.bin", b"their model", "theirs")
+    save(repo, "m.bin", b"their model", "theirs")
     git("checkout", "-q", "main", cwd=repo)
-    save(gm, repo, "m.bin", b"our model", "ours")
+    save(repo, "m.bin", b"our model", "ours")
     proc = run_git(repo, "merge", "theirs")
     assert proc.returncode != 0  # a conflict in m.bin.gm
     assert "<<<<<<<" in (repo / "m.bin.gm").read_text()
@@ -163,16 +165,16 @@ def test_a_pointer_conflict_and_the_way_out(gm, repo: Path) -> None:
 
 def test_take_our_side(gm, repo: Path) -> None:
     write(repo, "d/f.txt", "base")
-    add(gm, repo, "d")
-    commit(repo, "base")
+    gm_add(repo, "d")
+    commit_with_hooks(repo, "base")
     git("checkout", "-q", "-b", "theirs", cwd=repo)
     write(repo, "d/f.txt", "theirs")
-    add(gm, repo, "d")
-    commit(repo, "theirs")
+    gm_add(repo, "d")
+    commit_with_hooks(repo, "theirs")
     git("checkout", "-q", "main", cwd=repo)
     write(repo, "d/f.txt", "ours")
-    add(gm, repo, "d")
-    commit(repo, "ours")
+    gm_add(repo, "d")
+    commit_with_hooks(repo, "ours")
     assert run_git(repo, "merge", "theirs").returncode != 0
     r = gm("checkout", "--ours", "d.gm")
     assert r.code == 0, r
@@ -190,7 +192,7 @@ def test_auto_fetch_on_switch_and_its_off_switch(gm, repo: Path, tmp_path: Path)
     store = tmp_path / "store"
     upstream = bare(tmp_path)
     add_folder_remote(gm, repo, store)
-    save(gm, repo, "m.bin", b"v1", "v1")
+    save(repo, "m.bin", b"v1", "v1")
     git("remote", "add", "origin", str(upstream), cwd=repo)
     git("push", "-q", "origin", "main", cwd=repo)
     clone = tmp_path / "clone"
@@ -201,8 +203,8 @@ def test_auto_fetch_on_switch_and_its_off_switch(gm, repo: Path, tmp_path: Path)
     git("checkout", "-q", "-b", "v2", cwd=repo)
     write(repo, "m.bin", b"v2")
     write(repo, "d/f.txt", "folder file")
-    add(gm, repo, "m.bin", "d")
-    commit(repo, "v2")
+    gm_add(repo, "m.bin", "d")
+    commit_with_hooks(repo, "v2")
     git("push", "-q", "origin", "v2", cwd=repo)
     git("fetch", "-q", cwd=clone)
     proc = run_git(clone, "checkout", "-q", "v2")
@@ -212,7 +214,7 @@ def test_auto_fetch_on_switch_and_its_off_switch(gm, repo: Path, tmp_path: Path)
     # With auto_fetch off, the switch lists what is missing instead.
     git("checkout", "-q", "main", cwd=repo)
     git("checkout", "-q", "-b", "v3", cwd=repo)
-    save(gm, repo, "m.bin", b"v3", "v3")
+    save(repo, "m.bin", b"v3", "v3")
     git("push", "-q", "origin", "v3", cwd=repo)
     local = clone / ".gitmodel" / "config.local.toml"
     local.write_text("[core]\nauto_fetch = false\n")

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import git, make_repo
-from tests.support.git import (add, assert_one_line_error, commit, hooks_dir, make_user_hook, read, run_git,
-                                save, write)
+from tests.support.cli import assert_one_line_error
+from tests.support.files import read, write
+from tests.support.git import commit_with_hooks, git, gm_add, hooks_dir, make_repo, make_user_hook, run_git, save
 
 HOOKS = ("pre-push", "post-checkout", "post-merge", "post-rewrite", "pre-commit")
 TOP = Path(__file__).resolve().parents[2]
@@ -69,7 +69,7 @@ def test_users_own_hook_is_kept_still_runs_and_comes_back(gm, tmp_path: Path) ->
         assert (folder / f"{n}.legacy").read_bytes() == originals[n][0]
         assert "gitmodel-hook-shim" in (folder / n).read_text()
     # Git runs our shim, which runs the user's hook first with the same arguments...
-    save(gm, root, "m.bin", b"model", "one")
+    save(root, "m.bin", b"model", "one")
     git("checkout", "-q", "-b", "other", cwd=root)
     head = git("rev-parse", "HEAD", cwd=root).strip()
     assert log.read_text().splitlines() == [f"post-checkout|{head} {head} 1|"]
@@ -100,7 +100,7 @@ def test_a_failing_user_pre_push_hook_still_stops_the_push(gm, repo: Path, tmp_p
     upstream = tmp_path / "up.git"
     git("init", "-q", "--bare", str(upstream))
     git("remote", "add", "origin", str(upstream), cwd=repo)
-    commit(repo, "init")
+    commit_with_hooks(repo, "init")
     proc = run_git(repo, "push", "-q", "origin", "main")
     assert proc.returncode != 0
     assert git("for-each-ref", cwd=upstream) == ""
@@ -140,9 +140,9 @@ def test_core_hooks_path_is_respected(gm, tmp_path: Path, where: str) -> None:
     assert all("gitmodel-hook-shim" in (folder / n).read_text() for n in HOOKS)
     assert not any((root / ".git" / "hooks" / n).exists() for n in HOOKS)
     # And git runs them from there: a branch switch brings the file back.
-    save(gm, root, "m.bin", b"on main", "main")
+    save(root, "m.bin", b"on main", "main")
     git("checkout", "-q", "-b", "b", cwd=root)
-    save(gm, root, "m.bin", b"on b", "b")
+    save(root, "m.bin", b"on b", "b")
     git("checkout", "-q", "main", cwd=root)
     assert read(root, "m.bin") == b"on main"
 
@@ -150,8 +150,8 @@ def test_core_hooks_path_is_respected(gm, tmp_path: Path, where: str) -> None:
 def test_linked_worktree_shares_the_hooks_and_gets_its_files(gm, repo: Path, tmp_path: Path) -> None:
     write(repo, "m.bin", b"weights")
     write(repo, "d/a.txt", "a")
-    add(gm, repo, "m.bin", "d")
-    commit(repo, "track")
+    gm_add(repo, "m.bin", "d")
+    commit_with_hooks(repo, "track")
     wt = tmp_path / "wt"
     # `git worktree add` runs post-checkout in the new worktree: files come from the shared cache.
     git("worktree", "add", "-q", "-b", "feature", str(wt), cwd=repo)
@@ -160,7 +160,7 @@ def test_linked_worktree_shares_the_hooks_and_gets_its_files(gm, repo: Path, tmp
     assert hooks_dir(wt) == repo / ".git" / "hooks"
     r = gm("install-hooks", cwd=wt)
     assert r.code == 0 and "already installed" in r.out, r
-    save(gm, wt, "m.bin", b"feature weights", "feature")
+    save(wt, "m.bin", b"feature weights", "feature")
     git("checkout", "-q", "--detach", "main", cwd=wt)
     assert read(wt, "m.bin") == b"weights"
 
@@ -170,9 +170,9 @@ def test_shim_falls_back_to_gitmodel_on_path(gm, repo: Path) -> None:
     `gitmodel` from PATH (here: this virtualenv's console script)."""
     from gitmodel.git.hooks import render
 
-    save(gm, repo, "m.bin", b"one", "one")
+    save(repo, "m.bin", b"one", "one")
     git("checkout", "-q", "-b", "b", cwd=repo)
-    save(gm, repo, "m.bin", b"two", "two")
+    save(repo, "m.bin", b"two", "two")
     for name in HOOKS:
         (hooks_dir(repo) / name).write_text(render(name, "/nonexistent/python3"))
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
@@ -209,9 +209,9 @@ def test_pre_commit_framework_manifest() -> None:
 
 def test_hook_under_the_pre_commit_framework_reads_its_environment(gm, repo: Path) -> None:
     """The framework passes no arguments, only PRE_COMMIT_* variables."""
-    save(gm, repo, "m.bin", b"one", "one")
+    save(repo, "m.bin", b"one", "one")
     first = git("rev-parse", "HEAD", cwd=repo).strip()
-    save(gm, repo, "m.bin", b"two", "two")
+    save(repo, "m.bin", b"two", "two")
     second = git("rev-parse", "HEAD", cwd=repo).strip()
     assert gm("uninstall-hooks").code == 0
     git("checkout", "-q", first, cwd=repo)

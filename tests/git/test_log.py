@@ -6,21 +6,23 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.conftest import git
-from tests.support.git import add, assert_one_line_error, commit, oid_of, write
+from tests.support.cli import assert_one_line_error
+from tests.support.files import write
+from tests.support.git import commit_with_hooks, git, gm_add
+from tests.support.store import oid_of
 
 
 def history(gm, repo: Path) -> None:
     write(repo, "models/clf.pkl", b"v1")
-    add(gm, repo, "models/clf.pkl")
-    commit(repo, "train v1")
+    gm_add(repo, "models/clf.pkl")
+    commit_with_hooks(repo, "train v1")
     git("tag", "-a", "clf@v1.0.0", "-m", "Registering artifact clf version v1.0.0", cwd=repo)
     write(repo, "README", "docs only")
-    commit(repo, "docs")  # does not touch the model: not in its log
+    commit_with_hooks(repo, "docs")  # does not touch the model: not in its log
     write(repo, "models/clf.pkl", b"v2 weights")
     write(repo, "data/a.csv", "a")
-    add(gm, repo, "models/clf.pkl", "data")
-    commit(repo, "train v2")
+    gm_add(repo, "models/clf.pkl", "data")
+    commit_with_hooks(repo, "train v2")
     git("tag", "-a", "clf@v1.1.0", "-m", "v1.1.0", cwd=repo)
     git("tag", "clf@v9.0.0", cwd=repo)  # lightweight: not a version (GTO counts annotated tags only)
     git("tag", "-a", "clf#prod#1", "-m", "promote", cwd=repo)  # a stage, not a version
@@ -52,7 +54,7 @@ def test_log_of_everything_and_of_a_folder(gm, repo: Path) -> None:
     history(gm, repo)
     (repo / "data.gm").unlink()
     git("rm", "-q", "--cached", "data.gm", cwd=repo)
-    commit(repo, "drop data")
+    commit_with_hooks(repo, "drop data")
     entries = json.loads(gm("log", "--json").out)
     assert [e["message"] for e in entries] == ["drop data", "train v2", "train v1"]
     assert entries[0]["changes"] == [{"path": "data", "status": "deleted"}]

@@ -7,8 +7,9 @@ import os
 import sys
 from pathlib import Path
 
-from tests.conftest import git
-from tests.support.git import add, cache_root, commit, objects, oid_of, write
+from tests.support.files import write
+from tests.support.git import commit_with_hooks, git, gm_add
+from tests.support.store import cache_root, objects, oid_of
 
 
 def diff_lines(root: Path, *args: str) -> list[str]:
@@ -18,10 +19,10 @@ def diff_lines(root: Path, *args: str) -> list[str]:
 
 def test_a_file_change_shows_sizes_and_short_oids(gm, repo: Path) -> None:
     write(repo, "m.bin", b"x" * 1000)
-    add(gm, repo, "m.bin")
-    commit(repo, "v1")
+    gm_add(repo, "m.bin")
+    commit_with_hooks(repo, "v1")
     write(repo, "m.bin", b"y" * 3 * 1024 * 1024)
-    add(gm, repo, "m.bin")
+    gm_add(repo, "m.bin")
     lines = diff_lines(repo, "--cached")
     assert len(lines) == 2, lines
     assert lines[0].startswith("-gitmodel file: 1000 B (1000 bytes), oid ")
@@ -34,13 +35,13 @@ def test_a_folder_change_lists_files_added_removed_changed(gm, repo: Path) -> No
     write(repo, "d/keep.txt", "same")
     write(repo, "d/change.txt", "before")
     write(repo, "d/gone.txt", "bye")
-    add(gm, repo, "d")
-    commit(repo, "v1")
+    gm_add(repo, "d")
+    commit_with_hooks(repo, "v1")
     write(repo, "d/change.txt", "after!")
     (repo / "d" / "gone.txt").unlink()
     write(repo, "d/sub/new.txt", "hello")
-    add(gm, repo, "d")
-    commit(repo, "v2")
+    gm_add(repo, "d")
+    commit_with_hooks(repo, "v2")
     lines = diff_lines(repo, "HEAD~1", "HEAD")
     heads = [line for line in lines if "gitmodel folder" in line]
     assert heads[0].startswith("-gitmodel folder: 3 files, 13 B (13 bytes), manifest ")
@@ -54,8 +55,8 @@ def test_a_folder_change_lists_files_added_removed_changed(gm, repo: Path) -> No
 
 def test_without_the_manifest_one_line_says_so(gm, repo: Path) -> None:
     write(repo, "d/a.txt", "a")
-    add(gm, repo, "d")
-    commit(repo, "v1")
+    gm_add(repo, "d")
+    commit_with_hooks(repo, "v1")
     manifest_oid = (repo / "d.gm").read_text().split("oid ")[1].split()[0]
     obj = objects(repo)[manifest_oid]
     os.chmod(obj.parent, 0o755)

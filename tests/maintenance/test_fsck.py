@@ -9,10 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import git, gm_proc
-from tests.support.state import (assert_one_line_error, assert_unchanged, bad_objects, cache_root, flip_byte, immutable,
-                                 object_path, objects, oid_of, pack_entries, packs, snapshot, store_objects,
-                                 tree_state)
+from tests.support.cli import assert_one_line_error, gm_proc
+from tests.support.files import read_only
+from tests.support.git import git
+from tests.support.state import assert_unchanged, repo_state, tree_state
+from tests.support.store import (bad_objects, cache_root, flip_byte, object_path, objects, oid_of, pack_entries, packs,
+                                 store_objects)
 
 
 def put(root: Path, rel: str, data: bytes) -> None:
@@ -173,7 +175,7 @@ def test_bit_rot_under_a_hardlinked_file_is_not_hidden_by_the_stat_cache(gm, rep
     # The shard folder cannot be written (so the object cannot be moved
     # aside, which would change the shared inode's ctime): only forgetting
     # the hint makes status look at the bytes again.
-    with immutable(object_path(repo, good).parent):
+    with read_only(object_path(repo, good).parent):
         r = gm("fsck")
         assert r.code == 1 and "could not move it aside" in r.err, r
         r = gm("status")
@@ -189,15 +191,15 @@ def test_moving_aside_clears_completeness_marks(gm, tracked: Path) -> None:
 
 
 def test_fsck_changes_nothing_when_all_is_well(gm, tracked: Path) -> None:
-    before = snapshot(tracked)
+    before = repo_state(tracked)
     assert gm("fsck").code == 0
-    assert_unchanged(before, snapshot(tracked))
+    assert_unchanged(tracked, before)
 
 
 def test_unknown_path_is_one_line(gm, tracked: Path) -> None:
-    before = snapshot(tracked)
+    before = repo_state(tracked)
     assert_one_line_error(gm("fsck", "nope.bin"), "nope.bin")
-    assert_unchanged(before, snapshot(tracked))
+    assert_unchanged(tracked, before)
 
 
 # -- remote ----------------------------------------------------------------------------

@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import git
-from tests.support.state import (age, age_cache, assert_one_line_error, assert_unchanged, bad_objects, cache_root,
-                                 object_path, objects, oid_of, pack_entries, packs, snapshot)
+from tests.support.cli import assert_one_line_error
+from tests.support.git import git
+from tests.support.state import assert_unchanged, repo_state
+from tests.support.store import (age, age_cache, bad_objects, cache_root, object_path, objects, oid_of, pack_entries,
+                                 packs)
 
 
 def put(root: Path, rel: str, data: bytes) -> bytes:
@@ -85,16 +87,16 @@ def test_dry_run_changes_nothing_and_lists(gm, repo: Path) -> None:
     track(gm, repo, "a.bin", b"second")
     commit(repo, "c")
     age_cache(repo, 30)
-    before = snapshot(repo)
+    before = repo_state(repo)
     r = gm("gc", "--dry-run")
     assert r.code == 0, r
     assert oid_of(b"first") in r.out and "would free" in r.out, r
     assert oid_of(b"second") not in r.out
-    assert_unchanged(before, snapshot(repo))
+    assert_unchanged(repo, before)
     j = gm("gc", "--dry-run", "--json")
     data = json.loads(j.out)
     assert [d["oid"] for d in data["deleted"]] == [oid_of(b"first")] and data["dry_run"] is True
-    assert_unchanged(before, snapshot(repo))
+    assert_unchanged(repo, before)
 
 
 def test_bad_keep_days_is_one_line(gm, repo: Path) -> None:
@@ -279,10 +281,10 @@ def test_missing_manifest_refuses_and_deletes_nothing(gm, repo: Path) -> None:
     os.chmod(mpath.parent, 0o755)
     mpath.unlink()
     age_cache(repo)
-    before = snapshot(repo)
+    before = repo_state(repo)
     line = assert_one_line_error(gm("gc", "--keep-days", "0"), "nothing deleted", moid)
     assert "fetch" in line
-    assert_unchanged(before, snapshot(repo))
+    assert_unchanged(repo, before)
 
 
 def test_corrupt_manifest_refuses(gm, repo: Path) -> None:
@@ -294,9 +296,9 @@ def test_corrupt_manifest_refuses(gm, repo: Path) -> None:
     os.chmod(mpath, 0o644)
     mpath.write_bytes(b"gitmodel-manifest 1\n")  # lists nothing now, but did list a.txt
     age_cache(repo)
-    before = snapshot(repo)
+    before = repo_state(repo)
     assert_one_line_error(gm("gc", "--keep-days", "0"), "nothing deleted", "corrupt")
-    assert_unchanged(before, snapshot(repo))
+    assert_unchanged(repo, before)
 
 
 def test_garbled_pointer_in_history_keeps_what_it_names(gm, repo: Path) -> None:
@@ -321,9 +323,9 @@ def test_newer_pointer_format_refuses(gm, repo: Path) -> None:
     (repo / "a.bin.gm").write_text(text)
     commit(repo, "from the future")
     age_cache(repo)
-    before = snapshot(repo)
+    before = repo_state(repo)
     assert_one_line_error(gm("gc", "--keep-days", "0"), "gitmodel/2", "upgrade gitmodel")
-    assert_unchanged(before, snapshot(repo))
+    assert_unchanged(repo, before)
 
 
 def test_pointer_bytes_also_stored_under_another_name(gm, repo: Path) -> None:
@@ -469,10 +471,10 @@ def test_a_dead_pack_is_deleted_whole(gm, repo: Path) -> None:
     shutil.rmtree(repo / "scratch")
     commit(repo, "only the model")
     age_cache(repo, 30)
-    before = snapshot(repo)
+    before = repo_state(repo)
     r = gm("gc", "--dry-run", "--keep-days", "1")
     assert r.code == 0, r
-    assert_unchanged(before, snapshot(repo))
+    assert_unchanged(repo, before)
     assert "would free" in r.out and "21 objects" in r.out, r  # its 20 files and the manifest
     r = gc(gm, "--json")
     data = json.loads(r.out)

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import git, gm_run
-from tests.support.state import (age, assert_one_line_error, bad_objects, objects, oid_of, store_objects,
-                                 tree_state)
+from tests.support.cli import assert_one_line_error, gm_run
+from tests.support.git import git
+from tests.support.state import tree_state
+from tests.support.store import age, bad_objects, objects, oid_of, store_objects
 
 SKIP = {"GITMODEL_SKIP_PUSH": "1"}
 
@@ -188,7 +189,7 @@ def test_stale_remote_lock_is_taken_over(shared: dict[str, object], case: str) -
 def test_kill_during_remote_gc_leaves_a_lock_that_is_recovered(shared: dict[str, object]) -> None:
     import subprocess
 
-    from tests.conftest import GITMODEL
+    from tests.support.cli import GITMODEL
 
     repo, store = shared["repo"], shared["store"]
     assert isinstance(repo, Path) and isinstance(store, Path)

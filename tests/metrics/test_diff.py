@@ -6,7 +6,9 @@ import json
 import os
 from pathlib import Path
 
-from tests.support.metrics import add, build_history, write
+from tests.support.files import write
+from tests.support.git import gm_add
+from tests.support.metrics import build_history
 
 from gitmodel.store import pointer as ptr
 from gitmodel.repo import Repo
@@ -52,7 +54,7 @@ def test_diff_text_groups_models_and_data(gm, repo: Path) -> None:
 def test_diff_against_workspace_and_other_tracked_files(gm, repo: Path) -> None:
     build_history(repo, upto=1)
     write(repo, "extra/blob.bin", "zzz")
-    add(repo, "extra/blob.bin")
+    gm_add(repo, "extra/blob.bin")
     r = gm("diff", "--json")
     d = json.loads(r.out)
     assert d["base"]["rev"] == "HEAD" and d["head"] == {"rev": "workspace", "commit": None}

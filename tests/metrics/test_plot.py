@@ -10,7 +10,10 @@ import zlib
 from pathlib import Path
 
 import pytest
-from tests.support.metrics import build_history, commit, set_config, tree_snapshot, write
+from tests.support.files import write
+from tests.support.git import commit_without_hooks
+from tests.support.metrics import build_history, set_config
+from tests.support.state import file_contents
 
 from gitmodel.metrics import plot
 
@@ -87,7 +90,7 @@ def test_plot_commits_and_default_metrics(gm, repo: Path) -> None:
     set_config(repo, '[metrics]\nfiles = ["m.json"]')
     for i in range(5):
         write(repo, "m.json", json.dumps({"acc": i / 10, "loss": 1 - i / 10, "name": "x"}))
-        commit(repo, f"c{i}")
+        commit_without_hooks(repo, f"c{i}")
     r = gm("plot", "--commits", "-n", "3", "-o", "h.svg", "--json")
     assert r.code == 0, r
     data = json.loads(r.out)
@@ -105,7 +108,7 @@ def test_plot_default_output_name(gm, repo: Path) -> None:
 
 def test_plot_bad_input_writes_nothing(gm, repo: Path) -> None:
     build_history(repo, upto=2)
-    before = tree_snapshot(repo)
+    before = file_contents(repo)
     for args, needle in [
         (["plot", "clf", "-M", "accuracy", "-o", "x.jpg"], "unknown chart format"),
         (["plot", "nobody", "-M", "accuracy", "-o", "x.html"], "has no versions"),
@@ -116,7 +119,7 @@ def test_plot_bad_input_writes_nothing(gm, repo: Path) -> None:
     ]:
         r = gm(*args)
         assert r.code == 1 and needle in r.err and r.err.count("\n") == 1, (args, r)
-    assert tree_snapshot(repo) == before
+    assert file_contents(repo) == before
 
 
 def test_nice_ticks() -> None:

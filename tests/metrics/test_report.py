@@ -1,8 +1,8 @@
 """`gitmodel report`: the pull-request markdown (golden files), better/worse per metric, gates.
 
-Golden files live in tests/golden/; commit ids are replaced by <base>/<head>
+Golden files live in tests/metrics/golden/; commit ids are replaced by <base>/<head>
 before comparing (they depend on the config text and the clock). To accept
-a deliberate change of the report: GITMODEL_UPDATE_GOLDEN=1 pytest tests/test_metrics_report.py
+a deliberate change of the report: GITMODEL_UPDATE_GOLDEN=1 pytest tests/metrics/test_report.py
 """
 
 from __future__ import annotations
@@ -12,7 +12,10 @@ import os
 from pathlib import Path
 
 import pytest
-from tests.support.metrics import build_history, commit, set_config, tree_snapshot, write
+from tests.support.files import write
+from tests.support.git import commit_without_hooks
+from tests.support.metrics import build_history, set_config
+from tests.support.state import file_contents
 
 from gitmodel.metrics import read as m
 from gitmodel.metrics import report
@@ -97,9 +100,9 @@ def test_gate_on_unknown_or_removed_metric_fails(gm, repo: Path) -> None:
 def test_gate_on_new_or_non_numeric_metric(gm, repo: Path) -> None:
     set_config(repo, '[metrics]\nfiles = ["m.json"]')
     write(repo, "m.json", '{"a": "x"}')
-    commit(repo, "base")
+    commit_without_hooks(repo, "base")
     write(repo, "m.json", '{"a": "y", "b": 1}')
-    commit(repo, "head")
+    commit_without_hooks(repo, "head")
     r = gm("report", "--base", "HEAD~1", "--fail-on", "b<0", "--fail-on", "a<0", "--json")
     gates = json.loads(r.out)["gates"]
     assert gates[0]["passed"] is True and "new" in gates[0]["detail"]
@@ -108,10 +111,10 @@ def test_gate_on_new_or_non_numeric_metric(gm, repo: Path) -> None:
 
 def test_bad_gate_is_one_line_and_writes_nothing(gm, repo: Path) -> None:
     build_history(repo, upto=2)
-    before = tree_snapshot(repo)
+    before = file_contents(repo)
     r = gm("report", "--base", "clf@v1.0.0", "--fail-on", "accuracy drops", "-o", "report.md")
     assert r.code == 1 and r.out == "" and r.err.count("\n") == 1 and "accuracy drops" in r.err
-    assert tree_snapshot(repo) == before
+    assert file_contents(repo) == before
     set_config(repo, '[report]\nfail_on = "oops"')
     r = gm("report", "--base", "clf@v1.0.0")
     assert r.code == 1 and "gate 'oops'" in r.err
@@ -183,7 +186,8 @@ def test_ci_workflow_in_docs_parses_and_matches_the_report(tmp_path: Path) -> No
 
 def test_ci_flow_on_a_clone(tmp_path: Path) -> None:
     """What the workflow runs: a clone, a PR branch, the base as origin/main, a real process."""
-    from tests.conftest import git, gm_proc, make_repo
+    from tests.support.cli import gm_proc
+    from tests.support.git import git, make_repo
 
     upstream = make_repo(tmp_path / "upstream")
     build_history(upstream, upto=1)
@@ -191,7 +195,7 @@ def test_ci_flow_on_a_clone(tmp_path: Path) -> None:
     git("clone", "-q", str(upstream), str(clone))
     git("checkout", "-q", "-b", "pr", cwd=clone)
     write(clone, "metrics.json", '{"accuracy": 0.85, "loss": 0.3, "eval": {"f1": 0.8}, "note": "base"}\n')
-    commit(clone, "worse model")
+    commit_without_hooks(clone, "worse model")
     r = gm_proc("report", "--base", "origin/main", "--md", "-o", "report.md", "--fail-on", "accuracy<-0.01",
                 cwd=clone)
     assert r.code == 2, r

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.conftest import git
-from tests.support.metrics import (add, build_history, build_many_versions, commit, set_config, tree_snapshot,
-                                  write)
+from tests.support.files import write
+from tests.support.git import commit_without_hooks, git, gm_add
+from tests.support.metrics import build_history, build_many_versions, set_config
+from tests.support.state import file_contents
 
 from gitmodel.metrics import read as m
 from gitmodel.repo import Repo
@@ -120,8 +121,8 @@ def test_metrics_file_tracked_by_gitmodel(gm, repo: Path) -> None:
     """A metrics file stored through a pointer is read from the cache."""
     set_config(repo, '[metrics]\nfiles = ["big.json"]')
     write(repo, "big.json", '{"acc": 0.5}')
-    add(repo, "big.json")
-    commit(repo, "c")
+    gm_add(repo, "big.json")
+    commit_without_hooks(repo, "c")
     r = gm("metrics", "show", "HEAD", "--json")
     assert json.loads(r.out)["revisions"][0]["files"]["big.json"]["values"] == {"acc": 0.5}
 
@@ -171,7 +172,7 @@ def test_diff_defaults_head_and_workspace(gm, repo: Path) -> None:
 def test_diff_relative_undefined_from_zero(gm, repo: Path) -> None:
     set_config(repo, '[metrics]\nfiles = ["m.json"]')
     write(repo, "m.json", '{"errors": 0}')
-    commit(repo, "c")
+    commit_without_hooks(repo, "c")
     write(repo, "m.json", '{"errors": 3}')
     r = gm("metrics", "diff")
     assert r.out.splitlines()[1].split() == ["m.json", "errors", "0", "3", "+3"]
@@ -215,12 +216,12 @@ def test_params_diff_and_show(gm, repo: Path) -> None:
 
 def test_read_commands_change_nothing(gm, repo: Path) -> None:
     build_history(repo)
-    before = tree_snapshot(repo)
+    before = file_contents(repo)
     status = git("status", "--porcelain")
     for args in (["metrics", "show", "-T"], ["metrics", "diff", "clf@v1.0.0"], ["params", "diff"],
                  ["metrics", "show", "bad-rev"]):
         gm(*args)
-    assert tree_snapshot(repo) == before and git("status", "--porcelain") == status
+    assert file_contents(repo) == before and git("status", "--porcelain") == status
 
 
 def test_show_all_tags_500_versions(gm, repo: Path) -> None:
@@ -238,7 +239,7 @@ def test_show_all_tags_500_versions(gm, repo: Path) -> None:
 def test_nan_tiny_and_non_numeric_values(gm, repo: Path) -> None:
     set_config(repo, '[metrics]\nfiles = ["m.json"]')
     write(repo, "m.json", '{"loss": NaN, "lr": 1e-07, "ok": true, "hist": [1, 2]}')
-    commit(repo, "c")
+    commit_without_hooks(repo, "c")
     write(repo, "m.json", '{"loss": 0.5, "lr": 2e-07, "ok": 1, "hist": [1, 3]}')
     r = gm("metrics", "show", "HEAD", "--json")
     values = json.loads(r.out)["revisions"][0]["files"]["m.json"]["values"]  # strict JSON: NaN as text

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import GITMODEL, gm_proc
-from tests.support.store import assert_one_line_error, snapshot
+from tests.support.cli import GITMODEL, assert_one_line_error, gm_proc
+from tests.support.state import repo_state
 
 HOLDER = """
 import sys
@@ -57,10 +57,10 @@ def holder(gm, repo: Path) -> Iterator[subprocess.Popen[str]]:
 @pytest.mark.parametrize("args", [("add", "n.bin"), ("checkout",), ("remove", "m.bin"), ("unprotect", "m.bin")])
 def test_second_process_fails_naming_the_holder(gm, repo: Path, holder: subprocess.Popen[str],
                                                 args: tuple[str, ...]) -> None:
-    before = snapshot(repo)
+    before = repo_state(repo)
     r = gm_proc(*args, env={"GITMODEL_LOCK_TIMEOUT": "0.3"})
     assert_one_line_error(r, f"pid {holder.pid}", "locked")
-    assert snapshot(repo) == before
+    assert repo_state(repo) == before
 
 
 def test_status_does_not_need_the_lock(gm, repo: Path, holder: subprocess.Popen[str]) -> None:

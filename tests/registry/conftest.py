@@ -1,15 +1,13 @@
-"""Fixtures shared by the registry tests (imported by them; no tests here)."""
+"""Fixtures of the registry tests: they override the repository-wide `repo`
+and `gm` for every test in this folder."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import Result, gm_run
-
-GM = Callable[..., Result]
+from tests.support.cli import GM, Result, gm_run
 
 
 @pytest.fixture

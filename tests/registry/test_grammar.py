@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import git
+from tests.support.git import git
 from gitmodel.registry import resolve as refs
 from gitmodel.registry import state as registry
 from gitmodel.registry import grammar as tagname

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Result, git, gm_run
-from tests.registry.conftest import GM
+from tests.support.cli import GM, Result, gm_run
+from tests.support.git import git
 from gitmodel.git import revs
 from gitmodel.errors import GitmodelError
 from gitmodel.repo import Repo

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Result, git
-from tests.registry.conftest import GM
+from tests.support.cli import GM, Result
+from tests.support.git import git
 
 
 def _train(root: Path, gm: GM, model: str, acc: float, data: str | None = None, msg: str = "train") -> str:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Result, git
-from tests.registry.conftest import GM
+from tests.support.cli import GM, Result
+from tests.support.git import git
 
 
 def _commit_version(root: Path, gm: GM, version: str) -> None:

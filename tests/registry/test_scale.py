@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.conftest import git
+from tests.support.git import git
 from gitmodel.registry import declarations as models
 from gitmodel.registry import state as registry
 from gitmodel.registry import tagging

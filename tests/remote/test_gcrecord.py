@@ -8,12 +8,12 @@ import json
 import os
 from pathlib import Path
 
-from tests.conftest import gm_run
+from tests.support.cli import gm_run
+from tests.support.remote import pushed_model
 from gitmodel.store import oid as oidmod
 from gitmodel.remote.spec import from_repo
 from gitmodel.remote.base import GC_MARKER
 from gitmodel.repo import Repo
-from tests.support.remote import pushed_model
 
 
 def test_push_after_a_remote_gc_uploads_what_the_gc_deleted(repo: Path, tmp_path: Path) -> None:

@@ -16,8 +16,10 @@ from pathlib import Path
 import boto3
 import pytest
 
-from tests.conftest import free_port, git, gm_run
-from tests.support.remote import add_commit, cache_objects, populate
+from tests.support.cli import gm_run
+from tests.support.git import git
+from tests.support.remote import add_commit, free_port, populate
+from tests.support.store import cache_oids
 
 
 def snapshot(root: Path) -> tuple[object, ...]:
@@ -27,7 +29,7 @@ def snapshot(root: Path) -> tuple[object, ...]:
                    # The lock records its holder; the stat cache's sqlite files are
                    # checkpointed whenever an earlier in-process command's connection is collected.
                    and p.name != "lock" and not p.name.startswith("state.db"))
-    return tuple(files), git("status", "--porcelain", cwd=root), frozenset(cache_objects(root))
+    return tuple(files), git("status", "--porcelain", cwd=root), frozenset(cache_oids(root))
 
 
 @pytest.fixture

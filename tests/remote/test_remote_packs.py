@@ -14,12 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import GITMODEL, git, gm_proc, gm_run, make_repo
+from tests.support.cli import GITMODEL, gm_proc, gm_run
+from tests.support.files import write_at
+from tests.support.git import git, make_repo
+from tests.support.remote import Store, add_commit, add_remote, cache_tmp
+from tests.support.store import cache_oids
 from gitmodel.store import oid as oidmod
 from gitmodel.transfer import sync as transfer
 from gitmodel.errors import CorruptObjectError
 from gitmodel.repo import Repo
-from tests.support.remote import Store, add_commit, add_remote, cache_objects, cache_tmp, write
 
 N = 20  # files in the folder: more than PACK_MIN_COUNT, so `add` packs them
 
@@ -48,7 +51,7 @@ def packed(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.chdir(root)
     files = folder_files()
     for rel, data in files.items():
-        write(root / rel, data)
+        write_at(root / rel, data)
     add_commit(root, paths=("data",))
     if kind == "local":
         store = Store("local", path=tmp_path / "store")
@@ -127,7 +130,7 @@ def test_a_second_push_sends_nothing(packed: Packed) -> None:
 def test_remote_packs_count_as_present_object_by_object(packed: Packed) -> None:
     """A pointer to one packed file (not the folder) is found in the remote's index."""
     assert gm_run(["push", "-q"], cwd=packed.root).code == 0
-    write(packed.root / "one.bin", packed.files["data/f03.bin"])
+    write_at(packed.root / "one.bin", packed.files["data/f03.bin"])
     assert gm_run(["add", "one.bin"], cwd=packed.root).code == 0
     shutil.rmtree(packed.root / ".git" / "gitmodel" / "remotes")
     report = push_json("one.bin", cwd=packed.root)
@@ -138,7 +141,7 @@ def test_remote_packs_count_as_present_object_by_object(packed: Packed) -> None:
 
 def test_a_few_objects_of_a_pack_go_loose(packed: Packed) -> None:
     """Fewer than half of a pack wanted: those objects are sent alone, read out of the pack."""
-    write(packed.root / "one.bin", packed.files["data/f03.bin"])
+    write_at(packed.root / "one.bin", packed.files["data/f03.bin"])
     assert gm_run(["add", "one.bin"], cwd=packed.root).code == 0
     report = push_json("one.bin", cwd=packed.root)
     assert report["uploaded"] == 1
@@ -150,7 +153,7 @@ def test_a_few_objects_of_a_pack_go_loose(packed: Packed) -> None:
 def test_two_clones_push_the_same_pack_at_once(packed: Packed) -> None:
     other = clone(packed.root, packed.tmp / "clone")
     for rel, data in packed.files.items():  # the same files, added independently: the same pack
-        write(other / rel, data)
+        write_at(other / rel, data)
     assert gm_run(["add", "data"], cwd=other).code == 0
     assert cache_packs(other) == cache_packs(packed.root)
     procs = [subprocess.Popen([*GITMODEL, "push", "-q"], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -190,7 +193,7 @@ def test_a_clone_pulls_the_pack_whole(packed: Packed) -> None:
     for rel, data in packed.files.items():
         assert (other / rel).read_bytes() == data
     assert cache_packs(other) == packed.store.pack_files()  # installed as the same pack
-    assert not (cache_objects(other) & packed.oids)  # no loose copies
+    assert not (cache_oids(other) & packed.oids)  # no loose copies
     assert cache_tmp(other) == []
     again = gm_run(["fetch", "--json"], cwd=other)
     assert again.code == 0 and json.loads(again.out)["downloaded"] == 0
@@ -203,7 +206,7 @@ def test_fetch_of_one_object_reads_a_range(packed: Packed) -> None:
     one = oidmod.of_bytes(packed.files["data/f07.bin"])
     report = transfer.fetch_oids(repo, [one], expand=False)
     assert report.downloaded == 1 and report.downloaded_bytes == len(packed.files["data/f07.bin"])
-    assert cache_objects(other) == {one}  # stored loose, verified
+    assert cache_oids(other) == {one}  # stored loose, verified
     assert cache_packs(other) == []  # the pack itself was not downloaded
     assert Repo.discover(str(other)).cache.read_bytes(one) == packed.files["data/f07.bin"]
 
@@ -219,7 +222,7 @@ def test_a_damaged_remote_pack_is_refused_whole(packed: Packed, cut: bool) -> No
     assert len(r.err.strip().splitlines()) == 1, r.err
     assert bad in r.err and "remote 'origin'" in r.err and "corrupt" in r.err
     assert cache_packs(other) == [] and cache_tmp(other) == []
-    assert not (cache_objects(other) & packed.oids)
+    assert not (cache_oids(other) & packed.oids)
     assert not (other / "data").exists()
 
 
@@ -232,7 +235,7 @@ def test_a_damaged_object_read_by_range_is_refused(packed: Packed, cut: bool) ->
     with pytest.raises(CorruptObjectError) as e:
         transfer.fetch_oids(repo, [bad], expand=False)
     assert bad in str(e.value) and "remote 'origin'" in str(e.value)
-    assert cache_objects(other) == set() and cache_tmp(other) == []
+    assert cache_oids(other) == set() and cache_tmp(other) == []
 
 
 # -- get, gc -r, fsck -r --------------------------------------------------------------------
@@ -256,7 +259,7 @@ def push_a_draft(p: Packed) -> dict[str, bytes]:
     """A second folder pushed (its own pack) but never committed, then dropped."""
     draft = {rel.replace("data/", "draft/"): os.urandom(900) for rel in p.files}
     for rel, data in draft.items():
-        write(p.root / rel, data)
+        write_at(p.root / rel, data)
     assert gm_run(["add", "draft"], cwd=p.root).code == 0
     assert gm_run(["push", "-q", "draft"], cwd=p.root).code == 0
     assert len(p.store.pack_files()) == 4
@@ -284,7 +287,7 @@ def test_gc_remote_keeps_a_partly_reachable_pack_whole(packed: Packed) -> None:
     assert gm_run(["push", "-q"], cwd=packed.root).code == 0
     draft = push_a_draft(packed)
     before = packed.store.pack_files()
-    write(packed.root / "keep.bin", draft["draft/f00.bin"])  # one object of the draft's pack stays in use
+    write_at(packed.root / "keep.bin", draft["draft/f00.bin"])  # one object of the draft's pack stays in use
     add_commit(packed.root, "keep one", paths=("keep.bin",))
     r = gm_run(["gc", "-r", "origin", "--keep-days", "0"], cwd=packed.root)
     assert r.code == 0, r

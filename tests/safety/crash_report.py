@@ -1,14 +1,14 @@
 """Run the crash-consistency harness outside pytest, with as many random
 trials as you like, and print the closing figures.
 
-    python tests/crash_report.py                      # every named point, 10 random kills per scenario
-    python tests/crash_report.py --trials 50 --scenarios add,push --seed 7
+    python tests/safety/crash_report.py                    # every named point, 10 random kills per scenario
+    python tests/safety/crash_report.py --trials 50 --scenarios add,push --seed 7
 
 Every named fault point of every scenario is crashed twice (SIGKILL, and
 Ctrl-C raised there); then each scenario is crashed `--trials` times by
 SIGKILL and `--trials` times by SIGINT to its process group, at random
 moments within its run.  The invariants are those of
-tests/test_safety_crash.py.  Exit code 1 if any trial failed or lost
+tests/safety/test_crash.py.  Exit code 1 if any trial failed or lost
 anything.
 """
 

@@ -4,7 +4,7 @@ corrupt config.  Each must give one clear line, exit 1, no traceback, and
 change nothing in the workspace, index, cache or remote (nor anything
 outside the repository).
 
-The corpus is under tests/corpus/ (see its README).  Permission cases run
+The corpus is under tests/safety/corpus/ (see its README).  Permission cases run
 the CLI as an unprivileged user when the tests run as root (root ignores
 permission bits); the read-only cache uses the immutable attribute for root.
 """
@@ -21,9 +21,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Result, git, gm_run
-from tests.support.state import (assert_one_line_error, cache_root, immutable, objects, oid_of, run_cli, snapshot,
-                                 tree_state, without_permission_override)
+from tests.support.cli import Result, assert_one_line_error, gm_run, run_cli, without_permission_override
+from tests.support.files import read_only
+from tests.support.git import git
+from tests.support.state import repo_state, tree_state
+from tests.support.store import cache_root, objects, oid_of
 
 CORPUS = Path(__file__).parent / "corpus"
 TRIED: Counter[str] = Counter()  # category -> (input, command) pairs tried
@@ -82,7 +84,7 @@ def world(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory,
 
 
 def state(w: dict[str, Path]) -> dict[str, object]:
-    snap = snapshot(w["repo"], w["store"])
+    snap = repo_state(w["repo"], w["store"])
     cache = snap["cache"]
     assert isinstance(cache, dict)
     # The record of what a remote holds is a hint, like the stat cache.
@@ -394,7 +396,7 @@ def test_read_only_cache(world: dict[str, Path]) -> None:
     (repo / "newdir").mkdir()
     (repo / "newdir" / "x.txt").write_bytes(b"x")
     (repo / "good.bin").unlink()
-    with immutable(*cache_folders(repo)):
+    with read_only(*cache_folders(repo)):
         for args in [("add", "new.bin"), ("add", "newdir")]:
             expect_refusal(world, "read-only cache", in_repo(world, *args), "not writable")
         # Reading from it still works: checkout restores from the cache.
@@ -413,7 +415,7 @@ def test_read_only_cache_gc_and_fetch(world: dict[str, Path]) -> None:
     git("add", "-A", cwd=repo)
     git("commit", "-q", "--no-verify", "-m", "v3", cwd=repo)
     objects(repo)[oid_of(b"good bytes")].unlink()  # needs a fetch to come back
-    with immutable(*cache_folders(repo)):
+    with read_only(*cache_folders(repo)):
         expect_refusal(world, "read-only cache", in_repo(world, "fetch", "--rev", "HEAD~1"), "not writable")
         expect_refusal(world, "read-only cache", in_repo(world, "gc", "--keep-days", "0"), "not writable")
 

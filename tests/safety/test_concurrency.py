@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import GITMODEL, git, gm_run
-from tests.support.store import write_files
-from tests.support.state import (assert_one_line_error, bad_objects, cache_root, objects, oid_of, store_objects)
+from tests.support.cli import GITMODEL, assert_one_line_error, gm_run
+from tests.support.files import write_random_files
+from tests.support.git import git
+from tests.support.store import bad_objects, cache_root, objects, oid_of, store_objects
 
 
 def start(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
@@ -51,8 +52,8 @@ def commit(root: Path, msg: str) -> None:
 # -- one repository ------------------------------------------------------------------------
 
 def test_two_adds_of_different_paths(repo: Path) -> None:
-    a = write_files(repo, "a", 200, 1)
-    b = write_files(repo, "b", 200, 2)
+    a = write_random_files(repo, "a", 200, 1)
+    b = write_random_files(repo, "b", 200, 2)
     all_ok(finish(start(repo, "add", "a"), start(repo, "add", "b")))
     assert states(repo) == {"a": "unchanged", "b": "unchanged"}
     assert not bad_objects(cache_root(repo))
@@ -63,17 +64,17 @@ def test_two_adds_of_different_paths(repo: Path) -> None:
 
 
 def test_two_adds_of_the_same_folder(repo: Path) -> None:
-    write_files(repo, "d", 300, 3)
+    write_random_files(repo, "d", 300, 3)
     all_ok(finish(start(repo, "add", "d"), start(repo, "add", "d")))
     assert states(repo) == {"d": "unchanged"}
     assert not bad_objects(cache_root(repo))
 
 
 def test_add_while_gc_runs(repo: Path) -> None:
-    write_files(repo, "old", 100, 4)
+    write_random_files(repo, "old", 100, 4)
     assert gm_run(["add", "old"], cwd=repo).code == 0
     commit(repo, "old")
-    new = write_files(repo, "new", 200, 5)
+    new = write_random_files(repo, "new", 200, 5)
     all_ok(finish(start(repo, "gc", "--keep-days", "0"), start(repo, "add", "new"),
                   start(repo, "gc", "--keep-days", "0")))
     assert states(repo) == {"new": "unchanged", "old": "unchanged"}
@@ -83,12 +84,12 @@ def test_add_while_gc_runs(repo: Path) -> None:
 
 
 def test_checkout_and_add_and_status_at_once(repo: Path) -> None:
-    files = write_files(repo, "d", 200, 6)
+    files = write_random_files(repo, "d", 200, 6)
     assert gm_run(["add", "d"], cwd=repo).code == 0
     commit(repo, "d")
     for rel in list(files)[:100]:
         (repo / rel).unlink()
-    write_files(repo, "e", 100, 7)
+    write_random_files(repo, "e", 100, 7)
     results = finish(start(repo, "checkout"), start(repo, "add", "e"), start(repo, "status"), start(repo, "status"))
     all_ok(results)
     assert states(repo) == {"d": "unchanged", "e": "unchanged"}
@@ -99,8 +100,8 @@ def test_linked_worktrees_share_the_cache_safely(repo: Path, tmp_path: Path) -> 
     commit(repo, "base")
     wt = tmp_path / "wt"
     git("worktree", "add", "-q", str(wt), "-b", "wt", cwd=repo)
-    write_files(repo, "x", 150, 8)
-    write_files(wt, "x", 150, 8)  # the same bytes from two worktrees at once
+    write_random_files(repo, "x", 150, 8)
+    write_random_files(wt, "x", 150, 8)  # the same bytes from two worktrees at once
     all_ok(finish(start(repo, "add", "x"), start(wt, "add", "x")))
     assert states(repo) == {"x": "unchanged"} and states(wt) == {"x": "unchanged"}
     assert not bad_objects(cache_root(repo))
@@ -113,7 +114,7 @@ def lock_file(root: Path) -> Path:
 
 
 def test_lock_of_a_killed_process_is_recovered(repo: Path) -> None:
-    write_files(repo, "d", 50, 9)
+    write_random_files(repo, "d", 50, 9)
     r = subprocess.run([*GITMODEL, "add", "d"], cwd=repo, capture_output=True, text=True,
                        env={**os.environ, "GITMODEL_FAULT": "add:objects-stored"})
     assert r.returncode == -signal.SIGKILL, r
@@ -143,7 +144,7 @@ def test_live_holder_is_named_and_waited_for(repo: Path) -> None:
         (repo / "other.bin").write_bytes(b"other")
         r = subprocess.run([*GITMODEL, "add", "other.bin"], cwd=repo, capture_output=True, text=True,
                            env={**os.environ, "GITMODEL_LOCK_TIMEOUT": "0.5"})
-        from tests.conftest import Result
+        from tests.support.cli import Result
 
         line = assert_one_line_error(Result(r.returncode, r.stdout, r.stderr), "locked")
         assert f"pid {holder.pid}" in line
@@ -157,7 +158,7 @@ def test_live_holder_is_named_and_waited_for(repo: Path) -> None:
 # -- one remote ------------------------------------------------------------------------------
 
 def clone_pair(repo: Path, tmp_path: Path, store_url: str, files_seed: int) -> tuple[Path, Path]:
-    write_files(repo, "base", 50, files_seed)
+    write_random_files(repo, "base", 50, files_seed)
     assert gm_run(["add", "base"], cwd=repo).code == 0
     assert gm_run(["remote", "add", "origin", store_url, "--default"], cwd=repo).code == 0
     commit(repo, "base")
@@ -175,10 +176,10 @@ def test_two_clones_push_the_same_and_different_objects(repo: Path, tmp_path: Pa
 
     shutil.rmtree(b / "base", ignore_errors=True)
     shutil.copytree(a / "base", b / "base")
-    shared = write_files(a, "shared", 150, 12)
-    write_files(b, "shared", 150, 12)
-    write_files(a, "only_a", 100, 13)
-    write_files(b, "only_b", 100, 14)
+    shared = write_random_files(a, "shared", 150, 12)
+    write_random_files(b, "shared", 150, 12)
+    write_random_files(a, "only_a", 100, 13)
+    write_random_files(b, "only_b", 100, 14)
     for root in (a, b):
         assert gm_run(["add", "base", "shared", f"only_{'a' if root == a else 'b'}"], cwd=root).code == 0
     all_ok(finish(start(a, "push"), start(b, "push"), start(a, "push"), start(b, "push")))
@@ -193,12 +194,12 @@ def test_two_clones_push_the_same_and_different_objects(repo: Path, tmp_path: Pa
 def test_two_pulls_in_one_repository_and_a_push_meanwhile(repo: Path, tmp_path: Path) -> None:
     store = tmp_path / "store"
     a, b = clone_pair(repo, tmp_path, str(store), 15)
-    files = write_files(a, "data", 200, 16)
+    files = write_random_files(a, "data", 200, 16)
     assert gm_run(["add", "data"], cwd=a).code == 0
     assert gm_run(["push"], cwd=a).code == 0
     commit(a, "data")
     git("pull", "-q", "--no-rebase", cwd=b, env={"GITMODEL_SKIP_PUSH": "1"})
-    write_files(a, "more", 200, 17)
+    write_random_files(a, "more", 200, 17)
     assert gm_run(["add", "more"], cwd=a).code == 0
     all_ok(finish(start(b, "pull"), start(b, "pull"), start(a, "push")))
     assert all((b / rel).read_bytes() == data for rel, data in files.items())
@@ -215,8 +216,8 @@ def test_two_clones_push_to_s3_at_once(repo: Path, tmp_path: Path, s3_env: str, 
 
     shutil.copytree(a / "base", b / "base", dirs_exist_ok=True)
     for root, seed in ((a, 19), (b, 20)):
-        write_files(root, "shared", 80, 21)
-        write_files(root, "own", 60, seed)
+        write_random_files(root, "shared", 80, 21)
+        write_random_files(root, "own", 60, seed)
         assert gm_run(["add", "base", "shared", "own"], cwd=root).code == 0
     all_ok(finish(start(a, "push"), start(b, "push")))
     for root in (a, b):
@@ -229,6 +230,6 @@ def test_many_adds_queue_up(repo: Path, n: int) -> None:
     """More writers than one: each waits its turn, none is lost."""
     folders = [f"p{i}" for i in range(n)]
     for i, f in enumerate(folders):
-        write_files(repo, f, 80, 30 + i)
+        write_random_files(repo, f, 80, 30 + i)
     all_ok(finish(*[start(repo, "add", f) for f in folders]))
     assert states(repo) == {f: "unchanged" for f in folders}

@@ -23,7 +23,7 @@ then asserts the invariants:
    gives (status unchanged, fsck clean, remote complete).
 
 Figures (points tried and survived, objects and files lost) are printed at
-the end of the module; `python tests/crash_report.py` runs more random trials
+the end of the module; `python tests/safety/crash_report.py` runs more random trials
 and prints the same figures without pytest.
 """
 
@@ -44,10 +44,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import GITMODEL, Result, git, gm_run
-from tests.support.store import decode_idx
-from tests.support.state import (age, bad_objects, cache_root, objects, oid_of, store_objects, temps,
-                                 tree_state)
+from tests.support.cli import GITMODEL, Result, gm_run
+from tests.support.git import git
+from tests.support.state import tree_state
+from tests.support.store import age, bad_objects, cache_root, decode_idx, objects, oid_of, store_objects, temps
 
 HOWS_FAULT = ("fault-kill", "fault-interrupt")
 HOWS_RANDOM = ("random-kill", "random-int")

@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import git, gm_proc, make_repo
-from tests.support.store import assert_objects_sound, cache_root, index, objects, oid_of, packs, worktree
+from tests.support.cli import gm_proc
+from tests.support.git import git, make_repo
+from tests.support.state import index, tree_state
+from tests.support.store import assert_objects_sound, cache_root, objects, oid_of, packs
 
 # data/ (26 small files) goes into one pack; m.bin (a single small file) loose;
 # big.bin streams: every path of add's store step is crossed.
@@ -81,7 +83,7 @@ def assert_pointers_sound(root: Path) -> None:
 
 
 def assert_no_temp_in_worktree(root: Path) -> None:
-    assert not [p for p in worktree(root) if ".gm-tmp-" in p]
+    assert not [p for p in tree_state(root) if ".gm-tmp-" in p]
 
 
 _CLEAN: dict[str, tuple[object, ...]] = {}
@@ -95,12 +97,12 @@ def clean_result(gm, tmp_path: Path) -> tuple[object, ...]:
         build(clean)
         r = gm("add", *PATHS, cwd=clean)
         assert r.code == 0, r
-        _CLEAN["add"] = (worktree(clean), index(clean), set(objects(clean)))
+        _CLEAN["add"] = (tree_state(clean), index(clean), set(objects(clean)))
     return _CLEAN["add"]
 
 
 def assert_same_result(root: Path, clean: tuple[object, ...]) -> None:
-    assert (worktree(root), index(root), set(objects(root))) == clean
+    assert (tree_state(root), index(root), set(objects(root))) == clean
     assert_objects_sound(root)
 
 
@@ -177,7 +179,7 @@ def test_crash_during_checkout_then_rerun(gm, tmp_path: Path, monkeypatch: pytes
         assert (root / rel).read_bytes() == data
     clean = tmp_path / "clean"
     tracked_repo(gm, clean)
-    assert worktree(root) == worktree(clean)
+    assert tree_state(root) == tree_state(clean)
     assert index(root) == index(clean)
 
 

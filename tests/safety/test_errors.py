@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import git, gm_proc
-from tests.support.store import (assert_one_line_error, assert_unchanged, cache_root, objects, oid_of,
-                               read_only, snapshot, worktree)
+from tests.support.cli import assert_one_line_error, gm_proc
+from tests.support.files import read_only
+from tests.support.git import git
+from tests.support.state import assert_unchanged, repo_state, tree_state
+from tests.support.store import cache_root, objects, oid_of
 
 MODEL = b"model" * 400
 WRITERS = [("add", "m.bin"), ("checkout", "m.bin"), ("remove", "m.bin"), ("unprotect", "m.bin")]
@@ -37,9 +39,9 @@ def test_not_a_git_repository(gm, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     plain.mkdir()
     (plain / "m.bin").write_bytes(MODEL)
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
-    before = worktree(plain)
+    before = tree_state(plain)
     assert_one_line_error(gm(*args, cwd=plain), "not a git repository")
-    assert worktree(plain) == before
+    assert tree_state(plain) == before
 
 
 def test_commands_before_init(gm, tmp_path: Path) -> None:
@@ -47,9 +49,9 @@ def test_commands_before_init(gm, tmp_path: Path) -> None:
     root.mkdir()
     git("init", "-q", cwd=root)
     (root / "m.bin").write_bytes(MODEL)
-    before = worktree(root)
+    before = tree_state(root)
     assert_one_line_error(gm("add", "m.bin", cwd=root), "gitmodel init")
-    assert worktree(root) == before
+    assert tree_state(root) == before
     assert not (root / ".git" / "gitmodel").exists()
 
 
@@ -57,7 +59,7 @@ def test_commands_before_init(gm, tmp_path: Path) -> None:
 def test_path_outside_the_repository(gm, tracked: Path, tmp_path: Path, cmd: str) -> None:
     outside = tmp_path / "outside.bin"
     outside.write_bytes(MODEL)
-    before = snapshot(tracked)
+    before = repo_state(tracked)
     for path in (str(outside), "../outside.bin"):
         assert_one_line_error(gm(cmd, path), "outside the repository")
     assert_unchanged(tracked, before)
@@ -68,20 +70,20 @@ def test_path_outside_the_repository(gm, tracked: Path, tmp_path: Path, cmd: str
                                   ".gitmodel/config.toml"])
 def test_path_inside_git_or_gitmodel(gm, tracked: Path, path: str) -> None:
     (tracked / "sub").mkdir()
-    before = snapshot(tracked)
+    before = repo_state(tracked)
     assert_one_line_error(gm("add", path), "which gitmodel does not track")
     assert_unchanged(tracked, before)
 
 
 def test_repository_root_itself(gm, tracked: Path) -> None:
-    before = snapshot(tracked)
+    before = repo_state(tracked)
     assert_one_line_error(gm("add", "."), "repository root")
     assert_unchanged(tracked, before)
 
 
 @pytest.mark.parametrize("cmd", ["add", "status", "checkout", "remove", "unprotect"])
 def test_nonexistent_path(gm, tracked: Path, cmd: str) -> None:
-    before = snapshot(tracked)
+    before = repo_state(tracked)
     line = assert_one_line_error(gm(cmd, "no/such/file"), "no/such/file")
     assert "gitmodel add" in line or "no such file" in line
     assert_unchanged(tracked, before)
@@ -90,7 +92,7 @@ def test_nonexistent_path(gm, tracked: Path, cmd: str) -> None:
 def test_one_bad_path_among_good_ones_changes_nothing(gm, tracked: Path) -> None:
     (tracked / "new1.bin").write_bytes(b"one")
     (tracked / "new2.bin").write_bytes(b"two")
-    before = snapshot(tracked)
+    before = repo_state(tracked)
     assert_one_line_error(gm("add", "new1.bin", "missing.bin", "new2.bin"), "missing.bin")
     assert_unchanged(tracked, before)
     assert oid_of(b"one") not in objects(tracked)
@@ -104,7 +106,7 @@ def test_pointer_edited_into_nonsense(gm, tracked: Path, args: tuple[str, ...]) 
     ptr.write_text("\n".join(lines) + "\n")
     if args[0] != "add":
         (tracked / "m.bin").unlink()
-    before = snapshot(tracked)
+    before = repo_state(tracked)
     assert_one_line_error(gm(*args), "m.bin.gm:3", "git checkout -- m.bin.gm")
     assert_unchanged(tracked, before)
 
@@ -113,7 +115,7 @@ def test_pointer_edited_into_nonsense(gm, tracked: Path, args: tuple[str, ...]) 
 def test_unknown_pointer_format_version(gm, tracked: Path, args: tuple[str, ...]) -> None:
     ptr = tracked / "m.bin.gm"
     ptr.write_text(ptr.read_text().replace("version gitmodel/1", "version gitmodel/7"))
-    before = snapshot(tracked)
+    before = repo_state(tracked)
     assert_one_line_error(gm(*args), "m.bin.gm", "gitmodel/7", "upgrade gitmodel")
     assert_unchanged(tracked, before)
 
@@ -124,7 +126,7 @@ def test_malformed_oid(gm, tracked: Path, args: tuple[str, ...]) -> None:
     ptr.write_text(re.sub(r"oid xxh128:[0-9a-f]+", "oid xxh128:../../../etc/passwd", ptr.read_text()))
     if args[0] != "add":
         (tracked / "m.bin").unlink()
-    before = snapshot(tracked)
+    before = repo_state(tracked)
     assert_one_line_error(gm(*args), "m.bin.gm", "malformed oid")
     assert_unchanged(tracked, before)
 
@@ -132,7 +134,7 @@ def test_malformed_oid(gm, tracked: Path, args: tuple[str, ...]) -> None:
 def test_symlink_to_outside_as_the_added_path(gm, tracked: Path, tmp_path: Path) -> None:
     (tmp_path / "secret").write_bytes(b"not yours")
     os.symlink(tmp_path / "secret", tracked / "link.bin")
-    before = snapshot(tracked)
+    before = repo_state(tracked)
     assert_one_line_error(gm("add", "link.bin"), "link.bin", "outside the repository")
     assert_unchanged(tracked, before)
     assert oid_of(b"not yours") not in objects(tracked)
@@ -143,13 +145,13 @@ def test_symlink_to_outside_inside_an_added_folder(gm, tracked: Path, tmp_path: 
     (tracked / "e").mkdir()
     (tracked / "e" / "ok.txt").write_text("ok")
     os.symlink(tmp_path / "secret", tracked / "e" / "link")
-    before = snapshot(tracked)
+    before = repo_state(tracked)
     assert_one_line_error(gm("add", "e"), "e/link", "outside the repository")
     assert_unchanged(tracked, before)
     assert oid_of(b"not yours") not in objects(tracked)
     # The same inside an already tracked folder, found by status and re-add.
     os.symlink(tmp_path / "secret", tracked / "d" / "link")
-    before = snapshot(tracked)
+    before = repo_state(tracked)
     assert_one_line_error(gm("add", "d"), "d/link", "outside the repository")
     assert_one_line_error(gm("status", "d"), "d/link", "outside the repository")
     assert_unchanged(tracked, before)
@@ -170,14 +172,14 @@ def test_pointer_under_a_symlinked_folder_leading_outside(gm, tracked: Path, tmp
     shutil.copy(tracked / "m.bin.gm", elsewhere / "x.bin.gm")
     (elsewhere / "y.bin").write_bytes(b"y")
     os.symlink(elsewhere, tracked / "ext")
-    before, outside_before = snapshot(tracked), worktree(elsewhere)
+    before, outside_before = repo_state(tracked), tree_state(elsewhere)
     for args in (("status", "ext/x.bin"), ("checkout", "ext/x.bin"), ("checkout", "--force", "ext/x.bin.gm"),
                  ("remove", "ext/x.bin"), ("unprotect", "ext/x.bin"), ("add", "ext/y.bin")):
         assert_one_line_error(gm(*args), "outside the repository")
     # Listing every pointer does not wander into it either.
     assert gm("checkout").code == 0
     assert_unchanged(tracked, before)
-    assert worktree(elsewhere) == outside_before
+    assert tree_state(elsewhere) == outside_before
 
 
 def test_tracked_folder_replaced_by_a_symlink_leading_outside(gm, tracked: Path, tmp_path: Path) -> None:
@@ -186,11 +188,11 @@ def test_tracked_folder_replaced_by_a_symlink_leading_outside(gm, tracked: Path,
     (elsewhere / "a.txt").write_text("theirs")
     shutil.rmtree(tracked / "d")
     os.symlink(elsewhere, tracked / "d")
-    before, outside_before = snapshot(tracked), worktree(elsewhere)
+    before, outside_before = repo_state(tracked), tree_state(elsewhere)
     for args in (("status", "d"), ("checkout", "d"), ("checkout", "--force"), ("add", "d")):
         assert_one_line_error(gm(*args), "outside the repository")
     assert_unchanged(tracked, before)
-    assert worktree(elsewhere) == outside_before
+    assert tree_state(elsewhere) == outside_before
 
 
 def test_hostile_manifest_is_refused_and_writes_nothing(gm, tracked: Path, tmp_path: Path) -> None:
@@ -203,7 +205,7 @@ def test_hostile_manifest_is_refused_and_writes_nothing(gm, tracked: Path, tmp_p
     # Named to sort last: a checkout of everything meets it after m.bin.
     (tracked / "zbad.gm").write_text(f"version gitmodel/1\nkind dir\noid {evil}\nsize 7\nfiles 1\n")
     (tracked / "m.bin").unlink()  # something the checkout would otherwise restore
-    before = snapshot(tracked)
+    before = repo_state(tracked)
     for args in (("checkout", "zbad"), ("checkout",), ("checkout", "m.bin", "zbad"), ("status", "zbad")):
         assert_one_line_error(gm(*args), "zbad", "unsafe path")
     assert_unchanged(tracked, before)
@@ -215,7 +217,7 @@ def test_file_already_tracked_by_git(gm, tracked: Path) -> None:
     (tracked / "lib").mkdir()
     (tracked / "lib" / "x.py").write_text("x = 1")
     git("add", "code.py", "lib/x.py", cwd=tracked)
-    before = snapshot(tracked)
+    before = repo_state(tracked)
     assert_one_line_error(gm("add", "code.py"), "code.py", "git rm", "--cached")
     assert_one_line_error(gm("add", "lib"), "lib", "git rm", "--cached")
     assert_unchanged(tracked, before)
@@ -226,7 +228,7 @@ def test_corrupted_config(gm, tracked: Path) -> None:
     cfg.write_text(cfg.read_text() + "\n[core\nlink = \n")
     (tracked / "m.bin").unlink()
     (tracked / "n.bin").write_bytes(b"new")
-    before = snapshot(tracked)
+    before = repo_state(tracked)
     for args in (("add", "n.bin"), ("checkout",)):
         assert_one_line_error(gm(*args), "config.toml", "git checkout -- .gitmodel/config.toml")
     assert_unchanged(tracked, before)
@@ -239,7 +241,7 @@ def test_read_only_cache(gm, tracked: Path) -> None:
     (tracked / "m.bin").write_bytes(b"edited")
     cache = cache_root(tracked)
     folders = [cache / "tmp", *sorted((cache / "objects" / "xxh128").iterdir())]
-    before = snapshot(tracked)
+    before = repo_state(tracked)
     with read_only(*folders):
         for args in (("add", "n.bin"), ("add", "e"), ("checkout", "--force", "m.bin")):
             line = assert_one_line_error(gm(*args))
@@ -280,7 +282,7 @@ def test_ctrl_c_exits_130_and_a_rerun_completes(gm, tracked: Path, monkeypatch: 
 @pytest.mark.parametrize("args", [("add",), ("add", "--frobnicate", "m.bin"), ("nosuchcommand",),
                                   ("status", "--json", "--yaml")])
 def test_usage_errors_are_one_line(gm, tracked: Path, args: tuple[str, ...]) -> None:
-    before = snapshot(tracked)
+    before = repo_state(tracked)
     assert_one_line_error(gm(*args))
     assert_unchanged(tracked, before)
 
@@ -306,7 +308,7 @@ def test_names_the_formats_cannot_hold(gm, tracked: Path, case: str) -> None:
         with open(os.path.join(base, b"\xfe.bin"), "wb") as f:
             f.write(b"x")
         arg = os.fsdecode(b"\xfe.bin")
-    before = snapshot(tracked)
+    before = repo_state(tracked)
     assert_one_line_error(gm("add", arg), "not supported")
     assert_unchanged(tracked, before)
 
@@ -314,7 +316,7 @@ def test_names_the_formats_cannot_hold(gm, tracked: Path, case: str) -> None:
 @pytest.mark.parametrize("path", ["a" * 300, "m.bin/inside", "loop/x"])
 def test_impossible_paths(gm, tracked: Path, path: str) -> None:
     os.symlink("loop", tracked / "loop")
-    before = snapshot(tracked)
+    before = repo_state(tracked)
     assert_one_line_error(gm("add", path), code=1)
     assert_unchanged(tracked, before)
 
@@ -335,7 +337,7 @@ def test_os_errors_map_to_one_line(gm, tracked: Path, monkeypatch: pytest.Monkey
 
 
 def test_file_inside_a_tracked_folder_names_the_folder(gm, tracked: Path) -> None:
-    before = snapshot(tracked)
+    before = repo_state(tracked)
     for cmd in ("status", "checkout", "remove", "unprotect"):
         assert_one_line_error(gm(cmd, "d/a.txt"), "tracked folder d")
     assert_unchanged(tracked, before)
@@ -349,7 +351,7 @@ def test_pointer_that_git_would_ignore(gm, tracked: Path, rules: str) -> None:
     (tracked / "models" / "clf.pkl").write_bytes(b"clf")
     with open(tracked / ".gitignore", "a") as f:
         f.write(rules)
-    before = snapshot(tracked)
+    before = repo_state(tracked)
     assert_one_line_error(gm("add", "models/clf.pkl"), "models/clf.pkl.gm", "git ignores it", rules.strip())
     assert_unchanged(tracked, before)
     assert oid_of(b"clf") not in objects(tracked)

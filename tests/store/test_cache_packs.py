@@ -15,10 +15,12 @@ from pathlib import Path
 import pytest
 
 import gitmodel
-from tests.conftest import git
+from tests.support.cli import assert_one_line_error
+from tests.support.files import write_random_files
+from tests.support.git import git
+from tests.support.state import cache_state
+from tests.support.store import assert_objects_sound, cache_root, flip_byte, loose_objects, oid_of, pack_entries, packs
 from gitmodel.errors import CorruptObjectError
-from tests.support.store import (assert_objects_sound, assert_one_line_error, cache_listing, cache_root, loose_objects,
-                               flip_byte, oid_of, pack_entries, packs, write_files)
 
 
 def pointer_oid(path: Path) -> str:
@@ -41,7 +43,7 @@ def only_pack(root: Path) -> tuple[Path, Path]:
 
 
 def test_add_of_a_20_file_folder_makes_one_pack_and_no_loose_objects(gm, repo: Path) -> None:
-    files = write_files(repo, "d", 20, 1, most=5000)
+    files = write_random_files(repo, "d", 20, 1, most=5000)
     r = gm("add", "d")
     assert r.code == 0, r
     pack, idx = only_pack(repo)
@@ -56,9 +58,9 @@ def test_add_of_a_20_file_folder_makes_one_pack_and_no_loose_objects(gm, repo: P
 
 
 def test_re_adding_the_same_content_writes_no_new_pack(gm, repo: Path) -> None:
-    files = write_files(repo, "d", 20, 1, most=5000)
+    files = write_random_files(repo, "d", 20, 1, most=5000)
     assert gm("add", "d").code == 0
-    before = cache_listing(repo)
+    before = cache_state(repo)
     # The same bytes again, so that nothing can be skipped by the stat cache:
     # touched files, and a copy of the folder under another name.
     for rel in files:
@@ -66,7 +68,7 @@ def test_re_adding_the_same_content_writes_no_new_pack(gm, repo: Path) -> None:
     shutil.copytree(repo / "d", repo / "e")
     r = gm("add", "d", "e")
     assert r.code == 0, r
-    after = cache_listing(repo)
+    after = cache_state(repo)
     assert [k for k in after if k.startswith("packs/")] == [k for k in before if k.startswith("packs/")]
     new = set(after) - set(before)
     # At most one new loose object: e's manifest (equal to d's when the names are).
@@ -76,7 +78,7 @@ def test_re_adding_the_same_content_writes_no_new_pack(gm, repo: Path) -> None:
 
 @pytest.mark.parametrize("mode", ["reflink", "hardlink", "symlink", "copy"])
 def test_checkout_from_a_pack_in_every_link_mode(gm, repo: Path, mode: str) -> None:
-    files = write_files(repo, "d", 20, 1, most=5000)
+    files = write_random_files(repo, "d", 20, 1, most=5000)
     assert gm("add", "d").code == 0
     git("commit", "-qm", "d")
     set_link(repo, mode)
@@ -95,7 +97,7 @@ def test_checkout_from_a_pack_in_every_link_mode(gm, repo: Path, mode: str) -> N
 
 
 def test_api_open_and_read_bytes_of_a_packed_object(gm, repo: Path) -> None:
-    files = write_files(repo, "d", 20, 1, most=5000)
+    files = write_random_files(repo, "d", 20, 1, most=5000)
     assert gm("add", "d").code == 0
     git("commit", "-qm", "d")
     rel, data = "d/f007.bin", files["d/f007.bin"]
@@ -109,7 +111,7 @@ def test_api_open_and_read_bytes_of_a_packed_object(gm, repo: Path) -> None:
 
 
 def test_api_refuses_a_corrupt_packed_object(gm, repo: Path) -> None:
-    files = write_files(repo, "d", 20, 1, most=5000)
+    files = write_random_files(repo, "d", 20, 1, most=5000)
     assert gm("add", "d").code == 0
     git("commit", "-qm", "d")
     pack, idx = only_pack(repo)
@@ -122,7 +124,7 @@ def test_api_refuses_a_corrupt_packed_object(gm, repo: Path) -> None:
 
 
 def test_a_damaged_pack_index_is_a_one_line_error_naming_it(gm, repo: Path) -> None:
-    write_files(repo, "d", 20, 1, most=5000)
+    write_random_files(repo, "d", 20, 1, most=5000)
     assert gm("add", "d").code == 0
     git("commit", "-qm", "d")
     _, idx = only_pack(repo)
@@ -144,7 +146,7 @@ def test_checkout_of_thousands_of_packed_files(gm, repo: Path, slow: bool, monke
         monkeypatch.setattr(workspace, "SLOW_CREATE", 0.0)  # every create counts as slow
     files: dict[str, bytes] = {}
     for k in range(4):
-        files.update(write_files(repo, f"d/s{k}", 1250, seed=k, most=200))
+        files.update(write_random_files(repo, f"d/s{k}", 1250, seed=k, most=200))
     assert gm("add", "d").code == 0
     shutil.rmtree(repo / "d")
     r = gm("checkout")

@@ -1,10 +1,10 @@
-"""Helpers shared by tests/test_hooks_*.py and tests/test_gitflow_*.py (no
-tests of its own).
+"""Real git repositories for tests: git commands (checked, or inspected),
+commits with and without the hooks, bare upstreams, users' own hooks.
 
 Every repository made by the `repo` fixture or `make_repo` has had
 `gitmodel init` run in-process, so gitmodel's hooks are installed in it and
-record this interpreter (sys.executable): the git commands below run them
-for real, as subprocesses.
+record this interpreter (sys.executable): `commit_with_hooks` and `run_git`
+run them for real, as subprocesses.
 """
 
 from __future__ import annotations
@@ -13,32 +13,18 @@ import os
 import subprocess
 from pathlib import Path
 
-from tests.conftest import Result, git
-from tests.support.store import assert_one_line_error, cache_root, objects, oid_of  # noqa: F401 (re-exported)
+from tests.support.cli import GM, Result, gm_run
+from tests.support.files import write
 
 
-def write(root: Path, rel: str, data: bytes | str) -> Path:
-    p = root / rel
-    p.parent.mkdir(parents=True, exist_ok=True)
-    if p.exists():
-        os.chmod(p, 0o644)
-    p.write_bytes(data.encode() if isinstance(data, str) else data)
-    return p
-
-
-def add(gm, root: Path, *paths: str) -> Result:
-    r = gm("add", *paths, cwd=root)
-    assert r.code == 0, r
-    return r
-
-
-def commit(root: Path, msg: str, *, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """`git add -A && git commit`, running the pre-commit hook."""
-    git("add", "-A", cwd=root)
-    proc = run_git(root, "commit", "-q", "-m", msg)
-    if check:
-        assert proc.returncode == 0, proc.stderr
-    return proc
+def git(*args: str, cwd: str | os.PathLike[str] | None = None, check: bool = True,
+        env: dict[str, str] | None = None, input: str | None = None) -> str:
+    """A git command that must succeed (unless check=False); its stdout."""
+    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, input=input)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"git {' '.join(args)} failed: {proc.stderr}")
+    return proc.stdout
 
 
 def run_git(root: Path, *args: str, env: dict[str, str] | None = None, input: str | None = None
@@ -48,37 +34,56 @@ def run_git(root: Path, *args: str, env: dict[str, str] | None = None, input: st
                           env={**os.environ, **(env or {})})
 
 
-def read(root: Path, rel: str) -> bytes:
-    return (root / rel).read_bytes()
+def make_repo(path: Path, init_gitmodel: bool = True) -> Path:
+    """A new git repository at `path`, with `gitmodel init` done unless told not to."""
+    path.mkdir(parents=True, exist_ok=True)
+    git("init", "-q", cwd=path)
+    if init_gitmodel:
+        r = gm_run(["init"], cwd=path)
+        assert r.code == 0, r
+    return path
 
 
-def tree(root: Path, rel: str) -> dict[str, bytes]:
-    """{path below rel: content} of a folder in the work tree."""
-    base = root / rel
-    return {str(p.relative_to(base)): p.read_bytes() for p in sorted(base.rglob("*")) if p.is_file()}
+def gm_add(root: Path, *paths: str) -> Result:
+    """`gitmodel add PATHS` in-process in `root`; it must succeed."""
+    r = gm_run(["add", *paths], cwd=root)
+    assert r.code == 0, r
+    return r
+
+
+def commit_with_hooks(root: Path, msg: str, *, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """`git add -A && git commit`, running the pre-commit hook; the commit's
+    process (its stderr carries the hook's output)."""
+    git("add", "-A", cwd=root)
+    proc = run_git(root, "commit", "-q", "-m", msg)
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def commit_without_hooks(root: Path, message: str, tag: str | None = None) -> str:
+    """`git add -A && git commit --no-verify --allow-empty`, then an annotated
+    `tag` if given; returns the commit id.  For tests that are not about the
+    hooks (each hook is one more Python process per commit)."""
+    git("add", "-A", cwd=root)
+    git("commit", "-q", "--no-verify", "--allow-empty", "-m", message, cwd=root)
+    if tag:
+        git("tag", "-a", tag, "-m", f"Registering {tag}", cwd=root)
+    return git("rev-parse", "HEAD", cwd=root).strip()
 
 
 def hooks_dir(root: Path) -> Path:
     return Path(git("rev-parse", "--path-format=absolute", "--git-path", "hooks", cwd=root).strip())
 
 
-def folder_objects(store: Path) -> set[str]:
-    """Objects in a local-folder remote (same layout as the cache)."""
-    base = store / "objects"
-    if not base.is_dir():
-        return set()
-    return {f"{a.name}:{s.name}{f.name}" for a in base.iterdir() for s in a.iterdir() for f in s.iterdir()
-            if not f.name.startswith(".gm-tmp-")}
-
-
-def save(gm, root: Path, rel: str, data: bytes | str, msg: str) -> None:
-    """Write a file, `gitmodel add` it and commit: one version of it."""
+def save(root: Path, rel: str, data: bytes | str, msg: str) -> None:
+    """Write a file, `gitmodel add` it and commit (hooks run): one version of it."""
     write(root, rel, data)
-    add(gm, root, rel)
-    commit(root, msg)
+    gm_add(root, rel)
+    commit_with_hooks(root, msg)
 
 
-def add_folder_remote(gm, root: Path, store: Path, name: str = "origin") -> None:
+def add_folder_remote(gm: GM, root: Path, store: Path, name: str = "origin") -> None:
     """A local-folder gitmodel remote, made the default in the committed config."""
     r = gm("remote", "add", name, str(store), "--default", cwd=root)
     assert r.code == 0, r

@@ -20,7 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import git, gm_run
+from tests.support.files import write
+from tests.support.git import commit_without_hooks, git, gm_add
 
 CONFIG = """
 [model.clf]
@@ -31,28 +32,8 @@ metrics = "metrics.json"
 """
 
 
-def write(root: Path, rel: str, text: str) -> None:
-    p = root / rel
-    p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(text)
-
-
 def metrics_json(**values: Any) -> str:
     return json.dumps(values, indent=1) + "\n"
-
-
-def commit(root: Path, message: str, tag: str | None = None) -> str:
-    git("add", "-A", cwd=root)
-    # --no-verify: the pre-commit hook (a Python process per commit) is not what these tests are about.
-    git("commit", "-q", "--no-verify", "--allow-empty", "-m", message, cwd=root)
-    if tag:
-        git("tag", "-a", tag, "-m", f"Registering {tag}", cwd=root)
-    return git("rev-parse", "HEAD", cwd=root).strip()
-
-
-def add(root: Path, *paths: str) -> None:
-    r = gm_run(["add", *paths], cwd=root)
-    assert r.code == 0, r
 
 
 def build_history(root: Path, upto: int = 4) -> dict[str, str]:
@@ -65,10 +46,10 @@ def build_history(root: Path, upto: int = 4) -> dict[str, str]:
     write(root, "models/clf.pkl", "model A")
     write(root, "data/train/a.csv", "x,y\n1,2\n")
     write(root, "data/train/b.csv", "x,y\n3,4\n")
-    add(root, "models/clf.pkl", "data/train")
+    gm_add(root, "models/clf.pkl", "data/train")
     write(root, "params.yaml", "train:\n  lr: 0.01\n  epochs: 10\n")
     write(root, "metrics.json", metrics_json(accuracy=0.91, loss=0.3, eval={"f1": 0.8}, note="base"))
-    commits["clf@v1.0.0"] = commit(root, "v1", "clf@v1.0.0")
+    commits["clf@v1.0.0"] = commit_without_hooks(root, "v1", "clf@v1.0.0")
     if upto < 2:
         return commits
     # v1.1.0
@@ -76,39 +57,28 @@ def build_history(root: Path, upto: int = 4) -> dict[str, str]:
     os.remove(root / "data/train/a.csv")
     write(root, "data/train/b.csv", "x,y\n3,5\n")
     write(root, "data/train/c.csv", "x,y\n6,7\n")
-    add(root, "models/clf.pkl", "data/train")
+    gm_add(root, "models/clf.pkl", "data/train")
     write(root, "params.yaml", "train:\n  lr: 0.005\n  epochs: 10\n")
     write(root, "metrics.json", metrics_json(accuracy=0.93, loss=0.35, eval={"f1": 0.8}, note="new"))
-    commits["clf@v1.1.0"] = commit(root, "v2", "clf@v1.1.0")
+    commits["clf@v1.1.0"] = commit_without_hooks(root, "v2", "clf@v1.1.0")
     if upto < 3:
         return commits
     # v1.2.0: a broken metrics file
     write(root, "metrics.json", '{"accuracy": 0.95,\n "loss": }\n')
-    commits["clf@v1.2.0"] = commit(root, "v3", "clf@v1.2.0")
+    commits["clf@v1.2.0"] = commit_without_hooks(root, "v3", "clf@v1.2.0")
     if upto < 4:
         return commits
     # v1.3.0: no metrics file at all
     os.remove(root / "metrics.json")
     write(root, "models/clf.pkl", "model D")
-    add(root, "models/clf.pkl")
-    commits["clf@v1.3.0"] = commit(root, "v4", "clf@v1.3.0")
+    gm_add(root, "models/clf.pkl")
+    commits["clf@v1.3.0"] = commit_without_hooks(root, "v4", "clf@v1.3.0")
     return commits
 
 
 def set_config(root: Path, text: str) -> None:
     with open(root / ".gitmodel" / "config.toml", "a") as f:
         f.write("\n" + text + "\n")
-
-
-def tree_snapshot(root: Path) -> dict[str, bytes]:
-    """Every file under root except .git (to prove a command wrote nothing)."""
-    out: dict[str, bytes] = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = [d for d in dirnames if d != ".git"]
-        for name in filenames:
-            p = os.path.join(dirpath, name)
-            out[os.path.relpath(p, root)] = Path(p).read_bytes()
-    return out
 
 
 def build_many_versions(root: Path, n: int, metrics: Callable[[int], dict[str, Any]] | None = None,

@@ -1,21 +1,26 @@
-"""Helpers shared by the remote tests (no tests here)."""
+"""Remotes as the tests see them (no tests here): a repository with data
+pushed to a folder or S3 remote, and `Store`, which reads and damages a
+remote's objects directly (bypassing gitmodel)."""
 
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
-import boto3
-
-from tests.conftest import gm_run
-from gitmodel.store import oid as oidmod
 from gitmodel.remote.base import object_key
+from gitmodel.store import oid as oidmod
+from tests.support.cli import gm_run
+from tests.support.files import write_at
+from tests.support.git import git
+from tests.support.store import bad_objects, cache_root, loose_oids
 
 
-def write(path: Path, data: bytes) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    return path
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (for servers, and for refused connections)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def populate(root: Path, seed: int = 0) -> dict[str, bytes]:
@@ -29,13 +34,11 @@ def populate(root: Path, seed: int = 0) -> dict[str, bytes]:
         "data/sub/c.bin": os.urandom(500),
     }
     for rel, data in files.items():
-        write(root / rel, data)
+        write_at(root / rel, data)
     return files
 
 
 def add_commit(root: Path, message: str = "data", paths: tuple[str, ...] = ("model.bin", "data")) -> None:
-    from tests.conftest import git
-
     r = gm_run(["add", *paths], cwd=root)
     assert r.code == 0, r
     git("add", "-A", cwd=root)
@@ -46,10 +49,6 @@ def pushed_model(repo: Path, store: Path, data: bytes) -> str:
     """model.bin = `data`, added, pushed to a folder remote `origin` that
     copies (no hard links: tests damage the remote's copy), committed;
     returns its oid."""
-    from tests.conftest import git
-
-    from gitmodel.store import oid as oidmod
-
     (repo / "model.bin").write_bytes(data)
     for args in (["remote", "add", "origin", str(store), "--default"], ["remote", "modify", "origin", "link", "copy"],
                  ["add", "model.bin"], ["push"]):
@@ -62,8 +61,6 @@ def pushed_model(repo: Path, store: Path, data: bytes) -> str:
 def v1_tagged_then_v2(root: Path, store: Path) -> tuple[dict[str, bytes], dict[str, bytes]]:
     """Content v1 committed with a folder remote and tagged `v1`, then
     content v2 committed on top; returns both contents."""
-    from tests.conftest import git
-
     v1 = populate(root, seed=1)
     add_commit(root, "v1")
     add_remote(root, "local", store)
@@ -95,15 +92,14 @@ class Store:
         self.kind, self.path, self.endpoint, self.bucket, self.prefix = kind, path, endpoint, bucket, prefix
 
     def _s3(self):  # type: ignore[no-untyped-def]
+        import boto3
+
         return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1")
 
     def oids(self) -> set[str]:
         if self.kind == "local":
             assert self.path is not None
-            base = self.path / "objects" / "xxh128"
-            if not base.is_dir():
-                return set()
-            return {f"xxh128:{p.parent.name}{p.name}" for p in base.glob("*/*") if not p.name.startswith(".gm-tmp-")}
+            return loose_oids(self.path)
         out = set()
         for page in self._s3().get_paginator("list_objects_v2").paginate(Bucket=self.bucket,
                                                                          Prefix=self.prefix + "objects/"):
@@ -181,15 +177,11 @@ class Store:
         return all(oidmod.of_bytes(self.read(o)) == o for o in self.oids())
 
 
-def cache_objects(root: Path) -> set[str]:
-    base = root / ".git" / "gitmodel" / "objects" / "xxh128"
-    return {f"xxh128:{p.parent.name}{p.name}" for p in base.glob("*/*")}
-
-
 def cache_intact(root: Path) -> bool:
-    base = root / ".git" / "gitmodel" / "objects" / "xxh128"
-    return all(oidmod.of_bytes(p.read_bytes()) == f"xxh128:{p.parent.name}{p.name}" for p in base.glob("*/*"))
+    """Every object in the repository's cache, loose and packed, hashes to its name."""
+    return not bad_objects(cache_root(root))
 
 
 def cache_tmp(root: Path) -> list[str]:
-    return [p.name for p in (root / ".git" / "gitmodel" / "tmp").iterdir()]
+    """Names in the cache's tmp/ folder (where downloads land before they are verified)."""
+    return [p.name for p in (cache_root(root) / "tmp").iterdir()]

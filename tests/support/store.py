@@ -1,32 +1,34 @@
-"""Helpers shared by the tests/test_core_*.py files (no tests of its own).
-
-Named test_core_* so that it belongs with the suite it serves; pytest puts
-tests/ on sys.path, so the other files import it as `test_core_support`.
-"""
+"""Object stores as the tests see them (no tests of its own): a repository's
+cache and a folder remote share one layout (objects/<algo>/<xx>/<rest>,
+packs/pack-<id>.pack|idx), read here from its documented form and not by
+the code under test; hashes are re-derived from the bytes."""
 
 from __future__ import annotations
 
-import contextlib
 import os
-import random
 import stat
 import struct
-import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import xxhash
 
-from tests.conftest import Result, git
+from tests.support.git import git
 
 TMP_PREFIX = ".gm-tmp-"
+DAY = 86400.0
 
 
 def cache_root(root: Path) -> Path:
     """The cache of the repository at `root` (its git common dir + /gitmodel)."""
     common = git("rev-parse", "--path-format=absolute", "--git-common-dir", cwd=root).strip()
     return Path(common) / "gitmodel"
+
+
+def object_path(root: Path, oid: str) -> Path:
+    """Where the cache of the repository at `root` keeps `oid` loose."""
+    hexd = oid.split(":", 1)[1]
+    return cache_root(root) / "objects" / "xxh128" / hexd[:2] / hexd[2:]
 
 
 class Packed(os.PathLike[str]):
@@ -118,6 +120,11 @@ def store_objects(store: Path, packed: bool = True) -> dict[str, Path | Packed]:
     return out
 
 
+def loose_oids(store: Path) -> set[str]:
+    """The oids of an object store's loose objects (a cache or a folder remote)."""
+    return set(store_objects(store, packed=False))
+
+
 def objects(root: Path, packed: bool = True) -> dict[str, Path | Packed]:
     """Every object in the repository's cache, loose and packed: {oid: where}
     (store_objects); `packed=False`: the loose ones only."""
@@ -125,7 +132,13 @@ def objects(root: Path, packed: bool = True) -> dict[str, Path | Packed]:
 
 
 def loose_objects(root: Path) -> dict[str, Path]:
+    """The loose objects in the repository's cache: {oid: path}."""
     return {o: p for o, p in objects(root, packed=False).items() if isinstance(p, Path)}
+
+
+def cache_oids(root: Path) -> set[str]:
+    """The oids of the loose objects in the repository's cache."""
+    return loose_oids(cache_root(root))
 
 
 def hash_file(path: Path) -> str:
@@ -134,6 +147,11 @@ def hash_file(path: Path) -> str:
 
 def oid_of(data: bytes) -> str:
     return "xxh128:" + xxhash.xxh3_128_hexdigest(data)
+
+
+def bad_objects(base: Path) -> list[str]:
+    """Objects of a store whose bytes do not hash to their name (must always be empty)."""
+    return [oid for oid, p in store_objects(base).items() if oid_of(p.read_bytes()) != oid]
 
 
 def assert_objects_sound(root: Path) -> dict[str, Path | Packed]:
@@ -145,78 +163,20 @@ def assert_objects_sound(root: Path) -> dict[str, Path | Packed]:
     return found
 
 
-def tree_state(top: Path, skip_git: bool = True) -> dict[str, tuple[str, int, bytes]]:
-    """{relpath: (type, mode, content)} for everything below `top`."""
-    out: dict[str, tuple[str, int, bytes]] = {}
-    for folder, dirs, files in os.walk(top):
-        if skip_git and folder == str(top):
-            dirs[:] = [d for d in dirs if d != ".git"]
-        for name in dirs + files:
-            p = os.path.join(folder, name)
-            rel = os.path.relpath(p, top)
-            st = os.lstat(p)
-            if stat.S_ISLNK(st.st_mode):
-                out[rel] = ("link", 0, os.readlink(p).encode())
-            elif stat.S_ISDIR(st.st_mode):
-                out[rel] = ("dir", stat.S_IMODE(st.st_mode), b"")
-            elif stat.S_ISREG(st.st_mode):
-                try:
-                    data = Path(p).read_bytes()
-                except PermissionError:
-                    data = b"<unreadable>"
-                out[rel] = ("file", stat.S_IMODE(st.st_mode), data)
-            else:
-                out[rel] = ("other", stat.S_IMODE(st.st_mode), b"")
-    return out
+def temps(base: Path) -> list[Path]:
+    """Temp files (`.gm-tmp-*`) anywhere below `base`."""
+    return [Path(d) / f for d, _, fs in os.walk(base) for f in fs if f.startswith(TMP_PREFIX)]
 
 
-def worktree(root: Path) -> dict[str, tuple[str, int, bytes]]:
-    """Everything in the work tree outside .git: {relpath: (type, mode, content)}."""
-    return tree_state(root)
+def age(paths: list[Path] | dict[str, Path], days: float) -> None:
+    """Make files look `days` old (mtime), as gc's grace period sees them."""
+    when = time.time() - days * DAY
+    for p in (paths.values() if isinstance(paths, dict) else paths):
+        os.utime(p, (when, when), follow_symlinks=False)
 
 
-def index(root: Path) -> str:
-    """The git index as `git ls-files --stage` shows it."""
-    return git("ls-files", "--stage", cwd=root)
-
-
-def cache_listing(root: Path) -> dict[str, tuple[int, int]]:
-    """Every file in the cache except the lock and the stat cache (hints):
-    {relpath: (size, mode)}."""
-    base = cache_root(root)
-    out: dict[str, tuple[int, int]] = {}
-    for folder, _dirs, files in os.walk(base):
-        for name in files:
-            p = os.path.join(folder, name)
-            rel = os.path.relpath(p, base)
-            if rel == "lock" or rel.startswith("state.db"):
-                continue
-            st = os.lstat(p)
-            out[rel] = (st.st_size, stat.S_IMODE(st.st_mode))
-    return out
-
-
-def snapshot(root: Path) -> tuple[object, ...]:
-    """Work tree, index and cache, to prove a failed command changed nothing."""
-    return worktree(root), index(root), cache_listing(root)
-
-
-def assert_unchanged(root: Path, before: tuple[object, ...]) -> None:
-    after = snapshot(root)
-    names = ("work tree", "index", "cache")
-    for name, b, a in zip(names, before, after):
-        assert a == b, f"the {name} changed"
-
-
-def assert_one_line_error(r: Result, *needles: str, code: int = 1) -> str:
-    """An expected failure: the exit code, exactly one line on stderr, no traceback."""
-    assert r.code == code, r
-    lines = r.err.strip().splitlines()
-    assert len(lines) == 1, r
-    assert "Traceback" not in r.err and "Traceback" not in r.out, r
-    for needle in needles:
-        assert needle in lines[0], (needle, r)
-    return lines[0]
+def age_cache(root: Path, days: float = 30) -> None:
+    age(objects(root), days)
 
 
 def settle() -> None:
@@ -230,43 +190,3 @@ def settle() -> None:
 
 def pointer_fields(path: Path) -> list[tuple[str, str]]:
     return [tuple(line.split(" ", 1)) for line in path.read_text().splitlines()]  # type: ignore[misc]
-
-
-@contextlib.contextmanager
-def read_only(*folders: Path) -> Iterator[None]:
-    """Make folders truly unwritable, even for root (whom permission bits do
-    not stop): chmod for a normal user, the immutable attribute for root."""
-    if os.geteuid() != 0:
-        modes = [f.stat().st_mode for f in folders]
-        for f in folders:
-            f.chmod(0o555)
-        try:
-            yield
-        finally:
-            for f, m in zip(folders, modes):
-                f.chmod(stat.S_IMODE(m))
-        return
-    import pytest
-
-    done: list[Path] = []
-    try:
-        for f in folders:
-            r = subprocess.run(["chattr", "+i", str(f)], capture_output=True)
-            if r.returncode != 0:
-                pytest.skip(f"running as root and cannot make {f} immutable: {r.stderr!r}")
-            done.append(f)
-        yield
-    finally:
-        for f in done:
-            subprocess.run(["chattr", "-i", str(f)], check=True)
-
-
-def write_files(root: Path, folder: str, n: int, seed: int, most: int = 3000) -> dict[str, bytes]:
-    """`n` files of 1..most random bytes (reproducible from `seed`) under
-    root/folder, named f000.bin, f001.bin, ...; returns rel path -> bytes."""
-    rnd = random.Random(seed)
-    files = {f"{folder}/f{i:03}.bin": rnd.randbytes(rnd.randrange(1, most)) for i in range(n)}
-    for rel, data in files.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_bytes(data)
-    return files

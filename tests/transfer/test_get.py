@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import git, gm_run, make_repo
+from tests.support.cli import gm_run
+from tests.support.git import git, make_repo
 from tests.support.remote import add_commit, add_remote, populate, v1_tagged_then_v2
 
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tests.conftest import Result, git, gm_run
-from gitmodel.store import oid as oidmod
+from tests.support.cli import Result, gm_run
+from tests.support.git import git
 from tests.support.remote import pushed_model
+from gitmodel.store import oid as oidmod
 
 BIG = 9 << 20  # above transfer.LARGE_LOCAL
 

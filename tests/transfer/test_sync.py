@@ -12,11 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import GITMODEL, git, gm_proc, gm_run, make_repo
+from tests.support.cli import GITMODEL, gm_proc, gm_run
+from tests.support.files import write_at
+from tests.support.git import git, make_repo
+from tests.support.remote import Store, add_commit, add_remote, cache_intact, cache_tmp, populate, v1_tagged_then_v2
+from tests.support.store import cache_oids
 from gitmodel.transfer import sync as transfer
 from gitmodel.repo import Repo
-from tests.support.remote import (Store, add_commit, add_remote, cache_intact, cache_objects, cache_tmp, populate,
-                                 v1_tagged_then_v2, write)
 
 
 @dataclass
@@ -62,7 +64,7 @@ def test_push_then_pull_in_a_clone(setup: Setup, tmp_path: Path) -> None:
     r = gm_run(["push"], cwd=setup.root)
     assert r.code == 0, r
     assert "pushed 5 objects" in r.out  # model, manifest, 3 distinct files (dup.txt shares b.txt's)
-    assert setup.store.oids() == cache_objects(setup.root)
+    assert setup.store.oids() == cache_oids(setup.root)
     assert setup.store.all_intact()
     other = clone(setup.root, tmp_path / "clone")
     r = gm_run(["pull"], cwd=other)
@@ -122,7 +124,7 @@ def test_corrupt_object_on_the_remote_never_reaches_cache_or_workspace(setup: Se
     assert r.code == 1
     assert model_oid in r.err and "remote 'origin'" in r.err and "corrupt" in r.err
     assert len(r.err.strip().splitlines()) == 1
-    assert model_oid not in cache_objects(other) and cache_tmp(other) == []
+    assert model_oid not in cache_oids(other) and cache_tmp(other) == []
     assert not (other / "model.bin").exists()
 
 
@@ -171,14 +173,14 @@ def test_library_push_oids(setup: Setup) -> None:
 def test_two_clones_push_the_same_objects_at_once(setup: Setup, tmp_path: Path) -> None:
     other = clone(setup.root, tmp_path / "clone")
     for rel, data in setup.files.items():  # the same content, added independently
-        write(other / rel, data)
+        write_at(other / rel, data)
     assert gm_run(["add", "model.bin", "data"], cwd=other).code == 0
     procs = [subprocess.Popen([*GITMODEL, "push", "-q", "-j", "2"], cwd=cwd, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for cwd in (setup.root, other)]
     for p in procs:
         out, err = p.communicate(timeout=120)
         assert p.returncode == 0, err
-    assert setup.store.oids() == cache_objects(setup.root)
+    assert setup.store.oids() == cache_oids(setup.root)
     assert setup.store.all_intact() and setup.store.temps() == []
 
 
@@ -191,7 +193,7 @@ def versions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Sto
     monkeypatch.chdir(root)
     v1, v2 = v1_tagged_then_v2(root, tmp_path / "store")
     git("checkout", "-q", "-b", "exp", cwd=root)
-    write(root / "exp.bin", b"experiment")
+    write_at(root / "exp.bin", b"experiment")
     add_commit(root, "exp", paths=("exp.bin",))
     git("checkout", "-q", "main", cwd=root)
     assert gm_run(["checkout", "-f"], cwd=root).code == 0
@@ -237,7 +239,7 @@ def test_fetch_rev_into_a_clone(versions, tmp_path: Path) -> None:  # type: igno
     assert gm_run(["push", "--all-tags", "--all-branches"], cwd=root).code == 0
     other = clone(root, tmp_path / "clone")
     assert gm_run(["fetch", "--rev", "v1"], cwd=other).code == 0
-    assert cache_objects(other) == oids_at(root, "v1")
+    assert cache_oids(other) == oids_at(root, "v1")
     git("checkout", "-q", "v1", cwd=other)
     assert gm_run(["checkout"], cwd=other).code == 0
     assert (other / "model.bin").read_bytes() == v1["model.bin"]
@@ -283,7 +285,7 @@ def test_push_killed_midway_then_rerun_moves_only_the_rest(setup: Setup) -> None
         assert len(before) == 1  # each PUT is visible at once
     again = push_json(cwd=setup.root)
     assert again["uploaded"] == 5 - len(before)
-    assert setup.store.oids() == cache_objects(setup.root) and setup.store.all_intact()
+    assert setup.store.oids() == cache_oids(setup.root) and setup.store.all_intact()
 
 
 def test_fetch_killed_midway_then_rerun(setup: Setup, tmp_path: Path) -> None:
@@ -291,10 +293,10 @@ def test_fetch_killed_midway_then_rerun(setup: Setup, tmp_path: Path) -> None:
     other = clone(setup.root, tmp_path / "clone")
     r = gm_proc("fetch", "-j", "1", cwd=other, env={"GITMODEL_FAULT": "fetch:object-stored"})
     assert r.code == -9, r
-    assert len(cache_objects(other)) == 1 and cache_intact(other)
+    assert len(cache_oids(other)) == 1 and cache_intact(other)
     again = gm_run(["fetch", "--json"], cwd=other)
     assert again.code == 0 and json.loads(again.out)["downloaded"] == 4
-    assert cache_objects(other) == cache_objects(setup.root) and cache_intact(other)
+    assert cache_oids(other) == cache_oids(setup.root) and cache_intact(other)
 
 
 def test_push_interrupted_by_an_error_records_nothing_unpublished(setup: Setup) -> None:
@@ -303,7 +305,7 @@ def test_push_interrupted_by_an_error_records_nothing_unpublished(setup: Setup) 
     assert r.code == 3
     assert setup.store.temps() == []  # a failed push cleans its unpublished temps
     again = push_json(cwd=setup.root)
-    assert setup.store.oids() == cache_objects(setup.root)
+    assert setup.store.oids() == cache_oids(setup.root)
     assert again["uploaded"] + again["present"] >= 5
 
 
@@ -320,4 +322,4 @@ def test_push_interrupted_by_ctrl_c_then_rerun(setup: Setup, jobs: str) -> None:
     assert r.code == 130 and "interrupted" in r.err, r
     assert setup.store.all_intact() and setup.store.temps() == []
     assert gm_run(["push", "-q"], cwd=setup.root).code == 0
-    assert setup.store.oids() == cache_objects(setup.root)
+    assert setup.store.oids() == cache_oids(setup.root)

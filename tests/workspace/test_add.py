@@ -7,9 +7,9 @@ import os
 import re
 from pathlib import Path
 
-from tests.conftest import git
-from tests.support.store import (assert_objects_sound, cache_listing, hash_file, objects, oid_of,
-                               pointer_fields, settle, snapshot)
+from tests.support.git import git
+from tests.support.state import cache_state, repo_state
+from tests.support.store import assert_objects_sound, hash_file, objects, oid_of, pointer_fields, settle
 
 OID_RE = re.compile(r"^xxh128:[0-9a-f]{32}$")
 
@@ -146,13 +146,13 @@ def test_readd_unchanged_says_so_and_writes_nothing(gm, repo: Path) -> None:
     settle()
     ptrs = [repo / "m.bin.gm", repo / "d.gm", repo / ".gitignore"]
     mtimes = [p.stat().st_mtime_ns for p in ptrs]
-    before = snapshot(repo)
+    before = repo_state(repo)
     r = gm("add", "m.bin", "d")
     assert r.code == 0, r
     assert "unchanged m.bin" in r.out and "unchanged d" in r.out
     assert "added" not in r.out
     assert [p.stat().st_mtime_ns for p in ptrs] == mtimes
-    assert snapshot(repo) == before
+    assert repo_state(repo) == before
     assert git("status", "--porcelain", cwd=repo) == ""
 
 
@@ -231,7 +231,7 @@ def test_same_content_is_stored_once(gm, repo: Path) -> None:
     (repo / "d" / "e.bin").write_bytes(b"same" * 100)
     assert gm("add", "a.bin", "b.bin", "d").code == 0
     assert len(objects(repo)) == 2  # the content and d's manifest
-    assert not [p for p in cache_listing(repo) if ".gm-tmp-" in p]
+    assert not [p for p in cache_state(repo) if ".gm-tmp-" in p]
 
 
 def test_add_large_file_takes_the_streaming_path(gm, repo: Path) -> None:
@@ -246,7 +246,7 @@ def test_add_large_file_takes_the_streaming_path(gm, repo: Path) -> None:
     assert values["size"] == str(len(data))
     assert objects(repo)[values["oid"]].read_bytes() == data
     assert_objects_sound(repo)
-    assert not [p for p in cache_listing(repo) if ".gm-tmp-" in p]
+    assert not [p for p in cache_state(repo) if ".gm-tmp-" in p]
 
 
 def test_add_pointer_file_itself_is_refused(gm, repo: Path) -> None:

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import git
-from tests.support.store import (assert_objects_sound, cache_root, hash_file, objects, oid_of, pointer_fields,
-                               snapshot)
+from tests.support.git import git
+from tests.support.state import repo_state
+from tests.support.store import assert_objects_sound, cache_root, hash_file, objects, oid_of, pointer_fields
 
 MODEL = b"model weights " * 300
 
@@ -70,11 +70,11 @@ def test_checkout_restores_one_file_of_a_folder(gm, repo: Path) -> None:
 
 def test_checkout_with_nothing_to_do(gm, repo: Path) -> None:
     setup_tracked(gm, repo)
-    before = snapshot(repo)
+    before = repo_state(repo)
     r = gm("checkout")
     assert r.code == 0, r
     assert "0 files restored" in r.out
-    assert snapshot(repo) == before
+    assert repo_state(repo) == before
 
 
 def test_checkout_leaves_modified_files_alone(gm, repo: Path) -> None:

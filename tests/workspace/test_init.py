@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import git, make_repo
-from tests.support.store import assert_one_line_error, cache_root, hash_file, objects, snapshot
+from tests.support.cli import assert_one_line_error
+from tests.support.git import git, make_repo
+from tests.support.state import repo_state
+from tests.support.store import cache_root, hash_file, objects
 
 
 def test_init_outside_a_repository_is_one_line_and_creates_nothing(gm, tmp_path: Path,
@@ -48,11 +50,11 @@ def test_init_twice_is_harmless(gm, repo: Path) -> None:
     config.write_text(config.read_text() + "# my own comment\n")
     (repo / "m.bin").write_bytes(b"model" * 100)
     assert gm("add", "m.bin").code == 0
-    before = snapshot(repo)
+    before = repo_state(repo)
     r = gm("init")
     assert r.code == 0, r
     assert "already set up" in r.out
-    assert snapshot(repo) == before
+    assert repo_state(repo) == before
     assert config.read_text().endswith("# my own comment\n")
 
 

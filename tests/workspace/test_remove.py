@@ -6,8 +6,10 @@ import re
 import stat
 from pathlib import Path
 
-from tests.conftest import git
-from tests.support.store import assert_one_line_error, objects, snapshot
+from tests.support.cli import assert_one_line_error
+from tests.support.git import git
+from tests.support.state import repo_state
+from tests.support.store import objects
 
 MODEL = b"weights" * 500
 
@@ -78,20 +80,20 @@ def test_remove_an_untracked_path_changes_nothing(gm, repo: Path) -> None:
     (repo / "m.bin").write_bytes(MODEL)
     assert gm("add", "m.bin").code == 0
     (repo / "loose").write_text("x")
-    before = snapshot(repo)
+    before = repo_state(repo)
     r = gm("remove", "m.bin", "loose")  # one bad path: nothing at all is removed
     assert_one_line_error(r, "loose", "gitmodel add")
-    assert snapshot(repo) == before
+    assert repo_state(repo) == before
 
 
 def test_unprotect_copy_mode_file_is_already_editable(gm, repo: Path) -> None:
     set_link(repo, "copy")
     (repo / "m.bin").write_bytes(MODEL)
     assert gm("add", "m.bin").code == 0
-    before = snapshot(repo)
+    before = repo_state(repo)
     r = gm("unprotect", "m.bin")
     assert r.code == 0 and "already editable" in r.out
-    assert snapshot(repo) == before
+    assert repo_state(repo) == before
 
 
 def test_unprotect_then_add_records_the_edit(gm, repo: Path) -> None:

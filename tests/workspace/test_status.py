@@ -8,8 +8,9 @@ import os
 import shutil
 from pathlib import Path
 
-from tests.conftest import git
-from tests.support.store import cache_root, objects, pointer_fields, snapshot
+from tests.support.git import git
+from tests.support.state import repo_state
+from tests.support.store import cache_root, objects, pointer_fields
 
 
 def states(gm, *paths: str) -> dict[str, dict[str, object]]:
@@ -124,8 +125,8 @@ def test_status_changes_nothing(gm, repo: Path) -> None:
     setup_tracked(gm, repo)
     (repo / "m.bin").write_bytes(b"changed")
     (repo / "d" / "a").unlink()
-    before = snapshot(repo)
+    before = repo_state(repo)
     gm("status")
     gm("status", "--json")
-    assert snapshot(repo) == before
+    assert repo_state(repo) == before
     assert cache_root(repo).is_dir()
