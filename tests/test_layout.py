@@ -18,6 +18,8 @@ PACKAGE = Path(gitmodel.__file__).resolve().parent
 # the Python API (gitmodel/api.py), the benchmark harness (bench/), and the helpers.
 EXTRA = {"safety", "api", "bench", "support"}
 DATA = {"corpus", "golden"}  # test data, beside the suite that reads it
+# Checks of the whole package's structure, the only test files at the top.
+TOP_LEVEL = {"test_layout.py", "test_layers.py"}
 
 
 def folders() -> list[Path]:
@@ -36,7 +38,8 @@ def test_every_folder_is_a_package_and_tests_live_in_folders() -> None:
         for sub in folder.iterdir():
             if folder != TESTS and sub.is_dir() and sub.name != "__pycache__":
                 assert sub.name in DATA, f"{sub}: a test folder holds only test files and data ({DATA})"
-    assert [p.name for p in TESTS.glob("test_*.py")] == ["test_layout.py"]
+    strays = sorted(p.name for p in TESTS.glob("test_*.py") if p.name not in TOP_LEVEL)
+    assert not strays, f"move {strays} into the tests/ folder of the subpackage they test"
 
 
 def test_test_file_names_are_unique() -> None:
