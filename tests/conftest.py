@@ -1,12 +1,12 @@
-"""Shared fixtures: real git repositories in temporary folders, the real CLI
-(in-process for speed, or as a real subprocess where a process must be
-killed), and a real S3-compatible HTTP server (moto's server mode) on
-127.0.0.1."""
+"""Repository-wide fixtures: an isolated HOME and git identity for every
+test, real git repositories in temporary folders, the real CLI in-process
+(`gm`), and a real S3-compatible HTTP server (moto's server mode) on
+127.0.0.1.  Helpers that are plain functions (git, gm_run, gm_proc,
+make_repo, ...) live in tests/support/; a folder's own fixtures live in its
+conftest.py."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
 import socket
 import subprocess
@@ -14,31 +14,13 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-GITMODEL = [sys.executable, "-m", "gitmodel"]
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-    def __repr__(self) -> str:
-        return f"Result(code={self.code}, out={self.out!r}, err={self.err!r})"
-
-
-def git(*args: str, cwd: str | os.PathLike[str] | None = None, check: bool = True,
-        env: dict[str, str] | None = None, input: str | None = None) -> str:
-    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, input=input)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"git {' '.join(args)} failed: {proc.stderr}")
-    return proc.stdout
+from tests.support.cli import Result, gm_run
+from tests.support.git import make_repo
+from tests.support.remote import free_port
 
 
 @pytest.fixture(autouse=True)
@@ -58,15 +40,6 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     (home / ".gitconfig").write_text("[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n")
 
 
-def make_repo(path: Path, init_gitmodel: bool = True) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
-    git("init", "-q", cwd=path)
-    if init_gitmodel:
-        r = gm_run(["init"], cwd=path)
-        assert r.code == 0, r
-    return path
-
-
 @pytest.fixture
 def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh git repository with `gitmodel init` done; the cwd is its root."""
@@ -75,42 +48,12 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return root
 
 
-def gm_run(args: list[str], cwd: str | os.PathLike[str] | None = None) -> Result:
-    """Run the CLI in-process (same code path as the console script)."""
-    from gitmodel.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    old = os.getcwd()
-    if cwd is not None:
-        os.chdir(cwd)
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(list(args))
-    finally:
-        os.chdir(old)
-    return Result(code, out.getvalue(), err.getvalue())
-
-
 @pytest.fixture
 def gm() -> object:
     """gm("add", "x") -> Result, run in-process in the current directory."""
     def run(*args: str, cwd: str | os.PathLike[str] | None = None) -> Result:
         return gm_run(list(args), cwd=cwd)
     return run
-
-
-def gm_proc(*args: str, cwd: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None,
-            timeout: float = 120) -> Result:
-    """Run the CLI as a real subprocess (for kills, locks, hooks)."""
-    proc = subprocess.run([*GITMODEL, *args], cwd=cwd, capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=timeout)
-    return Result(proc.returncode, proc.stdout, proc.stderr)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,19 @@
+"""The benchmark harness runs in CI at tiny sizes, so it never rots (issue 9).
+It checks that every gitmodel step of every workload ran; timings are not
+judged here (they belong to bench/RESULTS.md)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_bench_quick_runs_every_gitmodel_step() -> None:
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "run.py"), "--quick", "--no-peers", "--strict"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    for heading in ("### W1", "### W2", "### W3", "### W4", "--help"):
+        assert heading in proc.stdout, heading
