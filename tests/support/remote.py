@@ -180,6 +180,59 @@ class Store:
         return all(oidmod.of_bytes(self.read(o)) == o for o in self.oids())
 
 
+class MemoryStore(Store):
+    """The same view of a store in fsspec's in-process memory:// filesystem."""
+
+    def __init__(self, root: str) -> None:
+        import fsspec
+
+        super().__init__("memory")
+        self.root = root.rstrip("/")
+        self.fs = fsspec.filesystem("memory")
+
+    def _find(self, under: str) -> list[str]:
+        try:
+            found = self.fs.find(f"{self.root}/{under}")
+        except FileNotFoundError:
+            return []
+        return [str(p).rpartition("/")[2] if under == "packs" else str(p) for p in found]
+
+    def oids(self) -> set[str]:
+        out = set()
+        for p in self._find("objects"):
+            parts = p.split("/")
+            if not parts[-1].startswith(".gm-tmp-"):
+                out.add(f"{parts[-3]}:{parts[-2]}{parts[-1]}")
+        return out
+
+    def temps(self) -> list[str]:
+        return [p for p in self._find("objects") if p.rpartition("/")[2].startswith(".gm-tmp-")]
+
+    def read(self, oid: str) -> bytes:
+        return bytes(self.fs.cat_file(f"{self.root}/{object_key(oid)}"))
+
+    def overwrite(self, oid: str, data: bytes) -> None:
+        self.fs.pipe_file(f"{self.root}/{object_key(oid)}", data)
+
+    def remove(self, oid: str) -> None:
+        self.fs.rm_file(f"{self.root}/{object_key(oid)}")
+
+    def pack_files(self) -> list[str]:
+        return sorted(n for n in self._find("packs") if not n.startswith(".gm-tmp-"))
+
+    def read_pack(self, name: str) -> bytes:
+        return bytes(self.fs.cat_file(f"{self.root}/packs/{name}"))
+
+    def write_pack(self, name: str, data: bytes) -> None:
+        self.fs.pipe_file(f"{self.root}/packs/{name}", data)
+
+    def drop(self) -> None:
+        try:
+            self.fs.rm(self.root, recursive=True)
+        except FileNotFoundError:
+            pass
+
+
 def cache_intact(root: Path) -> bool:
     """Every object in the repository's cache, loose and packed, hashes to its name."""
     return not bad_objects(cache_root(root))
