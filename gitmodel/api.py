@@ -112,6 +112,7 @@ def save(obj: Any, path: PathLike, *, name: str | None = None, params: dict[str,
     """
     from gitmodel.git import runner as gitops
     from gitmodel.registry import declarations as models
+    from gitmodel.registry import grammar
     from gitmodel.workspace import track
     from gitmodel.platform.atomic import write_atomic
 
@@ -122,7 +123,7 @@ def save(obj: Any, path: PathLike, *, name: str | None = None, params: dict[str,
     data_rels = [r.relpath(os.fspath(d), cwd) for d in (data or [])]
     declared = models.find(r, name) if name else None
     if name:
-        models.check_name(name)
+        grammar.check_name(name)
     params_rel = metrics_rel = None
     if params is not None:
         params_rel = declared.params if declared and declared.params else _sidecar(rel, "params")

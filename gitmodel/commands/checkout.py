@@ -43,7 +43,7 @@ def run(paths: list[str], *, force: bool = False, quiet: bool = False, ours: boo
 
 def _take_side(paths: list[str], side: str, *, both: bool, force: bool, quiet: bool) -> int:
     """`--ours` / `--theirs`: resolve merge conflicts in pointer files."""
-    from gitmodel.git.conflicts import take_side
+    from gitmodel.sync.conflicts import take_side
     from gitmodel.errors import GitmodelError
     from gitmodel.commands.hook import print_sync
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import sys
 
-from gitmodel.git import hookrun
+from gitmodel.sync import hookrun
 from gitmodel.errors import GitmodelError, NotARepositoryError
 from gitmodel.git.hooks import HOOKS
 from gitmodel.commands.output import human_size, plural

@@ -6,7 +6,7 @@ import sys
 from typing import Any
 
 from gitmodel.metrics import read as m
-from gitmodel.metrics.formats import is_number
+from gitmodel.formats import is_number
 from gitmodel.repo import Repo
 from gitmodel.git.revs import resolve_commit
 from gitmodel.commands.output import table

@@ -10,7 +10,7 @@ from typing import Any
 from gitmodel.metrics import read as m
 from gitmodel.metrics import plot
 from gitmodel.errors import GitmodelError
-from gitmodel.metrics.formats import is_number
+from gitmodel.formats import is_number
 from gitmodel.repo import Repo
 from gitmodel.metrics.report import write_output
 from gitmodel.registry.declarations import all_models

@@ -38,7 +38,7 @@ from gitmodel.errors import GitmodelError, ObjectMissingError, PointerError
 from gitmodel.store.inventory import StoredPack, scan_cache
 from gitmodel.progress import Progress
 from gitmodel.repo import Repo
-from gitmodel.transfer.workers import parallel
+from gitmodel.remote.workers import parallel
 
 CORRUPT = "corrupt"
 MISSING = "missing"

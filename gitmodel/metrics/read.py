@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from gitmodel.metrics import formats
+from gitmodel import formats
 from gitmodel.store import pointer as ptr
 from gitmodel.errors import GitmodelError, ObjectMissingError
 from gitmodel.repo import Repo

@@ -18,7 +18,6 @@ for a declared model is `gitmodel.registry.snapshot`.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,18 +25,8 @@ from gitmodel.git import runner as gitops
 from gitmodel.store import pointer as ptr
 from gitmodel.config import CONFIG_DIR, CONFIG_FILE
 from gitmodel.errors import ConfigError, GitmodelError
-from gitmodel.registry.grammar import NAME
+from gitmodel.registry.grammar import check_name
 from gitmodel.repo import Repo
-
-NAME_RE = re.compile(rf"^{NAME}$")  # GTO's names (the tag grammar's), for models and stages
-
-
-def check_name(name: str, what: str = "model name") -> str:
-    if not NAME_RE.match(name) or "//" in name:
-        raise GitmodelError(f"{what} {name[:80]!r} is not valid: use lowercase letters, digits, '-' and '/', "
-                            f"starting and ending with a letter or digit (for example clf or team/clf-small)")
-    return name
-
 
 @dataclass(frozen=True)
 class Model:
@@ -111,7 +100,7 @@ def gto_path(repo: Repo, commit: str, name: str) -> str | None:
     GTO tagged (a damaged file declares nothing: it is foreign input)."""
     import pygit2
 
-    from gitmodel.metrics import formats
+    from gitmodel import formats
     from gitmodel.git.revs import git
 
     g = git(repo)
@@ -197,3 +186,12 @@ def declare(repo: Repo, model: Model, *, replace: bool = False, stage: bool = Tr
         if stage:
             gitops.stage(repo.root, [f"{CONFIG_DIR}/{CONFIG_FILE}"])
     return True
+
+
+def check_stage(repo: Repo, stage: str) -> str:
+    check_name(stage, "stage name")
+    allowed = allowed_stages(repo)
+    if allowed is not None and stage not in allowed:
+        raise GitmodelError(f"stage {stage!r} is not allowed here: [registry] stages in "
+                            f"{os.path.relpath(repo.config.path, repo.root)} lists {', '.join(allowed) or 'none'}")
+    return stage

@@ -15,21 +15,20 @@ Tags that do not follow the grammar are ignored, never an error.
 
 This module only parses and formats names (`parse_tag`, `TagName.format`),
 orders versions (`SemVer`, and `version_order` for any tag's text) and
-validates user input (`check_version`, `check_stage`);
+validates user input (`check_name`, `check_version`; stages against the
+config's list: `declarations.check_stage`);
 `gitmodel.registry.state` reads the tags, `gitmodel.registry.tagging`
 creates them.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
 from gitmodel.errors import GitmodelError
-from gitmodel.repo import Repo
 
 # -- grammar ----------------------------------------------------------------
 
@@ -37,6 +36,15 @@ from gitmodel.repo import Repo
 # starting and ending with a letter or digit.  Ours follow it so that GTO
 # reads every tag we write.
 NAME = r"[a-z0-9](?:[a-z0-9\-/]*[a-z0-9])?"
+NAME_RE = re.compile(rf"^{NAME}$")  # GTO's names, for models and stages
+
+
+def check_name(name: str, what: str = "model name") -> str:
+    if not NAME_RE.match(name) or "//" in name:
+        raise GitmodelError(f"{what} {name[:80]!r} is not valid: use lowercase letters, digits, '-' and '/', "
+                            f"starting and ending with a letter or digit (for example clf or team/clf-small)")
+    return name
+
 # GTO writes `dir:name` artifacts as `dir=name` in tag names.
 DIRNAME = r"[a-z0-9\-_./]+"
 _IDENT = r"(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)"
@@ -155,12 +163,3 @@ def check_version(text: str) -> str:
     return text
 
 
-def check_stage(repo: Repo, stage: str) -> str:
-    from gitmodel.registry import declarations as models  # it reads the name grammar from here
-
-    models.check_name(stage, "stage name")
-    allowed = models.allowed_stages(repo)
-    if allowed is not None and stage not in allowed:
-        raise GitmodelError(f"stage {stage!r} is not allowed here: [registry] stages in "
-                            f"{os.path.relpath(repo.config.path, repo.root)} lists {', '.join(allowed) or 'none'}")
-    return stage

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from gitmodel.git import runner as gitops
 from gitmodel.registry import declarations as models
+from gitmodel.registry import grammar
 from gitmodel.store import pointer as ptr
 from gitmodel.errors import GitmodelError, ObjectMissingError
 from gitmodel.registry.state import model_for, model_state
@@ -116,7 +117,7 @@ def rollback(repo: Repo, name: str, to: str, *, stage: bool = True,
     from gitmodel.git.revs import pointer_at
 
     repo.require_init()
-    models.check_name(name)
+    grammar.check_name(name)
     with repo.lock:
         state = model_state(repo, name)
         if not state.versions:

@@ -147,7 +147,7 @@ def _values_at(g: pygit2.Repository, tree: pygit2.Tree, path: str, where: str,
                warnings: list[str]) -> dict[str, Any]:
     import pygit2
 
-    from gitmodel.metrics import formats
+    from gitmodel import formats
 
     obj = _tree_entry(g, tree, path)
     if not isinstance(obj, pygit2.Blob):

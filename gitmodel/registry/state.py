@@ -333,7 +333,7 @@ def snapshot_of(repo: Repo, state: ModelState, version: Version) -> Snapshot | N
 
 def key_metrics(snap: Snapshot | None, limit: int = 3) -> dict[str, object]:
     """The first few numeric metrics, in the file's own order."""
-    from gitmodel.metrics.formats import is_number
+    from gitmodel.formats import is_number
 
     if snap is None:
         return {}

@@ -18,6 +18,7 @@ from typing import Any
 
 from gitmodel.git import runner as gitops
 from gitmodel.registry import declarations as models
+from gitmodel.registry import grammar
 from gitmodel.store import pointer as ptr
 from gitmodel.errors import GitmodelError
 from gitmodel.platform.lock import RepoLock
@@ -26,7 +27,8 @@ from gitmodel.registry.snapshot import SNAPSHOT_MARKER, Item, Snapshot, snapshot
 from gitmodel.humanize import human_size
 from gitmodel.registry.state import model_for, model_state
 from gitmodel.repo import Repo
-from gitmodel.registry.grammar import Action, SemVer, TagName, check_stage, check_version
+from gitmodel.registry.declarations import check_stage
+from gitmodel.registry.grammar import Action, SemVer, TagName, check_version
 
 BUMPS = ("major", "minor", "patch")
 
@@ -170,7 +172,7 @@ def register(repo: Repo, name: str, version: str | None = None, *, bump: str | N
     from gitmodel.git.revs import resolve_commit
 
     repo.require_init()
-    models.check_name(name)
+    grammar.check_name(name)
     if version is not None and bump is not None:
         raise GitmodelError("give a VERSION or --bump, not both")
     if bump is not None and bump not in BUMPS:
@@ -237,7 +239,7 @@ def register(repo: Repo, name: str, version: str | None = None, *, bump: str | N
 def promote(repo: Repo, name: str, version: str, stage: str, *, message: str | None = None,
             push: bool = False) -> TagResult:
     """Assign `stage` to a version: `name#stage#N` on the version's commit."""
-    models.check_name(name)
+    grammar.check_name(name)
     check_stage(repo, stage)
     with _lock(repo):
         state = model_state(repo, name)
@@ -262,9 +264,9 @@ def deprecate(repo: Repo, name: str, version: str | None = None, *, stage: str |
               message: str | None = None, push: bool = False) -> TagResult:
     """GTO's `!` tags: unassign a stage (`stage`), deregister a version
     (`version`), or deprecate the whole model (neither)."""
-    models.check_name(name)
+    grammar.check_name(name)
     if stage is not None:
-        models.check_name(stage, "stage name")
+        grammar.check_name(stage, "stage name")
     with _lock(repo):
         state = model_state(repo, name)
         if not state.events:

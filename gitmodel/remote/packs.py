@@ -13,7 +13,7 @@ from gitmodel.store import pack as packmod
 from gitmodel.store.cache import Cache
 from gitmodel.errors import CorruptObjectError, ObjectMissingError
 from gitmodel.remote.spec import Remote
-from gitmodel.transfer.workers import parallel, retrying
+from gitmodel.remote.workers import parallel, retrying
 
 PACK_CHUNK = 16 << 20  # a whole pack is downloaded in ranges of this size (bounded memory)
 SPAN_MAX = 8 << 20  # objects of one pack read together in one range request, up to this size...

@@ -28,7 +28,7 @@ from gitmodel.repo import Repo
 from gitmodel.store import manifest
 from gitmodel.store.cache import Cache
 from gitmodel.transfer.wanted import Wanted, collect, is_manifest, missing_error, opened
-from gitmodel.transfer.workers import parallel, retrying
+from gitmodel.remote.workers import parallel, retrying
 
 LARGE_LOCAL = 8 << 20  # from a folder remote, objects this large take the cache's in-kernel copy
 

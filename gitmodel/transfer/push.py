@@ -32,7 +32,7 @@ from gitmodel.repo import Repo
 from gitmodel.store import manifest
 from gitmodel.store.cache import Cache
 from gitmodel.transfer.wanted import Wanted, collect, is_manifest, missing_error, opened
-from gitmodel.transfer.workers import chunks, parallel, retrying
+from gitmodel.remote.workers import chunks, parallel, retrying
 
 
 @dataclass

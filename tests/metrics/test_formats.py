@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gitmodel.metrics import formats
+from gitmodel import formats
 from gitmodel.errors import GitmodelError
 
 

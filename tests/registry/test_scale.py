@@ -10,6 +10,7 @@ from tests.support.git import git
 from gitmodel.registry import declarations as models
 from gitmodel.registry import state as registry
 from gitmodel.registry import tagging
+from gitmodel.registry.grammar import NAME_RE
 from gitmodel.registry.snapshot import Item, Snapshot
 from gitmodel.repo import Repo
 
@@ -57,5 +58,5 @@ def test_five_hundred_versions_list_resolve_and_promote(repo: Path, gm: object) 
     r = gm("versions")  # type: ignore[operator]
     assert r.code == 0 and len(r.out.splitlines()) == 502
     # Unrelated tags do not slow or break anything.
-    assert models.NAME_RE.match("clf")
+    assert NAME_RE.match("clf")
     assert git("tag", "-l", cwd=repo).count("\n") == 501

@@ -16,7 +16,7 @@ from gitmodel.git import runner as gitops
 from gitmodel.store import pointer as ptr
 from gitmodel.errors import GitmodelError, PathError
 from gitmodel.platform.atomic import write_atomic
-from gitmodel.git.hookrun import SyncReport, sync_workspace
+from gitmodel.sync.hookrun import SyncReport, sync_workspace
 from gitmodel.progress import Progress
 from gitmodel.repo import Repo
 
