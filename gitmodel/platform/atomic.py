@@ -8,15 +8,15 @@ either the old file or the new one, never half of one; an exception leaves
 the old file and no temp file.  Temporary names start with `.gm-tmp-` so
 that gc and fsck recognise leftovers of a killed process.
 
-The C library (syncfs) is reached through ctypes, loaded on first use:
-importing ctypes costs start-up time every command would pay.
-
 `SaveFile` is the streaming primitive (the cache, packs, downloads, the
 API's save); `write_atomic` is the whole-bytes shortcut over it (config,
 pointers, hooks, metadata).  Hot paths that write thousands of small files
 use `durable=False, umask=True`: no fsync, no fchmod, nothing the plain
 open/write/close/rename would not cost, and make the batch durable with one
 `syncfs` before and after the renames.
+
+The C library (syncfs) is reached through ctypes, loaded on first use:
+importing ctypes costs start-up time every command would pay.
 """
 
 from __future__ import annotations

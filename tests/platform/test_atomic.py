@@ -209,3 +209,16 @@ def test_runner_timeout_is_a_git_error(tmp_path: Path) -> None:
     from gitmodel.errors import GitError
 
     assert issubclass(gitops.GitTimeoutError, GitError)
+
+
+def test_one_pygit2_handle_per_repo(tmp_path: Path) -> None:
+    """Every in-process reader of a Repo (revs, gc, remote gc) shares one
+    handle, and with it libgit2's object and pack caches."""
+    from gitmodel.git import revs
+    from gitmodel.repo import Repo
+
+    git("init", "-q", str(tmp_path))
+    repo = Repo.discover(str(tmp_path))
+    assert revs.git(repo) is repo.git is revs.git(repo)
+    assert Repo.discover(str(tmp_path)).git is not repo.git
+
