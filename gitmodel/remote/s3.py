@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from gitmodel.platform import faults
-from gitmodel.errors import ObjectMissingError, RemoteError
+from gitmodel.errors import RemoteError
 from gitmodel.remote.base import Backend, KeyMissingError, Sink, Stat, TransientRemoteError
 
 SMALL_BODY = 1 << 20  # sent from memory; larger bodies stream from the file
