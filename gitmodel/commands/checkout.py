@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import sys
 
-from gitmodel.commands.output import plural, short
+from gitmodel.commands.output import listing, plural, short
 from gitmodel.commands.progress import TerminalProgress
 from gitmodel.repo import Repo
 from gitmodel.git.hooks import ensure_driver
@@ -27,13 +27,13 @@ def run(paths: list[str], *, force: bool = False, quiet: bool = False, ours: boo
     if report.skipped_modified:
         print(f"{plural(len(report.skipped_modified), 'modified file')} left alone (run `gitmodel add` to keep the "
               f"changes, or `gitmodel checkout --force` to discard them):", file=sys.stderr)
-        for p in report.skipped_modified[:20]:
-            print(f"  {p}", file=sys.stderr)
+        for line in listing(report.skipped_modified):
+            print(line, file=sys.stderr)
         code = 1
     if report.not_in_cache:
         print(f"{len(report.not_in_cache)} not in the cache; run `gitmodel pull` to fetch them:", file=sys.stderr)
-        for p in report.not_in_cache[:20]:
-            print(f"  {p}", file=sys.stderr)
+        for line in listing(report.not_in_cache):
+            print(line, file=sys.stderr)
         code = 1
     if report.untracked:
         print(f"{plural(len(report.untracked), 'file')} in tracked folders but not in their pointers left alone "

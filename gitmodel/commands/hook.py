@@ -15,11 +15,9 @@ import sys
 from gitmodel.sync import hookrun
 from gitmodel.errors import GitmodelError, NotARepositoryError
 from gitmodel.git.hooks import HOOKS
-from gitmodel.commands.output import human_size, plural
+from gitmodel.commands.output import SHOWN, human_size, listing, plural
 from gitmodel.commands.progress import TerminalProgress
 from gitmodel.repo import Repo
-
-SHOWN = 20  # paths listed per kind of problem; the rest are counted
 
 
 def _say(line: str) -> None:
@@ -27,10 +25,8 @@ def _say(line: str) -> None:
 
 
 def _listing(paths: list[str]) -> None:
-    for p in paths[:SHOWN]:
-        print(f"  {p}", file=sys.stderr)
-    if len(paths) > SHOWN:
-        print(f"  ... and {len(paths) - SHOWN} more", file=sys.stderr)
+    for line in listing(paths):
+        print(line, file=sys.stderr)
 
 
 def print_sync(rep: hookrun.SyncReport) -> None:

@@ -10,12 +10,15 @@ reports use them too; this module is the commands' single door to them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from gitmodel.humanize import human_size, plural, table
 from gitmodel.store.oid import short
 
-__all__ = ["fmt_value", "human_size", "plural", "short", "short_date", "table"]
+__all__ = ["SHOWN", "fmt_value", "human_size", "listing", "plural", "short", "short_date", "table"]
+
+SHOWN = 20  # items listed under a summary line; the rest are counted
 
 
 def fmt_value(value: Any, precision: int = 5) -> str:
@@ -26,6 +29,15 @@ def fmt_value(value: Any, precision: int = 5) -> str:
     from gitmodel.metrics.read import fmt_value as fmt
 
     return fmt(value, precision)
+
+
+def listing(items: Sequence[str], shown: int = SHOWN) -> list[str]:
+    """The lines listing `items` under a summary line: the first `shown`,
+    indented, then `... and N more` so a long list is never cut silently."""
+    lines = [f"  {item}" for item in items[:shown]]
+    if len(items) > shown:
+        lines.append(f"  ... and {len(items) - shown} more")
+    return lines
 
 
 def short_date(iso: str) -> str:

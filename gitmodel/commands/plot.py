@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gitmodel.metrics import read as m
 from gitmodel.metrics import plot
@@ -17,10 +17,13 @@ from gitmodel.registry.declarations import all_models
 from gitmodel.commands.metrics import warn
 from gitmodel.commands.output import fmt_value, plural
 
+if TYPE_CHECKING:
+    import pygit2
+
 MAX_DEFAULT_SERIES = 10
 
 
-def _points(repo: Repo, name: str | None, commits: bool, rev: str, limit: int) -> list[tuple[str, str, Any]]:
+def _points(repo: Repo, name: str | None, commits: bool, rev: str, limit: int) -> list[tuple[str, str, pygit2.Commit]]:
     """(revision, x label, commit) for each point of the chart."""
     if commits:
         return [(short, short, c) for short, c in m.history_commits(repo, rev, limit)]

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import sys
 
-from gitmodel.commands.output import human_size, plural, short
+from gitmodel.commands.output import human_size, listing, plural, short
 from gitmodel.commands.progress import TerminalProgress
 from gitmodel.repo import Repo
 from gitmodel.transfer import pull as transfer
@@ -33,7 +33,7 @@ def run(paths: list[str], *, remote: str | None = None, jobs: int | None = None,
     if done.skipped_modified:
         print(f"{plural(len(done.skipped_modified), 'modified file')} left alone (run `gitmodel add` to keep the changes, "
               f"or `gitmodel pull --force` to discard them):", file=sys.stderr)
-        for p in done.skipped_modified[:20]:
-            print(f"  {p}", file=sys.stderr)
+        for line in listing(done.skipped_modified):
+            print(line, file=sys.stderr)
         code = 1
     return code

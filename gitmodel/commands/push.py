@@ -4,7 +4,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-from gitmodel.commands.output import human_size, plural
+from gitmodel.commands.output import human_size, listing, plural
 from gitmodel.commands.progress import TerminalProgress
 from gitmodel.repo import Repo
 from gitmodel.transfer import push as transfer
@@ -13,10 +13,8 @@ from gitmodel.transfer import push as transfer
 def print_missing(missing: Sequence[tuple[str, str]], what: str, hint: str) -> None:
     """`3 objects <what>; <hint>:` and the first 20 of them (`what`: a phrase without a verb, so it fits 1 and many)."""
     print(f"{plural(len(missing), 'object')} {what}; {hint}:", file=sys.stderr)
-    for path, oid in list(missing)[:20]:
-        print(f"  {path}  ({oid})", file=sys.stderr)
-    if len(missing) > 20:
-        print(f"  ... and {len(missing) - 20} more", file=sys.stderr)
+    for line in listing([f"{path}  ({oid})" for path, oid in missing]):
+        print(line, file=sys.stderr)
 
 
 def run(paths: list[str], *, remote: str | None = None, revs: list[str] | None = None, all_tags: bool = False,

@@ -265,3 +265,20 @@ def test_checkout_leaves_obstacles_alone(gm, repo: Path) -> None:
         assert (repo / "d" / "sub").read_text() == "my file named sub"
         assert (repo / "d" / "run.sh").read_text().startswith("#!")
     assert not [p for p in (repo / "d").iterdir() if p.name.startswith(".gm-tmp-")]
+
+
+def test_checkout_counts_what_it_does_not_list(gm, repo: Path) -> None:
+    """Past 20 modified files the list ends with `... and N more`, as the
+    hooks' lists do, instead of stopping silently."""
+    names = [f"f{i:02}.bin" for i in range(22)]
+    for n in names:
+        (repo / n).write_text("v1 " + n)
+    assert gm("add", *names).code == 0
+    for n in names:
+        (repo / n).unlink()
+        (repo / n).write_text("v2 " + n)
+    r = gm("checkout")
+    assert r.code == 1, r
+    lines = r.err.splitlines()
+    assert lines[0].startswith("22 modified files left alone"), r
+    assert lines[1:22] == [f"  {n}" for n in names[:20]] + ["  ... and 2 more"], r
