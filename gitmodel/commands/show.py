@@ -6,7 +6,7 @@ import json
 
 from gitmodel.commands.output import fmt_value, human_size, plural, short_date
 from gitmodel.registry.snapshot import Item
-from gitmodel.registry.state import show
+from gitmodel.registry.show import show
 from gitmodel.repo import Repo
 
 

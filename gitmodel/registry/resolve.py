@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from gitmodel.errors import GitmodelError
 from gitmodel.repo import Repo
-from gitmodel.registry.grammar import DIRNAME, NAME, VERSION
+from gitmodel.registry.grammar import DIRNAME, NAME, VERSION, check_version
 
 if TYPE_CHECKING:
     from gitmodel.registry.state import ModelState, Version
@@ -143,3 +143,16 @@ def _git_knows(repo: Repo, rev: str) -> bool:
     except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
         return False
     return True
+
+
+def find_version(state: ModelState, text: str) -> Version:
+    """A version named by `v1.2.0`, `latest`, or a full reference to this model."""
+    ref = parse(text)
+    if ref is not None:
+        if ref.model != state.name:
+            raise GitmodelError(f"{text} names model {ref.model}, not {state.name}")
+        return pick(state, ref, text)
+    if text in ("latest", "greatest"):
+        return pick(state, VersionRef(state.name, latest=True), text)
+    check_version(text)
+    return pick(state, VersionRef(state.name, version=text), text)

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from gitmodel.git import runner as gitops
-from gitmodel.registry import declarations as models
 from gitmodel.registry import grammar
 from gitmodel.store import pointer as ptr
 from gitmodel.errors import GitmodelError, ObjectMissingError
+from gitmodel.registry.resolve import find_version
 from gitmodel.registry.state import model_for, model_state
 from gitmodel.repo import Repo
 
@@ -122,7 +122,7 @@ def rollback(repo: Repo, name: str, to: str, *, stage: bool = True,
         state = model_state(repo, name)
         if not state.versions:
             raise GitmodelError(f"model {name!r} has no versions to roll back to; see `gitmodel versions`")
-        v = state.find(to)
+        v = find_version(state, to)
         model = model_for(repo, state, v)
         snap = v.snapshot
         path = snap.artifact.path if snap is not None else model.path if model is not None else None

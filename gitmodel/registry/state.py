@@ -17,9 +17,11 @@ holds no stage.
 Everything is read in-process with pygit2 (500 versions in a few
 milliseconds).  A version's tag message (written by
 `gitmodel.registry.tagging`) ends with the snapshot block that
-`gitmodel.registry.snapshot` parses back.  `list_versions`, `history` and
-`show` return dataclasses (`VersionInfo`, `EventInfo`, `ShowInfo`) whose
-`to_json` is the commands' `--json`.  Writing lives elsewhere:
+`gitmodel.registry.snapshot` parses back.  `list_versions` and `history`
+return dataclasses (`VersionInfo`, `EventInfo`; `show`'s `ShowInfo` is in
+`gitmodel.registry.show`) whose `to_json` is the commands' `--json`.
+Resolving references (`clf#prod`) is `gitmodel.registry.resolve`, above this
+module.  Writing lives elsewhere:
 `gitmodel.registry.tagging` (tag, promote, deprecate) and
 `gitmodel.registry.rollback`.
 """
@@ -36,9 +38,9 @@ from typing import TYPE_CHECKING, Any
 from gitmodel.registry import declarations as models
 from gitmodel.errors import GitmodelError
 from gitmodel.registry.declarations import Model
-from gitmodel.registry.snapshot import SNAPSHOT_MARKER, Item, Snapshot, parse_snapshot, snapshot_at
+from gitmodel.registry.snapshot import Item, Snapshot, parse_snapshot, snapshot_at
 from gitmodel.repo import Repo
-from gitmodel.registry.grammar import Action, SemVer, TagName, check_version, parse_tag
+from gitmodel.registry.grammar import Action, SemVer, TagName, parse_tag
 
 if TYPE_CHECKING:
     import pygit2
@@ -221,20 +223,6 @@ class ModelState:
     def next_counter(self) -> int:
         return max((e.name.counter or 0 for e in self.events), default=0) + 1
 
-    def find(self, text: str) -> Version:
-        """A version named by `v1.2.0`, `latest`, or a full reference to this model."""
-        from gitmodel.registry import resolve as refs
-
-        ref = refs.parse(text)
-        if ref is not None:
-            if ref.model != self.name:
-                raise GitmodelError(f"{text} names model {ref.model}, not {self.name}")
-            return refs.pick(self, ref, text)
-        if text in ("latest", "greatest"):
-            return refs.pick(self, refs.VersionRef(self.name, latest=True), text)
-        check_version(text)
-        return refs.pick(self, refs.VersionRef(self.name, version=text), text)
-
 
 def build_state(name: str, events: list[Event]) -> ModelState:
     """Fold the events of one model (oldest first) into its current state."""
@@ -401,45 +389,6 @@ class EventInfo:
                 "author_email": self.author_email, "tag": self.tag, "message": self.message}
 
 
-@dataclass(frozen=True)
-class LineageItem:
-    """One data path of a version, and the versions whose artifact it is."""
-
-    item: Item
-    versions: list[str]  # `model@vX.Y.Z` of each, sorted
-
-    def to_json(self) -> dict[str, object]:
-        return {**self.item.as_dict(), "versions": list(self.versions)}
-
-
-@dataclass(frozen=True)
-class ShowInfo:
-    """Everything recorded for one version (`show`), with its lineage."""
-
-    info: VersionInfo
-    message: str  # the user's part of the tag message
-    recorded: bool  # False: read from the commit, not the tag
-    stage_history: list[EventInfo]  # stage events on its commit, oldest first
-    snapshot: Snapshot | None
-    lineage: list[LineageItem]  # one per data path of the snapshot
-
-    def to_json(self) -> dict[str, object]:
-        out = self.info.to_json()
-        out["message"] = self.message
-        out["recorded"] = self.recorded
-        out["stage_history"] = [e.to_json() for e in self.stage_history]
-        out["deprecated_model"] = self.info.model_deprecated
-        snap = self.snapshot
-        if snap is not None:
-            out["snapshot"] = snap.as_dict()
-            out["lineage"] = {
-                "data": [d.to_json() for d in self.lineage],
-                "params_file": snap.params_file, "params": snap.params,
-                "metrics_file": snap.metrics_file,
-            }
-        return out
-
-
 def version_info(repo: Repo, state: ModelState, v: Version) -> VersionInfo:
     """One version as `versions` shows it."""
     snap = snapshot_of(repo, state, v)
@@ -480,38 +429,3 @@ def history(repo: Repo, name: str | None = None) -> list[EventInfo]:
     rows = [(e.order(), event_info(e, st)) for st in states.values() for e in st.events]
     rows.sort(key=lambda r: r[0], reverse=True)
     return [r for _, r in rows]
-
-
-def show(repo: Repo, text: str) -> ShowInfo:
-    """Everything recorded for one version, with its lineage."""
-    from gitmodel.registry import resolve as refs
-
-    state, version = refs.resolve_version(repo, text)
-    snap = snapshot_of(repo, state, version)
-    lineage: list[LineageItem] = []
-    if snap is not None:
-        produced_by: dict[str, list[str]] = {}
-        for other in all_states(repo).values():
-            for ov in other.versions.values():
-                osnap = ov.snapshot
-                if osnap is None or ov is version or not ov.registered:
-                    continue
-                for item in snap.data:
-                    if item.oid and item.oid == osnap.artifact.oid:
-                        produced_by.setdefault(item.path, []).append(ov.ref())
-        lineage = [LineageItem(i, sorted(produced_by.get(i.path, []))) for i in snap.data]
-    return ShowInfo(
-        version_info(repo, state, version),
-        _user_message(version.event.message) if version.registered else "",
-        version.snapshot is not None,
-        [event_info(e, state) for e in state.events
-         if e.action in (Action.ASSIGN, Action.UNASSIGN) and e.commit == version.commit],
-        snap, lineage)
-
-
-def _user_message(message: str) -> str:
-    """The tag message above the summary gitmodel wrote."""
-    at = message.find("\n" + SNAPSHOT_MARKER + "\n")
-    text = message if at < 0 else message[:at]
-    blocks = text.strip().split("\n\n")
-    return "\n\n".join(b for b in blocks if not b.startswith("artifact: ")).strip()

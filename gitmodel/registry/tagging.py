@@ -25,6 +25,7 @@ from gitmodel.platform.lock import RepoLock
 from gitmodel.registry.declarations import Model
 from gitmodel.registry.snapshot import SNAPSHOT_MARKER, Item, Snapshot, snapshot_at
 from gitmodel.humanize import human_size
+from gitmodel.registry.resolve import find_version
 from gitmodel.registry.state import model_for, model_state
 from gitmodel.repo import Repo
 from gitmodel.registry.declarations import check_stage
@@ -245,7 +246,7 @@ def promote(repo: Repo, name: str, version: str, stage: str, *, message: str | N
         state = model_state(repo, name)
         if not state.versions:
             raise GitmodelError(f"model {name!r} has no versions; create one with `gitmodel tag {name}`")
-        v = state.find(version)
+        v = find_version(state, version)
         if state.stages.get(stage) == v.name:
             raise GitmodelError(f"{name} {v.name} is in stage {stage} already; nothing to do")
         tag = TagName(Action.ASSIGN, name, stage=stage, counter=state.next_counter()).format()
@@ -279,7 +280,7 @@ def deprecate(repo: Repo, name: str, version: str | None = None, *, stage: str |
                     raise GitmodelError(f"no version of {name} is in stage {stage}; see `gitmodel versions {name}`")
                 v = state.versions[holder]
             else:
-                v = state.find(version)
+                v = find_version(state, version)
             if stage not in v.stages:
                 raise GitmodelError(f"{name} {v.name} is not in stage {stage} now; see `gitmodel history {name}`")
             tag = TagName(Action.UNASSIGN, name, stage=stage, counter=state.next_counter()).format()
@@ -287,7 +288,7 @@ def deprecate(repo: Repo, name: str, version: str | None = None, *, stage: str |
             head = f"Unassigning stage '{stage}' to artifact '{name}' version '{v.name}'"
         elif version is not None:
             check_version(version)
-            v = state.find(version)  # refuses unknown and deregistered versions
+            v = find_version(state, version)  # refuses unknown and deregistered versions
             tag = TagName(Action.DEREGISTER, name, version=v.name).format()
             if _tag_exists(repo, tag):
                 raise GitmodelError(f"tag {tag} exists already")

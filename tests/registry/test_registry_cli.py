@@ -333,6 +333,7 @@ def test_lineage_names_the_data_versions(clf: Path, gm: GM) -> None:
 def test_read_functions_return_typed_results_and_json_is_built_from_them(clf: Path, gm: GM) -> None:
     """`list_versions`, `history` and `show` return dataclasses; `--json`
     prints their `to_json()`, key for key in the same order."""
+    from gitmodel.registry import show as showing
     from gitmodel.registry import state as registry
     from gitmodel.registry.grammar import Action
     from gitmodel.repo import Repo
@@ -347,8 +348,8 @@ def test_read_functions_return_typed_results_and_json_is_built_from_them(clf: Pa
     events = registry.history(repo, "clf")
     assert [(type(e), e.event) for e in events] == [(registry.EventInfo, Action.ASSIGN),
                                                     (registry.EventInfo, Action.REGISTER)]
-    shown = registry.show(repo, "clf#prod")
-    assert isinstance(shown, registry.ShowInfo) and shown.info.version == "v1.0.0" and shown.recorded
+    shown = showing.show(repo, "clf#prod")
+    assert isinstance(shown, showing.ShowInfo) and shown.info.version == "v1.0.0" and shown.recorded
     assert [e.stage for e in shown.stage_history] == ["prod"]
     for args, typed in ((["versions"], [v.to_json() for v in versions]),
                         (["history", "clf"], [e.to_json() for e in events]),
