@@ -3,7 +3,9 @@
 runs a job in it.
 
     python3 run.py demo        install gitmodel and run the end-to-end demo
-    python3 run.py test        install the test dependencies and run every test
+    python3 run.py test        install the test dependencies, then lint (ruff), type checks
+                               (mypy --strict), layer contracts (import-linter) and every test
+    python3 run.py test ARGS   the tests only, with pytest ARGS (e.g. -k status -x)
     python3 run.py bench [...] run the benchmark suite (bench/README.md)
 
 Needs only Python 3.11+ and git.  The venv is rebuilt when pyproject.toml changes.
@@ -48,6 +50,20 @@ def ensure_venv(extra: str) -> None:
         f.write(stamp + "\n")
 
 
+STATIC_CHECKS = [
+    ("ruff", [os.path.join(BIN, "ruff"), "check", "--quiet", "."]),
+    ("mypy", [os.path.join(BIN, "python"), "-m", "mypy"]),  # files and strictness: [tool.mypy]
+    ("import-linter", [os.path.join(BIN, "lint-imports"), "--no-cache"]),
+]
+
+
+def _check(name: str, argv: list[str]) -> bool:
+    print(f"{name} ...", flush=True)
+    ok = subprocess.call(argv, cwd=HERE) == 0
+    print(f"{name}: {'ok' if ok else 'FAILED'}", flush=True)
+    return ok
+
+
 def main(argv: list[str]) -> int:
     job = argv[0] if argv else "demo"
     rest = argv[1:]
@@ -56,7 +72,14 @@ def main(argv: list[str]) -> int:
         return subprocess.call([os.path.join(BIN, "python"), os.path.join(HERE, "examples", "demo.py"), *rest])
     if job == "test":
         ensure_venv("test")
-        return subprocess.call([os.path.join(BIN, "python"), "-m", "pytest", *rest], cwd=HERE)
+        # With no pytest arguments this is the whole gate CI runs: the static
+        # checks first (seconds), then every test, which runs even when a check
+        # failed so that one run shows everything wrong.
+        failed = [] if rest else [name for name, argv in STATIC_CHECKS if not _check(name, argv)]
+        code = subprocess.call([os.path.join(BIN, "python"), "-m", "pytest", *rest], cwd=HERE)
+        if failed:
+            print(f"static checks failed: {', '.join(failed)}", file=sys.stderr)
+        return code or (1 if failed else 0)
     if job == "bench":
         ensure_venv("test")
         return subprocess.call([os.path.join(BIN, "python"), os.path.join(HERE, "bench", "run.py"), *rest], cwd=HERE)

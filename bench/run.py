@@ -1148,7 +1148,7 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     WORK.mkdir(parents=True, exist_ok=True)
     remove_stale_runs()
-    started = datetime.datetime.now(datetime.timezone.utc)
+    started = datetime.datetime.now(datetime.UTC)
     t0 = time.perf_counter()
     # The deadline counts from here: data generation and peer installs included.
     deadline = time.monotonic() + opts.minutes * 60 if opts.minutes else float("inf")

@@ -18,8 +18,23 @@ from typing import TYPE_CHECKING, Any
 from gitmodel.errors import GitmodelError
 
 if TYPE_CHECKING:
-    from gitmodel.api import (Saved, add, checkout, load, open, promote, pull, push, read_bytes, remote_add, rollback,
-                              save, status, tag, versions)
+    from gitmodel.api import (
+        Saved,
+        add,
+        checkout,
+        load,
+        open,
+        promote,
+        pull,
+        push,
+        read_bytes,
+        remote_add,
+        rollback,
+        save,
+        status,
+        tag,
+        versions,
+    )
 
 __version__ = "0.1.0"
 

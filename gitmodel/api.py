@@ -111,10 +111,10 @@ def save(obj: Any, path: PathLike, *, name: str | None = None, params: dict[str,
     >>> gitmodel.save(clf, "models/clf.pkl", name="clf", metrics={"accuracy": 0.93})
     """
     from gitmodel.git import runner as gitops
+    from gitmodel.platform.atomic import write_atomic
     from gitmodel.registry import declarations as models
     from gitmodel.registry import grammar
     from gitmodel.workspace import track
-    from gitmodel.platform.atomic import write_atomic
 
     r = _repo(repo)
     r.require_init()
@@ -183,9 +183,9 @@ def _locate(r: Repo, ref: str, rev: str | None, cwd: str | None) -> tuple[str, s
     """(artifact path, revision or None for the workspace) for what a caller
     named: a version reference (`clf@v1.0.0`, `clf@latest`, `clf#prod`) or a
     path plus an optional revision."""
+    from gitmodel.errors import GitmodelError
     from gitmodel.registry import resolve as refs
     from gitmodel.registry import state as registry
-    from gitmodel.errors import GitmodelError
 
     vref = refs.parse(ref)
     if vref is not None and rev is None:
@@ -204,10 +204,10 @@ def _locate(r: Repo, ref: str, rev: str | None, cwd: str | None) -> tuple[str, s
 def _object_for(r: Repo, rel: str, rev: str | None) -> tuple[str, int, str]:
     """(oid, size, label) of a tracked file, or of a file inside a tracked
     folder, at `rev` (None: the workspace's pointers)."""
-    from gitmodel.store import manifest
-    from gitmodel.git import revs
-    from gitmodel.store import pointer as ptr
     from gitmodel.errors import GitmodelError
+    from gitmodel.git import revs
+    from gitmodel.store import manifest
+    from gitmodel.store import pointer as ptr
 
     def pointer_of(path: str) -> ptr.Pointer | None:
         if rev is None:
@@ -325,8 +325,8 @@ def _temp_cache(r: Repo) -> Cache:
 def _fetch_from_source(r: Repo, rev: str, oids: list[str]) -> None:
     """For a cloned URL: fetch from the remote its committed config names."""
     from gitmodel.remote.spec import open_remote, spec_from_config
-    from gitmodel.transfer.get import _committed_config
     from gitmodel.transfer.fetch import fetch_wanted
+    from gitmodel.transfer.get import _committed_config
     from gitmodel.transfer.wanted import Wanted
 
     need = r.cache.missing(oids)

@@ -38,7 +38,8 @@ def read_file(path: str) -> dict[str, Any]:
         return {}
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: {e}. Fix the file by hand or restore it with "
-                          f"`git checkout -- {os.path.basename(os.path.dirname(path))}/{os.path.basename(path)}`") from None
+                          f"`git checkout -- {os.path.basename(os.path.dirname(path))}/"
+                          f"{os.path.basename(path)}`") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text") from None
 

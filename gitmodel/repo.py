@@ -7,11 +7,11 @@ import os
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from gitmodel.git import runner as gitops
-from gitmodel.store.cache import Cache
 from gitmodel.config import CONFIG_DIR, Config
 from gitmodel.errors import GitmodelError, PathError
+from gitmodel.git import runner as gitops
 from gitmodel.platform.lock import RepoLock
+from gitmodel.store.cache import Cache
 from gitmodel.store.statcache import StatCache
 
 if TYPE_CHECKING:
@@ -49,10 +49,6 @@ class Repo:
     @cached_property
     def lock(self) -> RepoLock:
         return RepoLock(os.path.join(self.cache.root, "lock"))
-
-    @property
-    def initialized(self) -> bool:
-        return os.path.isdir(os.path.join(self.root, CONFIG_DIR)) and os.path.isdir(self.cache.tmp)
 
     def require_init(self) -> None:
         if not os.path.isdir(os.path.join(self.root, CONFIG_DIR)):

@@ -17,18 +17,19 @@ import sys
 
 import typer
 
-from gitmodel.cli.app import app
-
 # Each command group registers its commands on `app` when imported; the
 # group modules import `app` from gitmodel.cli.app, never from this package,
 # so there is no import cycle.  One line per group; each group module is
 # owned by the code it dispatches to.
-from gitmodel.cli import core  # noqa: E402,F401  (init, add, status, checkout, remove, unprotect)
-from gitmodel.cli import metrics  # noqa: E402,F401  (metrics/params show|diff, diff, report, plot)
-from gitmodel.cli import registry  # noqa: E402,F401  (model add|list, tag, promote, deprecate, versions, show, history, rollback)
-from gitmodel.cli import remote  # noqa: E402,F401  (remote add|list|remove|modify|default, push, fetch, pull, get)
-from gitmodel.cli import maintenance  # noqa: E402,F401  (gc, fsck)
-from gitmodel.cli import gitflow  # noqa: E402,F401  (install-hooks, uninstall-hooks, log; internal: hook, textconv)
+from gitmodel.cli import (
+    core,  # noqa: E402,F401  (init, add, status, checkout, remove, unprotect)
+    gitflow,  # noqa: E402,F401  (install-hooks, uninstall-hooks, log; internal: hook, textconv)
+    maintenance,  # noqa: E402,F401  (gc, fsck)
+    metrics,  # noqa: E402,F401  (metrics/params show|diff, diff, report, plot)
+    registry,  # noqa: E402,F401  (model add|list, tag, promote, deprecate, versions, show, history, rollback)
+    remote,  # noqa: E402,F401  (remote add|list|remove|modify|default, push, fetch, pull, get)
+)
+from gitmodel.cli.app import app
 
 __all__ = ["app", "main", "run"]
 

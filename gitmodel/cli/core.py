@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -20,7 +20,8 @@ def init(no_stage: Annotated[bool, typer.Option("--no-stage", help="Do not git-a
 
 @app.command()
 def add(paths: Annotated[list[str], typer.Argument(help="Files or folders to track.")],
-        no_stage: Annotated[bool, typer.Option("--no-stage", help="Do not git-add the pointer and .gitignore.")] = False,
+        no_stage: Annotated[bool, typer.Option("--no-stage",
+                                               help="Do not git-add the pointer and .gitignore.")] = False,
         quiet: Quiet = False) -> None:
     """Track files or folders: store them in the cache and write PATH.gm pointers."""
     from gitmodel.commands import add as cmd

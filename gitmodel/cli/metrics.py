@@ -83,7 +83,9 @@ def diff(a: RevA = None, b: RevB = None, model: Model = None, json: Json = False
 
 @app.command("report")
 def report(base: Annotated[str, typer.Option("--base", help="The revision to compare with (e.g. origin/main).")],
-           head: Annotated[Optional[str], typer.Option("--head", help="The new side (default: the workspace, like `diff`; in CI that is the checked-out commit).")] = None,
+           head: Annotated[Optional[str], typer.Option(
+               "--head", help="The new side (default: the workspace, like `diff`; in CI that is the checked-out "
+                              "commit).")] = None,
            fail_on: Annotated[Optional[list[str]], typer.Option(
                "--fail-on", help="A gate, e.g. 'accuracy<-0.01' or 'loss>5%' (repeat for more); "
                                  "exit 2 when one fails.")] = None,
@@ -104,9 +106,11 @@ def plot(name: Annotated[Optional[str], typer.Argument(help="The model whose ver
              "--metric", "-M", help="Metric key, or FILE:KEY (repeat for more; default: every numeric one).")] = None,
          output: Annotated[Optional[str], typer.Option(
              "--output", "-o", help="out.html (self-contained, opens offline), out.svg or out.png.")] = None,
-         commits: Annotated[bool, typer.Option("--commits", help="Chart the commit history instead of versions.")] = False,
+         commits: Annotated[bool, typer.Option("--commits",
+                                               help="Chart the commit history instead of versions.")] = False,
          rev: Annotated[str, typer.Option("--rev", help="With --commits: the history of this revision.")] = "HEAD",
-         max_count: Annotated[int, typer.Option("--max-count", "-n", min=1, help="With --commits: at most N commits.")] = 100,
+         max_count: Annotated[int, typer.Option("--max-count", "-n", min=1,
+                                                help="With --commits: at most N commits.")] = 100,
          targets: Targets = None, json: Json = False,
          width: Annotated[int, typer.Option("--width", help="Pixels.")] = 960,
          height: Annotated[int, typer.Option("--height", help="Pixels.")] = 540) -> None:

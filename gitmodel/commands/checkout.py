@@ -4,8 +4,8 @@ import sys
 
 from gitmodel.commands.output import listing, plural, short
 from gitmodel.commands.progress import TerminalProgress
-from gitmodel.repo import Repo
 from gitmodel.git.hooks import ensure_driver
+from gitmodel.repo import Repo
 from gitmodel.workspace.checkout import checkout
 
 
@@ -43,9 +43,9 @@ def run(paths: list[str], *, force: bool = False, quiet: bool = False, ours: boo
 
 def _take_side(paths: list[str], side: str, *, both: bool, force: bool, quiet: bool) -> int:
     """`--ours` / `--theirs`: resolve merge conflicts in pointer files."""
-    from gitmodel.sync.conflicts import take_side
-    from gitmodel.errors import GitmodelError
     from gitmodel.commands.hook import print_sync
+    from gitmodel.errors import GitmodelError
+    from gitmodel.sync.conflicts import take_side
 
     if both or force:
         raise GitmodelError("--ours and --theirs take one side, alone: use `gitmodel checkout --ours PATH` "

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from gitmodel.repo import Repo
-from gitmodel.registry.tagging import deprecate
 from gitmodel.registry.grammar import Action
+from gitmodel.registry.tagging import deprecate
+from gitmodel.repo import Repo
 
 
 def run(name: str, version: str | None, *, stage: str | None = None, message: str | None = None,

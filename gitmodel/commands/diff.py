@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-
+from gitmodel.commands.metrics import warn
 from gitmodel.metrics import report
 from gitmodel.metrics.read import to_json
 from gitmodel.repo import Repo
-from gitmodel.commands.metrics import warn
 
 
 def run(a: str | None, b: str | None, *, model: str | None = None, as_json: bool = False, md: bool = False,

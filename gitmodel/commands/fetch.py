@@ -4,9 +4,9 @@ import json
 
 from gitmodel.commands.output import human_size, plural
 from gitmodel.commands.progress import TerminalProgress
+from gitmodel.commands.push import print_missing
 from gitmodel.repo import Repo
 from gitmodel.transfer import fetch as transfer
-from gitmodel.commands.push import print_missing
 
 MISSING_HINT = "push them from a clone that has them (`gitmodel push`), or fetch from another remote (-r NAME)"
 
@@ -24,9 +24,11 @@ def run(paths: list[str], *, remote: str | None = None, revs: list[str] | None =
         print(json.dumps(report.as_dict(), indent=2))
     elif report.downloaded:
         print(f"fetched {plural(report.downloaded, 'object')} ({human_size(report.downloaded_bytes)}) from "
-              f"'{report.remote}' ({report.url}); {report.cached} {'was' if report.cached == 1 else 'were'} already in the cache")
+              f"'{report.remote}' ({report.url}); {report.cached} "
+              f"{'was' if report.cached == 1 else 'were'} already in the cache")
     else:
-        print("nothing to fetch: the cache has " + ("the one object" if report.cached == 1 else f"all {report.cached} objects"))
+        held = "the one object" if report.cached == 1 else f"all {report.cached} objects"
+        print(f"nothing to fetch: the cache has {held}")
     if report.missing:
         print_missing(report.missing, f"not on '{report.remote}'", MISSING_HINT)
         return 1

@@ -3,9 +3,19 @@ from __future__ import annotations
 import json
 import sys
 
-from gitmodel.maintenance.fsck import BAD_MANIFEST, BAD_PACK, BAD_POINTER, CORRUPT, MISSING, UNREADABLE, FsckReport, fsck, fsck_remote
 from gitmodel.commands.output import human_size, plural
 from gitmodel.commands.progress import TerminalProgress
+from gitmodel.maintenance.fsck import (
+    BAD_MANIFEST,
+    BAD_PACK,
+    BAD_POINTER,
+    CORRUPT,
+    MISSING,
+    UNREADABLE,
+    FsckReport,
+    fsck,
+    fsck_remote,
+)
 from gitmodel.repo import Repo
 
 

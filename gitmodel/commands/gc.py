@@ -3,10 +3,10 @@ from __future__ import annotations
 import json
 import sys
 
-from gitmodel.maintenance.gc import gc
-from gitmodel.maintenance.gc_remote import gc_remote
 from gitmodel.commands.output import human_size, plural, short
 from gitmodel.commands.progress import TerminalProgress
+from gitmodel.maintenance.gc import gc
+from gitmodel.maintenance.gc_remote import gc_remote
 from gitmodel.repo import Repo
 
 

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import json
 
-from gitmodel.transfer import get as getartifact
 from gitmodel.commands.output import human_size, plural
 from gitmodel.commands.progress import TerminalProgress
+from gitmodel.transfer import get as getartifact
 
 
 def run(source: str, path: str, *, rev: str | None = None, out: str | None = None, remote: str | None = None,

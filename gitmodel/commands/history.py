@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
+from gitmodel.commands.output import short_date, table
 from gitmodel.registry.state import history
 from gitmodel.repo import Repo
-from gitmodel.commands.output import short_date, table
 
 
 def run(name: str | None, *, as_json: bool = False) -> int:

@@ -12,12 +12,12 @@ from __future__ import annotations
 import os
 import sys
 
-from gitmodel.sync import hookrun
-from gitmodel.errors import GitmodelError, NotARepositoryError
-from gitmodel.git.hooks import HOOKS
 from gitmodel.commands.output import SHOWN, human_size, listing, plural
 from gitmodel.commands.progress import TerminalProgress
+from gitmodel.errors import GitmodelError, NotARepositoryError
+from gitmodel.git.hooks import HOOKS
 from gitmodel.repo import Repo
+from gitmodel.sync import hookrun
 
 
 def _say(line: str) -> None:

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from gitmodel.workspace.init import init
 from gitmodel.repo import Repo
+from gitmodel.workspace.init import init
 
 
 def run(*, stage: bool = True, hooks: bool = True) -> int:

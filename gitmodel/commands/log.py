@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from gitmodel.git.log import log
 from gitmodel.commands.output import human_size, plural, short, short_date
+from gitmodel.git.log import log
 from gitmodel.repo import Repo
 
 

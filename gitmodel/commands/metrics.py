@@ -5,11 +5,11 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from gitmodel.metrics import read as m
-from gitmodel.formats import is_number
-from gitmodel.repo import Repo
-from gitmodel.git.revs import resolve_commit
 from gitmodel.commands.output import table
+from gitmodel.formats import is_number
+from gitmodel.git.revs import resolve_commit
+from gitmodel.metrics import read as m
+from gitmodel.repo import Repo
 
 
 def warn(lines: list[str]) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
+from gitmodel.commands.output import table
 from gitmodel.registry.declarations import all_models, declare, make
 from gitmodel.repo import Repo
-from gitmodel.commands.output import table
 
 
 def add(name: str, path: str, *, data: list[str], params: str | None, metrics: str | None,

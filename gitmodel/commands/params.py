@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from gitmodel.metrics import read as m
 from gitmodel.commands import metrics as cmd
+from gitmodel.metrics import read as m
 
 
 def show(revs: list[str], *, all_tags: bool = False, model: str | None = None, targets: list[str] | None = None,

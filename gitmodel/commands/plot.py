@@ -7,15 +7,15 @@ import re
 import sys
 from typing import TYPE_CHECKING, Any
 
-from gitmodel.metrics import read as m
-from gitmodel.metrics import plot
-from gitmodel.errors import GitmodelError
-from gitmodel.formats import is_number
-from gitmodel.repo import Repo
-from gitmodel.metrics.report import write_output
-from gitmodel.registry.declarations import all_models
 from gitmodel.commands.metrics import warn
 from gitmodel.commands.output import fmt_value, plural
+from gitmodel.errors import GitmodelError
+from gitmodel.formats import is_number
+from gitmodel.metrics import plot
+from gitmodel.metrics import read as m
+from gitmodel.metrics.report import write_output
+from gitmodel.registry.declarations import all_models
+from gitmodel.repo import Repo
 
 if TYPE_CHECKING:
     import pygit2
@@ -32,7 +32,8 @@ def _points(repo: Repo, name: str | None, commits: bool, rev: str, limit: int) -
     tags = m.tagged_commits(repo, name)
     if not tags:
         raise GitmodelError(f"model {name!r} has no versions yet",
-                            hint=f"tag one with `gitmodel tag {name} v1.0.0`, or pass --commits to plot the commit history")
+                            hint=f"tag one with `gitmodel tag {name} v1.0.0`, or pass --commits to plot the commit "
+                                 "history")
     return [(tag, tag[len(name) + 1:], c) for tag, c in tags]
 
 
@@ -76,7 +77,8 @@ def run(name: str | None, metric_specs: list[str], *, output: str | None = None,
     subject = name or "HEAD"
     point = "commit" if commits else "version"
     what = point + "s"
-    title = f"{', '.join(specs)} across {what} of {subject}" if len(specs) <= 3 else f"metrics across {what} of {subject}"
+    shown = ", ".join(specs) if len(specs) <= 3 else "metrics"
+    title = f"{shown} across {what} of {subject}"
     chart = plot.Chart(title, [label for _, label, _ in points], series, ylabel=specs[0] if len(specs) == 1 else "",
                        xlabel="commit" if commits else "version")
     out = output or _default_output(subject, specs)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from gitmodel.repo import Repo
 from gitmodel.registry.tagging import promote
+from gitmodel.repo import Repo
 
 
 def run(name: str, version: str, stage: str, *, message: str | None = None, push: bool = False) -> int:

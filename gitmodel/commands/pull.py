@@ -2,13 +2,13 @@ from __future__ import annotations
 
 import sys
 
+from gitmodel.commands.fetch import MISSING_HINT
 from gitmodel.commands.output import human_size, listing, plural, short
 from gitmodel.commands.progress import TerminalProgress
+from gitmodel.commands.push import print_missing
+from gitmodel.git.hooks import ensure_driver
 from gitmodel.repo import Repo
 from gitmodel.transfer import pull as transfer
-from gitmodel.git.hooks import ensure_driver
-from gitmodel.commands.fetch import MISSING_HINT
-from gitmodel.commands.push import print_missing
 
 
 def run(paths: list[str], *, remote: str | None = None, jobs: int | None = None, force: bool = False,
@@ -31,7 +31,8 @@ def run(paths: list[str], *, remote: str | None = None, jobs: int | None = None,
         print_missing(fetched.missing, f"not on '{fetched.remote}'", MISSING_HINT)
         code = 1
     if done.skipped_modified:
-        print(f"{plural(len(done.skipped_modified), 'modified file')} left alone (run `gitmodel add` to keep the changes, "
+        print(f"{plural(len(done.skipped_modified), 'modified file')} left alone "
+              "(run `gitmodel add` to keep the changes, "
               f"or `gitmodel pull --force` to discard them):", file=sys.stderr)
         for line in listing(done.skipped_modified):
             print(line, file=sys.stderr)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from gitmodel.commands.output import human_size, plural, short
 from gitmodel.commands.progress import TerminalProgress
-from gitmodel.repo import Repo
 from gitmodel.registry.rollback import rollback
+from gitmodel.repo import Repo
 
 
 def run(name: str, to: str, *, stage: bool = True, quiet: bool = False) -> int:

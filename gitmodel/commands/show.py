@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from gitmodel.commands.output import fmt_value, human_size, plural, short_date
-from gitmodel.registry.snapshot import Item
 from gitmodel.registry.show import show
+from gitmodel.registry.snapshot import Item
 from gitmodel.repo import Repo
 
 

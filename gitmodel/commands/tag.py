@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import sys
 
-from gitmodel.store.oid import short
 from gitmodel.commands.output import human_size
-from gitmodel.repo import Repo
 from gitmodel.registry.tagging import register
+from gitmodel.repo import Repo
+from gitmodel.store.oid import short
 
 
 def run(name: str, version: str | None, *, bump: str | None = None, rev: str | None = None,

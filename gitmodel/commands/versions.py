@@ -4,7 +4,6 @@ metrics and the artifact's size and short oid."""
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from gitmodel.commands.output import fmt_value, human_size, short, short_date, table
 from gitmodel.registry.state import VersionInfo, all_states, list_versions, model_state

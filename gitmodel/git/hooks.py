@@ -24,8 +24,8 @@ import shlex
 import sys
 from dataclasses import dataclass, field
 
-from gitmodel.git import runner as gitops
 from gitmodel.errors import GitmodelError
+from gitmodel.git import runner as gitops
 from gitmodel.platform.atomic import write_atomic
 from gitmodel.repo import Repo
 

@@ -14,10 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from gitmodel.git import runner as gitops
-from gitmodel.store import pointer as ptr
 from gitmodel.errors import GitmodelError, PathError
+from gitmodel.git import runner as gitops
 from gitmodel.repo import Repo
+from gitmodel.store import pointer as ptr
 
 _STATUS = {"A": "added", "M": "modified", "T": "modified", "D": "deleted"}
 
@@ -93,7 +93,8 @@ def log(repo: Repo, user_path: str | None = None, *, limit: int | None = None, r
     entries = _parse(proc.stdout.decode("utf-8", "surrogateescape"))
     if not entries and user_path:
         raise PathError(f"{user_path}: no commit holds a gitmodel pointer for it; commit one "
-                        f"(`gitmodel add {user_path}`, then `git commit`), or see what is tracked with `gitmodel status`")
+                        f"(`gitmodel add {user_path}`, then `git commit`), "
+                        f"or see what is tracked with `gitmodel status`")
     _read_pointers(repo, entries)
     tags = version_tags(repo)
     for e in entries:

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from gitmodel.store import pointer as ptr
 from gitmodel.errors import GitmodelError, PointerError
 from gitmodel.repo import Repo
+from gitmodel.store import pointer as ptr
 
 if TYPE_CHECKING:
     import pygit2

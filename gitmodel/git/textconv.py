@@ -20,12 +20,12 @@ markers, a hand-edited file) is printed as it is: a diff must never fail.
 
 from __future__ import annotations
 
+from gitmodel.errors import GitmodelError
+from gitmodel.humanize import human_size, plural
+from gitmodel.repo import Repo
 from gitmodel.store import manifest
 from gitmodel.store import pointer as ptr
-from gitmodel.errors import GitmodelError
 from gitmodel.store.oid import short
-from gitmodel.humanize import human_size
-from gitmodel.repo import Repo
 
 
 def _size(n: int) -> str:
@@ -42,7 +42,7 @@ def render(raw: bytes, repo: Repo | None) -> str:
     if not p.is_dir:
         return "\n".join([f"gitmodel file: {_size(p.size)}, oid {short(p.oid)}", *extra]) + "\n"
     n = p.files or 0
-    lines = [f"gitmodel folder: {n} file{'' if n == 1 else 's'}, {_size(p.size)}, manifest {short(p.oid)}", *extra]
+    lines = [f"gitmodel folder: {plural(n, 'file')}, {_size(p.size)}, manifest {short(p.oid)}", *extra]
     if repo is None or not repo.cache.has(p.oid):
         lines.append(f"(file list not shown: manifest {short(p.oid)} is not in the cache; "
                      f"run `gitmodel fetch` to see it)")

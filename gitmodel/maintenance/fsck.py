@@ -27,18 +27,18 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from gitmodel.errors import GitmodelError, ObjectMissingError, PointerError
 from gitmodel.platform import faults
+from gitmodel.progress import Progress
+from gitmodel.remote.workers import parallel
+from gitmodel.repo import Repo
 from gitmodel.store import manifest
-from gitmodel.workspace import targets as tracked
-from gitmodel.store import pack as packmod
 from gitmodel.store import oid as oidmod
+from gitmodel.store import pack as packmod
 from gitmodel.store import pointer as ptr
 from gitmodel.store.cache import DEFAULT_THREADS, hash_path
-from gitmodel.errors import GitmodelError, ObjectMissingError, PointerError
 from gitmodel.store.inventory import StoredPack, scan_cache
-from gitmodel.progress import Progress
-from gitmodel.repo import Repo
-from gitmodel.remote.workers import parallel
+from gitmodel.workspace import targets as tracked
 
 CORRUPT = "corrupt"
 MISSING = "missing"
@@ -358,8 +358,8 @@ def fsck_remote(repo: Repo, remote: str | None, paths: list[str] | None = None, 
     """Check a remote's copies: without paths every object it holds (loose
     or in a pack), and every object the workspace pointers use must be
     there.  Read-only."""
-    from gitmodel.remote.spec import TransientRemoteError, from_repo
     from gitmodel.remote.packs import PackEntry, RemotePacks, read_span, spans_of
+    from gitmodel.remote.spec import TransientRemoteError, from_repo
 
     repo.require_init()
     paths = paths or []
@@ -368,7 +368,7 @@ def fsck_remote(repo: Repo, remote: str | None, paths: list[str] | None = None, 
     try:
         packs = RemotePacks(r, os.path.join(repo.cache.root, "remotes", r.name, "packs"))
         packed = packs.load(jobs or r.default_jobs, strict=False)
-        for packid, why in sorted(packs.damaged.items()):
+        for _packid, why in sorted(packs.damaged.items()):
             report.problems.append(Problem("", CORRUPT, [], why))
         refs = _Refs()
         for t in _targets(repo, paths, cwd, report):

@@ -51,19 +51,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from gitmodel.platform import faults
-from gitmodel.platform import atomic
-from gitmodel.maintenance import gc_packs as gcpacks
+from gitmodel.errors import CorruptObjectError, GitmodelError, ObjectMissingError
 from gitmodel.git import revs
 from gitmodel.git import runner as gitops
+from gitmodel.maintenance import gc_packs as gcpacks
+from gitmodel.platform import atomic, faults
+from gitmodel.progress import Progress
+from gitmodel.repo import Repo
 from gitmodel.store import oid as oidmod
 from gitmodel.store import pointer as ptr
 from gitmodel.store.cache import Cache
-from gitmodel.store.inventory import Stored, scan_cache, scandir as _scandir
-from gitmodel.errors import CorruptObjectError, GitmodelError, ObjectMissingError
+from gitmodel.store.inventory import Stored, scan_cache
+from gitmodel.store.inventory import scandir as _scandir
 from gitmodel.store.manifest import HEADER as MANIFEST_HEADER
-from gitmodel.progress import Progress
-from gitmodel.repo import Repo
 
 if TYPE_CHECKING:
     import pygit2
@@ -88,7 +88,6 @@ class Reachable:
     oids: set[str] = field(default_factory=set)
     pointers: int = 0  # pointer blobs and files read
     manifests: int = 0  # directory manifests expanded
-    commits_roots: int = 0  # worktree HEADs added to --all
     # Manifests named by a reachable directory pointer that the cache cannot
     # vouch for (absent or corrupt): oid -> where it was named.
     unknown_manifests: dict[str, str] = field(default_factory=dict)
@@ -260,7 +259,6 @@ def reachable(repo: Repo, extra_roots: Iterable[str] = ()) -> tuple[Reachable, l
     for wt, head in _worktrees(repo):
         if head:
             roots.append(head)
-            col.result.commits_roots += 1
         if not os.path.isdir(wt):
             continue  # a worktree whose folder was deleted: its HEAD still counts
         listed = gitops.run(["ls-files", "-z", "--cached", "--others", "--exclude-standard", "--deduplicate",

@@ -12,18 +12,17 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from gitmodel.platform import faults
-from gitmodel.platform import atomic
+from gitmodel.errors import GitmodelError
+from gitmodel.platform import atomic, faults
 from gitmodel.store import oid as oidmod
 from gitmodel.store import pack as packmod
-from gitmodel.errors import GitmodelError
 
 if TYPE_CHECKING:
-    from gitmodel.store.cache import Cache
     from gitmodel.maintenance.gc import GcReport, Reachable
-    from gitmodel.store.inventory import Inventory, Stored, StoredPack
     from gitmodel.progress import Progress
     from gitmodel.repo import Repo
+    from gitmodel.store.cache import Cache
+    from gitmodel.store.inventory import Inventory, Stored, StoredPack
 
 
 @dataclass

@@ -13,15 +13,27 @@ import os
 import time
 from typing import TYPE_CHECKING, Any
 
-from gitmodel.platform import faults
+from gitmodel.errors import GitmodelError
 from gitmodel.git import revs
 from gitmodel.git import runner as gitops
-from gitmodel.store import oid as oidmod
-from gitmodel.errors import GitmodelError
-from gitmodel.maintenance.gc import DAY, DEFAULT_KEEP_DAYS, MANIFEST_MAGIC, OID_TOKEN, GcRefusedError, GcReport, Reachable, check_keep_days, reachable, refuse_if_shallow, refuse_if_unsafe
+from gitmodel.maintenance.gc import (
+    DAY,
+    DEFAULT_KEEP_DAYS,
+    MANIFEST_MAGIC,
+    OID_TOKEN,
+    GcRefusedError,
+    GcReport,
+    Reachable,
+    check_keep_days,
+    reachable,
+    refuse_if_shallow,
+    refuse_if_unsafe,
+)
+from gitmodel.platform import faults
 from gitmodel.progress import Progress
 from gitmodel.remote.layout import GC_MARKER
 from gitmodel.repo import Repo
+from gitmodel.store import oid as oidmod
 
 if TYPE_CHECKING:
     from gitmodel.remote.spec import Remote
@@ -179,8 +191,8 @@ def gc_remote(repo: Repo, remote: str | None, *, dry_run: bool = False, keep_day
     period are kept (others' work not yet pushed to git).  Holds a lock on
     the remote, and the local record of what the remote holds is dropped
     before the first deletion."""
-    from gitmodel.remote.spec import from_repo
     from gitmodel.remote.known import KnownObjects
+    from gitmodel.remote.spec import from_repo
 
     check_keep_days(keep_days)
     repo.require_init()

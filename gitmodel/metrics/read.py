@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from gitmodel import formats
-from gitmodel.store import pointer as ptr
 from gitmodel.errors import GitmodelError, ObjectMissingError
-from gitmodel.repo import Repo
 from gitmodel.git.revs import git, resolve_commit
+from gitmodel.repo import Repo
+from gitmodel.store import pointer as ptr
 
 if TYPE_CHECKING:
     import pygit2

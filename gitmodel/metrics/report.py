@@ -27,12 +27,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from gitmodel.store import manifest
-from gitmodel.metrics import read as m
-from gitmodel.store import pointer as ptr
 from gitmodel.errors import GitmodelError, ObjectMissingError, PointerError
 from gitmodel.humanize import human_size, plural, table
+from gitmodel.metrics import read as m
 from gitmodel.repo import Repo
+from gitmodel.store import manifest
+from gitmodel.store import pointer as ptr
 
 HIGHER, LOWER, NONE = "higher", "lower", "none"
 BETTER, WORSE, SAME = "better", "worse", "same"
@@ -56,7 +56,8 @@ class GateError(GitmodelError):
 def directions(repo: Repo) -> dict[str, str]:
     section = repo.config.get("metrics.direction", {})
     if not isinstance(section, dict):
-        raise GitmodelError("[metrics.direction] in .gitmodel/config.toml must be a table of KEY = \"higher\"|\"lower\"")
+        raise GitmodelError("[metrics.direction] in .gitmodel/config.toml must be a table of "
+                            "KEY = \"higher\"|\"lower\"")
     out: dict[str, str] = {}
     for key, value in section.items():
         v = str(value).lower()
@@ -143,7 +144,8 @@ def evaluate(gate: Gate, changes: Sequence[m.Change], head: m.Snapshot, precisio
     if not matches:
         # A file unreadable on either side hides its metrics from the diff: say so, and fail.
         unreadable = [f"{f.path} could not be read at {snap.rev}" for snap in (base, head) if snap is not None
-                      for f in snap.files.values() if f.status == m.ERROR and (gate.path is None or f.path == gate.path)]
+                      for f in snap.files.values()
+                      if f.status == m.ERROR and (gate.path is None or f.path == gate.path)]
         if unreadable:
             return GateResult(gate, False, "; ".join(unreadable))
         return GateResult(gate, False, f"no metric {gate.key!r} at either side; check the name")

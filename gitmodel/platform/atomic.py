@@ -231,20 +231,3 @@ def write_atomic(path: str | Path, data: bytes | bytearray | memoryview, mode: i
         f.commit(path, fault=BEFORE_RENAME)
 
 
-def write_new(path: str, data: bytes | memoryview, mode: int = 0o444, durable: bool = False) -> None:
-    """Write `data` to a new file (never an existing one) under the name the
-    caller chose; on failure the partial file is removed.  For writers that
-    manage the temp name themselves (a folder remote's batch); new code uses
-    SaveFile."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        if durable:
-            os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        unlink_quiet(path)
-        raise
-    os.close(fd)

@@ -21,12 +21,13 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from gitmodel.git import runner as gitops
-from gitmodel.store import pointer as ptr
 from gitmodel.config import CONFIG_DIR, CONFIG_FILE
 from gitmodel.errors import ConfigError, GitmodelError
+from gitmodel.git import runner as gitops
 from gitmodel.registry.grammar import check_name
 from gitmodel.repo import Repo
+from gitmodel.store import pointer as ptr
+
 
 @dataclass(frozen=True)
 class Model:

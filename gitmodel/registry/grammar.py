@@ -58,7 +58,7 @@ _TAG_RE = re.compile(
     rf"(?:#(?P<counter>[0-9]+))?$")
 
 
-class Action(str, Enum):
+class Action(str, Enum):  # noqa: UP042 (StrEnum would change str(Action.X), which messages use)
     CREATE = "create"
     REGISTER = "register"
     DEREGISTER = "deregister"

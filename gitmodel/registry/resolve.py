@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from gitmodel.errors import GitmodelError
-from gitmodel.repo import Repo
 from gitmodel.registry.grammar import DIRNAME, NAME, VERSION, check_version
+from gitmodel.repo import Repo
 
 if TYPE_CHECKING:
     from gitmodel.registry.state import ModelState, Version
@@ -93,8 +93,8 @@ def resolve(repo: Repo, text: str) -> Version:
 def resolve_version(repo: Repo, text: str) -> tuple[ModelState, Version]:
     """What `show` accepts: a reference, a bare model name (its latest
     version), or the exact name of any registry tag (the version it marks)."""
-    from gitmodel.registry.state import model_state
     from gitmodel.registry.grammar import parse_tag
+    from gitmodel.registry.state import model_state
 
     ref = parse(text)
     if ref is not None:

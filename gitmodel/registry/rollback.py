@@ -12,13 +12,13 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from gitmodel.errors import GitmodelError, ObjectMissingError
 from gitmodel.git import runner as gitops
 from gitmodel.registry import grammar
-from gitmodel.store import pointer as ptr
-from gitmodel.errors import GitmodelError, ObjectMissingError
 from gitmodel.registry.resolve import find_version
 from gitmodel.registry.state import model_for, model_state
 from gitmodel.repo import Repo
+from gitmodel.store import pointer as ptr
 
 if TYPE_CHECKING:
     from gitmodel.progress import Progress
@@ -111,10 +111,10 @@ def rollback(repo: Repo, name: str, to: str, *, stage: bool = True,
     """Put version `to`'s pointer and artifact back in the workspace, staged
     and ready to commit, fetching the object first when the cache lacks it."""
     from gitmodel.git import ignore
-    from gitmodel.workspace import targets as tracked
+    from gitmodel.git.revs import pointer_at
     from gitmodel.workspace import checkout as workspace
     from gitmodel.workspace import status as workspace_status
-    from gitmodel.git.revs import pointer_at
+    from gitmodel.workspace import targets as tracked
 
     repo.require_init()
     grammar.check_name(name)

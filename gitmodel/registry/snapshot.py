@@ -13,10 +13,10 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from gitmodel.store import pointer as ptr
 from gitmodel.errors import GitmodelError, PointerError
 from gitmodel.registry.declarations import Model
 from gitmodel.repo import Repo
+from gitmodel.store import pointer as ptr
 
 if TYPE_CHECKING:
     import pygit2

@@ -35,12 +35,12 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from gitmodel.registry import declarations as models
 from gitmodel.errors import GitmodelError
+from gitmodel.registry import declarations as models
 from gitmodel.registry.declarations import Model
+from gitmodel.registry.grammar import Action, SemVer, TagName, parse_tag
 from gitmodel.registry.snapshot import Item, Snapshot, parse_snapshot, snapshot_at
 from gitmodel.repo import Repo
-from gitmodel.registry.grammar import Action, SemVer, TagName, parse_tag
 
 if TYPE_CHECKING:
     import pygit2

@@ -16,20 +16,19 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from gitmodel.errors import GitmodelError
 from gitmodel.git import runner as gitops
+from gitmodel.humanize import human_size, plural
+from gitmodel.platform.lock import RepoLock
 from gitmodel.registry import declarations as models
 from gitmodel.registry import grammar
-from gitmodel.store import pointer as ptr
-from gitmodel.errors import GitmodelError
-from gitmodel.platform.lock import RepoLock
-from gitmodel.registry.declarations import Model
-from gitmodel.registry.snapshot import SNAPSHOT_MARKER, Item, Snapshot, snapshot_at
-from gitmodel.humanize import human_size
+from gitmodel.registry.declarations import Model, check_stage
+from gitmodel.registry.grammar import Action, SemVer, TagName, check_version
 from gitmodel.registry.resolve import find_version
+from gitmodel.registry.snapshot import SNAPSHOT_MARKER, Item, Snapshot, snapshot_at
 from gitmodel.registry.state import model_for, model_state
 from gitmodel.repo import Repo
-from gitmodel.registry.declarations import check_stage
-from gitmodel.registry.grammar import Action, SemVer, TagName, check_version
+from gitmodel.store import pointer as ptr
 
 BUMPS = ("major", "minor", "patch")
 
@@ -71,7 +70,7 @@ def _summary(snap: Snapshot) -> str:
 
     def item(i: Item) -> str:
         if i.kind in ("file", "dir") and i.oid:
-            files = f"{i.files} files, " if i.kind == "dir" else ""
+            files = f"{plural(i.files or 0, 'file')}, " if i.kind == "dir" else ""
             return f"{i.path} ({files}{human_size(i.size or 0)}, {i.oid})"
         if i.kind == "git":
             return f"{i.path} (in git, {i.git})"
@@ -147,8 +146,8 @@ def _head_commit(repo: Repo) -> str | None:
 
 def _check_workspace(repo: Repo, model: Model, snap: Snapshot) -> None:
     """Refuse to tag HEAD while the workspace artifact differs from it."""
-    from gitmodel.workspace import targets as tracked
     from gitmodel.workspace import status as workspace
+    from gitmodel.workspace import targets as tracked
 
     pointer_rel = ptr.pointer_path(model.path)
     if not os.path.isfile(repo.abspath(pointer_rel)):

@@ -101,7 +101,7 @@ class Backend(ABC):
         absent (returns False when it exists; callers that need certainty
         read it back).  Returns True when written."""
 
-    def flush(self) -> None:
+    def flush(self) -> None:  # noqa: B027 (a no-op for backends that never defer a put)
         """Publish and make durable whatever a put deferred."""
 
     @abstractmethod
@@ -138,5 +138,5 @@ class Backend(ABC):
         copy, verified before the object gets its name."""
         return None
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (a no-op for backends that hold nothing open)
         """Drop connections and temp files."""

@@ -16,8 +16,18 @@ from typing import Any
 from gitmodel.config import CONFIG_DIR, LOCAL_FILE, read_file
 from gitmodel.errors import ConfigError
 from gitmodel.remote.known import KnownObjects
-from gitmodel.remote.spec import (SECRETS, SETTINGS, RemoteSpec, check_jobs, check_name, default_name,
-                                  has_credentials, names, open_backend, redact)
+from gitmodel.remote.spec import (
+    SECRETS,
+    SETTINGS,
+    RemoteSpec,
+    check_jobs,
+    check_name,
+    default_name,
+    has_credentials,
+    names,
+    open_backend,
+    redact,
+)
 from gitmodel.repo import Repo
 
 LOCAL_HINT = f"{CONFIG_DIR}/{LOCAL_FILE}"

@@ -56,7 +56,8 @@ class FsspecBackend(Backend):
                 from fsspec.core import url_to_fs  # type: ignore[import-not-found, import-untyped, unused-ignore]
             except ImportError:
                 raise RemoteError(f"{self.where}: {self.scheme}:// remotes need fsspec; "
-                                  f"install it with `pip install fsspec {extra}` (or the matching gitmodel extra, docs/remotes.md)") from None
+                                  f"install it with `pip install fsspec {extra}` "
+                                  f"(or the matching gitmodel extra, docs/remotes.md)") from None
             try:
                 self._fs, root = url_to_fs(self.url, **self.options)
             except (ImportError, ValueError) as e:
@@ -170,7 +171,7 @@ def _as_timestamp(value: Any) -> float | None:
         return None
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:
-            value = value.replace(tzinfo=dt.timezone.utc)  # what the object stores mean by a naive time
+            value = value.replace(tzinfo=dt.UTC)  # what the object stores mean by a naive time
         return float(value.timestamp())
     if isinstance(value, (int, float)):
         return float(value) if value > 0 else None

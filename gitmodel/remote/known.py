@@ -8,6 +8,7 @@ import shutil
 import threading
 from collections.abc import Iterable
 
+
 class KnownObjects:
     """Objects known to be on one remote: `<cache>/remotes/<name>/known`, one
     oid a line, appended after each confirmed upload, download or existence

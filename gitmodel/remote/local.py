@@ -34,9 +34,7 @@ import threading
 from collections.abc import Collection, Iterator
 
 from gitmodel.errors import RemoteError
-from gitmodel.platform import faults
-from gitmodel.platform import atomic
-from gitmodel.platform import copy
+from gitmodel.platform import atomic, copy, faults
 from gitmodel.remote.base import Backend, KeyMissingError, Sink, Stat
 
 SMALL = 1 << 20  # below this: batched durability; above: fsync per object

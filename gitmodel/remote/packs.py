@@ -7,13 +7,14 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import partial
 
-from gitmodel.platform import atomic
-from gitmodel.store import pack as packmod
-from gitmodel.store.cache import Cache
 from gitmodel.errors import CorruptObjectError, ObjectMissingError
+from gitmodel.platform import atomic
 from gitmodel.remote.spec import Remote
 from gitmodel.remote.workers import parallel, retrying
+from gitmodel.store import pack as packmod
+from gitmodel.store.cache import Cache
 
 PACK_CHUNK = 16 << 20  # a whole pack is downloaded in ranges of this size (bounded memory)
 SPAN_MAX = 8 << 20  # objects of one pack read together in one range request, up to this size...
@@ -190,7 +191,7 @@ def download_pack(cache: Cache, r: Remote, packid: str, entries: list[PackEntry]
         done = 0
         try:
             while done < size:
-                chunk = retrying(lambda: r.get_range(packid, done, min(PACK_CHUNK, size - done)))
+                chunk = retrying(partial(r.get_range, packid, done, min(PACK_CHUNK, size - done)))
                 if not chunk:
                     break  # the pack is cut short: the check below names what is missing
                 view = memoryview(chunk)

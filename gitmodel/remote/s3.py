@@ -24,8 +24,8 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from gitmodel.platform import faults
 from gitmodel.errors import RemoteError
+from gitmodel.platform import faults
 from gitmodel.remote.base import Backend, KeyMissingError, Sink, Stat, TransientRemoteError
 
 SMALL_BODY = 1 << 20  # sent from memory; larger bodies stream from the file
@@ -143,7 +143,8 @@ class S3Backend(Backend):
                 return RemoteError(
                     f"{self.where}: permission denied while {doing} (s3://{self.bucket}/{self.prefix}); "
                     f"grant these credentials s3:GetObject, s3:PutObject and s3:ListBucket there, "
-                    f"or use other credentials (AWS_PROFILE, `gitmodel remote modify {self.name} profile NAME --local`)")
+                    f"or use other credentials "
+                    f"(AWS_PROFILE, `gitmodel remote modify {self.name} profile NAME --local`)")
             if code in _TRANSIENT or status >= 500:
                 return TransientRemoteError(f"{self.where}: the server failed while {doing} ({code or status}); "
                                             f"run the command again")

@@ -33,7 +33,8 @@ if TYPE_CHECKING:
     from gitmodel.repo import Repo
 
 __all__ = ["Backend", "Remote", "RemoteSpec", "Sink", "TransientRemoteError", "object_key", "oid_from_key", "redact",
-           "open_remote", "open_backend", "from_repo", "spec_from_config", "names", "default_name", "SETTINGS", "SECRETS"]
+           "open_remote", "open_backend", "from_repo", "spec_from_config", "names", "default_name",
+           "SETTINGS", "SECRETS"]
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 # Settings a remote takes (`gitmodel remote modify NAME KEY VALUE`).

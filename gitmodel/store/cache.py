@@ -20,18 +20,15 @@ hash of the bytes in the cache by construction.
 from __future__ import annotations
 
 import os
-import stat
 from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import BinaryIO
 
-from gitmodel.platform import atomic
-from gitmodel.platform import copy
-from gitmodel.platform import faults
+from gitmodel.errors import CorruptObjectError, GitmodelError, ObjectMissingError
+from gitmodel.platform import atomic, copy, faults
 from gitmodel.platform.atomic import SaveFile
 from gitmodel.store import oid as oidmod
 from gitmodel.store import pack as packmod
-from gitmodel.errors import CorruptObjectError, GitmodelError, ObjectMissingError
 
 SMALL = 1 << 20  # files below this are read whole and written in batches
 READ_CHUNK = 8 << 20
@@ -494,5 +491,3 @@ def hash_path(path: str) -> str:
         os.close(fd)
 
 
-def is_object_mode(st: os.stat_result) -> bool:
-    return stat.S_ISREG(st.st_mode)

@@ -29,11 +29,10 @@ from typing import NamedTuple
 
 import xxhash
 
-from gitmodel.platform import faults
-from gitmodel.platform import atomic
+from gitmodel.errors import CorruptObjectError
+from gitmodel.platform import atomic, faults
 from gitmodel.platform.atomic import SaveFile
 from gitmodel.store import oid as oidmod
-from gitmodel.errors import CorruptObjectError
 
 MAGIC = b"gitmodel-idx 1\n"
 RECORD = struct.Struct("<16sQQ")

@@ -18,8 +18,8 @@ import errno
 import os
 from dataclasses import dataclass, field
 
-from gitmodel.store import oid as oidmod
 from gitmodel.errors import PointerError
+from gitmodel.store import oid as oidmod
 
 SUFFIX = ".gm"
 VERSION = "gitmodel/1"

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from gitmodel.git import runner as gitops
-from gitmodel.store import pointer as ptr
 from gitmodel.errors import GitmodelError, PathError
+from gitmodel.git import runner as gitops
 from gitmodel.platform.atomic import write_atomic
-from gitmodel.sync.hookrun import SyncReport, sync_workspace
 from gitmodel.progress import Progress
 from gitmodel.repo import Repo
+from gitmodel.store import pointer as ptr
+from gitmodel.sync.hookrun import SyncReport, sync_workspace
 
 STAGES = {"ours": "2", "theirs": "3"}
 

@@ -21,17 +21,18 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from gitmodel.git import runner as gitops
-from gitmodel.store import manifest
-from gitmodel.store import pointer as ptr
 from gitmodel.config import CONFIG_DIR
 from gitmodel.errors import GitmodelError, PointerError, RemoteError
+from gitmodel.git import runner as gitops
+from gitmodel.humanize import plural
 from gitmodel.progress import Progress
 from gitmodel.repo import Repo
-from gitmodel.workspace.targets import Target, all_pointer_rels, load, read_manifest
-from gitmodel.workspace.walk import walk
+from gitmodel.store import manifest
+from gitmodel.store import pointer as ptr
 from gitmodel.workspace.checkout import checkout
 from gitmodel.workspace.status import current_oids, objects_complete
+from gitmodel.workspace.targets import Target, all_pointer_rels, load, read_manifest
+from gitmodel.workspace.walk import walk
 
 if TYPE_CHECKING:
     import pygit2
@@ -142,7 +143,7 @@ def pre_push(repo: Repo, remote_name: str, updates: Sequence[RefUpdate],
     from gitmodel.transfer import push as transfer
 
     if not remotes.names(repo.config):
-        raise RemoteError(f"the commits being pushed track {_count(len(found), 'object')} with gitmodel but no "
+        raise RemoteError(f"the commits being pushed track {plural(len(found), 'object')} with gitmodel but no "
                           f"gitmodel remote is configured; add one with `gitmodel remote add NAME URL --default`, "
                           f"or push without them with `{SKIP_PUSH_ENV}=1 git push`")
     rep = transfer.push_oids(repo, list(found), progress=progress, strict=False)
@@ -159,10 +160,6 @@ def pre_push(repo: Repo, remote_name: str, updates: Sequence[RefUpdate],
             f"stopped; fetch it (`gitmodel fetch -r OTHER`) or `gitmodel add` it again, or push without it "
             f"with `{SKIP_PUSH_ENV}=1 git push`")
     return report
-
-
-def _count(n: int, what: str) -> str:
-    return f"{n} {what}{'' if n == 1 else 's'}"
 
 
 # -- post-checkout, post-merge, post-rewrite ----------------------------------
@@ -446,7 +443,7 @@ def pre_commit(repo: Repo) -> PreCommitReport:
             entries = manifest.loads(cache.read_bytes(p.oid), f"manifest of {path}")
             if not objects_complete(repo, p.oid, entries):
                 n = len(cache.missing({e.oid for e in entries}))
-                report.missing.append((path, f"{_count(n, 'file')} of its folder"))
+                report.missing.append((path, f"{plural(n, 'file')} of its folder"))
     try:
         report.modified = [s.rel for s in status(repo, []) if s.state == MODIFIED]
     except GitmodelError:

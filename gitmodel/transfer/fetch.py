@@ -24,11 +24,11 @@ from gitmodel.progress import Progress
 from gitmodel.remote.known import KnownObjects
 from gitmodel.remote.packs import PackEntry, RemotePacks, download_pack, read_span, spans_of
 from gitmodel.remote.spec import Remote
+from gitmodel.remote.workers import parallel, retrying
 from gitmodel.repo import Repo
 from gitmodel.store import manifest
 from gitmodel.store.cache import Cache
 from gitmodel.transfer.wanted import Wanted, collect, is_manifest, missing_error, opened
-from gitmodel.remote.workers import parallel, retrying
 
 LARGE_LOCAL = 8 << 20  # from a folder remote, objects this large take the cache's in-kernel copy
 

@@ -18,17 +18,17 @@ import tempfile
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-from gitmodel.platform import faults
-from gitmodel.git import runner as gitops
-from gitmodel.store import manifest
-from gitmodel.git import revs
-from gitmodel.store import pointer as ptr
-from gitmodel.store.cache import Cache
 from gitmodel.config import CONFIG_DIR, CONFIG_FILE, Config
 from gitmodel.errors import GitError, GitmodelError, PathError, RemoteError
+from gitmodel.git import revs
+from gitmodel.git import runner as gitops
+from gitmodel.platform import faults
 from gitmodel.progress import Progress
 from gitmodel.remote.spec import open_remote, redact, spec_from_config
 from gitmodel.repo import Repo
+from gitmodel.store import manifest
+from gitmodel.store import pointer as ptr
+from gitmodel.store.cache import Cache
 from gitmodel.transfer.fetch import fetch_wanted
 from gitmodel.transfer.wanted import Wanted
 

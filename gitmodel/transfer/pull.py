@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from gitmodel.errors import GitmodelError
-from gitmodel.platform import faults
-from gitmodel.platform import atomic
-from gitmodel.platform import copy
+from gitmodel.platform import atomic, copy, faults
 from gitmodel.progress import Progress
 from gitmodel.remote.known import KnownObjects
 from gitmodel.remote.spec import Remote
@@ -21,12 +19,14 @@ from gitmodel.transfer.fetch import LARGE_LOCAL, FetchReport, fetch
 from gitmodel.transfer.wanted import missing_error, opened
 from gitmodel.workspace import targets as tracked
 
+if TYPE_CHECKING:
+    from gitmodel.workspace.checkout import CheckoutReport
+
 
 def pull(repo: Repo, remote: str | None = None, paths: Sequence[str] = (), jobs: int | None = None,
          progress: Progress | None = None, *, force: bool = False, cwd: str | None = None,
-         strict: bool = True) -> tuple[FetchReport, Any]:
-    """fetch + checkout of the workspace pointers.  Returns both reports
-    (the second is a gitmodel.workspace.CheckoutReport)."""
+         strict: bool = True) -> tuple[FetchReport, CheckoutReport]:
+    """fetch + checkout of the workspace pointers.  Returns both reports."""
     from gitmodel.workspace.checkout import checkout
 
     repo.require_init()

@@ -20,6 +20,7 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import Any
 
 from gitmodel.platform import faults
@@ -28,11 +29,11 @@ from gitmodel.remote.known import KnownObjects
 from gitmodel.remote.layout import GC_MARKER
 from gitmodel.remote.packs import LocalPack, RemotePacks, plan_packs, remote_has
 from gitmodel.remote.spec import Remote
+from gitmodel.remote.workers import chunks, parallel, retrying
 from gitmodel.repo import Repo
 from gitmodel.store import manifest
 from gitmodel.store.cache import Cache
 from gitmodel.transfer.wanted import Wanted, collect, is_manifest, missing_error, opened
-from gitmodel.remote.workers import chunks, parallel, retrying
 
 
 @dataclass
@@ -160,9 +161,9 @@ def _push(cache: Cache, r: Remote, want: Wanted, jobs: int, known: KnownObjects,
             try:
                 if loc is not None:  # one object out of a local pack: sent from memory
                     data = bytes(cache.view(loc))
-                    retrying(lambda: r.put_bytes(oid, data))
+                    retrying(partial(r.put_bytes, oid, data))
                 else:
-                    retrying(lambda: r.put(oid, path, size))
+                    retrying(partial(r.put, oid, path, size))
             except FileNotFoundError:
                 if os.path.exists(path):
                     raise  # the remote side's, not a missing cache object

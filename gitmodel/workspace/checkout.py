@@ -14,14 +14,13 @@ import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
-from gitmodel.platform import faults
-from gitmodel.platform import links
-from gitmodel.store import manifest
-from gitmodel.store.cache import Cache
+from gitmodel.platform import faults, links
 from gitmodel.progress import Progress
 from gitmodel.repo import Repo
-from gitmodel.workspace.targets import Target, read_manifest, resolve
+from gitmodel.store import manifest
+from gitmodel.store.cache import Cache
 from gitmodel.workspace.status import current_oids, dir_diff, file_stat, objects_complete
+from gitmodel.workspace.targets import Target, read_manifest, resolve
 
 
 @dataclass

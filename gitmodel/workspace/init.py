@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from gitmodel.git import runner as gitops
 from gitmodel.config import CONFIG_DIR, CONFIG_FILE, DEFAULT_TEXT, LOCAL_FILE
+from gitmodel.git import runner as gitops
 from gitmodel.platform.atomic import write_atomic
 from gitmodel.repo import Repo
 

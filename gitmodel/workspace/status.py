@@ -8,9 +8,9 @@ import os
 import stat
 from dataclasses import dataclass, field
 
+from gitmodel.repo import Repo
 from gitmodel.store import manifest
 from gitmodel.store.cache import DEFAULT_THREADS, hash_path
-from gitmodel.repo import Repo
 from gitmodel.workspace.targets import Target, read_manifest, resolve
 from gitmodel.workspace.walk import walk
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from gitmodel.errors import ObjectMissingError, PathError
 from gitmodel.git import runner as gitops
+from gitmodel.repo import Repo
 from gitmodel.store import manifest
 from gitmodel.store import pointer as ptr
-from gitmodel.errors import ObjectMissingError, PathError
-from gitmodel.repo import Repo
 
 
 @dataclass

@@ -14,16 +14,14 @@ import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from gitmodel.platform import faults
-from gitmodel.platform import atomic
-from gitmodel.platform import links
-from gitmodel.git import runner as gitops
-from gitmodel.git import ignore
-from gitmodel.store import manifest
-from gitmodel.store import pointer as ptr
 from gitmodel.errors import PathError
+from gitmodel.git import ignore
+from gitmodel.git import runner as gitops
+from gitmodel.platform import atomic, faults, links
 from gitmodel.progress import Progress
 from gitmodel.repo import Repo
+from gitmodel.store import manifest
+from gitmodel.store import pointer as ptr
 from gitmodel.workspace.targets import check_inside, resolve
 from gitmodel.workspace.walk import BAD_NAME, bad_name, walk
 

@@ -14,7 +14,6 @@ import stat
 from gitmodel.errors import PathError
 from gitmodel.platform.atomic import TMP_PREFIX
 
-
 BAD_NAME = "names holding a tab, a newline, or bytes that are not UTF-8 are not supported"
 
 

@@ -30,7 +30,7 @@ def test_init_installs_every_hook_recording_this_interpreter(repo: Path) -> None
         text = hook.read_text()
         assert "gitmodel-hook-shim" in text
         assert f"\nGITMODEL_PYTHON={shlex.quote(sys.executable)}  #" in text, text
-        assert f"gitmodel hook \"$hook\"" in text
+        assert "gitmodel hook \"$hook\"" in text
     # The diff driver: the attribute committed, the command per clone.
     assert "*.gm diff=gitmodel" in (repo / ".gitattributes").read_text().splitlines()
     assert git("config", "diff.gitmodel.textconv", cwd=repo).strip() == f"{sys.executable} -m gitmodel textconv"

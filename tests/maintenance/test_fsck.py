@@ -13,8 +13,17 @@ from tests.support.cli import assert_one_line_error, gm_proc
 from tests.support.files import read_only
 from tests.support.git import git
 from tests.support.state import assert_unchanged, repo_state, tree_state
-from tests.support.store import (bad_objects, cache_root, flip_byte, object_path, objects, oid_of, pack_entries, packs,
-                                 store_objects)
+from tests.support.store import (
+    bad_objects,
+    cache_root,
+    flip_byte,
+    object_path,
+    objects,
+    oid_of,
+    pack_entries,
+    packs,
+    store_objects,
+)
 
 
 def put(root: Path, rel: str, data: bytes) -> None:
@@ -157,8 +166,8 @@ def test_bit_rot_under_a_hardlinked_file_is_not_hidden_by_the_stat_cache(gm, rep
     of trusting the stat cache's old answer."""
     import time
 
-    from gitmodel.store import statcache
     from gitmodel.repo import Repo
+    from gitmodel.store import statcache
 
     monkeypatch.setenv("GITMODEL_LINK", "hardlink")
     put(repo, "w.bin", b"original")

@@ -14,8 +14,17 @@ import pytest
 from tests.support.cli import assert_one_line_error
 from tests.support.git import git
 from tests.support.state import assert_unchanged, repo_state
-from tests.support.store import (age, age_cache, bad_objects, cache_root, object_path, objects, oid_of, pack_entries,
-                                 packs)
+from tests.support.store import (
+    age,
+    age_cache,
+    bad_objects,
+    cache_root,
+    object_path,
+    objects,
+    oid_of,
+    pack_entries,
+    packs,
+)
 
 
 def put(root: Path, rel: str, data: bytes) -> bytes:

@@ -6,13 +6,12 @@ import json
 import os
 from pathlib import Path
 
+from gitmodel.git.revs import pointer_at
+from gitmodel.repo import Repo
+from gitmodel.store import pointer as ptr
 from tests.support.files import write
 from tests.support.git import gm_add
 from tests.support.metrics import build_history
-
-from gitmodel.store import pointer as ptr
-from gitmodel.repo import Repo
-from gitmodel.git.revs import pointer_at
 
 
 def test_diff_json_between_versions(gm, repo: Path) -> None:

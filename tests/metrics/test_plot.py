@@ -10,12 +10,12 @@ import zlib
 from pathlib import Path
 
 import pytest
+
+from gitmodel.metrics import plot
 from tests.support.files import write
 from tests.support.git import commit_without_hooks
 from tests.support.metrics import build_history, set_config
 from tests.support.state import file_contents
-
-from gitmodel.metrics import plot
 
 
 def read_png(data: bytes) -> tuple[int, int, set[tuple[int, int, int]]]:

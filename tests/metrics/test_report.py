@@ -12,13 +12,13 @@ import os
 from pathlib import Path
 
 import pytest
+
+from gitmodel.metrics import read as m
+from gitmodel.metrics import report
 from tests.support.files import write
 from tests.support.git import commit_without_hooks
 from tests.support.metrics import build_history, set_config
 from tests.support.state import file_contents
-
-from gitmodel.metrics import read as m
-from gitmodel.metrics import report
 
 GOLDEN = Path(__file__).parent / "golden"
 

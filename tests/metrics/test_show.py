@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from gitmodel.metrics import read as m
+from gitmodel.repo import Repo
 from tests.support.files import write
 from tests.support.git import commit_without_hooks, git, gm_add
 from tests.support.metrics import build_history, build_many_versions, set_config
 from tests.support.state import file_contents
-
-from gitmodel.metrics import read as m
-from gitmodel.repo import Repo
 
 
 def test_show_workspace_by_default(gm, repo: Path) -> None:

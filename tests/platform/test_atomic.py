@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.git import git
 from gitmodel.git import runner as gitops
 from gitmodel.platform import atomic
 from gitmodel.platform.atomic import TMP_PREFIX, SaveFile, write_atomic
+from tests.support.git import git
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.git import git
-from gitmodel.registry import resolve as refs
-from gitmodel.registry import state as registry
 from gitmodel.registry import grammar as tagname
+from gitmodel.registry import resolve as refs
 from gitmodel.registry import snapshot
+from gitmodel.registry import state as registry
 from gitmodel.registry.grammar import Action, SemVer, TagName, parse_tag
 from gitmodel.repo import Repo
+from tests.support.git import git
 
 
 @pytest.mark.parametrize("name, expected", [

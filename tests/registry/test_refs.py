@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cli import GM, Result, gm_run
-from tests.support.git import git
-from gitmodel.git import revs
 from gitmodel.errors import GitmodelError
+from gitmodel.git import revs
 from gitmodel.repo import Repo
+from tests.support.cli import GM, gm_run
+from tests.support.git import git
 
 
 def _version(root: Path, gm: GM, content: str, version: str, acc: float) -> str:

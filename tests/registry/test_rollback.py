@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cli import GM, Result
+from tests.support.cli import GM
 from tests.support.git import git
 
 
@@ -137,8 +137,8 @@ def test_rollback_fetches_a_missing_object_from_the_remote(two_versions: Path, g
     with open(repo / ".gitmodel" / "config.toml", "a") as f:
         f.write(f'\n[remote.store]\nurl = "{store}"\n')
     git("commit", "-q", "-am", "remote", cwd=repo)
-    from gitmodel.transfer import push as transfer
     from gitmodel.repo import Repo
+    from gitmodel.transfer import push as transfer
 
     transfer.push(Repo.discover(str(repo)), revs=["clf@v1.0.0"])
     old = _pointer_oid(git("show", "clf@v1.0.0:models/clf.pkl.gm", cwd=repo))

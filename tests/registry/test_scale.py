@@ -6,13 +6,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.support.git import git
-from gitmodel.registry import declarations as models
 from gitmodel.registry import state as registry
 from gitmodel.registry import tagging
 from gitmodel.registry.grammar import NAME_RE
 from gitmodel.registry.snapshot import Item, Snapshot
 from gitmodel.repo import Repo
+from tests.support.git import git
 
 
 def _many_versions(root: Path, n: int) -> str:

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from gitmodel.store import oid as oidmod
-from gitmodel.store.cache import Cache
 from gitmodel.errors import CorruptObjectError, ObjectMissingError
 from gitmodel.remote import s3 as s3mod
 from gitmodel.remote.layout import Remote
+from gitmodel.store import oid as oidmod
+from gitmodel.store.cache import Cache
 from gitmodel.transfer.fetch import fetch_wanted
 from gitmodel.transfer.wanted import Wanted
 from tests.support.remote import MemoryStore, Store
@@ -50,7 +50,8 @@ def kind(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def backend(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[Remote, Store, dict[str, str]]]:
+def backend(kind: str, tmp_path: Path,
+            request: pytest.FixtureRequest) -> Iterator[tuple[Remote, Store, dict[str, str]]]:
     """(remote, direct view of its store, a spec to rebuild it in another process)."""
     store = tmp_path / "store"
     if kind.startswith("local"):

@@ -8,12 +8,12 @@ import json
 import os
 from pathlib import Path
 
+from gitmodel.remote.layout import GC_MARKER
+from gitmodel.remote.spec import from_repo
+from gitmodel.repo import Repo
+from gitmodel.store import oid as oidmod
 from tests.support.cli import gm_run
 from tests.support.remote import pushed_model
-from gitmodel.store import oid as oidmod
-from gitmodel.remote.spec import from_repo
-from gitmodel.remote.layout import GC_MARKER
-from gitmodel.repo import Repo
 
 
 def test_push_after_a_remote_gc_uploads_what_the_gc_deleted(repo: Path, tmp_path: Path) -> None:

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from gitmodel.remote.spec import redact
 from tests.support.cli import gm_run
 from tests.support.git import git
 from tests.support.remote import add_commit, populate
-from gitmodel.remote.spec import redact
 
 SECRET = "wJalrXUtnFEMI0K7MDENGbPxRfiCYEXAMPLEKEY"
 

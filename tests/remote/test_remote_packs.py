@@ -14,15 +14,15 @@ from pathlib import Path
 
 import pytest
 
+from gitmodel.errors import CorruptObjectError
+from gitmodel.repo import Repo
+from gitmodel.store import oid as oidmod
+from gitmodel.transfer import fetch as transfer
 from tests.support.cli import GITMODEL, gm_proc, gm_run
 from tests.support.files import write_at
 from tests.support.git import git, make_repo
 from tests.support.remote import Store, add_commit, add_remote, cache_tmp
 from tests.support.store import cache_oids
-from gitmodel.store import oid as oidmod
-from gitmodel.transfer import fetch as transfer
-from gitmodel.errors import CorruptObjectError
-from gitmodel.repo import Repo
 
 N = 20  # files in the folder: more than PACK_MIN_COUNT, so `add` packs them
 

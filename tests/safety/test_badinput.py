@@ -223,8 +223,8 @@ def test_folder_named_like_dot_git(world: dict[str, Path]) -> None:
 
 def test_get_refuses_a_path_that_climbs_out(world: dict[str, Path], tmp_path: Path) -> None:
     for path in ("../../etc/passwd", "/etc/passwd", ".."):
-        expect_refusal(world, "path", lambda: gm_run(["get", str(world["repo"]), path, "-o", str(tmp_path / "o")],
-                                                     cwd=world["canary"]))
+        expect_refusal(world, "path", lambda path=path: gm_run(["get", str(world["repo"]), path, "-o",
+                                                                 str(tmp_path / "o")], cwd=world["canary"]))
 
 
 def test_symlink_loops(world: dict[str, Path]) -> None:
@@ -340,7 +340,8 @@ def test_full_disk_simulated_with_a_file_size_limit(world: dict[str, Path]) -> N
     for i in range(20):  # a batch of small files, some of which fit under the limit
         (repo / "many" / f"f{i:02}.bin").write_bytes(os.urandom((i % 4 + 1) * (100 << 10)))
     for args, limit in [(("add", "big.bin"), 1 << 20), (("add", "many"), 250 << 10)]:
-        expect_refusal(world, "full disk", lambda: run_cli(list(args), repo, preexec=_limit_file_size(limit)),
+        expect_refusal(world, "full disk",
+                       lambda args=args, limit=limit: run_cli(list(args), repo, preexec=_limit_file_size(limit)),
                        "limit")
     # Reading back into the workspace with the limit: checkout of a large file.
     assert gm_run(["add", "big.bin"], cwd=repo).code == 0

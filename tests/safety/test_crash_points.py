@@ -70,8 +70,7 @@ def assert_pointers_sound(root: Path) -> None:
     """Objects before manifests before pointers: any pointer that exists
     names an object that exists, and a folder's manifest names only objects
     that exist."""
-    from gitmodel.store import manifest
-    from gitmodel.store import pointer
+    from gitmodel.store import manifest, pointer
 
     have = objects(root)
     for p in root.rglob("*.gm"):

@@ -370,8 +370,8 @@ def test_negated_rule_lets_the_pointer_through(gm, tracked: Path) -> None:
 
 def test_git_failure_message_is_what_git_said(gm, tracked: Path) -> None:
     """git's `hint:` lines are not the message; the line before them is."""
-    from gitmodel.git import runner as gitops
     from gitmodel.errors import GitError
+    from gitmodel.git import runner as gitops
 
     (tracked / "ign").write_text("x")
     (tracked / ".gitignore").write_text((tracked / ".gitignore").read_text() + "ign\n")
@@ -391,7 +391,8 @@ def test_ctrl_c_lets_a_running_git_command_finish(repo: Path) -> None:
     import sys
     import time
 
-    script = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "  # even if started with Ctrl-C ignored
+    # The handler is set even if the test was started with Ctrl-C ignored.
+    script = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
               "sys.path.insert(0, sys.argv[1]); from gitmodel.git import runner as gitops; "
               "gitops.run(['-c', 'alias.slow=!sleep 1 && git config gm.test done', 'slow'], cwd=sys.argv[2])")
     proc = subprocess.Popen([sys.executable, "-c", script, str(Path(__file__).resolve().parents[2]), str(repo)],

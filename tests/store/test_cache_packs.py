@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 
 import gitmodel
+from gitmodel.errors import CorruptObjectError
 from tests.support.cli import assert_one_line_error
 from tests.support.files import write_random_files
 from tests.support.git import git
 from tests.support.state import cache_state
 from tests.support.store import assert_objects_sound, cache_root, flip_byte, loose_objects, oid_of, pack_entries, packs
-from gitmodel.errors import CorruptObjectError
 
 
 def pointer_oid(path: Path) -> str:

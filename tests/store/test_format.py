@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from gitmodel.store import manifest
-from gitmodel.store import pointer
 from gitmodel.errors import PointerError
+from gitmodel.store import manifest, pointer
 from tests.support.store import objects, oid_of, pointer_fields
 
 OID = "xxh128:" + "0123456789abcdef" * 2
@@ -97,7 +96,7 @@ def test_manifest_refuses_paths_that_could_escape(path: str) -> None:
     "nonsense\n",
     f"{OID}\t1\t600\ta\n",
     f"{OID}\tx\t644\ta\n",
-    f"md5:00\t1\t644\ta\n",
+    "md5:00\t1\t644\ta\n",
     f"{OID}\t1\t644\ta\n{OID}\t1\t644\ta\n",
 ])
 def test_manifest_refuses_malformed_lines(body: str) -> None:

@@ -6,7 +6,6 @@ under test: file bytes and hashes are re-derived here from scratch."""
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 from pathlib import Path
 
@@ -104,9 +103,3 @@ def assert_unchanged(root: Path, before: dict[str, object], remote: Path | None 
     after = repo_state(root, remote)
     for name in before:
         assert after[name] == before[name], f"the {name} changed"
-
-
-def copy_repo(src: Path, dst: Path) -> Path:
-    """A byte-for-byte copy of a repository (cache included: it is in .git)."""
-    shutil.copytree(src, dst, symlinks=True)
-    return dst

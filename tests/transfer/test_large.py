@@ -6,10 +6,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tests.support.cli import Result, gm_run
-from tests.support.git import git
-from tests.support.remote import pushed_model
 from gitmodel.store import oid as oidmod
+from tests.support.cli import Result, gm_run
+from tests.support.remote import pushed_model
 
 BIG = 9 << 20  # above transfer.fetch.LARGE_LOCAL
 

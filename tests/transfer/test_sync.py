@@ -12,15 +12,15 @@ from pathlib import Path
 
 import pytest
 
+from gitmodel.repo import Repo
+from gitmodel.transfer import fetch as fetching
+from gitmodel.transfer import push as pushing
+from gitmodel.transfer import wanted
 from tests.support.cli import GITMODEL, gm_proc, gm_run
 from tests.support.files import write_at
 from tests.support.git import git, make_repo
 from tests.support.remote import Store, add_commit, add_remote, cache_intact, cache_tmp, populate, v1_tagged_then_v2
 from tests.support.store import cache_oids
-from gitmodel.transfer import fetch as fetching
-from gitmodel.transfer import push as pushing
-from gitmodel.transfer import wanted
-from gitmodel.repo import Repo
 
 
 @dataclass
