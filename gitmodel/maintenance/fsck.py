@@ -94,6 +94,16 @@ class _Refs:
         return out[:5]
 
 
+def _refs_of(targets: list[tracked.Target]) -> _Refs:
+    refs = _Refs()
+    for t in targets:
+        if t.pointer.is_dir:
+            refs.dirs.setdefault(t.pointer.oid, t.rel)
+        else:
+            refs.add_file(t.pointer.oid, t.rel)
+    return refs
+
+
 def _targets(repo: Repo, paths: list[str], cwd: str | None, report: FsckReport) -> list[tracked.Target]:
     if paths:
         return tracked.resolve(repo, paths, cwd)  # bad input named by the user: one error
@@ -137,12 +147,7 @@ def fsck(repo: Repo, paths: list[str] | None = None, *, cwd: str | None = None,
     report = FsckReport(cache.root)
     paths = paths or []
     with repo.lock:
-        refs = _Refs()
-        for t in _targets(repo, paths, cwd, report):
-            if t.pointer.is_dir:
-                refs.dirs.setdefault(t.pointer.oid, t.rel)
-            else:
-                refs.add_file(t.pointer.oid, t.rel)
+        refs = _refs_of(_targets(repo, paths, cwd, report))
         inv = scan_cache(cache)
         _set_aside_damaged(repo, inv.packs, report)
         stored = {s.oid: s for s in inv.loose}
@@ -370,12 +375,7 @@ def fsck_remote(repo: Repo, remote: str | None, paths: list[str] | None = None, 
         packed = packs.load(jobs or r.default_jobs, strict=False)
         for _packid, why in sorted(packs.damaged.items()):
             report.problems.append(Problem("", CORRUPT, [], why))
-        refs = _Refs()
-        for t in _targets(repo, paths, cwd, report):
-            if t.pointer.is_dir:
-                refs.dirs.setdefault(t.pointer.oid, t.rel)
-            else:
-                refs.add_file(t.pointer.oid, t.rel)
+        refs = _refs_of(_targets(repo, paths, cwd, report))
         sizes: dict[str, int] = {}
         errors: dict[str, str] = {}
         kept: dict[str, bytes] = {}
