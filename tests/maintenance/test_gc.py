@@ -25,6 +25,7 @@ from tests.support.store import (
     oid_of,
     pack_entries,
     packs,
+    pointer_oid,
 )
 
 
@@ -226,7 +227,7 @@ def test_version_tag_snapshot_oids_are_kept(gm, repo: Path) -> None:
     those count even where no pointer names them any more."""
     write(repo, "data/x.txt", b"tagged data")
     assert gm("add", "data").code == 0
-    moid = (repo / "data.gm").read_text().split("oid ")[1].split()[0]
+    moid = pointer_oid(repo / "data.gm")
     only_in_tag = track(gm, repo, "m.bin", b"named only by the tag")
     os.unlink(repo / "m.bin.gm")
     os.unlink(repo / "data.gm")
@@ -290,7 +291,7 @@ def test_missing_manifest_refuses_and_deletes_nothing(gm, repo: Path) -> None:
     commit_without_hooks(repo, "d1")
     track(gm, repo, "x.bin", b"x1")
     track(gm, repo, "x.bin", b"x2")  # x1: unreachable garbage
-    moid = (repo / "data.gm").read_text().split("oid ")[1].split()[0]
+    moid = pointer_oid(repo / "data.gm")
     mpath = object_path(repo, moid)
     os.chmod(mpath.parent, 0o755)
     mpath.unlink()
@@ -305,7 +306,7 @@ def test_corrupt_manifest_refuses(gm, repo: Path) -> None:
     write(repo, "data/a.txt", b"a1")
     assert gm("add", "data").code == 0
     commit_without_hooks(repo, "d1")
-    moid = (repo / "data.gm").read_text().split("oid ")[1].split()[0]
+    moid = pointer_oid(repo / "data.gm")
     mpath = object_path(repo, moid)
     os.chmod(mpath, 0o644)
     mpath.write_bytes(b"gitmodel-manifest 1\n")  # lists nothing now, but did list a.txt
@@ -402,7 +403,7 @@ def test_deleting_clears_completeness_marks(gm, repo: Path) -> None:
 
     write(repo, "data/x.txt", b"x")
     assert gm("add", "data").code == 0
-    moid = (repo / "data.gm").read_text().split("oid ")[1].split()[0]
+    moid = pointer_oid(repo / "data.gm")
     track(gm, repo, "b.bin", b"1")
     track(gm, repo, "b.bin", b"2")
     sc = Repo.discover(str(repo)).statcache

@@ -14,7 +14,7 @@ import pytest
 from tests.support.cli import assert_one_line_error, gm_run
 from tests.support.git import commit_without_hooks, git
 from tests.support.state import tree_state
-from tests.support.store import age, bad_objects, objects, oid_of, store_objects, write_with_oid
+from tests.support.store import age, bad_objects, objects, oid_of, pointer_oid, store_objects, write_with_oid
 
 SKIP = {"GITMODEL_SKIP_PUSH": "1"}
 
@@ -196,7 +196,7 @@ def test_kill_during_remote_gc_leaves_a_lock_that_is_recovered(shared: dict[str,
 def test_manifest_only_on_the_remote_is_read_from_there(shared: dict[str, object]) -> None:
     repo, store = shared["repo"], shared["store"]
     assert isinstance(repo, Path) and isinstance(store, Path)
-    moid = (repo / "data.gm").read_text().split("oid ")[1].split()[0]
+    moid = pointer_oid(repo / "data.gm")
     path = objects(repo)[moid]
     os.chmod(path.parent, 0o755)
     path.unlink()
@@ -208,7 +208,7 @@ def test_manifest_only_on_the_remote_is_read_from_there(shared: dict[str, object
 def test_manifest_nowhere_refuses(shared: dict[str, object]) -> None:
     repo, store = shared["repo"], shared["store"]
     assert isinstance(repo, Path) and isinstance(store, Path)
-    moid = (repo / "data.gm").read_text().split("oid ")[1].split()[0]
+    moid = pointer_oid(repo / "data.gm")
     objects(repo)[moid].unlink()
     os.chmod(store_objects(store)[moid], 0o644)
     store_objects(store)[moid].unlink()
