@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tests.support.files import write
 from tests.support.git import commit_with_hooks, git, gm_add
-from tests.support.store import cache_root, objects, oid_of
+from tests.support.store import cache_root, objects, oid_of, pointer_oid
 
 
 def diff_lines(root: Path, *args: str) -> list[str]:
@@ -57,7 +57,7 @@ def test_without_the_manifest_one_line_says_so(gm, repo: Path) -> None:
     write(repo, "d/a.txt", "a")
     gm_add(repo, "d")
     commit_with_hooks(repo, "v1")
-    manifest_oid = (repo / "d.gm").read_text().split("oid ")[1].split()[0]
+    manifest_oid = pointer_oid(repo / "d.gm")
     obj = objects(repo)[manifest_oid]
     os.chmod(obj.parent, 0o755)
     obj.unlink()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.cli import assert_one_line_error, gm_proc
-from tests.support.files import read_only
+from tests.support.files import read_only, write
 from tests.support.git import git
 from tests.support.state import assert_unchanged, repo_state, tree_state
 from tests.support.store import (
@@ -22,14 +22,9 @@ from tests.support.store import (
     oid_of,
     pack_entries,
     packs,
+    pointer_oid,
     store_objects,
 )
-
-
-def put(root: Path, rel: str, data: bytes) -> None:
-    p = root / rel
-    p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_bytes(data)
 
 
 def corrupt(path: Path, data: bytes = b"bit rot") -> None:
@@ -40,15 +35,11 @@ def corrupt(path: Path, data: bytes = b"bit rot") -> None:
 
 @pytest.fixture
 def tracked(gm, repo: Path) -> Path:
-    put(repo, "model.bin", b"model bytes " * 50)
-    put(repo, "data/a.txt", b"a")
-    put(repo, "data/sub/b.txt", b"b")
+    write(repo, "model.bin", b"model bytes " * 50)
+    write(repo, "data/a.txt", b"a")
+    write(repo, "data/sub/b.txt", b"b")
     assert gm("add", "model.bin", "data").code == 0
     return repo
-
-
-def manifest_oid(root: Path, rel: str) -> str:
-    return (root / f"{rel}.gm").read_text().split("oid ")[1].split()[0]
 
 
 def test_clean_cache_is_all_good(gm, tracked: Path) -> None:
@@ -100,7 +91,7 @@ def test_corrupt_file_in_a_folder_names_its_path(gm, tracked: Path) -> None:
 
 
 def test_corrupt_manifest(gm, tracked: Path) -> None:
-    moid = manifest_oid(tracked, "data")
+    moid = pointer_oid(tracked / "data.gm")
     corrupt(object_path(tracked, moid), b"gitmodel-manifest 1\n")
     r = gm("fsck", "data")
     assert r.code == 1, r
@@ -126,7 +117,7 @@ def test_missing_object_of_a_workspace_pointer(gm, tracked: Path) -> None:
 
 
 def test_unreferenced_objects_are_checked_too(gm, tracked: Path) -> None:
-    put(tracked, "model.bin", b"second version")
+    write(tracked, "model.bin", b"second version")
     assert gm("add", "model.bin").code == 0
     old = oid_of(b"model bytes " * 50)  # no pointer names it any more
     corrupt(object_path(tracked, old))
@@ -147,7 +138,7 @@ def test_hardlinked_workspace_write_is_caught(gm, repo: Path, monkeypatch: pytes
     is hard-linked to its cache object corrupts the object: fsck catches it,
     puts it aside, and a checkout can no longer spread it."""
     monkeypatch.setenv("GITMODEL_LINK", "hardlink")
-    put(repo, "w.bin", b"original")
+    write(repo, "w.bin", b"original")
     assert gm("add", "w.bin").code == 0
     oid = oid_of(b"original")
     assert os.stat(repo / "w.bin").st_ino == os.stat(object_path(repo, oid)).st_ino
@@ -170,7 +161,7 @@ def test_bit_rot_under_a_hardlinked_file_is_not_hidden_by_the_stat_cache(gm, rep
     from gitmodel.store import statcache
 
     monkeypatch.setenv("GITMODEL_LINK", "hardlink")
-    put(repo, "w.bin", b"original")
+    write(repo, "w.bin", b"original")
     assert gm("add", "w.bin").code == 0
     good = oid_of(b"original")
     with open(object_path(repo, good), "r+b") as f:  # the disk flips bits...
@@ -282,7 +273,7 @@ def test_hardlinked_folder_remote_shares_the_flip_byte(gm, tracked: Path, tmp_pa
 def packed_folder(gm, root: Path, n: int = 20) -> dict[str, bytes]:
     files = {f"d/f{i:02}.bin": f"packed {i} ".encode() * 40 for i in range(n)}
     for rel, data in files.items():
-        put(root, rel, data)
+        write(root, rel, data)
     assert gm("add", "d").code == 0
     git("add", "-A", cwd=root)
     git("commit", "-qm", "d", cwd=root)
@@ -342,7 +333,7 @@ def test_fetch_restores_what_fsck_dropped_from_a_pack(gm, repo: Path, tmp_path: 
 
 
 def test_fsck_with_paths_checks_the_packed_objects_they_use(gm, repo: Path) -> None:
-    put(repo, "model.bin", b"model")
+    write(repo, "model.bin", b"model")
     assert gm("add", "model.bin").code == 0
     files = packed_folder(gm, repo)
     _, pack, idx = the_pack(repo)

@@ -12,27 +12,15 @@ from pathlib import Path
 import pytest
 
 from tests.support.cli import assert_one_line_error, gm_run
-from tests.support.git import git
+from tests.support.git import commit_without_hooks, git
 from tests.support.state import tree_state
-from tests.support.store import age, bad_objects, objects, oid_of, store_objects
+from tests.support.store import age, bad_objects, objects, oid_of, pointer_oid, store_objects, write_with_oid
 
 SKIP = {"GITMODEL_SKIP_PUSH": "1"}
 
 
 def gm(root: Path, *args: str):  # noqa: ANN201 - conftest.Result
     return gm_run(list(args), cwd=root)
-
-
-def put(root: Path, rel: str, data: bytes) -> str:
-    p = root / rel
-    p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_bytes(data)
-    return oid_of(data)
-
-
-def commit(root: Path, msg: str) -> None:
-    git("add", "-A", cwd=root)
-    git("commit", "-q", "--no-verify", "-m", msg, cwd=root)
 
 
 @pytest.fixture
@@ -45,14 +33,14 @@ def shared(repo: Path, tmp_path: Path) -> dict[str, object]:
     git("remote", "add", "origin", str(origin), cwd=repo)
     assert gm(repo, "remote", "add", "storage", str(store), "--default").code == 0
     assert gm(repo, "remote", "modify", "storage", "link", "copy").code == 0
-    draft = put(repo, "model.bin", b"a draft that was pushed, never committed")
+    draft = write_with_oid(repo, "model.bin", b"a draft that was pushed, never committed")
     assert gm(repo, "add", "model.bin").code == 0
     assert gm(repo, "push").code == 0
-    final = put(repo, "model.bin", b"the final model")
-    put(repo, "data/a.txt", b"a")
+    final = write_with_oid(repo, "model.bin", b"the final model")
+    write_with_oid(repo, "data/a.txt", b"a")
     assert gm(repo, "add", "model.bin", "data").code == 0
     assert gm(repo, "push").code == 0
-    commit(repo, "v1")
+    commit_without_hooks(repo, "v1", allow_empty=False)
     git("push", "-q", "origin", "HEAD:main", cwd=repo, env=SKIP)
     age(store_objects(store), 30)
     return {"repo": repo, "store": store, "origin": origin, "draft": draft, "final": final}
@@ -103,10 +91,10 @@ def test_refuses_until_every_ref_is_fetched(shared: dict[str, object], tmp_path:
     git("clone", "-q", str(origin), str(other))
     assert gm(other, "init").code == 0
     git("switch", "-q", "-c", "feature", cwd=other)
-    theirs = put(other, "theirs.bin", b"only the other clone has this")
+    theirs = write_with_oid(other, "theirs.bin", b"only the other clone has this")
     assert gm(other, "add", "theirs.bin").code == 0
     assert gm(other, "push").code == 0
-    commit(other, "feature")
+    commit_without_hooks(other, "feature", allow_empty=False)
     git("push", "-q", "origin", "feature", cwd=other, env=SKIP)
     age(store_objects(store), 30)
     before = tree_state(store, skip_git=False)
@@ -127,7 +115,7 @@ def test_refuses_when_a_remote_ref_names_an_unknown_commit(shared: dict[str, obj
     other = tmp_path / "other"
     git("clone", "-q", str(origin), str(other))
     (other / "x.txt").write_text("pr")
-    commit(other, "pr")
+    commit_without_hooks(other, "pr", allow_empty=False)
     git("push", "-q", "origin", "HEAD:refs/pull/1/head", cwd=other, env=SKIP)
     assert_one_line_error(gm(repo, "gc", "-r", "storage"), "refs/pull/1/head", "git fetch")
 
@@ -138,7 +126,7 @@ def test_known_record_is_dropped_so_push_heals(shared: dict[str, object]) -> Non
     repo, store = shared["repo"], shared["store"]
     assert isinstance(repo, Path) and isinstance(store, Path)
     assert gm(repo, "gc", "-r", "storage").code == 0
-    put(repo, "model.bin", b"a draft that was pushed, never committed")  # the draft is back
+    write_with_oid(repo, "model.bin", b"a draft that was pushed, never committed")  # the draft is back
     assert gm(repo, "add", "model.bin").code == 0
     r = gm(repo, "push")
     assert r.code == 0, r
@@ -208,7 +196,7 @@ def test_kill_during_remote_gc_leaves_a_lock_that_is_recovered(shared: dict[str,
 def test_manifest_only_on_the_remote_is_read_from_there(shared: dict[str, object]) -> None:
     repo, store = shared["repo"], shared["store"]
     assert isinstance(repo, Path) and isinstance(store, Path)
-    moid = (repo / "data.gm").read_text().split("oid ")[1].split()[0]
+    moid = pointer_oid(repo / "data.gm")
     path = objects(repo)[moid]
     os.chmod(path.parent, 0o755)
     path.unlink()
@@ -220,7 +208,7 @@ def test_manifest_only_on_the_remote_is_read_from_there(shared: dict[str, object
 def test_manifest_nowhere_refuses(shared: dict[str, object]) -> None:
     repo, store = shared["repo"], shared["store"]
     assert isinstance(repo, Path) and isinstance(store, Path)
-    moid = (repo / "data.gm").read_text().split("oid ")[1].split()[0]
+    moid = pointer_oid(repo / "data.gm")
     objects(repo)[moid].unlink()
     os.chmod(store_objects(store)[moid], 0o644)
     store_objects(store)[moid].unlink()
@@ -234,13 +222,13 @@ def test_manifest_nowhere_refuses(shared: dict[str, object]) -> None:
 def test_without_a_git_remote_warns(repo: Path, tmp_path: Path) -> None:
     store = tmp_path / "store"
     assert gm(repo, "remote", "add", "storage", str(store), "--default").code == 0
-    put(repo, "a.bin", b"1")
+    write_with_oid(repo, "a.bin", b"1")
     assert gm(repo, "add", "a.bin").code == 0
     assert gm(repo, "push").code == 0
-    put(repo, "a.bin", b"2")
+    write_with_oid(repo, "a.bin", b"2")
     assert gm(repo, "add", "a.bin").code == 0
     assert gm(repo, "push").code == 0
-    commit(repo, "c")
+    commit_without_hooks(repo, "c", allow_empty=False)
     r = gm(repo, "gc", "-r", "storage", "--keep-days", "0")
     assert r.code == 0, r
     assert "no git remote" in r.err
@@ -256,13 +244,13 @@ def test_s3_remote_gc(repo: Path, tmp_path: Path, s3_env: str, s3_bucket: str) -
 
     assert gm(repo, "remote", "add", "s3", f"s3://{s3_bucket}/team", "--default").code == 0
     assert gm(repo, "remote", "modify", "s3", "endpoint_url", s3_env).code == 0
-    draft = put(repo, "m.bin", b"draft on s3")
+    draft = write_with_oid(repo, "m.bin", b"draft on s3")
     assert gm(repo, "add", "m.bin").code == 0
     assert gm(repo, "push").code == 0
-    final = put(repo, "m.bin", b"final on s3")
+    final = write_with_oid(repo, "m.bin", b"final on s3")
     assert gm(repo, "add", "m.bin").code == 0
     assert gm(repo, "push").code == 0
-    commit(repo, "c")
+    commit_without_hooks(repo, "c", allow_empty=False)
     s3 = boto3.client("s3", endpoint_url=s3_env, region_name="us-east-1")
 
     def keys() -> set[str]:

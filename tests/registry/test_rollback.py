@@ -11,6 +11,7 @@ import pytest
 
 from tests.support.cli import GM
 from tests.support.git import git
+from tests.support.store import object_path
 
 
 def _commit_version(root: Path, gm: GM, version: str) -> None:
@@ -55,7 +56,7 @@ def test_rollback_restores_and_stages(two_versions: Path, gm: GM) -> None:
     assert (repo / "models" / "clf.pkl").read_bytes() == b"two" * 1000
 
 
-def _repo_state(root: Path) -> tuple[str, str, bytes, str]:
+def _status_index_and_model(root: Path) -> tuple[str, str, bytes, str]:
     return (git("status", "--porcelain", cwd=root), git("ls-files", "-s", cwd=root),
             (root / "models" / "clf.pkl").read_bytes(), (root / "models" / "clf.pkl.gm").read_text())
 
@@ -63,16 +64,16 @@ def _repo_state(root: Path) -> tuple[str, str, bytes, str]:
 def test_rollback_refuses_to_lose_work(two_versions: Path, gm: GM) -> None:
     repo = two_versions
     (repo / "models" / "clf.pkl").write_bytes(b"unsaved experiment")
-    before = _repo_state(repo)
+    before = _status_index_and_model(repo)
     r = gm("rollback", "clf", "--to", "v1.0.0")
     assert r.code == 1 and "has changes that are not recorded" in r.err, r
     assert len(r.err.strip().splitlines()) == 1
-    assert _repo_state(repo) == before
+    assert _status_index_and_model(repo) == before
     for to, msg in (("v9.9.9", "has no version v9.9.9"), ("1.0.0", "did you mean v1.0.0?"),
                     ("other@v1.0.0", "names model other, not clf")):
         r = gm("rollback", "clf", "--to", to)
         assert r.code == 1 and msg in r.err, r
-        assert _repo_state(repo) == before
+        assert _status_index_and_model(repo) == before
     r = gm("rollback", "nope", "--to", "v1.0.0")
     assert r.code == 1 and "model 'nope' has no versions" in r.err
 
@@ -83,10 +84,10 @@ def test_rollback_to_a_version_whose_commit_lacks_the_artifact(two_versions: Pat
     empty_tree = git("hash-object", "-t", "tree", "/dev/null", cwd=repo).strip()
     bare = git("commit-tree", empty_tree, "-m", "nothing", cwd=repo).strip()
     git("tag", "-a", "clf@v0.1.0", "-m", "Registering artifact clf version v0.1.0", bare, cwd=repo)
-    before = _repo_state(repo)
+    before = _status_index_and_model(repo)
     r = gm("rollback", "clf", "--to", "v0.1.0")
     assert r.code == 1 and "has no models/clf.pkl.gm, so there is nothing to roll back to" in r.err, r
-    assert _repo_state(repo) == before
+    assert _status_index_and_model(repo) == before
 
 
 @pytest.fixture
@@ -122,10 +123,16 @@ def test_rollback_of_a_tracked_folder(folder_versions: Path, gm: GM) -> None:
     assert '"state": "modified"' in r.out and '"added": 1' in r.out  # only scratch.txt
 
 
+def _commit_folder_remote(repo: Path, store: Path) -> None:
+    """A new, empty folder remote `store` in the committed config."""
+    store.mkdir()
+    with open(repo / ".gitmodel" / "config.toml", "a") as f:
+        f.write(f'\n[remote.store]\nurl = "{store}"\n')
+    git("commit", "-q", "-am", "remote", cwd=repo)
+
+
 def _drop_from_cache(repo: Path, oid: str) -> None:
-    hexd = oid.split(":", 1)[1]
-    path = Path(git("rev-parse", "--git-common-dir", cwd=repo).strip())
-    obj = (repo / path if not path.is_absolute() else path) / "gitmodel" / "objects" / "xxh128" / hexd[:2] / hexd[2:]
+    obj = object_path(repo, oid)
     os.chmod(obj.parent, 0o755)
     obj.unlink()
 
@@ -133,10 +140,7 @@ def _drop_from_cache(repo: Path, oid: str) -> None:
 def test_rollback_fetches_a_missing_object_from_the_remote(two_versions: Path, gm: GM, tmp_path: Path) -> None:
     repo = two_versions
     store = tmp_path / "store"
-    store.mkdir()
-    with open(repo / ".gitmodel" / "config.toml", "a") as f:
-        f.write(f'\n[remote.store]\nurl = "{store}"\n')
-    git("commit", "-q", "-am", "remote", cwd=repo)
+    _commit_folder_remote(repo, store)
     from gitmodel.repo import Repo
     from gitmodel.transfer import push as transfer
 
@@ -152,13 +156,10 @@ def test_rollback_fetches_a_missing_object_from_the_remote(two_versions: Path, g
 def test_rollback_without_the_object_anywhere_changes_nothing(two_versions: Path, gm: GM, tmp_path: Path) -> None:
     repo = two_versions
     store = tmp_path / "empty-store"
-    store.mkdir()
-    with open(repo / ".gitmodel" / "config.toml", "a") as f:
-        f.write(f'\n[remote.store]\nurl = "{store}"\n')
-    git("commit", "-q", "-am", "remote", cwd=repo)
+    _commit_folder_remote(repo, store)
     _drop_from_cache(repo, _pointer_oid(git("show", "clf@v1.0.0:models/clf.pkl.gm", cwd=repo)))
-    before = _repo_state(repo)
+    before = _status_index_and_model(repo)
     r = gm("rollback", "clf", "--to", "v1.0.0")
     assert r.code == 1, r
     assert len(r.err.strip().splitlines()) == 1
-    assert _repo_state(repo) == before
+    assert _status_index_and_model(repo) == before

@@ -19,17 +19,7 @@ import pytest
 from tests.support.cli import gm_run
 from tests.support.git import git
 from tests.support.remote import add_commit, free_port, populate
-from tests.support.store import cache_oids
-
-
-def snapshot(root: Path) -> tuple[object, ...]:
-    files = sorted((str(p.relative_to(root)), p.stat().st_mtime_ns if p.is_file() else 0) for p in root.rglob("*")
-                   if (not str(p.relative_to(root)).startswith(".git")
-                       or str(p.relative_to(root)).startswith(".git/gitmodel/"))
-                   # The lock records its holder; the stat cache's sqlite files are
-                   # checkpointed whenever an earlier in-process command's connection is collected.
-                   and p.name != "lock" and not p.name.startswith("state.db"))
-    return tuple(files), git("status", "--porcelain", cwd=root), frozenset(cache_oids(root))
+from tests.support.state import mtime_state
 
 
 @pytest.fixture
@@ -57,7 +47,7 @@ def s3_remote(root: Path, bucket: str, endpoint: str) -> None:
 
 def fails(root: Path, args: list[str], *needles: str) -> str:
     """The command fails with one line holding every needle, changing nothing."""
-    before = snapshot(root)
+    before = mtime_state(root)
     r = gm_run(args, cwd=root)
     assert r.code == 1, r
     lines = r.err.strip().splitlines()
@@ -65,7 +55,7 @@ def fails(root: Path, args: list[str], *needles: str) -> str:
     for needle in needles:
         assert needle in lines[0], lines[0]
     assert "Traceback" not in r.err
-    after = snapshot(root)
+    after = mtime_state(root)
     assert set(after[0]) ^ set(before[0]) == set()  # type: ignore[call-overload]  # names what changed
     assert after == before
     return lines[0]

@@ -20,8 +20,8 @@ from gitmodel.store import oid as oidmod
 from gitmodel.transfer import fetch as transfer
 from tests.support.cli import GITMODEL, gm_proc, gm_run
 from tests.support.files import write_at
-from tests.support.git import git, make_repo
-from tests.support.remote import Store, add_commit, add_remote, cache_tmp
+from tests.support.git import clone, git, make_repo
+from tests.support.remote import Store, add_commit, add_remote, cache_tmp, push_json
 from tests.support.store import cache_oids
 
 N = 20  # files in the folder: more than PACK_MIN_COUNT, so `add` packs them
@@ -75,17 +75,6 @@ def the_pack(p: Packed) -> str:
     ids = {name[len("pack-"):].rsplit(".", 1)[0] for name in p.store.pack_files()}
     assert len(ids) == 1, p.store.pack_files()
     return ids.pop()
-
-
-def push_json(*args: str, cwd: Path) -> dict[str, object]:
-    r = gm_run(["push", "--json", *args], cwd=cwd)
-    assert r.code == 0, r
-    return dict(json.loads(r.out))
-
-
-def clone(src: Path, dest: Path) -> Path:
-    git("clone", "-q", str(src), str(dest))
-    return dest
 
 
 def corrupt_pack(p: Packed, packid: str, cut: bool = False) -> str:

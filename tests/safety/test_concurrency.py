@@ -16,7 +16,7 @@ import pytest
 
 from tests.support.cli import GITMODEL, assert_one_line_error, gm_run
 from tests.support.files import write_random_files
-from tests.support.git import git
+from tests.support.git import commit_without_hooks, git
 from tests.support.store import bad_objects, cache_root, objects, oid_of, store_objects
 
 
@@ -44,11 +44,6 @@ def states(root: Path) -> dict[str, str]:
     return {s["path"]: s["state"] for s in json.loads(r.out)}
 
 
-def commit(root: Path, msg: str) -> None:
-    git("add", "-A", cwd=root)
-    git("commit", "-q", "--no-verify", "-m", msg, cwd=root)
-
-
 # -- one repository ------------------------------------------------------------------------
 
 def test_two_adds_of_different_paths(repo: Path) -> None:
@@ -73,7 +68,7 @@ def test_two_adds_of_the_same_folder(repo: Path) -> None:
 def test_add_while_gc_runs(repo: Path) -> None:
     write_random_files(repo, "old", 100, 4)
     assert gm_run(["add", "old"], cwd=repo).code == 0
-    commit(repo, "old")
+    commit_without_hooks(repo, "old", allow_empty=False)
     new = write_random_files(repo, "new", 200, 5)
     all_ok(finish(start(repo, "gc", "--keep-days", "0"), start(repo, "add", "new"),
                   start(repo, "gc", "--keep-days", "0")))
@@ -86,7 +81,7 @@ def test_add_while_gc_runs(repo: Path) -> None:
 def test_checkout_and_add_and_status_at_once(repo: Path) -> None:
     files = write_random_files(repo, "d", 200, 6)
     assert gm_run(["add", "d"], cwd=repo).code == 0
-    commit(repo, "d")
+    commit_without_hooks(repo, "d", allow_empty=False)
     for rel in list(files)[:100]:
         (repo / rel).unlink()
     write_random_files(repo, "e", 100, 7)
@@ -97,7 +92,7 @@ def test_checkout_and_add_and_status_at_once(repo: Path) -> None:
 
 
 def test_linked_worktrees_share_the_cache_safely(repo: Path, tmp_path: Path) -> None:
-    commit(repo, "base")
+    commit_without_hooks(repo, "base", allow_empty=False)
     wt = tmp_path / "wt"
     git("worktree", "add", "-q", str(wt), "-b", "wt", cwd=repo)
     write_random_files(repo, "x", 150, 8)
@@ -161,7 +156,7 @@ def clone_pair(repo: Path, tmp_path: Path, store_url: str, files_seed: int) -> t
     write_random_files(repo, "base", 50, files_seed)
     assert gm_run(["add", "base"], cwd=repo).code == 0
     assert gm_run(["remote", "add", "origin", store_url, "--default"], cwd=repo).code == 0
-    commit(repo, "base")
+    commit_without_hooks(repo, "base", allow_empty=False)
     other = tmp_path / "other"
     git("clone", "-q", str(repo), str(other))
     assert gm_run(["init"], cwd=other).code == 0
@@ -197,7 +192,7 @@ def test_two_pulls_in_one_repository_and_a_push_meanwhile(repo: Path, tmp_path: 
     files = write_random_files(a, "data", 200, 16)
     assert gm_run(["add", "data"], cwd=a).code == 0
     assert gm_run(["push"], cwd=a).code == 0
-    commit(a, "data")
+    commit_without_hooks(a, "data", allow_empty=False)
     git("pull", "-q", "--no-rebase", cwd=b, env={"GITMODEL_SKIP_PUSH": "1"})
     write_random_files(a, "more", 200, 17)
     assert gm_run(["add", "more"], cwd=a).code == 0

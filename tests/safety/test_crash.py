@@ -45,9 +45,20 @@ from pathlib import Path
 import pytest
 
 from tests.support.cli import GITMODEL, Result, gm_run
-from tests.support.git import git
+from tests.support.files import write_files
+from tests.support.git import commit_without_hooks, git
 from tests.support.state import tree_state
-from tests.support.store import age, bad_objects, cache_root, decode_idx, objects, oid_of, store_objects, temps
+from tests.support.store import (
+    age,
+    bad_objects,
+    cache_root,
+    decode_idx,
+    objects,
+    oid_of,
+    pointer_oid,
+    store_objects,
+    temps,
+)
 
 HOWS_FAULT = ("fault-kill", "fault-interrupt")
 HOWS_RANDOM = ("random-kill", "random-int")
@@ -96,13 +107,6 @@ def user_files(n: int = 60) -> dict[str, bytes]:
 PATHS = ["data", "m.bin", "big.bin"]
 
 
-def write(root: Path, files: dict[str, bytes]) -> None:
-    for rel, data in files.items():
-        p = root / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_bytes(data)
-
-
 def cli(root: Path, *args: str, env: dict[str, str] | None = None) -> Result:
     """In-process CLI (fast) for setup, reruns and checks."""
     old = {k: os.environ.get(k) for k in (env or {})}
@@ -127,11 +131,6 @@ def init_repo(root: Path) -> Path:
     git("init", "-q", cwd=root)
     ok(cli(root, "init"))
     return root
-
-
-def commit(root: Path, msg: str) -> None:
-    git("add", "-A", cwd=root)
-    git("commit", "-q", "--no-verify", "-m", msg, cwd=root)
 
 
 def read_pointers(root: Path) -> dict[str, tuple[str, bool]]:
@@ -216,7 +215,7 @@ class Scenario:
 def build_add(base: Path, link: str | None = None) -> World:
     root = init_repo(base / "repo")
     files = user_files()
-    write(root, files)
+    write_files(root, files)
     return World(base, root, files, {"link": link})
 
 
@@ -251,9 +250,9 @@ EDIT = ("data/f003.bin", b"the user's unsaved experiment " * 40)
 def build_checkout(base: Path) -> World:
     root = init_repo(base / "repo")
     files = user_files()
-    write(root, files)
+    write_files(root, files)
     ok(cli(root, "add", *PATHS))
-    commit(root, "tracked")
+    commit_without_hooks(root, "tracked", allow_empty=False)
     shutil.rmtree(root / "data" / "sub")
     for i in range(10, 60):
         (root / f"data/f{i:03}.bin").unlink()
@@ -299,9 +298,9 @@ def final_checkout(w: World) -> None:
 def build_gc(base: Path) -> World:
     root = init_repo(base / "repo")
     files = user_files(30)
-    write(root, files)
+    write_files(root, files)
     ok(cli(root, "add", *PATHS))
-    commit(root, "v1")
+    commit_without_hooks(root, "v1", allow_empty=False)
     garbage = []
     for i in range(25):  # versions replaced before any commit: unreachable
         data = f"draft {i} ".encode() * (i + 1)
@@ -310,7 +309,7 @@ def build_gc(base: Path) -> World:
         garbage.append(oid_of(data))
     # A folder added (one pack) and dropped before any commit: a dead pack.
     scratch = {f"scratch/s{i:02}.bin": f"scratch {i} ".encode() * 50 for i in range(20)}
-    write(root, scratch)
+    write_files(root, scratch)
     ok(cli(root, "add", "scratch"))
     garbage.append(pointer_oid(root / "scratch.gm"))  # its manifest
     ok(cli(root, "remove", "scratch"))
@@ -318,7 +317,7 @@ def build_gc(base: Path) -> World:
     garbage += [oid_of(d) for d in scratch.values()]
     # A folder whose pack keeps 3 files of 20 after an edit: rewritten by gc.
     mix = {f"mix/x{i:02}.bin": f"mix {i} ".encode() * 60 for i in range(20)}
-    write(root, mix)
+    write_files(root, mix)
     ok(cli(root, "add", "mix"))
     garbage.append(pointer_oid(root / "mix.gm"))  # the first manifest
     for rel in list(mix)[3:]:
@@ -328,9 +327,9 @@ def build_gc(base: Path) -> World:
     v2.update(mix)
     v2["data/f001.bin"] = b"second version"
     v2["draft.bin"] = b"the kept draft"
-    write(root, {"data/f001.bin": v2["data/f001.bin"], "draft.bin": v2["draft.bin"]})
+    write_files(root, {"data/f001.bin": v2["data/f001.bin"], "draft.bin": v2["draft.bin"]})
     ok(cli(root, "add", "data", "draft.bin", "mix"))
-    commit(root, "v2")
+    commit_without_hooks(root, "v2", allow_empty=False)
     age(objects(root), 30)  # only reachability protects anything now (packs: by their mtime)
     cache = cache_root(root)
     stale = [cache / "tmp" / ".gm-tmp-1-stale", root / "data" / ".gm-tmp-2-stale"]
@@ -340,12 +339,6 @@ def build_gc(base: Path) -> World:
     reach = set(objects(root)) - set(garbage)
     return World(base, root, v2, {"reachable": reach, "garbage": set(garbage),
                                   "work": tree_state(root)})
-
-
-def pointer_oid(path: Path) -> str:
-    from gitmodel.store import pointer
-
-    return pointer.read(str(path)).oid
 
 
 def after_gc(w: World) -> tuple[int, int]:
@@ -378,11 +371,11 @@ def final_gc(w: World) -> None:
 def build_push(base: Path, link: str = "copy") -> World:
     root = init_repo(base / "repo")
     files = user_files()
-    write(root, files)
+    write_files(root, files)
     ok(cli(root, "add", *PATHS))
     ok(cli(root, "remote", "add", "origin", "../store", "--default"))
     ok(cli(root, "remote", "modify", "origin", "link", link))
-    commit(root, "tracked")
+    commit_without_hooks(root, "tracked", allow_empty=False)
     (base / "store").mkdir()
     return World(base, root, files, {"cache": tree_state(cache_root(root) / "objects", skip_git=False)})
 
@@ -455,7 +448,7 @@ def build_gc_remote(base: Path) -> World:
     (root / "draft.bin").write_bytes(b"kept")
     ok(cli(root, "add", "draft.bin"))
     ok(cli(root, "push"))
-    commit(root, "final")
+    commit_without_hooks(root, "final", allow_empty=False)
     age(store_objects(w.store), 30)
     reach = set(store_objects(w.store)) - set(drafts)
     return World(base, root, w.files, {"reachable": reach})
@@ -769,11 +762,11 @@ def s3_objects(endpoint: str, bucket: str) -> dict[str, bytes]:
 def s3_world(base: Path, endpoint: str, bucket: str) -> World:
     root = init_repo(base / "repo")
     files = user_files(20)
-    write(root, files)
+    write_files(root, files)
     ok(cli(root, "add", *PATHS))
     ok(cli(root, "remote", "add", "s3", f"s3://{bucket}/team", "--default"))
     ok(cli(root, "remote", "modify", "s3", "endpoint_url", endpoint))
-    commit(root, "tracked")
+    commit_without_hooks(root, "tracked", allow_empty=False)
     return World(base, root, files)
 
 

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import json
 import random
-import re
 import shutil
 from pathlib import Path
 
 import pytest
 
 from tests.support.cli import gm_proc
-from tests.support.git import git, make_repo
+from tests.support.git import git, make_repo, set_link
 from tests.support.state import index, tree_state
 from tests.support.store import assert_objects_sound, cache_root, objects, oid_of, packs
 
@@ -47,11 +46,6 @@ def build(root: Path) -> dict[str, bytes]:
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_bytes(data)
     return files
-
-
-def set_link(root: Path, mode: str) -> None:
-    cfg = root / ".gitmodel" / "config.toml"
-    cfg.write_text(re.sub(r'(?m)^link = ".*"$', f'link = "{mode}"', cfg.read_text()))
 
 
 def crash(gm, monkeypatch: pytest.MonkeyPatch, how: str, point: str, root: Path, *args: str) -> None:

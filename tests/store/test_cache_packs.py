@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import stat
 from pathlib import Path
@@ -18,20 +17,18 @@ import gitmodel
 from gitmodel.errors import CorruptObjectError
 from tests.support.cli import assert_one_line_error
 from tests.support.files import write_random_files
-from tests.support.git import git
+from tests.support.git import git, set_link
 from tests.support.state import cache_state
-from tests.support.store import assert_objects_sound, cache_root, flip_byte, loose_objects, oid_of, pack_entries, packs
-
-
-def pointer_oid(path: Path) -> str:
-    return path.read_text().split("oid ")[1].split()[0]
-
-
-def set_link(root: Path, mode: str) -> None:
-    cfg = root / ".gitmodel" / "config.toml"
-    text, n = re.subn(r'(?m)^link = ".*"$', f'link = "{mode}"', cfg.read_text())
-    assert n == 1
-    cfg.write_text(text)
+from tests.support.store import (
+    assert_objects_sound,
+    cache_root,
+    flip_byte,
+    loose_objects,
+    oid_of,
+    pack_entries,
+    packs,
+    pointer_oid,
+)
 
 
 def only_pack(root: Path) -> tuple[Path, Path]:

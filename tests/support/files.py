@@ -26,6 +26,12 @@ def write(root: Path, rel: str, data: bytes | str) -> Path:
     return write_at(root / rel, data)
 
 
+def write_files(root: Path, files: dict[str, bytes]) -> None:
+    """write() each of {rel path: bytes} below root."""
+    for rel, data in files.items():
+        write(root, rel, data)
+
+
 def read(root: Path, rel: str) -> bytes:
     return (root / rel).read_bytes()
 

@@ -10,6 +10,7 @@ run them for real, as subprocesses.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -61,15 +62,31 @@ def commit_with_hooks(root: Path, msg: str, *, check: bool = True) -> subprocess
     return proc
 
 
-def commit_without_hooks(root: Path, message: str, tag: str | None = None) -> str:
+def commit_without_hooks(root: Path, message: str, tag: str | None = None, *, allow_empty: bool = True) -> str:
     """`git add -A && git commit --no-verify --allow-empty`, then an annotated
     `tag` if given; returns the commit id.  For tests that are not about the
-    hooks (each hook is one more Python process per commit)."""
+    hooks (each hook is one more Python process per commit).  allow_empty=False:
+    the commit must change something (git fails it, so the test does, if not)."""
     git("add", "-A", cwd=root)
-    git("commit", "-q", "--no-verify", "--allow-empty", "-m", message, cwd=root)
+    git("commit", "-q", "--no-verify", *(["--allow-empty"] if allow_empty else []), "-m", message, cwd=root)
     if tag:
         git("tag", "-a", tag, "-m", f"Registering {tag}", cwd=root)
     return git("rev-parse", "HEAD", cwd=root).strip()
+
+
+def clone(src: Path, dest: Path) -> Path:
+    """`git clone src dest` (pointers only: the clone's cache starts empty); dest."""
+    git("clone", "-q", str(src), str(dest))
+    return dest
+
+
+def set_link(root: Path, mode: str) -> None:
+    """Set the committed config's `link = "..."` line to `mode`; the config
+    must have exactly one such line."""
+    cfg = root / ".gitmodel" / "config.toml"
+    text, n = re.subn(r'(?m)^link = ".*"$', f'link = "{mode}"', cfg.read_text())
+    assert n == 1
+    cfg.write_text(text)
 
 
 def hooks_dir(root: Path) -> Path:

@@ -4,6 +4,7 @@ remote's objects directly (bypassing gitmodel)."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 from gitmodel.remote.layout import object_key
 from gitmodel.store import oid as oidmod
 from tests.support.cli import gm_run
-from tests.support.files import write_at
+from tests.support.files import write_files
 from tests.support.git import git
 from tests.support.store import bad_objects, cache_root, loose_oids
 
@@ -33,8 +34,7 @@ def populate(root: Path, seed: int = 0) -> dict[str, bytes]:
         "data/dup.txt": b"beta\n",
         "data/sub/c.bin": os.urandom(500),
     }
-    for rel, data in files.items():
-        write_at(root / rel, data)
+    write_files(root, files)
     return files
 
 
@@ -43,6 +43,13 @@ def add_commit(root: Path, message: str = "data", paths: tuple[str, ...] = ("mod
     assert r.code == 0, r
     git("add", "-A", cwd=root)
     git("commit", "-qm", message, cwd=root)
+
+
+def push_json(*args: str, cwd: Path) -> dict[str, object]:
+    """`gitmodel push --json ARGS` in `cwd`; it must succeed; its report."""
+    r = gm_run(["push", "--json", *args], cwd=cwd)
+    assert r.code == 0, r
+    return dict(json.loads(r.out))
 
 
 def pushed_model(repo: Path, store: Path, data: bytes) -> str:

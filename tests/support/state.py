@@ -10,7 +10,7 @@ import stat
 from pathlib import Path
 
 from tests.support.git import git
-from tests.support.store import cache_root, oid_of
+from tests.support.store import cache_oids, cache_root, oid_of
 
 
 def tree_state(top: Path, skip_git: bool = True) -> dict[str, tuple[str, int, bytes]]:
@@ -57,6 +57,19 @@ def file_contents(root: Path, rel: str = "") -> dict[str, bytes]:
                 data = f"<dangling -> {os.readlink(p)}>".encode()
             out[os.path.relpath(p, top)] = data
     return out
+
+
+def mtime_state(root: Path) -> tuple[object, ...]:
+    """(every path's mtime, work tree and cache, not the rest of .git; git
+    status; the cache's loose oids): equal before and after a command that
+    must not even rewrite a file.  Left out: the cache lock (it records its
+    holder) and the stat cache's sqlite files (checkpointed whenever an
+    earlier in-process command's connection is collected)."""
+    files = sorted((str(p.relative_to(root)), p.stat().st_mtime_ns if p.is_file() else 0) for p in root.rglob("*")
+                   if (not str(p.relative_to(root)).startswith(".git")
+                       or str(p.relative_to(root)).startswith(".git/gitmodel/"))
+                   and p.name != "lock" and not p.name.startswith("state.db"))
+    return tuple(files), git("status", "--porcelain", cwd=root), frozenset(cache_oids(root))
 
 
 def index(root: Path) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import xxhash
 
+from tests.support.files import write
 from tests.support.git import git
 
 TMP_PREFIX = ".gm-tmp-"
@@ -190,3 +191,14 @@ def settle() -> None:
 
 def pointer_fields(path: Path) -> list[tuple[str, str]]:
     return [tuple(line.split(" ", 1)) for line in path.read_text().splitlines()]  # type: ignore[misc]
+
+
+def pointer_oid(path: Path) -> str:
+    """The oid a pointer file names (its `oid` field, read from the text)."""
+    return dict(pointer_fields(path))["oid"]
+
+
+def write_with_oid(root: Path, rel: str, data: bytes) -> str:
+    """write(root, rel, data); the oid those bytes have once added."""
+    write(root, rel, data)
+    return oid_of(data)

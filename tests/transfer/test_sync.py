@@ -18,8 +18,17 @@ from gitmodel.transfer import push as pushing
 from gitmodel.transfer import wanted
 from tests.support.cli import GITMODEL, gm_proc, gm_run
 from tests.support.files import write_at
-from tests.support.git import git, make_repo
-from tests.support.remote import Store, add_commit, add_remote, cache_intact, cache_tmp, populate, v1_tagged_then_v2
+from tests.support.git import clone, git, make_repo
+from tests.support.remote import (
+    Store,
+    add_commit,
+    add_remote,
+    cache_intact,
+    cache_tmp,
+    populate,
+    push_json,
+    v1_tagged_then_v2,
+)
 from tests.support.store import cache_oids
 
 
@@ -49,17 +58,6 @@ def setup(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.Mo
     git("add", "-A", cwd=root)
     git("commit", "-qm", "remote", cwd=root)
     return Setup(kind, root, files, store, url)
-
-
-def clone(src: Path, dest: Path) -> Path:
-    git("clone", "-q", str(src), str(dest))
-    return dest
-
-
-def push_json(*args: str, cwd: Path) -> dict[str, object]:
-    r = gm_run(["push", "--json", *args], cwd=cwd)
-    assert r.code == 0, r
-    return dict(json.loads(r.out))
 
 
 def test_push_then_pull_in_a_clone(setup: Setup, tmp_path: Path) -> None:

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import stat
 from pathlib import Path
 
 import pytest
 
-from tests.support.git import git
+from tests.support.git import git, set_link
 from tests.support.state import repo_state
 from tests.support.store import assert_objects_sound, cache_root, hash_file, objects, oid_of, pointer_fields
 
@@ -29,13 +28,6 @@ def setup_tracked(gm, root: Path) -> None:
     (d / "run.sh").chmod(0o755)
     r = gm("add", "m.bin", "d")
     assert r.code == 0, r
-
-
-def set_link(root: Path, mode: str) -> None:
-    cfg = root / ".gitmodel" / "config.toml"
-    text, n = re.subn(r'(?m)^link = ".*"$', f'link = "{mode}"', cfg.read_text())
-    assert n == 1
-    cfg.write_text(text)
 
 
 def status_json(gm) -> dict[str, dict[str, object]]:

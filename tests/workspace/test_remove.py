@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import re
 import stat
 from pathlib import Path
 
 from tests.support.cli import assert_one_line_error
-from tests.support.git import git
+from tests.support.git import git, set_link
 from tests.support.state import repo_state
 from tests.support.store import objects
 
 MODEL = b"weights" * 500
-
-
-def set_link(root: Path, mode: str) -> None:
-    cfg = root / ".gitmodel" / "config.toml"
-    cfg.write_text(re.sub(r'(?m)^link = ".*"$', f'link = "{mode}"', cfg.read_text()))
 
 
 def test_remove_keeps_the_file_and_drops_pointer_and_ignore_line(gm, repo: Path) -> None:
