@@ -221,7 +221,7 @@ def _object_for(r: Repo, rel: str, rev: str | None) -> tuple[str, int, str]:
     p = pointer_of(rel)
     if p is not None:
         if p.is_dir:
-            raise GitmodelError(f"{rel} is a tracked folder; open one of its files, like {rel}/NAME")
+            raise GitmodelError(f"{rel} is a tracked folder", hint=f"open one of its files, like {rel}/NAME")
         return p.oid, p.size, rel
     parts = rel.split("/")
     for i in range(len(parts) - 1, 0, -1):

@@ -75,21 +75,31 @@ class RemoteError(GitmodelError):
 
 
 # Environment failures that are the user's to fix, not bugs: one line, exit 1.
-_OS_HINTS = {
-    28: "no space left on the device; free some space and run the command again",  # ENOSPC
-    122: "disk quota exceeded; free some space and run the command again",  # EDQUOT
-    13: "permission denied; fix the permissions and run the command again",  # EACCES
-    1: "operation not permitted; fix the permissions and run the command again",  # EPERM
-    30: "the filesystem is read-only; gitmodel needs to write there",  # EROFS
-    5: "input/output error from the disk; check the device",  # EIO
-    27: "a file grew past the size limit (ulimit -f) or the filesystem's maximum; "  # EFBIG
-        "raise the limit or free some space, and run the command again",
+# errno -> (what happened, what to do next or None).
+_OS_HINTS: dict[int, tuple[str, str | None]] = {
+    28: ("no space left on the device", "free some space and run the command again"),  # ENOSPC
+    122: ("disk quota exceeded", "free some space and run the command again"),  # EDQUOT
+    13: ("permission denied", "fix the permissions and run the command again"),  # EACCES
+    1: ("operation not permitted", "fix the permissions and run the command again"),  # EPERM
+    30: ("the filesystem is read-only; gitmodel needs to write there", None),  # EROFS
+    5: ("input/output error from the disk", "check the device"),  # EIO
+    27: ("a file grew past the size limit (ulimit -f) or the filesystem's maximum",  # EFBIG
+         "raise the limit or free some space, and run the command again"),
 }
 
 
-def os_error_message(e: OSError) -> str | None:
-    hint = _OS_HINTS.get(e.errno or 0)
-    if hint is None:
+def os_error(e: OSError) -> GitmodelError | None:
+    """The environment failure `e` as a GitmodelError (message and hint
+    apart), or None when its errno is not one of those: then it is a bug."""
+    known = _OS_HINTS.get(e.errno or 0)
+    if known is None:
         return None
+    what, hint = known
     where = f" ({e.filename})" if e.filename else ""
-    return f"{e.strerror or 'error'}{where}: {hint}"
+    return GitmodelError(f"{e.strerror or 'error'}{where}: {what}", hint=hint)
+
+
+def os_error_message(e: OSError) -> str | None:
+    """`os_error(e)` as the one line the CLI prints, or None."""
+    error = os_error(e)
+    return None if error is None else str(error)

@@ -59,10 +59,11 @@ class FormatError(GitmodelError):
     can say "at v1.2.0, metrics.json: ..." and carry on with the rest.
     """
 
-    def __init__(self, filename: str, detail: str) -> None:
+    def __init__(self, filename: str, detail: str, *,
+                 hint: str | None = "fix the file and run the command again") -> None:
         self.filename = filename
         self.detail = detail
-        super().__init__(f"{filename}: {detail}; fix the file and run the command again")
+        super().__init__(f"{filename}: {detail}", hint=hint)
 
 
 def detect_format(filename: str) -> str:

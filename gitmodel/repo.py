@@ -52,7 +52,7 @@ class Repo:
 
     def require_init(self) -> None:
         if not os.path.isdir(os.path.join(self.root, CONFIG_DIR)):
-            raise GitmodelError(f"gitmodel is not set up in {self.root}; run `gitmodel init` first")
+            raise GitmodelError(f"gitmodel is not set up in {self.root}", hint="run `gitmodel init` first")
         if not os.path.isdir(self.cache.tmp):
             # A fresh clone has the committed config but not the cache.
             self.cache.ensure()
@@ -69,14 +69,14 @@ class Repo:
         user is judged where it points by the caller."""
         full = os.path.normpath(os.path.join(cwd or os.getcwd(), user_path))
         if os.path.realpath(full) == self.root:  # its parent is outside: say what it really is
-            raise PathError(f"{user_path}: is the repository root; name a file or folder inside it")
+            raise PathError(f"{user_path}: is the repository root", hint="name a file or folder inside it")
         parent, name = os.path.split(full)
         real_parent = os.path.realpath(parent)
         if real_parent != self.root and not real_parent.startswith(self.root + os.sep):
             raise PathError(f"{user_path}: is outside the repository {self.root}")
         rel = os.path.relpath(os.path.join(real_parent, name), self.root)
         if rel == ".":
-            raise PathError(f"{user_path}: is the repository root; name a file or folder inside it")
+            raise PathError(f"{user_path}: is the repository root", hint="name a file or folder inside it")
         rel = rel.replace(os.sep, "/")
         top = rel.split("/", 1)[0]
         if top in (".git", CONFIG_DIR) or rel.endswith("/.git") or "/.git/" in rel:

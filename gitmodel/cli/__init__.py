@@ -40,7 +40,7 @@ def _fail(message: str, code: int) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from gitmodel.errors import GitmodelError, os_error_message, render
+    from gitmodel.errors import GitmodelError, os_error, render
 
     debug = os.environ.get("GITMODEL_DEBUG") == "1"
     try:
@@ -64,12 +64,12 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     except OSError as e:
-        os_message = os_error_message(e)
+        known = os_error(e)
         if debug:
             raise
-        if os_message is None:  # a bare `raise` here would skip the handler below: a traceback, exit 1
+        if known is None:  # a bare `raise` here would skip the handler below: a traceback, exit 1
             return _unexpected(e)
-        return _fail(os_message, 1)
+        return _fail(render(known.message, known.hint), 1)
     except Exception as e:
         if debug:
             raise

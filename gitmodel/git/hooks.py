@@ -96,7 +96,7 @@ def install(repo: Repo, python: str | None = None) -> HookReport:
         path = os.path.join(folder, name)
         text = render(name, python)
         if os.path.isdir(path):
-            raise GitmodelError(f"{path} is a folder, not a hook; move it away and run `gitmodel install-hooks`")
+            raise GitmodelError(f"{path} is a folder, not a hook", hint="move it away and run `gitmodel install-hooks`")
         if is_ours(path):
             with open(path, encoding="utf-8", errors="replace") as f:
                 same = f.read() == text and os.access(path, os.X_OK)
@@ -107,8 +107,8 @@ def install(repo: Repo, python: str | None = None) -> HookReport:
             continue
         move = os.path.lexists(path)
         if move and os.path.lexists(path + LEGACY_SUFFIX):
-            raise GitmodelError(f"{path} and {name}{LEGACY_SUFFIX} both exist and neither is gitmodel's; merge them "
-                                f"into {name}{LEGACY_SUFFIX}, then run `gitmodel install-hooks`")
+            raise GitmodelError(f"{path} and {name}{LEGACY_SUFFIX} both exist and neither is gitmodel's",
+                                hint=f"merge them into {name}{LEGACY_SUFFIX}, then run `gitmodel install-hooks`")
         plan.append((name, text, move))
     if plan:
         os.makedirs(folder, exist_ok=True)

@@ -92,9 +92,10 @@ def log(repo: Repo, user_path: str | None = None, *, limit: int | None = None, r
     proc = gitops.run([*args, commit, "--", *specs], cwd=repo.root)
     entries = _parse(proc.stdout.decode("utf-8", "surrogateescape"))
     if not entries and user_path:
-        raise PathError(f"{user_path}: no commit holds a gitmodel pointer for it; commit one "
-                        f"(`gitmodel add {user_path}`, then `git commit`), "
-                        f"or see what is tracked with `gitmodel status`")
+        raise PathError(f"{user_path}: no commit holds a gitmodel pointer for it",
+                        hint=f"commit one "
+                             f"(`gitmodel add {user_path}`, then `git commit`), "
+                             f"or see what is tracked with `gitmodel status`")
     _read_pointers(repo, entries)
     tags = version_tags(repo)
     for e in entries:

@@ -39,7 +39,8 @@ def resolve_commit(repo: Repo, rev: str) -> pygit2.Commit:
         obj = g.revparse_single(rev)
         commit = obj.peel(pygit2.Commit)
     except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
-        raise GitmodelError(f"unknown revision {rev!r}; check it with `git log --oneline` or `git tag`") from None
+        raise GitmodelError(f"unknown revision {rev!r}",
+                            hint="check it with `git log --oneline` or `git tag`") from None
     return commit
 
 

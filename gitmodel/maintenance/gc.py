@@ -368,8 +368,8 @@ class GcReport:
 
 def check_keep_days(keep_days: float) -> float:
     if not keep_days >= 0 or keep_days > 100_000:  # also refuses NaN
-        raise GitmodelError(f"--keep-days {keep_days} is not a number of days from 0 up; "
-                            f"try `gitmodel gc --keep-days {int(DEFAULT_KEEP_DAYS)}`")
+        raise GitmodelError(f"--keep-days {keep_days} is not a number of days from 0 up",
+                            hint=f"try `gitmodel gc --keep-days {int(DEFAULT_KEEP_DAYS)}`")
     return keep_days
 
 
@@ -377,21 +377,22 @@ def refuse_if_unsafe(r: Reachable) -> None:
     if r.newer_format:
         where, version = next(iter(r.newer_format.items()))
         raise GcRefusedError(f"nothing deleted: {where} is a pointer in format {version}, newer than this "
-                             f"gitmodel reads ({ptr.VERSION}), so what it references is unknown; upgrade gitmodel")
+                             f"gitmodel reads ({ptr.VERSION}), so what it references is unknown",
+                             hint="upgrade gitmodel")
     if r.unknown_manifests:
         moid, where = next(iter(r.unknown_manifests.items()))
         more = f" (and {len(r.unknown_manifests) - 1} more)" if len(r.unknown_manifests) > 1 else ""
         raise GcRefusedError(
             f"nothing deleted: the manifest {moid} of the folder in {where}{more} is not in the cache or is "
-            f"corrupt, so which objects it lists is unknown; run `gitmodel fetch --all-branches --all-tags` "
-            f"(and `gitmodel fsck`), then `gitmodel gc` again")
+            f"corrupt, so which objects it lists is unknown",
+            hint="run `gitmodel fetch --all-branches --all-tags` (and `gitmodel fsck`), then `gitmodel gc` again")
 
 
 def refuse_if_shallow(repo: Repo) -> None:
     out = gitops.run(["rev-parse", "--is-shallow-repository"], cwd=repo.root).stdout.decode().strip()
     if out == "true":
         raise GcRefusedError("nothing deleted: this clone is shallow, so gc cannot see the history that may "
-                             "need its objects; run `git fetch --unshallow` first")
+                             "need its objects", hint="run `git fetch --unshallow` first")
 
 
 def gc(repo: Repo, *, dry_run: bool = False, keep_days: float = DEFAULT_KEEP_DAYS, now: float | None = None,

@@ -139,8 +139,8 @@ def _delete_pack(p: StoredPack) -> None:
 def _check_writable(cache: Cache, packs: bool = False) -> None:
     for base in [os.path.join(cache.objects, oidmod.ALGO)] + ([cache.packs] if packs else []):
         if not os.access(base, os.W_OK | os.X_OK):
-            raise GitmodelError(f"the cache folder {base} is not writable, so gc cannot delete anything; "
-                                f"fix its permissions (chmod -R u+w) and run `gitmodel gc` again")
+            raise GitmodelError(f"the cache folder {base} is not writable, so gc cannot delete anything",
+                                hint="fix its permissions (chmod -R u+w) and run `gitmodel gc` again")
 
 
 def unlink(path: str) -> None:

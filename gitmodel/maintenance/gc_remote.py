@@ -86,8 +86,8 @@ def _ls_remote(repo: Repo, name: str) -> str:
     try:
         proc = gitops.run(["ls-remote", name], cwd=repo.root, env=env, timeout=LS_REMOTE_TIMEOUT, check=False)
     except gitops.GitTimeoutError:
-        raise GcRefusedError(f"nothing deleted: the git remote '{name}' did not answer `git ls-remote`; "
-                             f"check the network and run `gitmodel gc -r` again") from None
+        raise GcRefusedError(f"nothing deleted: the git remote '{name}' did not answer `git ls-remote`",
+                             hint="check the network and run `gitmodel gc -r` again") from None
     if proc.returncode != 0:
         lines = proc.stderr.decode(errors="replace").strip().splitlines()
         from gitmodel.remote.spec import redact
@@ -157,19 +157,19 @@ class RemoteLock:
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(float(cur.get("expires", 0))))
             raise GitmodelError(
                 f"{self.remote.where} is locked by {cur.get('holder', '?')} (pid {cur.get('pid', '?')} on "
-                f"{cur.get('host', '?')}) until {when}; wait for it to finish, then run the command again")
+                f"{cur.get('host', '?')}) until {when}", hint="wait for it to finish, then run the command again")
         # Expired or dead: replace it, then make sure we won any race for it.
         self.remote.delete_meta(LOCK_NAME)
         if not self.remote.write_meta(LOCK_NAME, self._body(), exclusive=True):
-            raise GitmodelError(f"{self.remote.where}: another gitmodel gc took the lock first; "
-                                f"wait for it to finish, then run the command again")
+            raise GitmodelError(f"{self.remote.where}: another gitmodel gc took the lock first",
+                                hint="wait for it to finish, then run the command again")
         self._confirm()
 
     def _confirm(self) -> None:
         cur = self._current()
         if not cur or cur.get("token") != self.token:
-            raise GitmodelError(f"{self.remote.where}: another gitmodel gc took the lock at the same time; "
-                                f"wait for it to finish, then run the command again")
+            raise GitmodelError(f"{self.remote.where}: another gitmodel gc took the lock at the same time",
+                                hint="wait for it to finish, then run the command again")
 
     def renew(self) -> None:
         if time.time() - self.renewed > LOCK_RENEW:
@@ -202,7 +202,7 @@ def gc_remote(repo: Repo, remote: str | None, *, dry_run: bool = False, keep_day
         name = stale[0].split(" ", 1)[0]
         more = f" and {len(stale) - 1} more" if len(stale) > 1 else ""
         raise GcRefusedError(f"nothing deleted: this clone's refs do not match the git remote '{name}' "
-                             f"({stale[0].split(' ', 1)[1]}{more}); run `git fetch --all --tags` first")
+                             f"({stale[0].split(' ', 1)[1]}{more})", hint="run `git fetch --all --tags` first")
     r = from_repo(repo, remote)
     report = GcReport(dry_run, keep_days, r.where)
     lock = RemoteLock(r)

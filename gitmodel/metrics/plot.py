@@ -368,7 +368,7 @@ def to_png(chart: Chart, width: int = 960, height: int = 540) -> bytes:
 
 def check_output(path: str) -> None:
     if not path.lower().endswith(FORMATS):
-        raise GitmodelError(f"{path}: unknown chart format; name the output file .html, .svg or .png")
+        raise GitmodelError(f"{path}: unknown chart format", hint="name the output file .html, .svg or .png")
 
 
 def render(chart: Chart, path: str, width: int = 960, height: int = 540) -> bytes:

@@ -72,8 +72,8 @@ def _as_list(value: Any) -> list[str]:
         return [value]
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return list(value)
-    raise GitmodelError(f"expected a file name or a list of file names in .gitmodel/config.toml, found {value!r}; "
-                        f"fix the config")
+    raise GitmodelError(f"expected a file name or a list of file names in .gitmodel/config.toml, found {value!r}",
+                        hint="fix the config")
 
 
 def check_relpath(rel: str, where: str) -> str:
@@ -83,7 +83,7 @@ def check_relpath(rel: str, where: str) -> str:
         rel = rel[2:]
     parts = rel.split("/")
     if not rel or rel.startswith("/") or ".." in parts or "" in parts or parts[0] in (".git", ".gitmodel"):
-        raise GitmodelError(f"{where}: {rel!r} is not a path inside the repository; fix .gitmodel/config.toml")
+        raise GitmodelError(f"{where}: {rel!r} is not a path inside the repository", hint="fix .gitmodel/config.toml")
     return rel
 
 
@@ -100,7 +100,7 @@ def declared_files(repo: Repo, kind: str, model: str | None = None) -> list[str]
     decls = all_models(repo)
     if model is not None:
         if model not in decls:
-            raise GitmodelError(f"no model named {model!r} is declared; see `gitmodel model add --help`")
+            raise GitmodelError(f"no model named {model!r} is declared", hint="see `gitmodel model add --help`")
         out += [check_relpath(f, f"model.{model}.{kind}") for f in _as_list(_file_of(decls[model], kind))]
     else:
         for name, spec in decls.items():
@@ -124,8 +124,9 @@ def files_for(repo: Repo, kind: str, targets: Sequence[str] | None = None, model
     files = declared_files(repo, kind, model)
     if not files and required:
         raise GitmodelError(
-            f"no {kind} files are declared; pass --targets FILE, or add `[{kind}] files = [\"{kind}.json\"]` "
-            f"to .gitmodel/config.toml (or declare them on a model: `gitmodel model add`)")
+            f"no {kind} files are declared",
+            hint=f"pass --targets FILE, or add `[{kind}] files = [\"{kind}.json\"]` "
+                 f"to .gitmodel/config.toml (or declare them on a model: `gitmodel model add`)")
     return files
 
 

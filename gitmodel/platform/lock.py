@@ -65,8 +65,8 @@ class RepoLock:
                     holder = os.pread(fd, 512, 0).decode(errors="replace").strip() or "unknown"
                     os.close(fd)
                     raise LockError(
-                        f"the repository is locked by another gitmodel process ({holder}); "
-                        f"wait for it to finish, or stop it, then run the command again") from None
+                        f"the repository is locked by another gitmodel process ({holder})",
+                        hint="wait for it to finish, or stop it, then run the command again") from None
                 time.sleep(delay)
                 delay = min(delay * 2, 0.2)
         info = f"pid {os.getpid()} on {os.uname().nodename}: {' '.join(sys.argv[1:3]) or 'python'}"

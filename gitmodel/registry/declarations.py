@@ -47,7 +47,7 @@ def _from_table(name: str, table: Any, where: str) -> Model:
         raise ConfigError(f"{where}: [model.{name}] must be a table with at least `path = \"...\"`")
     path = table.get("path")
     if not isinstance(path, str) or not path:
-        raise ConfigError(f"{where}: [model.{name}] has no `path`; set it to the tracked artifact")
+        raise ConfigError(f"{where}: [model.{name}] has no `path`", hint="set it to the tracked artifact")
     data = table.get("data", [])
     if isinstance(data, str):
         data = [data]
@@ -78,7 +78,7 @@ def find(repo: Repo, name: str) -> Model | None:
 def get(repo: Repo, name: str) -> Model:
     model = find(repo, name)
     if model is None:
-        raise GitmodelError(f"unknown model {name!r}; declare it with `gitmodel model add {name} PATH`")
+        raise GitmodelError(f"unknown model {name!r}", hint=f"declare it with `gitmodel model add {name} PATH`")
     return model
 
 
@@ -135,15 +135,15 @@ def make(repo: Repo, name: str, path: str, data: list[str] | None = None, params
     if rel.endswith(ptr.SUFFIX):
         rel = ptr.target_path(rel)
     if not os.path.isfile(repo.abspath(ptr.pointer_path(rel))):
-        raise GitmodelError(f"{rel} is not tracked by gitmodel; run `gitmodel add {rel}` first")
+        raise GitmodelError(f"{rel} is not tracked by gitmodel", hint=f"run `gitmodel add {rel}` first")
     data_rels: list[str] = []
     for d in data or []:
         drel = repo.relpath(d, cwd)
         if drel.endswith(ptr.SUFFIX):
             drel = ptr.target_path(drel)
         if not (os.path.lexists(repo.abspath(drel)) or os.path.isfile(repo.abspath(ptr.pointer_path(drel)))):
-            raise GitmodelError(f"data {d}: no such file or folder; track it with `gitmodel add {d}` "
-                                f"(or commit it to git) first")
+            raise GitmodelError(f"data {d}: no such file or folder",
+                                hint=f"track it with `gitmodel add {d}` (or commit it to git) first")
         if drel == rel:
             raise GitmodelError(f"data {d}: is the model's own artifact")
         if drel not in data_rels:
@@ -164,8 +164,8 @@ def declare(repo: Repo, model: Model, *, replace: bool = False, stage: bool = Tr
         if old == model:
             return False
         if old is not None and not replace:
-            raise GitmodelError(f"model {model.name!r} is already declared with path {old.path}; "
-                                f"pass --replace to change it, or edit {CONFIG_DIR}/{CONFIG_FILE}")
+            raise GitmodelError(f"model {model.name!r} is already declared with path {old.path}",
+                                hint=f"pass --replace to change it, or edit {CONFIG_DIR}/{CONFIG_FILE}")
 
         def change(doc: Any) -> None:
             import tomlkit

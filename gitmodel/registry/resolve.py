@@ -54,29 +54,30 @@ def pick(state: ModelState, ref: VersionRef, text: str, *, deregistered: bool = 
     A deregistered version is refused unless `deregistered` (show does)."""
     name = state.name
     if not state.versions:
-        raise GitmodelError(f"{text}: model {name!r} has no versions; see `gitmodel versions` for the models here")
+        raise GitmodelError(f"{text}: model {name!r} has no versions",
+                            hint="see `gitmodel versions` for the models here")
     if ref.latest:
         v = state.latest()
         if v is None:
-            raise GitmodelError(f"{text}: model {name!r} has no registered version; create one with "
-                                f"`gitmodel tag {name}`")
+            raise GitmodelError(f"{text}: model {name!r} has no registered version",
+                                hint=f"create one with `gitmodel tag {name}`")
         return v
     if ref.stage:
         holder = state.stages.get(ref.stage)
         if holder is None:
             held = ", ".join(state.stages) or "none"
-            raise GitmodelError(f"{text}: no version of {name} is in stage {ref.stage} (stages held now: {held}); "
-                                f"assign it with `gitmodel promote {name} VERSION {ref.stage}`")
+            raise GitmodelError(f"{text}: no version of {name} is in stage {ref.stage} (stages held now: {held})",
+                                hint=f"assign it with `gitmodel promote {name} VERSION {ref.stage}`")
         return state.versions[holder]
     assert ref.version is not None
     v = state.versions.get(ref.version)
     if v is None or not v.registered:
         known = ", ".join(x.name for x in state.newest_first()[:5]) or "none"
-        raise GitmodelError(f"{text}: model {name!r} has no version {ref.version} (newest: {known}); "
-                            f"see `gitmodel versions {name}`")
+        raise GitmodelError(f"{text}: model {name!r} has no version {ref.version} (newest: {known})",
+                            hint=f"see `gitmodel versions {name}`")
     if v.deregistered and not deregistered:
-        raise GitmodelError(f"{text}: {name} {ref.version} was deregistered (tag {name}@{ref.version}!); "
-                            f"see `gitmodel history {name}`")
+        raise GitmodelError(f"{text}: {name} {ref.version} was deregistered (tag {name}@{ref.version}!)",
+                            hint=f"see `gitmodel history {name}`")
     return v
 
 
@@ -105,18 +106,18 @@ def resolve_version(repo: Repo, text: str) -> tuple[ModelState, Version]:
         state = model_state(repo, tag.model)
         event = next((e for e in state.events if e.tag == text), None)
         if event is None:
-            raise GitmodelError(f"{text}: no such annotated tag; see `gitmodel history {tag.model}`")
+            raise GitmodelError(f"{text}: no such annotated tag", hint=f"see `gitmodel history {tag.model}`")
         if tag.version is not None and tag.version in state.versions:
             return state, state.versions[tag.version]
         v = state.by_commit(event.commit)
         if v is None:  # a deprecation tag: the commit it marks may hold no version
-            raise GitmodelError(f"{text} marks no version of {tag.model}; see `gitmodel versions {tag.model}`")
+            raise GitmodelError(f"{text} marks no version of {tag.model}", hint=f"see `gitmodel versions {tag.model}`")
         return state, v
     state = model_state(repo, text)
     if state.events:
         return state, pick(state, VersionRef(text, latest=True), text)
     raise GitmodelError(f"{text!r} is neither a model with versions nor a version reference "
-                        f"(NAME@v1.2.0, NAME@latest, NAME#STAGE); see `gitmodel versions`")
+                        f"(NAME@v1.2.0, NAME@latest, NAME#STAGE)", hint="see `gitmodel versions`")
 
 
 def commit_for(repo: Repo, rev: str) -> str | None:

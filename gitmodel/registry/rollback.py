@@ -58,13 +58,13 @@ def _fetch(repo: Repo, pointer: ptr.Pointer, ref: str, progress: Progress | None
         from gitmodel.transfer import fetch as transfer
     except ImportError:
         raise ObjectMissingError(f"the artifact of {ref} ({missing[0]}) is not in the cache and this "
-                                 f"installation cannot fetch it; run `gitmodel pull` where the remote is "
-                                 f"set up, then roll back again") from None
+                                 f"installation cannot fetch it",
+                                 hint="run `gitmodel pull` where the remote is set up, then roll back again") from None
     report = transfer.fetch_oids(repo, missing, progress=progress)  # a manifest brings its files
     left = _needed_oids(repo, pointer)
     if left:
         raise ObjectMissingError(f"the artifact of {ref} is incomplete after fetching ({len(left)} objects "
-                                 f"missing, first {left[0]}); run `gitmodel fetch --rev {ref}` and try again")
+                                 f"missing, first {left[0]})", hint=f"run `gitmodel fetch --rev {ref}` and try again")
     return report.downloaded
 
 
@@ -121,14 +121,14 @@ def rollback(repo: Repo, name: str, to: str, *, stage: bool = True,
     with repo.lock:
         state = model_state(repo, name)
         if not state.versions:
-            raise GitmodelError(f"model {name!r} has no versions to roll back to; see `gitmodel versions`")
+            raise GitmodelError(f"model {name!r} has no versions to roll back to", hint="see `gitmodel versions`")
         v = find_version(state, to)
         model = model_for(repo, state, v)
         snap = v.snapshot
         path = snap.artifact.path if snap is not None else model.path if model is not None else None
         if path is None:
-            raise GitmodelError(f"model {name!r}: which path it tracks is unknown; declare it with "
-                                f"`gitmodel model add {name} PATH`")
+            raise GitmodelError(f"model {name!r}: which path it tracks is unknown",
+                                hint=f"declare it with `gitmodel model add {name} PATH`")
         ref = v.ref()
         try:
             new = pointer_at(repo, v.commit, path)
@@ -141,18 +141,20 @@ def rollback(repo: Repo, name: str, to: str, *, stage: bool = True,
         status = workspace_status.status_of(repo, tracked.Target(path, old)) if old is not None else None
         absp = repo.abspath(path)
         if old is None and os.path.lexists(absp):
-            raise GitmodelError(f"{path} exists but is not tracked by gitmodel; move it away before rolling back")
+            raise GitmodelError(f"{path} exists but is not tracked by gitmodel",
+                                hint="move it away before rolling back")
         if old is not None and status is not None:
             if old.is_dir and not repo.cache.has(old.oid) and os.path.isdir(absp):
                 raise GitmodelError(f"the manifest of {path} is not in the cache, so its files cannot be "
-                                    f"checked; run `gitmodel pull {path}` first")
+                                    f"checked", hint=f"run `gitmodel pull {path}` first")
             # Files added to a tracked folder are not at risk (they stay);
             # changed files are, and so is a file where a folder belongs.
             at_risk = bool(status.modified) or (status.state == workspace_status.MODIFIED and not status.added
                                                 and not status.deleted)
             if at_risk or (old.is_dir and os.path.lexists(absp) and not os.path.isdir(absp)):
-                raise GitmodelError(f"{path} has changes that are not recorded; run `gitmodel add {path}` (or "
-                                    f"`gitmodel checkout --force {path}` to drop them) before rolling back")
+                raise GitmodelError(f"{path} has changes that are not recorded",
+                                    hint=f"run `gitmodel add {path}` (or "
+                                         f"`gitmodel checkout --force {path}` to drop them) before rolling back")
             if new.same_content(old) and status.state == workspace_status.UNCHANGED:
                 return RollbackResult(name, v.name, path, new, changed=False)
         fetched = _fetch(repo, new, ref, progress)
@@ -172,7 +174,7 @@ def rollback(repo: Repo, name: str, to: str, *, stage: bool = True,
         report = workspace.checkout(repo, [path], cwd=repo.root, progress=progress)
         if report.skipped_modified or report.not_in_cache:
             left = (report.skipped_modified + report.not_in_cache)[0]
-            raise GitmodelError(f"{ref}: the pointer is back but {left} could not be restored; "
-                                f"run `gitmodel checkout {path}`")
+            raise GitmodelError(f"{ref}: the pointer is back but {left} could not be restored",
+                                hint=f"run `gitmodel checkout {path}`")
     return RollbackResult(name, v.name, path, new, changed=True, fetched=fetched, restored=report.restored,
                           staged=stage)

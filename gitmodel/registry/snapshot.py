@@ -172,8 +172,8 @@ def snapshot_at(repo: Repo, model: Model, commit: pygit2.Commit, version: str) -
     artifact = _item_at(g, tree, model.path, short)
     if artifact.pointer is None:
         raise GitmodelError(f"{model.name}: commit {short} has no {ptr.pointer_path(model.path)}, so it "
-                            f"holds no version of {model.path}; run `gitmodel add {model.path}` and "
-                            f"`git commit` first, or pick another --rev")
+                            f"holds no version of {model.path}",
+                            hint=f"run `gitmodel add {model.path}` and `git commit` first, or pick another --rev")
     warnings: list[str] = []
     data = []
     for d in model.data:

@@ -404,8 +404,8 @@ def list_versions(repo: Repo, name: str | None = None, include_inactive: bool = 
     if name is not None:
         state = model_state(repo, name)
         if not state.events and (not os.path.isdir(repo.config.dir) or models.find(repo, name) is None):
-            raise GitmodelError(f"unknown model {name!r}: no version tags and no declaration; "
-                                f"see `gitmodel versions` for the models here")
+            raise GitmodelError(f"unknown model {name!r}: no version tags and no declaration",
+                                hint="see `gitmodel versions` for the models here")
         states = {name: state}
     else:
         states = all_states(repo)
@@ -425,7 +425,7 @@ def history(repo: Repo, name: str | None = None) -> list[EventInfo]:
     """Every registry event, newest first (GTO's order)."""
     states = {name: model_state(repo, name)} if name else all_states(repo)
     if name and not states[name].events:
-        raise GitmodelError(f"model {name!r} has no version tags; see `gitmodel versions` for the models here")
+        raise GitmodelError(f"model {name!r} has no version tags", hint="see `gitmodel versions` for the models here")
     rows = [(e.order(), event_info(e, st)) for st in states.values() for e in st.events]
     rows.sort(key=lambda r: r[0], reverse=True)
     return [r for _, r in rows]

@@ -108,10 +108,10 @@ def _git_remote(repo: Repo) -> str:
     if len(names) == 1:
         return names[0]
     if not names:
-        raise GitmodelError("--push: this repository has no git remote; add one with "
-                            "`git remote add origin URL`, or tag without --push")
-    raise GitmodelError(f"--push: several git remotes ({', '.join(names)}) and none is origin; "
-                        f"tag without --push, then `git push REMOTE TAG`")
+        raise GitmodelError("--push: this repository has no git remote",
+                            hint="add one with `git remote add origin URL`, or tag without --push")
+    raise GitmodelError(f"--push: several git remotes ({', '.join(names)}) and none is origin",
+                        hint="tag without --push, then `git push REMOTE TAG`")
 
 
 def _push_plan(repo: Repo) -> str:
@@ -119,8 +119,8 @@ def _push_plan(repo: Repo) -> str:
     try:
         from gitmodel.transfer import push as transfer  # noqa: F401
     except ImportError:
-        raise GitmodelError("--push needs gitmodel's remote support, which this installation lacks; "
-                            "tag without --push, then run `gitmodel push` and `git push --tags`") from None
+        raise GitmodelError("--push needs gitmodel's remote support, which this installation lacks",
+                            hint="tag without --push, then run `gitmodel push` and `git push --tags`") from None
     return _git_remote(repo)
 
 
@@ -155,12 +155,12 @@ def _check_workspace(repo: Repo, model: Model, snap: Snapshot) -> None:
     current = ptr.read(repo.abspath(pointer_rel), pointer_rel)
     committed = snap.artifact.pointer
     if not current.same_content(committed):
-        raise GitmodelError(f"{pointer_rel} has changes that are not committed; run `git commit` first "
-                            f"(a version marks a commit), or pass --rev to tag another one")
+        raise GitmodelError(f"{pointer_rel} has changes that are not committed",
+                            hint="run `git commit` first (a version marks a commit), or pass --rev to tag another one")
     status = workspace.status_of(repo, tracked.Target(model.path, current))
     if status.state == workspace.MODIFIED:
-        raise GitmodelError(f"{model.path} is modified and not re-added; run `gitmodel add {model.path}` and "
-                            f"`git commit`, then tag")
+        raise GitmodelError(f"{model.path} is modified and not re-added",
+                            hint=f"run `gitmodel add {model.path}` and `git commit`, then tag")
 
 
 def register(repo: Repo, name: str, version: str | None = None, *, bump: str | None = None,
@@ -188,19 +188,19 @@ def register(repo: Repo, name: str, version: str | None = None, *, bump: str | N
             if model is None:
                 model = declare = wanted
             elif model.path != wanted.path:
-                raise GitmodelError(f"model {name!r} is declared with path {model.path}, not {wanted.path}; "
-                                    f"change it with `gitmodel model add {name} {wanted.path} --replace`")
+                raise GitmodelError(f"model {name!r} is declared with path {model.path}, not {wanted.path}",
+                                    hint=f"change it with `gitmodel model add {name} {wanted.path} --replace`")
         if model is None:
             model = model_for(repo, state)
         if model is None:
-            raise GitmodelError(f"unknown model {name!r}; declare it with `gitmodel model add {name} PATH`, "
-                                f"or pass --path PATH")
+            raise GitmodelError(f"unknown model {name!r}",
+                                hint=f"declare it with `gitmodel model add {name} PATH`, or pass --path PATH")
         try:
             commit = resolve_commit(repo, rev or "HEAD")
         except GitmodelError:
             if rev is None:
-                raise GitmodelError("there is no commit to tag yet; commit the model's pointer first "
-                                    "(`git commit`)") from None
+                raise GitmodelError("there is no commit to tag yet",
+                                    hint="commit the model's pointer first (`git commit`)") from None
             raise
         sha = str(commit.id)
         if version is None:
@@ -216,7 +216,7 @@ def register(repo: Repo, name: str, version: str | None = None, *, bump: str | N
         tag = TagName(Action.REGISTER, name, version=version).format()
         if existing is not None or _tag_exists(repo, tag):
             where = f" (commit {existing.commit[:10]})" if existing else ""
-            raise GitmodelError(f"{name}@{version} exists already{where}; pick another version or use --bump")
+            raise GitmodelError(f"{name}@{version} exists already{where}", hint="pick another version or use --bump")
         snap, warnings = snapshot_at(repo, model, commit, version)
         if sha == _head_commit(repo):
             _check_workspace(repo, model, snap)
@@ -244,7 +244,7 @@ def promote(repo: Repo, name: str, version: str, stage: str, *, message: str | N
     with _lock(repo):
         state = model_state(repo, name)
         if not state.versions:
-            raise GitmodelError(f"model {name!r} has no versions; create one with `gitmodel tag {name}`")
+            raise GitmodelError(f"model {name!r} has no versions", hint=f"create one with `gitmodel tag {name}`")
         v = find_version(state, version)
         if state.stages.get(stage) == v.name:
             raise GitmodelError(f"{name} {v.name} is in stage {stage} already; nothing to do")
@@ -270,18 +270,21 @@ def deprecate(repo: Repo, name: str, version: str | None = None, *, stage: str |
     with _lock(repo):
         state = model_state(repo, name)
         if not state.events:
-            raise GitmodelError(f"model {name!r} has no version tags; see `gitmodel versions` for the models here")
+            raise GitmodelError(f"model {name!r} has no version tags",
+                                hint="see `gitmodel versions` for the models here")
         head = ""
         if stage is not None:
             if version is None:
                 holder = state.stages.get(stage)
                 if holder is None:
-                    raise GitmodelError(f"no version of {name} is in stage {stage}; see `gitmodel versions {name}`")
+                    raise GitmodelError(f"no version of {name} is in stage {stage}",
+                                        hint=f"see `gitmodel versions {name}`")
                 v = state.versions[holder]
             else:
                 v = find_version(state, version)
             if stage not in v.stages:
-                raise GitmodelError(f"{name} {v.name} is not in stage {stage} now; see `gitmodel history {name}`")
+                raise GitmodelError(f"{name} {v.name} is not in stage {stage} now",
+                                    hint=f"see `gitmodel history {name}`")
             tag = TagName(Action.UNASSIGN, name, stage=stage, counter=state.next_counter()).format()
             action, commit, vname = Action.UNASSIGN, v.commit, v.name
             head = f"Unassigning stage '{stage}' to artifact '{name}' version '{v.name}'"

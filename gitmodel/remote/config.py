@@ -78,7 +78,7 @@ def _table(doc: Any, *keys: str) -> Any:
 
 def _require(repo: Repo, name: str, hint: str = "") -> None:
     if name not in names(repo.config):
-        raise ConfigError(f"unknown remote '{name}'; see `gitmodel remote list`{hint}")
+        raise ConfigError(f"unknown remote '{name}'", hint=f"see `gitmodel remote list`{hint}")
 
 
 def check_value(name: str, key: str, value: str, local: bool) -> Any:
@@ -91,7 +91,7 @@ def check_value(name: str, key: str, value: str, local: bool) -> Any:
                           f"--local` (it goes to {LOCAL_HINT}), or use AWS_* environment variables")
     if key == "url":
         if not value:
-            raise ConfigError("the url is empty; give a folder path or s3://bucket/prefix")
+            raise ConfigError("the url is empty", hint="give a folder path or s3://bucket/prefix")
         if has_credentials(value) and not local:
             raise ConfigError(f"{redact(value)} carries credentials: add --local so it stays in the git-ignored "
                               f"{LOCAL_HINT}, or drop them and use AWS_* environment variables or a profile")
@@ -111,8 +111,8 @@ def add(repo: Repo, name: str, url: str, *, default: bool = False, local: bool =
     repo.require_init()
     check_name(name)
     if name in names(repo.config):
-        raise ConfigError(f"remote '{name}' already exists ({redact(str(repo.config.get(f'remote.{name}.url', '')))}); "
-                          f"change it with `gitmodel remote modify {name} url URL`")
+        raise ConfigError(f"remote '{name}' already exists ({redact(str(repo.config.get(f'remote.{name}.url', '')))})",
+                          hint=f"change it with `gitmodel remote modify {name} url URL`")
     check_value(name, "url", url, local)
     with repo.lock:
         def change(doc: Any) -> None:
@@ -180,7 +180,7 @@ def modify(repo: Repo, name: str, key: str, value: str | None, *, unset: bool = 
     _require(repo, name, f", or add it with `gitmodel remote add {name} URL`")
     if unset:
         if key == "url" and not local:
-            raise ConfigError(f"a remote needs its url; remove the remote with `gitmodel remote remove {name}`")
+            raise ConfigError("a remote needs its url", hint=f"remove the remote with `gitmodel remote remove {name}`")
         checked: Any = None
     else:
         if value is None:

@@ -55,14 +55,14 @@ class FsspecBackend(Backend):
             try:
                 from fsspec.core import url_to_fs  # type: ignore[import-not-found, import-untyped, unused-ignore]
             except ImportError:
-                raise RemoteError(f"{self.where}: {self.scheme}:// remotes need fsspec; "
-                                  f"install it with `pip install fsspec {extra}` "
-                                  f"(or the matching gitmodel extra, docs/remotes.md)") from None
+                raise RemoteError(f"{self.where}: {self.scheme}:// remotes need fsspec",
+                                  hint=f"install it with `pip install fsspec {extra}` "
+                                       f"(or the matching gitmodel extra, docs/remotes.md)") from None
             try:
                 self._fs, root = url_to_fs(self.url, **self.options)
             except (ImportError, ValueError) as e:
-                raise RemoteError(f"{self.where}: cannot open {self.scheme}:// ({e}); "
-                                  f"install `pip install fsspec {extra}`") from None
+                raise RemoteError(f"{self.where}: cannot open {self.scheme}:// ({e})",
+                                  hint=f"install `pip install fsspec {extra}`") from None
             self.root = str(root).rstrip("/")
         return self._fs
 

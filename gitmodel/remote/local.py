@@ -59,8 +59,8 @@ class LocalBackend(Backend):
         workspace files to cache objects (then `auto` never hardlinks)."""
         super().__init__(name, display)
         if link not in LINKS:
-            raise RemoteError(f"remote '{name}': link = {link!r} is not one of {', '.join(LINKS)}; "
-                              f"fix it with `gitmodel remote modify {name} link reflink`")
+            raise RemoteError(f"remote '{name}': link = {link!r} is not one of {', '.join(LINKS)}",
+                              hint=f"fix it with `gitmodel remote modify {name} link reflink`")
         self.root = os.path.abspath(root)
         self.link = ("reflink" if workspace_links else "hardlink") if link == "auto" else link
         self._faults = bool(os.environ.get("GITMODEL_FAULT"))
@@ -80,8 +80,9 @@ class LocalBackend(Backend):
     # -- checks ---------------------------------------------------------------
     def _require_root(self) -> None:
         if not os.path.isdir(self.root):
-            raise RemoteError(f"{self.where}: the folder {self.root} does not exist; create it, mount it, "
-                              f"or fix the URL with `gitmodel remote modify {self.name} url PATH`")
+            raise RemoteError(f"{self.where}: the folder {self.root} does not exist",
+                              hint=f"create it, mount it, "
+                                   f"or fix the URL with `gitmodel remote modify {self.name} url PATH`")
 
     def _is_new(self) -> bool:
         """The root is not there yet but its parent is: a new remote, which
@@ -103,8 +104,8 @@ class LocalBackend(Backend):
             self._is_new()  # raises when the parent is missing too
         os.makedirs(folder, exist_ok=True)
         if not os.access(folder, os.W_OK):
-            raise RemoteError(f"{self.where}: permission denied writing to {folder}; "
-                              f"fix its permissions or use another remote (-r NAME)")
+            raise RemoteError(f"{self.where}: permission denied writing to {folder}",
+                              hint="fix its permissions or use another remote (-r NAME)")
         with self._mu:
             self._folders.add(folder)
         return folder
@@ -141,8 +142,8 @@ class LocalBackend(Backend):
 
             copied = copy.copy_fd(src.fileno(), f.fd, size, on_chunk)
             if copied != size:
-                raise RemoteError(f"{path} is shorter than its recorded size ({copied} of {size} bytes); "
-                                  f"run `gitmodel fsck`")
+                raise RemoteError(f"{path} is shorter than its recorded size ({copied} of {size} bytes)",
+                                  hint="run `gitmodel fsck`")
             # Synced: the folder now, before anything that names this key is
             # written; else the syncfs at flush covers the rename.
             f.commit(final, fault="remote:local-before-rename", sync_folder=sync)

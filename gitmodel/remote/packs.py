@@ -70,8 +70,9 @@ class RemotePacks:
                 return entries
         except CorruptObjectError:
             pass
-        raise CorruptObjectError(f"the pack index {where} is damaged; delete it there and push again "
-                                     f"from a clone that has the pack, then run `gitmodel fsck -r`")
+        raise CorruptObjectError(f"the pack index {where} is damaged",
+                                 hint="delete it there and push again "
+                                      "from a clone that has the pack, then run `gitmodel fsck -r`")
 
     def load(self, jobs: int, strict: bool = True) -> dict[str, tuple[str, int, int]]:
         """oid -> (pack id, offset, size) for every object in the remote's packs.

@@ -95,8 +95,8 @@ class S3Backend(Backend):
                                             aws_secret_access_key=secret, aws_session_token=token,
                                             region_name=self.region or None)
         except botocore.exceptions.ProfileNotFound:
-            raise RemoteError(f"{self.where}: AWS profile {self.profile!r} is not in your AWS config; "
-                              f"fix it with `gitmodel remote modify {self.name} profile NAME --local`") from None
+            raise RemoteError(f"{self.where}: AWS profile {self.profile!r} is not in your AWS config",
+                              hint=f"fix it with `gitmodel remote modify {self.name} profile NAME --local`") from None
         config = botocore.config.Config(
             max_pool_connections=POOL,
             retries={"max_attempts": 5, "mode": "standard"},  # backoff with jitter, bounded
@@ -119,46 +119,48 @@ class S3Backend(Backend):
             return e
         if isinstance(e, (bx.NoCredentialsError, bx.PartialCredentialsError)):
             return RemoteError(
-                f"{self.where}: no AWS credentials found; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
-                f"or choose a profile with `gitmodel remote modify {self.name} profile NAME --local`, "
-                f"or put access_key_id and secret_access_key in .gitmodel/config.local.toml")
+                f"{self.where}: no AWS credentials found",
+                hint=f"set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+                     f"or choose a profile with `gitmodel remote modify {self.name} profile NAME --local`, "
+                     f"or put access_key_id and secret_access_key in .gitmodel/config.local.toml")
         if isinstance(e, (bx.EndpointConnectionError, bx.ConnectTimeoutError, bx.ProxyConnectionError)):
             return RemoteError(
-                f"{self.where}: cannot reach the endpoint {self.endpoint_display}; check the network and "
-                f"endpoint_url (`gitmodel remote modify {self.name} endpoint_url URL`)")
+                f"{self.where}: cannot reach the endpoint {self.endpoint_display}",
+                hint=f"check the network and endpoint_url (`gitmodel remote modify {self.name} endpoint_url URL`)")
         if isinstance(e, bx.ClientError):
             err = e.response.get("Error", {})
             code = str(err.get("Code", ""))
             status = int(e.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
             if code == "NoSuchBucket" or (bucket_check and (code == "404" or status == 404)):
                 return RemoteError(
-                    f"{self.where}: the bucket '{self.bucket}' does not exist at {self.endpoint_display}; "
-                    f"create it, or fix the URL with `gitmodel remote modify {self.name} url s3://BUCKET/PREFIX`")
+                    f"{self.where}: the bucket '{self.bucket}' does not exist at {self.endpoint_display}",
+                    hint=f"create it, or fix the URL with `gitmodel remote modify {self.name} url s3://BUCKET/PREFIX`")
             if code in _REJECTED:
                 return RemoteError(
-                    f"{self.where}: the credentials were rejected ({code}) while {doing}; check "
-                    f"AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or the profile "
-                    f"(`gitmodel remote modify {self.name} profile NAME --local`)")
+                    f"{self.where}: the credentials were rejected ({code}) while {doing}",
+                    hint=f"check "
+                         f"AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or the profile "
+                         f"(`gitmodel remote modify {self.name} profile NAME --local`)")
             if code in _PERMISSION or status == 403:
                 return RemoteError(
-                    f"{self.where}: permission denied while {doing} (s3://{self.bucket}/{self.prefix}); "
-                    f"grant these credentials s3:GetObject, s3:PutObject and s3:ListBucket there, "
-                    f"or use other credentials "
-                    f"(AWS_PROFILE, `gitmodel remote modify {self.name} profile NAME --local`)")
+                    f"{self.where}: permission denied while {doing} (s3://{self.bucket}/{self.prefix})",
+                    hint=f"grant these credentials s3:GetObject, s3:PutObject and s3:ListBucket there, "
+                         f"or use other credentials "
+                         f"(AWS_PROFILE, `gitmodel remote modify {self.name} profile NAME --local`)")
             if code in _TRANSIENT or status >= 500:
-                return TransientRemoteError(f"{self.where}: the server failed while {doing} ({code or status}); "
-                                            f"run the command again")
+                return TransientRemoteError(f"{self.where}: the server failed while {doing} ({code or status})",
+                                            hint="run the command again")
             return RemoteError(f"{self.where}: {code or status} while {doing}: {err.get('Message', '')}".rstrip(": "))
         if isinstance(e, (bx.ConnectionError, bx.HTTPClientError, bx.IncompleteReadError)):
-            return TransientRemoteError(f"{self.where}: connection failed while {doing} ({type(e).__name__}); "
-                                        f"run the command again")
+            return TransientRemoteError(f"{self.where}: connection failed while {doing} ({type(e).__name__})",
+                                        hint="run the command again")
         if isinstance(e, bx.BotoCoreError):
             return RemoteError(f"{self.where}: {e}")
         import urllib3.exceptions
 
         if isinstance(e, urllib3.exceptions.HTTPError):  # escapes botocore while a body streams
-            return TransientRemoteError(f"{self.where}: connection failed while {doing} ({type(e).__name__}); "
-                                        f"run the command again")
+            return TransientRemoteError(f"{self.where}: connection failed while {doing} ({type(e).__name__})",
+                                        hint="run the command again")
         return e
 
     # -- the key store ------------------------------------------------------------

@@ -133,20 +133,21 @@ def spec_from_config(config: Config, name: str | None, base: str, *, committed: 
             if len(known) == 1:
                 name = known[0]
             elif not known:
-                raise RemoteError("no remote is configured; add one with `gitmodel remote add NAME URL --default`")
+                raise RemoteError("no remote is configured",
+                                  hint="add one with `gitmodel remote add NAME URL --default`")
             else:
-                raise RemoteError(f"no default remote among {', '.join(known)}; pass -r NAME, or set one "
-                                  f"with `gitmodel remote default NAME`")
+                raise RemoteError(f"no default remote among {', '.join(known)}",
+                                  hint="pass -r NAME, or set one with `gitmodel remote default NAME`")
     if name not in known:
         listed = f" (configured: {', '.join(known)})" if known else " (none is configured)"
-        raise RemoteError(f"unknown remote '{name}'{listed}; see `gitmodel remote list`, or add it with "
-                          f"`gitmodel remote add {name} URL`")
+        raise RemoteError(f"unknown remote '{name}'{listed}",
+                          hint=f"see `gitmodel remote list`, or add it with `gitmodel remote add {name} URL`")
     settings = dict(config.get(f"remote.{name}", {}))
     committed = read_file(config.path) if committed is None else committed
     _refuse_committed_secrets(committed, name, config.path)
     url = settings.get("url")
     if not isinstance(url, str) or not url:
-        raise ConfigError(f"remote '{name}' has no url; set it with `gitmodel remote modify {name} url URL`")
+        raise ConfigError(f"remote '{name}' has no url", hint=f"set it with `gitmodel remote modify {name} url URL`")
     return RemoteSpec(name, url, settings, base)
 
 
@@ -159,9 +160,10 @@ def _refuse_committed_secrets(committed: dict[str, Any], name: str, path: str) -
     if isinstance(url, str) and has_credentials(url):
         leaked.append("url (it carries credentials)")
     if leaked:
-        raise ConfigError(f"{path}: remote '{name}' holds secrets in the committed config ({', '.join(leaked)}); "
-                          f"move them to .gitmodel/{LOCAL_FILE} (`gitmodel remote modify {name} KEY VALUE --local`) "
-                          f"and remove them from the committed file and its history")
+        raise ConfigError(f"{path}: remote '{name}' holds secrets in the committed config ({', '.join(leaked)})",
+                          hint=f"move them to .gitmodel/{LOCAL_FILE} "
+                               f"(`gitmodel remote modify {name} KEY VALUE --local`) "
+                               f"and remove them from the committed file and its history")
 
 
 def open_remote(spec: RemoteSpec, workspace_link: str = "reflink") -> Remote:

@@ -115,7 +115,7 @@ class Cache:
                 os.close(fd)
             self._maps[loc.pack] = whole
         if loc.offset + loc.size > len(whole):
-            raise CorruptObjectError(f"pack {loc.pack} is cut short; run `gitmodel fsck`")
+            raise CorruptObjectError(f"pack {loc.pack} is cut short", hint="run `gitmodel fsck`")
         return whole[loc.offset:loc.offset + loc.size]
 
     def size_of(self, oid: str) -> int | None:
@@ -137,7 +137,7 @@ class Cache:
         try:
             return open(self.path(oid), "rb")  # objects are immutable once named
         except FileNotFoundError:
-            raise ObjectMissingError(f"object {oid} is not in the cache; run `gitmodel fetch`") from None
+            raise ObjectMissingError(f"object {oid} is not in the cache", hint="run `gitmodel fetch`") from None
 
     def materialize(self, oid: str) -> str:
         """A loose file for an object (written from its pack when packed), for
@@ -147,17 +147,17 @@ class Cache:
             return final
         loc = self.locate(oid)
         if loc is None:
-            raise ObjectMissingError(f"object {oid} is not in the cache; run `gitmodel fetch`")
+            raise ObjectMissingError(f"object {oid} is not in the cache", hint="run `gitmodel fetch`")
         data = bytes(self.view(loc))
         if oidmod.of_bytes(data) != oid:
-            raise CorruptObjectError(f"cache object {oid} is corrupt; run `gitmodel fsck`")
+            raise CorruptObjectError(f"cache object {oid} is corrupt", hint="run `gitmodel fsck`")
         self.add_bytes(data, durable=True, loose=True)
         return final
 
     def _writable(self) -> None:
         if not os.access(self.tmp, os.W_OK):
-            raise GitmodelError(f"the cache folder {self.tmp} is not writable; "
-                                f"fix its permissions (chmod u+w) and run the command again")
+            raise GitmodelError(f"the cache folder {self.tmp} is not writable",
+                                hint="fix its permissions (chmod u+w) and run the command again")
 
     # -- writing ------------------------------------------------------------
     def _new_object(self, durable: bool = True, readable: bool = False) -> SaveFile:
@@ -211,7 +211,7 @@ class Cache:
                 size, oid = self._copy_hashed(sfd, f, before.st_size, src, tee)
                 after = os.fstat(sfd)
                 if (after.st_mtime_ns, after.st_size) != (before.st_mtime_ns, before.st_size):
-                    raise GitmodelError(f"{src} changed while it was being added; run the command again")
+                    raise GitmodelError(f"{src} changed while it was being added", hint="run the command again")
                 if expected is not None and oid != expected:
                     raise CorruptObjectError(f"object {expected} from {where or src} is corrupt (its content "
                                              f"hashes to {oid}); it was not stored. Run `gitmodel fsck` on the "
@@ -260,8 +260,8 @@ class Cache:
                 if pending:
                     pending.pop().result()
                 if os.fstat(dfd).st_size != size or os.fstat(sfd).st_size != size:
-                    raise GitmodelError(f"{src} changed size while it was being added; "
-                                        f"run the command again")
+                    raise GitmodelError(f"{src} changed size while it was being added",
+                                        hint="run the command again")
                 f.sync()  # while tee's last chunks are still being copied
                 for fut in teed:
                     fut.result()
@@ -392,9 +392,9 @@ class Cache:
         try:
             data = bytes(self.view(loc)) if loc is not None else _read_all(self.path(oid))
         except FileNotFoundError:
-            raise ObjectMissingError(f"object {oid} is not in the cache; run `gitmodel fetch`") from None
+            raise ObjectMissingError(f"object {oid} is not in the cache", hint="run `gitmodel fetch`") from None
         if verify and oidmod.of_bytes(data) != oid:
-            raise CorruptObjectError(f"cache object {oid} is corrupt; run `gitmodel fsck`")
+            raise CorruptObjectError(f"cache object {oid} is corrupt", hint="run `gitmodel fsck`")
         return data
 
     def hash_of(self, oid: str) -> str:

@@ -85,7 +85,7 @@ def decode_index(data: bytes, where: str) -> Iterator[tuple[str, int, int]]:
     body = data[len(MAGIC):-16]
     if not data.startswith(MAGIC) or len(body) % RECORD.size or \
             xxhash.xxh3_128_digest(data[:-16]) != data[-16:]:
-        raise CorruptObjectError(f"pack index {where} is damaged; run `gitmodel fsck`")
+        raise CorruptObjectError(f"pack index {where} is damaged", hint="run `gitmodel fsck`")
     prefix = oidmod.ALGO + ":"
     for digest, off, size in RECORD.iter_unpack(body):
         yield prefix + digest.hex(), off, size

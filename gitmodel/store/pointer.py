@@ -90,7 +90,7 @@ def loads(text: str, where: str) -> Pointer:
                            f"Restore it with `git checkout -- {where}`")
     if version != VERSION:
         raise PointerError(f"{where}: pointer format {version!r} is not one this gitmodel reads "
-                           f"({VERSION}); upgrade gitmodel")
+                           f"({VERSION})", hint="upgrade gitmodel")
     kind = values.pop("kind", "file")
     if kind not in ("file", "dir"):
         raise PointerError(f"{where}: unknown kind {kind!r} (expected file or dir)")
@@ -131,14 +131,14 @@ def read(path: str, where: str | None = None) -> Pointer:
     except OSError as e:
         if e.errno != errno.ELOOP:
             raise
-        raise PointerError(f"{where}: is a symlink, not a pointer file; restore it with "
-                           f"`git checkout -- {where}`") from None
+        raise PointerError(f"{where}: is a symlink, not a pointer file",
+                           hint=f"restore it with `git checkout -- {where}`") from None
     if len(raw) > MAX_POINTER_BYTES:
         raise PointerError(f"{where}: too large to be a pointer file")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise PointerError(f"{where}: not UTF-8 text; restore it with `git checkout -- {where}`") from None
+        raise PointerError(f"{where}: not UTF-8 text", hint=f"restore it with `git checkout -- {where}`") from None
     return loads(text, where)
 
 

@@ -68,11 +68,11 @@ def take_side(repo: Repo, user_paths: list[str], side: str, *, cwd: str | None =
                             f"nothing to resolve (see `git status`)")
         sha = stages.get(STAGES[side])
         if sha is None:
-            raise GitmodelError(f"{pointer_rel}: the {side} side deleted it; take that side with "
-                                f"`git rm {pointer_rel}`")
+            raise GitmodelError(f"{pointer_rel}: the {side} side deleted it",
+                                hint=f"take that side with `git rm {pointer_rel}`")
         blob = g[sha]
         if not isinstance(blob, pygit2.Blob):
-            raise GitmodelError(f"{pointer_rel} ({side}): not a file in the index; resolve it with git")
+            raise GitmodelError(f"{pointer_rel} ({side}): not a file in the index", hint="resolve it with git")
         data = blob.data
         try:
             ptr.loads(data.decode("utf-8"), f"{pointer_rel} ({side})")

@@ -144,8 +144,9 @@ def pre_push(repo: Repo, remote_name: str, updates: Sequence[RefUpdate],
 
     if not remotes.names(repo.config):
         raise RemoteError(f"the commits being pushed track {plural(len(found), 'object')} with gitmodel but no "
-                          f"gitmodel remote is configured; add one with `gitmodel remote add NAME URL --default`, "
-                          f"or push without them with `{SKIP_PUSH_ENV}=1 git push`")
+                          f"gitmodel remote is configured",
+                          hint=f"add one with `gitmodel remote add NAME URL --default`, "
+                               f"or push without them with `{SKIP_PUSH_ENV}=1 git push`")
     rep = transfer.push_oids(repo, list(found), progress=progress, strict=False)
     report.remote = f"{rep.remote} ({rep.url})"
     report.uploaded, report.uploaded_bytes, report.present = rep.uploaded, rep.uploaded_bytes, rep.present
@@ -157,8 +158,9 @@ def pre_push(repo: Repo, remote_name: str, updates: Sequence[RefUpdate],
         more = f" and {len(rep.missing) - 1} more" if len(rep.missing) > 1 else ""
         raise GitmodelError(
             f"{shown} ({oid}){more} is in neither the local cache nor remote '{rep.remote}', so the push was "
-            f"stopped; fetch it (`gitmodel fetch -r OTHER`) or `gitmodel add` it again, or push without it "
-            f"with `{SKIP_PUSH_ENV}=1 git push`")
+            f"stopped",
+            hint=f"fetch it (`gitmodel fetch -r OTHER`) or `gitmodel add` it again, or push without it "
+                 f"with `{SKIP_PUSH_ENV}=1 git push`")
     return report
 
 

@@ -63,10 +63,10 @@ def get(source: str, path: str, *, rev: str | None = None, out: str | None = Non
     if out is not None and os.path.isdir(out_path):
         out_path = os.path.join(out_path, posixpath.basename(rel))
     if os.path.lexists(out_path):
-        raise PathError(f"{out_path} already exists; remove it or choose another destination with -o OUT")
+        raise PathError(f"{out_path} already exists", hint="remove it or choose another destination with -o OUT")
     parent = os.path.dirname(out_path)
     if not os.path.isdir(parent):
-        raise PathError(f"{parent}: no such folder for the output; create it first")
+        raise PathError(f"{parent}: no such folder for the output", hint="create it first")
     shown = redact(source)
     tmp = tempfile.mkdtemp(prefix=".gm-tmp-get-", dir=parent)
     try:
@@ -91,11 +91,11 @@ def get(source: str, path: str, *, rev: str | None = None, out: str | None = Non
             try:
                 spec = spec_from_config(config, remote, base or tmp)
             except RemoteError as e:
-                raise RemoteError(f"{shown}: {rel} is not in its local cache and {e}") from None
+                raise RemoteError(f"{shown}: {rel} is not in its local cache and {e.message}", hint=e.hint) from None
             if base is None and "://" not in spec.url and not os.path.isabs(os.path.expanduser(spec.url)):
                 raise RemoteError(f"{shown}: its remote '{spec.name}' is a relative folder ({spec.display}), "
-                                  f"which means nothing away from a clone; clone the repository and run "
-                                  f"`gitmodel pull`, or pass -r with another remote")
+                                  f"which means nothing away from a clone",
+                                  hint="clone the repository and run `gitmodel pull`, or pass -r with another remote")
             r = open_remote(spec)
             try:
                 rep = fetch_wanted(cache, r, want, jobs or spec.jobs() or r.default_jobs, None, progress,
@@ -147,7 +147,7 @@ def _open_source(source: str, rev: str | None, tmp: str, cwd: str
         if os.path.isfile(os.path.join(local, "HEAD")) and os.path.isdir(os.path.join(local, "objects")):
             repo = Repo(local, local, local)  # a bare repository: read in place
             return repo, _committed_config(repo, rev, tmp), local, None
-        raise GitError(f"{source}: is not a git repository; give a clone's path or a git URL")
+        raise GitError(f"{source}: is not a git repository", hint="give a clone's path or a git URL")
     clone = os.path.join(tmp, "repo.git")
     _clone(source, rev, clone)
     repo = Repo(clone, clone, clone)
@@ -165,7 +165,7 @@ def _clone(url: str, rev: str | None, dest: str) -> None:
             return
         lines = proc.stderr.decode(errors="replace").strip().splitlines()
         last = lines[-1] if lines else f"exit {proc.returncode}"
-    raise GitError(f"cannot clone {redact(url)}: {redact(last)}; check the URL and your access to it")
+    raise GitError(f"cannot clone {redact(url)}: {redact(last)}", hint="check the URL and your access to it")
 
 
 def _committed_config(repo: Repo, rev: str | None, tmp: str) -> Config:

@@ -57,8 +57,8 @@ def collect(repo: Repo, paths: Sequence[str] = (), revs_: Sequence[str] = (), al
             want.add(f"{name}:{rel}", pointer)
     unknown = [r for r, hit in found.items() if not hit]
     if unknown:
-        raise PathError(f"{unknown[0]}: is not tracked by gitmodel at any of the revisions given; "
-                        f"check the path with `git ls-tree -r --name-only REV`")
+        raise PathError(f"{unknown[0]}: is not tracked by gitmodel at any of the revisions given",
+                        hint="check the path with `git ls-tree -r --name-only REV`")
     return want
 
 
@@ -106,8 +106,8 @@ def missing_error(missing: list[tuple[str, str]], where: str, push: bool) -> Obj
     more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
     if push:
         return ObjectMissingError(
-            f"{path} ({oid}){more} not in the local cache, so not pushed to {where} (everything else was); "
-            f"fetch it from where it was added (`gitmodel fetch -r OTHER`) or `gitmodel add` it again")
+            f"{path} ({oid}){more} not in the local cache, so not pushed to {where} (everything else was)",
+            hint="fetch it from where it was added (`gitmodel fetch -r OTHER`) or `gitmodel add` it again")
     return ObjectMissingError(
-        f"{path} ({oid}){more} not on {where} (everything else was fetched); "
-        f"push it from a clone that has it (`gitmodel push`), or fetch from another remote with -r NAME")
+        f"{path} ({oid}){more} not on {where} (everything else was fetched)",
+        hint="push it from a clone that has it (`gitmodel push`), or fetch from another remote with -r NAME")

@@ -45,14 +45,14 @@ def resolve(repo: Repo, user_paths: list[str], cwd: str | None = None) -> list[T
         elif os.path.isdir(absp):
             inner = [ptr.target_path(p) for p in all_pointer_rels(repo, rel)]
             if not inner:
-                raise PathError(f"{user}: nothing in it is tracked by gitmodel; run `gitmodel add {user}`")
+                raise PathError(f"{user}: nothing in it is tracked by gitmodel", hint=f"run `gitmodel add {user}`")
             rels += inner
         else:
             above = _tracked_folder_above(repo, rel)
             if above:
-                raise PathError(f"{user}: is part of the tracked folder {above}; "
-                                f"name the folder instead (e.g. `gitmodel checkout {above}`)")
-            raise PathError(f"{user}: is not tracked by gitmodel; run `gitmodel add {user}` to track it")
+                raise PathError(f"{user}: is part of the tracked folder {above}",
+                                hint=f"name the folder instead (e.g. `gitmodel checkout {above}`)")
+            raise PathError(f"{user}: is not tracked by gitmodel", hint=f"run `gitmodel add {user}` to track it")
     seen: set[str] = set()
     out: list[Target] = []
     for rel in rels:
@@ -81,7 +81,7 @@ def check_inside(repo: Repo, rel: str) -> None:
     """A pointer reached through a symlinked folder must not lead outside."""
     parent = os.path.dirname(repo.abspath(rel))
     if not repo.inside(parent):
-        raise PathError(f"{rel}: leads outside the repository through a symlink; remove that symlink")
+        raise PathError(f"{rel}: leads outside the repository through a symlink", hint="remove that symlink")
 
 
 def read_manifest(repo: Repo, target: Target) -> list[manifest.Entry]:
@@ -89,6 +89,6 @@ def read_manifest(repo: Repo, target: Target) -> list[manifest.Entry]:
     try:
         data = repo.cache.read_bytes(oid)
     except ObjectMissingError:
-        raise ObjectMissingError(f"{target.rel}: its manifest {oid} is not in the cache; "
-                                 f"run `gitmodel fetch {target.rel}`") from None
+        raise ObjectMissingError(f"{target.rel}: its manifest {oid} is not in the cache",
+                                 hint=f"run `gitmodel fetch {target.rel}`") from None
     return manifest.loads(data, f"manifest of {target.rel}")

@@ -47,19 +47,19 @@ def _plan(repo: Repo, user: str, cwd: str | None) -> _Plan:
     rel = repo.relpath(user, cwd)
     absp = repo.abspath(rel)
     if rel.endswith(ptr.SUFFIX):
-        raise PathError(f"{user}: is a gitmodel pointer file; add the file it points to, {rel[:-3]}")
+        raise PathError(f"{user}: is a gitmodel pointer file", hint=f"add the file it points to, {rel[:-3]}")
     if bad_name(rel):
-        raise PathError(f"{rel!r}: {BAD_NAME}; rename it")
+        raise PathError(f"{rel!r}: {BAD_NAME}", hint="rename it")
     try:
         lst = os.lstat(absp)
     except FileNotFoundError:
         raise PathError(f"{user}: no such file or folder") from None
     except OSError as e:  # a name too long, a file used as a folder (x.bin/y), a symlink loop
-        raise PathError(f"{user}: {e.strerror or 'cannot be read'}; check the path") from None
+        raise PathError(f"{user}: {e.strerror or 'cannot be read'}", hint="check the path") from None
     if stat.S_ISLNK(lst.st_mode):
         if not repo.inside(absp):
-            raise PathError(f"{user}: is a symlink to {os.path.realpath(absp)}, outside the repository; "
-                            f"add the file itself")
+            raise PathError(f"{user}: is a symlink to {os.path.realpath(absp)}, outside the repository",
+                            hint="add the file itself")
         try:
             st = os.stat(absp)
         except OSError as e:
@@ -72,28 +72,28 @@ def _plan(repo: Repo, user: str, cwd: str | None) -> _Plan:
     for i in range(1, len(parts)):
         above = "/".join(parts[:i])
         if os.path.isfile(repo.abspath(above) + ptr.SUFFIX):
-            raise PathError(f"{user}: is inside {above}, which gitmodel already tracks; "
-                            f"run `gitmodel add {above}` to record its changes")
+            raise PathError(f"{user}: is inside {above}, which gitmodel already tracks",
+                            hint=f"run `gitmodel add {above}` to record its changes")
     old = ptr.try_read(repo.abspath(ptr.pointer_path(rel)), ptr.pointer_path(rel))  # errors name the rel path
     if stat.S_ISDIR(st.st_mode):
         files = walk(repo.root, absp, rel)
         inner = [p for p in files if p.endswith(ptr.SUFFIX)]
         if inner:
-            raise PathError(f"{user}: holds gitmodel pointer {rel}/{inner[0]}; "
-                            f"run `gitmodel remove {rel}/{inner[0][:-3]}` first")
+            raise PathError(f"{user}: holds gitmodel pointer {rel}/{inner[0]}",
+                            hint=f"run `gitmodel remove {rel}/{inner[0][:-3]}` first")
         # Checked before the first write: a file that fails halfway through
         # the batch would leave the ones before it in the cache.  A file
         # anyone may read (the usual 644) needs no system call.
         for name, fst in files.items():
             if not fst.st_mode & stat.S_IROTH and not os.access(os.path.join(absp, name), os.R_OK):
-                raise PathError(f"{rel}/{name}: cannot be read (permission denied); fix its permissions")
+                raise PathError(f"{rel}/{name}: cannot be read (permission denied)", hint="fix its permissions")
         return _Plan(rel, st, files, old)
     if not stat.S_ISREG(st.st_mode):
         raise PathError(f"{user}: is not a regular file or folder")
     try:
         os.close(os.open(absp, os.O_RDONLY))
     except PermissionError:
-        raise PathError(f"{user}: cannot be read (permission denied); fix its permissions") from None
+        raise PathError(f"{user}: cannot be read (permission denied)", hint="fix its permissions") from None
     return _Plan(rel, st, None, old)
 
 
@@ -110,14 +110,14 @@ def add(repo: Repo, user_paths: list[str], *, stage: bool = True, cwd: str | Non
         in_git = gitops.tracked(repo.root, [p.rel for p in plans])
         if in_git:
             top = next(p.rel for p in plans if in_git[0] == p.rel or in_git[0].startswith(p.rel + "/"))
-            raise PathError(f"{top}: is tracked by git; run `git rm -r --cached {top}` first, "
-                            f"then `gitmodel add {top}`")
+            raise PathError(f"{top}: is tracked by git",
+                            hint=f"run `git rm -r --cached {top}` first, then `gitmodel add {top}`")
         if stage:  # a pointer git ignores could not be staged, nor committed: say so before writing
             beside = [posixpath.join(posixpath.dirname(p.rel), ".gitignore") for p in plans]
             hit = gitops.ignored(repo.root, [ptr.pointer_path(p.rel) for p in plans] + beside)
             if hit:
-                raise PathError(f"{hit[0][0]}: git ignores it ({hit[0][1]}), so it cannot be committed; "
-                                f"change that rule and run the command again (or add with --no-stage)")
+                raise PathError(f"{hit[0][0]}: git ignores it ({hit[0][1]}), so it cannot be committed",
+                                hint="change that rule and run the command again (or add with --no-stage)")
         if progress:
             for p in plans:
                 if p.files is None:

@@ -42,16 +42,16 @@ def walk(root: str, top_abs: str, top_rel: str) -> dict[str, os.stat_result]:
     # the repository: checkout would write there, status would read there.
     real_top = os.path.realpath(top_abs)
     if not real_top.startswith(real_root + os.sep):
-        raise PathError(f"{top_rel}: is a symlink to {real_top}, outside the repository; "
-                        f"remove that symlink (and `gitmodel checkout {top_rel}` to restore the folder)")
+        raise PathError(f"{top_rel}: is a symlink to {real_top}, outside the repository",
+                        hint=f"remove that symlink (and `gitmodel checkout {top_rel}` to restore the folder)")
     stack = [("", top_abs)]
     while stack:
         prefix, folder = stack.pop()
         try:
             it = os.scandir(folder)
         except PermissionError:
-            raise PathError(f"{top_rel}/{prefix}: cannot read this folder (permission denied); "
-                            f"fix its permissions and run the command again") from None
+            raise PathError(f"{top_rel}/{prefix}: cannot read this folder (permission denied)",
+                            hint="fix its permissions and run the command again") from None
         with it:
             for entry in it:
                 name = entry.name
@@ -60,15 +60,16 @@ def walk(root: str, top_abs: str, top_rel: str) -> dict[str, os.stat_result]:
                     if name == ".git":
                         continue
                     if name.lower() == ".git":  # manifests refuse it (git would take it for a repository)
-                        raise PathError(f"{top_rel}/{rel}: a folder named like .git cannot be tracked; rename it")
+                        raise PathError(f"{top_rel}/{rel}: a folder named like .git cannot be tracked",
+                                        hint="rename it")
                     if bad_name(name):
-                        raise PathError(f"{top_rel}/{rel!r}: {BAD_NAME}; rename the folder")
+                        raise PathError(f"{top_rel}/{rel!r}: {BAD_NAME}", hint="rename the folder")
                     stack.append((rel + "/", entry.path))
                     continue
                 if name.startswith(TMP_PREFIX):
                     continue
                 if bad_name(name):
-                    raise PathError(f"{top_rel}/{rel!r}: {BAD_NAME}; rename the file")
+                    raise PathError(f"{top_rel}/{rel!r}: {BAD_NAME}", hint="rename the file")
                 st = entry.stat(follow_symlinks=False)
                 if stat.S_ISLNK(st.st_mode):
                     st = _follow(entry.path, real_root, f"{top_rel}/{rel}")
@@ -82,13 +83,13 @@ def walk(root: str, top_abs: str, top_rel: str) -> dict[str, os.stat_result]:
 def _follow(path: str, real_root: str, shown: str) -> os.stat_result:
     real = os.path.realpath(path)
     if real != real_root and not real.startswith(real_root + os.sep):
-        raise PathError(f"{shown}: is a symlink to {real}, outside the repository; "
-                        f"replace it with the file itself or remove it")
+        raise PathError(f"{shown}: is a symlink to {real}, outside the repository",
+                        hint="replace it with the file itself or remove it")
     try:
         st = os.stat(path)
     except OSError as e:
-        raise PathError(f"{shown}: is a broken or looping symlink ({e.strerror}); remove or fix it") from None
+        raise PathError(f"{shown}: is a broken or looping symlink ({e.strerror})", hint="remove or fix it") from None
     if stat.S_ISDIR(st.st_mode):
-        raise PathError(f"{shown}: is a symlink to a folder, which gitmodel does not follow; "
-                        f"replace it with the folder's contents or remove it")
+        raise PathError(f"{shown}: is a symlink to a folder, which gitmodel does not follow",
+                        hint="replace it with the folder's contents or remove it")
     return st
