@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import json
 
-from gitmodel.commands.output import fmt_value, human_size, plural, short_date
+from gitmodel.commands.output import fmt_value, short_date
 from gitmodel.registry.show import show
 from gitmodel.registry.snapshot import Item
 from gitmodel.repo import Repo
 
 
 def _item(i: Item) -> str:
-    if i.kind in ("file", "dir") and i.oid:
-        files = f"{plural(i.files or 0, 'file')}, " if i.kind == "dir" else ""
-        return f"{i.path}  ({files}{human_size(i.size or 0)}, {i.oid})"
+    content = i.content()
+    if content is not None:
+        return f"{i.path}  ({content})"
     if i.kind == "git":
         return f"{i.path}  (in git, {(i.git or '')[:10]})"
     return f"{i.path}  (missing at that commit)"

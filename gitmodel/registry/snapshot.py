@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from gitmodel.errors import GitmodelError, PointerError
+from gitmodel.humanize import human_size, plural
 from gitmodel.registry.declarations import Model
 from gitmodel.repo import Repo
 from gitmodel.store import pointer as ptr
@@ -35,6 +36,14 @@ class Item:
     size: int | None = None
     files: int | None = None
     git: str | None = None  # git object id, for paths git itself tracks
+
+    def content(self) -> str | None:
+        """`3 files, 1.2 KiB, xxh128:…` for a tracked file or folder (what
+        `show` and the tag message print in parentheses); None otherwise."""
+        if self.kind not in ("file", "dir") or not self.oid:
+            return None
+        files = f"{plural(self.files or 0, 'file')}, " if self.kind == "dir" else ""
+        return f"{files}{human_size(self.size or 0)}, {self.oid}"
 
     def as_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"path": self.path, "kind": self.kind}

@@ -18,7 +18,6 @@ from typing import Any
 
 from gitmodel.errors import GitmodelError
 from gitmodel.git import runner as gitops
-from gitmodel.humanize import human_size, plural
 from gitmodel.platform.lock import RepoLock
 from gitmodel.registry import declarations as models
 from gitmodel.registry import grammar
@@ -69,9 +68,9 @@ def _summary(snap: Snapshot) -> str:
         return ", ".join(shown) + more if shown else "(none)"
 
     def item(i: Item) -> str:
-        if i.kind in ("file", "dir") and i.oid:
-            files = f"{plural(i.files or 0, 'file')}, " if i.kind == "dir" else ""
-            return f"{i.path} ({files}{human_size(i.size or 0)}, {i.oid})"
+        content = i.content()
+        if content is not None:
+            return f"{i.path} ({content})"
         if i.kind == "git":
             return f"{i.path} (in git, {i.git})"
         return f"{i.path} (missing)"
