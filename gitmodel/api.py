@@ -19,15 +19,16 @@ repositories and remotes you trust.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from gitmodel.registry.rollback import RollbackResult
@@ -42,6 +43,27 @@ if TYPE_CHECKING:
     from gitmodel.workspace.track import AddResult
 
 PathLike = str | os.PathLike[str]
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _strict(fn: F) -> F:
+    """What the CLI does with refusals (errors.refuse: a hostile pointer
+    skipped while the command went on), the API does by raising at the end:
+    the safe targets are done, and the caller hears of the rest."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from gitmodel.errors import UnsafePathError, take_refused
+
+        take_refused()  # left over from an earlier call that raised
+        result = fn(*args, **kwargs)
+        refused = take_refused()
+        if refused:
+            more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
+            raise UnsafePathError(f"{refused[0].message}{more}", hint=refused[0].hint)
+        return result
+
+    return wrapper  # type: ignore[return-value]
 
 
 # -- finding the repository -------------------------------------------------------
@@ -99,6 +121,7 @@ def _dump(obj: Any, path: str) -> None:
         f.commit(path)
 
 
+@_strict
 def save(obj: Any, path: PathLike, *, name: str | None = None, params: dict[str, Any] | None = None,
          metrics: dict[str, Any] | None = None, data: Sequence[PathLike] | None = None,
          repo: PathLike | None = None, stage: bool = True) -> Saved:
@@ -252,6 +275,7 @@ def _ensure(r: Repo, oids: list[str], expand: bool) -> None:
     transfer.fetch_oids(r, missing, expand=expand)
 
 
+@_strict
 def read_bytes(ref: PathLike, rev: str | None = None, *, repo: PathLike | None = None) -> bytes:
     """The content of a tracked file at any version, hash-checked, from the
     cache or else the remote; the workspace is not touched."""
@@ -269,6 +293,7 @@ def read_bytes(ref: PathLike, rev: str | None = None, *, repo: PathLike | None =
         return r.cache.read_bytes(oid, verify=True)
 
 
+@_strict
 def load(ref: PathLike, rev: str | None = None, *, repo: PathLike | None = None) -> Any:
     """Load a model saved with `save` (joblib) at any version:
 
@@ -283,6 +308,7 @@ def load(ref: PathLike, rev: str | None = None, *, repo: PathLike | None = None)
     return joblib.load(io.BytesIO(read_bytes(ref, rev, repo=repo)))
 
 
+@_strict
 def open(path: PathLike, rev: str | None = None, mode: str = "rb", *, repo: PathLike | None = None,
          encoding: str | None = None) -> IO[Any]:
     """Open any tracked file (a model, a data file, a file inside a tracked
@@ -344,6 +370,7 @@ def _fetch_from_source(r: Repo, rev: str, oids: list[str]) -> None:
 
 # -- the rest mirrors the CLI -----------------------------------------------------------
 
+@_strict
 def add(paths: Sequence[PathLike], *, repo: PathLike | None = None, stage: bool = True) -> list[AddResult]:
     """`gitmodel add`: track files or folders; one result per path given."""
     from gitmodel.workspace import track
@@ -352,6 +379,7 @@ def add(paths: Sequence[PathLike], *, repo: PathLike | None = None, stage: bool 
     return track.add(r, [os.fspath(p) for p in paths], stage=stage, cwd=_cwd_for(r, repo))
 
 
+@_strict
 def status(paths: Sequence[PathLike] = (), *, repo: PathLike | None = None) -> list[Status]:
     """`gitmodel status`."""
     from gitmodel.workspace import status as workspace_status
@@ -360,6 +388,7 @@ def status(paths: Sequence[PathLike] = (), *, repo: PathLike | None = None) -> l
     return workspace_status.status(r, [os.fspath(p) for p in paths], cwd=_cwd_for(r, repo))
 
 
+@_strict
 def checkout(paths: Sequence[PathLike] = (), *, force: bool = False, repo: PathLike | None = None) -> CheckoutReport:
     """`gitmodel checkout`."""
     from gitmodel.workspace import checkout as workspace
@@ -368,6 +397,7 @@ def checkout(paths: Sequence[PathLike] = (), *, force: bool = False, repo: PathL
     return workspace.checkout(r, [os.fspath(p) for p in paths], force=force, cwd=_cwd_for(r, repo))
 
 
+@_strict
 def push(*, remote: str | None = None, repo: PathLike | None = None) -> PushReport:
     """`gitmodel push`: upload the objects the workspace pointers name."""
     from gitmodel.transfer import push as transfer
@@ -375,6 +405,7 @@ def push(*, remote: str | None = None, repo: PathLike | None = None) -> PushRepo
     return transfer.push(_repo(repo), remote)
 
 
+@_strict
 def pull(*, remote: str | None = None, repo: PathLike | None = None) -> tuple[FetchReport, CheckoutReport]:
     """`gitmodel pull`: fetch, then checkout; what each step did."""
     from gitmodel.transfer import pull as transfer
@@ -382,6 +413,7 @@ def pull(*, remote: str | None = None, repo: PathLike | None = None) -> tuple[Fe
     return transfer.pull(_repo(repo), remote)
 
 
+@_strict
 def tag(name: str, version: str | None = None, *, bump: str | None = None, rev: str | None = None,
         message: str | None = None, path: PathLike | None = None, push: bool = False,
         repo: PathLike | None = None) -> TagResult:
@@ -395,6 +427,7 @@ def tag(name: str, version: str | None = None, *, bump: str | None = None, rev: 
                             path=os.fspath(path) if path is not None else None, push=push, cwd=_cwd_for(r, repo))
 
 
+@_strict
 def promote(name: str, version: str, stage: str, *, message: str | None = None, push: bool = False,
             repo: PathLike | None = None) -> TagResult:
     """`gitmodel promote`: assign a stage (`NAME#STAGE#N`)."""
@@ -403,6 +436,7 @@ def promote(name: str, version: str, stage: str, *, message: str | None = None, 
     return tagging.promote(_repo(repo), name, version, stage, message=message, push=push)
 
 
+@_strict
 def versions(name: str | None = None, *, repo: PathLike | None = None) -> list[dict[str, Any]]:
     """`gitmodel versions --json`: newest first."""
     from gitmodel.registry import state as registry
@@ -412,6 +446,7 @@ def versions(name: str | None = None, *, repo: PathLike | None = None) -> list[d
     return [registry.version_info(r, st, v).to_json() for st in states.values() for v in st.newest_first()]
 
 
+@_strict
 def rollback(name: str, to: str, *, repo: PathLike | None = None) -> RollbackResult:
     """`gitmodel rollback`: put an older version's artifact back, staged."""
     from gitmodel.registry.rollback import rollback as _rollback
@@ -419,6 +454,7 @@ def rollback(name: str, to: str, *, repo: PathLike | None = None) -> RollbackRes
     return _rollback(_repo(repo), name, to)
 
 
+@_strict
 def remote_add(name: str, url: str, *, default: bool = False, local: bool = False,
                repo: PathLike | None = None) -> RemoteChange:
     """`gitmodel remote add`: a folder path, s3://bucket/prefix or another

@@ -12,8 +12,8 @@ from typing import Any
 
 from gitmodel.errors import ConfigError
 from gitmodel.platform.atomic import write_atomic
+from gitmodel.store.paths import CONFIG_DIR as CONFIG_DIR  # one spelling: the path rule refuses it
 
-CONFIG_DIR = ".gitmodel"
 CONFIG_FILE = "config.toml"
 LOCAL_FILE = "config.local.toml"
 

@@ -46,6 +46,11 @@ class PathError(GitmodelError):
     """A path is outside the repository, inside .git, missing, or unusable."""
 
 
+class UnsafePathError(PathError):
+    """A path that comes from a repository (a pointer, a manifest, a
+    declaration, a tag message) would reach git's or gitmodel's control files."""
+
+
 class PointerError(GitmodelError):
     """A pointer or manifest file could not be parsed or is hostile."""
 
@@ -72,6 +77,26 @@ class GitError(GitmodelError):
 
 class RemoteError(GitmodelError):
     pass
+
+
+# Refusals: hostile entries a command skipped while it went on with the safe
+# ones (a pointer at `.git.gm` among a repository's models).  Kept here, in
+# the process, rather than in each command's report, so that the one place
+# that lists pointers can refuse and every command, hook and API call reports
+# it: the CLI prints each as an error line and exits 1, the API raises.
+_refused: dict[str, GitmodelError] = {}
+
+
+def refuse(error: GitmodelError) -> None:
+    """Record that an entry was skipped because of `error` (once per line)."""
+    _refused.setdefault(str(error), error)
+
+
+def take_refused() -> list[GitmodelError]:
+    """The refusals recorded so far, cleared."""
+    out = list(_refused.values())
+    _refused.clear()
+    return out
 
 
 # Environment failures that are the user's to fix, not bugs: one line, exit 1.

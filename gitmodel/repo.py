@@ -8,9 +8,10 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from gitmodel.config import CONFIG_DIR, Config
-from gitmodel.errors import GitmodelError, PathError
+from gitmodel.errors import GitmodelError, PathError, UnsafePathError
 from gitmodel.git import runner as gitops
 from gitmodel.platform.lock import RepoLock
+from gitmodel.store import paths
 from gitmodel.store.cache import Cache
 from gitmodel.store.statcache import StatCache
 
@@ -78,9 +79,31 @@ class Repo:
         if rel == ".":
             raise PathError(f"{user_path}: is the repository root", hint="name a file or folder inside it")
         rel = rel.replace(os.sep, "/")
-        top = rel.split("/", 1)[0]
-        if top in (".git", CONFIG_DIR) or rel.endswith("/.git") or "/.git/" in rel:
-            raise PathError(f"{user_path}: is inside {top}/, which gitmodel does not track")
+        why = paths.problem(rel)
+        if why is not None:
+            raise PathError(f"{user_path}: is {why}, which gitmodel does not track")
+        return rel
+
+    def check_rel(self, rel: str, where: str | None = None, *, control: bool = False) -> str:
+        """`rel` when gitmodel may write it, else UnsafePathError: the rule
+        for every path that comes from a repository (a pointer's own path, a
+        declaration, a tag message), checked before the first write.
+
+        The syntax rule (store/paths.py), then the file system: no parent
+        folder is a symlink leading out of the work tree, and none is the
+        top of a nested repository or submodule (a folder holding `.git`),
+        whose files belong to that repository, not to this one."""
+        paths.check(rel, where, control=control)
+        shown = where or rel
+        parent = os.path.dirname(rel)
+        if parent and not self.inside(self.abspath(parent)):
+            raise UnsafePathError(f"{shown}: leads outside the repository through a symlink",
+                                  hint="remove that symlink")
+        while parent:
+            if os.path.lexists(os.path.join(self.root, parent, ".git")):
+                raise UnsafePathError(f"{shown}: is inside {parent}/, a nested repository or submodule",
+                                      hint="gitmodel tracks files of this repository only")
+            parent = os.path.dirname(parent)
         return rel
 
     def inside(self, path: str) -> bool:

@@ -47,10 +47,11 @@ def main(argv: list[str] | None = None) -> int:
         rv = _app_for(sys.argv[1:] if argv is None else argv)(args=argv, prog_name="gitmodel", standalone_mode=False)
         if rv == 130:  # typer turns Ctrl-C into a returned 130 before the handler below can see it
             print("gitmodel: interrupted", file=sys.stderr)
-        return rv if isinstance(rv, int) else 0
+        return _refusals(rv if isinstance(rv, int) else 0)
     except typer.Exit as e:
-        return e.exit_code
+        return _refusals(e.exit_code)
     except GitmodelError as e:
+        _refusals(1)
         if debug:
             raise
         return _fail(render(e.message, e.hint), e.exit_code)
@@ -74,6 +75,17 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             raise
         return _unexpected(e)
+
+
+def _refusals(code: int) -> int:
+    """Print what the command refused and went on without (a pointer at
+    `.git.gm`): one error line each; any refusal makes the exit code 1."""
+    from gitmodel.errors import take_refused
+
+    refused = take_refused()
+    for error in refused:
+        _fail(str(error), 1)
+    return max(code, 1) if refused else code
 
 
 def _app_for(args: list[str]) -> typer.Typer:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from gitmodel.errors import GitmodelError, PointerError
+from gitmodel.errors import GitmodelError, PointerError, UnsafePathError, refuse
 from gitmodel.repo import Repo
 from gitmodel.store import pointer as ptr
 
@@ -76,6 +76,11 @@ def pointers_at(repo: Repo, rev: str, under: str | None = None) -> dict[str, ptr
     out: dict[str, ptr.Pointer] = {}
     for path, data in _walk_pointers(g, tree, prefix):
         where = f"{rev}:{path}"
+        try:  # a commit is input from strangers: the path rule before anything reads on
+            repo.check_rel(ptr.target_path(path), where, control=True)
+        except UnsafePathError as e:
+            refuse(e)  # skipped; the command goes on with the others and exits 1
+            continue
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
@@ -88,6 +93,7 @@ def pointer_at(repo: Repo, rev: str, rel: str) -> ptr.Pointer:
     """The pointer of one tracked path at `rev`."""
     tree = resolve_commit(repo, rev).tree
     path = ptr.pointer_path(rel.strip("/"))
+    repo.check_rel(rel.strip("/"), f"{rev}:{path}", control=True)
     import pygit2
 
     try:

@@ -238,12 +238,12 @@ def pointers(repo: Repo, rev: str | None) -> dict[str, ptr.Pointer]:
         from gitmodel.git.revs import pointers_at
 
         return pointers_at(repo, rev)
-    from gitmodel.workspace.targets import all_pointer_rels, check_inside
+    from gitmodel.workspace.targets import all_pointer_rels, load
 
     out: dict[str, ptr.Pointer] = {}
     for rel in all_pointer_rels(repo):
-        check_inside(repo, rel)
-        out[ptr.target_path(rel)] = ptr.read(repo.abspath(rel), rel)
+        target = load(repo, ptr.target_path(rel))
+        out[target.rel] = target.pointer
     return out
 
 

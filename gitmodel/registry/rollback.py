@@ -130,13 +130,13 @@ def rollback(repo: Repo, name: str, to: str, *, stage: bool = True,
             raise GitmodelError(f"model {name!r}: which path it tracks is unknown",
                                 hint=f"declare it with `gitmodel model add {name} PATH`")
         ref = v.ref()
+        repo.check_rel(path, f"{ref}: its path {path!r}", control=True)  # from a tag message: input from strangers
         try:
             new = pointer_at(repo, v.commit, path)
         except GitmodelError:
             raise GitmodelError(f"{ref}: its commit {v.commit[:10]} has no {ptr.pointer_path(path)}, so there "
                                 f"is nothing to roll back to") from None
         pointer_rel = ptr.pointer_path(path)
-        tracked.check_inside(repo, pointer_rel)
         old = ptr.try_read(repo.abspath(pointer_rel))
         status = workspace_status.status_of(repo, tracked.Target(path, old)) if old is not None else None
         absp = repo.abspath(path)

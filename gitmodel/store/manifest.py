@@ -15,11 +15,9 @@ import re
 from dataclasses import dataclass
 
 from gitmodel.errors import PointerError
+from gitmodel.store import paths
 
 HEADER = "gitmodel-manifest 1"
-# One C-level pass over the whole text instead of a Python split per line.
-_DOTGIT = re.compile(r"(?:^|/)\.git(?:/|$)", re.I)
-_DOTGIT_ANY = re.compile(r"[\t/]\.git(?:/|$)", re.I | re.M)
 _LINE = re.compile(r"^(xxh128:[0-9a-f]{32})\t(\d+)\t(644|755)\t([^\t\n]+)$", re.M)
 
 
@@ -40,9 +38,10 @@ def check_relpath(path: str, where: str, dotgit: bool = True) -> None:
             or path.endswith(("/", "/.", "/..")) or "//" in path or "/./" in path
             or "/../" in path or "\\" in path or "\0" in path):
         raise PointerError(f"{where}: unsafe path {path[:120]!r} in manifest")
-    if dotgit and _DOTGIT.search(path):
+    if dotgit and "git" in path.lower() and any(paths.is_dotgit(part) for part in path.split("/")):
         # A `.git` inside the work tree is a repository of its own whose
-        # config git would obey (core.fsmonitor runs commands): never write one.
+        # config git would obey (core.fsmonitor runs commands): never write
+        # one, in any spelling a file system folds into `.git` (paths.is_dotgit).
         raise PointerError(f"{where}: unsafe path {path[:120]!r} in manifest (a .git folder)")
 
 
@@ -68,7 +67,7 @@ def loads(data: bytes, where: str) -> list[Entry]:
                 raise PointerError(f"{where}:{lineno}: malformed manifest line")
     entries: list[Entry] = []
     seen: set[str] = set()
-    dotgit = _DOTGIT_ANY.search(body) is not None  # one pass over the text, not one search per entry
+    dotgit = "git" in body.lower()  # one pass over the text, not one test per entry
     for oid, size, mode, path in rows:
         check_relpath(path, where, dotgit)
         if path in seen:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from gitmodel.config import CONFIG_DIR
-from gitmodel.errors import GitmodelError, PointerError, RemoteError
+from gitmodel.errors import GitmodelError, PathError, PointerError, RemoteError, UnsafePathError
 from gitmodel.git import runner as gitops
 from gitmodel.humanize import plural
 from gitmodel.progress import Progress
@@ -106,6 +106,11 @@ def pushed_pointers(repo: Repo, remote_name: str, updates: Sequence[RefUpdate]
     for line in proc.stdout.decode("utf-8", "surrogateescape").splitlines():
         sha, _, path = line.partition(" ")
         if not path.endswith(ptr.SUFFIX):
+            continue
+        try:
+            repo.check_rel(ptr.target_path(path), path, control=True)
+        except UnsafePathError as e:
+            bad.append(str(e))  # the push stops on it, as on a pointer that does not parse
             continue
         obj = g.get(sha)
         if not isinstance(obj, pygit2.Blob):
@@ -219,7 +224,7 @@ def _current_targets(repo: Repo, only: Sequence[str] | None, report: SyncReport)
     for rel in rels:
         try:
             out.append(load(repo, rel))
-        except PointerError as e:
+        except (PointerError, PathError) as e:
             report.broken.append(str(e))  # one bad pointer must not stop the others
     return out
 
@@ -432,11 +437,12 @@ def pre_commit(repo: Repo) -> PreCommitReport:
         try:
             if not isinstance(blob, pygit2.Blob):
                 raise PointerError(f"{path}: not a file in the index")
+            repo.check_rel(ptr.target_path(path), path, control=True)
             p = ptr.loads(blob.data.decode("utf-8"), path)
         except UnicodeDecodeError:
             report.broken.append(f"{path}: not UTF-8 text; restore it with `git checkout HEAD -- {path}`")
             continue
-        except PointerError as e:
+        except (PointerError, UnsafePathError) as e:
             report.broken.append(str(e))
             continue
         if not cache.has(p.oid):

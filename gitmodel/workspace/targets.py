@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from gitmodel.errors import ObjectMissingError, PathError
+from gitmodel.errors import ObjectMissingError, PathError, UnsafePathError, refuse
 from gitmodel.git import runner as gitops
 from gitmodel.repo import Repo
 from gitmodel.store import manifest
@@ -24,10 +24,25 @@ class Target:
 
 
 def all_pointer_rels(repo: Repo, under: str | None = None) -> list[str]:
-    """Pointer files in the work tree (tracked or not, but not git-ignored)."""
+    """Pointer files in the work tree (tracked or not, but not git-ignored).
+
+    A pointer whose target would land in control space (`.git.gm`,
+    `.gitmodel.gm`, a nested repository) is refused here, for every command
+    that lists the work tree: recorded with errors.refuse (the command goes
+    on with the others and exits 1) and left out."""
     spec = f":(glob){under}/**/*{ptr.SUFFIX}" if under else f":(glob)**/*{ptr.SUFFIX}"
     found = gitops.list_files(repo.root, [spec])
-    return sorted(p for p in found if os.path.isfile(repo.abspath(p)))
+    out = []
+    for p in sorted(found):
+        if not os.path.isfile(repo.abspath(p)):
+            continue
+        try:
+            repo.check_rel(ptr.target_path(p), p, control=True)
+        except UnsafePathError as e:
+            refuse(e)
+            continue
+        out.append(p)
+    return out
 
 
 def resolve(repo: Repo, user_paths: list[str], cwd: str | None = None) -> list[Target]:
@@ -72,16 +87,10 @@ def _tracked_folder_above(repo: Repo, rel: str) -> str | None:
 
 
 def load(repo: Repo, rel: str) -> Target:
+    """The target at `rel` with its pointer; the path rule first (Repo.check_rel)."""
     pointer_rel = ptr.pointer_path(rel)
-    check_inside(repo, pointer_rel)
+    repo.check_rel(rel, pointer_rel, control=True)
     return Target(rel, ptr.read(repo.abspath(pointer_rel), pointer_rel))
-
-
-def check_inside(repo: Repo, rel: str) -> None:
-    """A pointer reached through a symlinked folder must not lead outside."""
-    parent = os.path.dirname(repo.abspath(rel))
-    if not repo.inside(parent):
-        raise PathError(f"{rel}: leads outside the repository through a symlink", hint="remove that symlink")
 
 
 def read_manifest(repo: Repo, target: Target) -> list[manifest.Entry]:

@@ -22,7 +22,7 @@ from gitmodel.progress import Progress
 from gitmodel.repo import Repo
 from gitmodel.store import manifest
 from gitmodel.store import pointer as ptr
-from gitmodel.workspace.targets import check_inside, resolve
+from gitmodel.workspace.targets import resolve
 from gitmodel.workspace.walk import BAD_NAME, bad_name, walk
 
 
@@ -66,7 +66,7 @@ def _plan(repo: Repo, user: str, cwd: str | None) -> _Plan:
             raise PathError(f"{user}: is a broken or looping symlink ({e.strerror})") from None
     else:
         st = lst
-    check_inside(repo, rel)
+    repo.check_rel(rel, user, control=True)
     # Nothing above it may already be tracked as a folder.
     parts = rel.split("/")
     for i in range(1, len(parts)):

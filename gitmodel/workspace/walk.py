@@ -13,6 +13,7 @@ import stat
 
 from gitmodel.errors import PathError
 from gitmodel.platform.atomic import TMP_PREFIX
+from gitmodel.store import paths
 
 BAD_NAME = "names holding a tab, a newline, or bytes that are not UTF-8 are not supported"
 
@@ -56,12 +57,14 @@ def walk(root: str, top_abs: str, top_rel: str) -> dict[str, os.stat_result]:
             for entry in it:
                 name = entry.name
                 rel = prefix + name
+                if name == ".git":
+                    # A nested repository's own files (a folder, or the `.git` file of a
+                    # submodule or worktree): never data, skipped like git skips them.
+                    continue
+                if paths.is_dotgit(name):  # manifests refuse it (a file system may take it for .git)
+                    raise PathError(f"{top_rel}/{rel}: a name that file systems fold into .git cannot be tracked",
+                                    hint="rename it")
                 if entry.is_dir(follow_symlinks=False):
-                    if name == ".git":
-                        continue
-                    if name.lower() == ".git":  # manifests refuse it (git would take it for a repository)
-                        raise PathError(f"{top_rel}/{rel}: a folder named like .git cannot be tracked",
-                                        hint="rename it")
                     if bad_name(name):
                         raise PathError(f"{top_rel}/{rel!r}: {BAD_NAME}", hint="rename the folder")
                     stack.append((rel + "/", entry.path))
