@@ -99,12 +99,33 @@ class Repo:
         if parent and not self.inside(self.abspath(parent)):
             raise UnsafePathError(f"{shown}: leads outside the repository through a symlink",
                                   hint="remove that symlink")
-        while parent:
-            if os.path.lexists(os.path.join(self.root, parent, ".git")):
-                raise UnsafePathError(f"{shown}: is inside {parent}/, a nested repository or submodule",
+        # The path itself and each folder above it: the top of a checked-out
+        # nested repository (a `.git` folder or file), or a submodule's path
+        # even before `git submodule update` has filled it.
+        folder = rel
+        while folder:
+            if folder in self._submodules or os.path.lexists(os.path.join(self.root, folder, ".git")):
+                where_ = "is" if folder == rel else f"is inside {folder}/,"
+                raise UnsafePathError(f"{shown}: {where_} a nested repository or submodule",
                                       hint="gitmodel tracks files of this repository only")
-            parent = os.path.dirname(parent)
+            folder = os.path.dirname(folder)
         return rel
+
+    @cached_property
+    def _submodules(self) -> frozenset[str]:
+        """Submodule paths named in the committed `.gitmodules` (read by git,
+        never through a symlink: git itself refuses a symlinked .gitmodules)."""
+        path = os.path.join(self.root, ".gitmodules")
+        if not os.path.isfile(path) or os.path.islink(path):
+            return frozenset()
+        proc = gitops.run(["config", "--file", ".gitmodules", "-z", "--get-regexp", r"^submodule\..*\.path$"],
+                          cwd=self.root, check=False)
+        found = set()
+        for record in proc.stdout.decode("utf-8", "surrogateescape").split("\0"):
+            _, _, value = record.partition("\n")
+            if value:
+                found.add(value.strip("/"))
+        return frozenset(found)
 
     def inside(self, path: str) -> bool:
         real = os.path.realpath(path)

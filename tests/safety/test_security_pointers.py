@@ -1,0 +1,227 @@
+"""Hostile repositories, class 1: pointers whose own path lands in control
+space (`.git.gm`, `sub/.git.gm`, `.GIT.gm`, `git~1.gm`, `.gitmodel.gm`, a
+nested repository, a submodule, git's control files).
+
+Each case is built the way an attacker would: a real repository whose
+pointer for a folder holding `hooks/post-commit` (and a `config`) is renamed
+to the hostile path, committed and pushed with its objects to a folder
+remote; then a real `git clone`.  Every command that reads pointers runs on
+the clone and must refuse the hostile pointer with one line naming it, go on
+with the safe model beside it, and write nothing into `.git` (but the
+cache), outside the work tree, or as a hook."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.support.cli import gm_proc, gm_run
+from tests.support.files import write
+from tests.support.git import add_folder_remote, clone, commit_without_hooks, git, gm_add, make_repo, run_git
+
+MODEL = b"the safe model beside the hostile pointer\n" * 50
+# Commands run on every clone: (args, the exit code expected, whether the
+# refusal line must be printed).  gc counts the hostile pointer as live
+# (keeping more is safe): its manifest was never fetched, so gc deletes
+# nothing at all and says why; the rest refuse it by name.
+COMMANDS: list[tuple[tuple[str, ...], int, bool]] = [
+    (("pull",), 1, True),
+    (("checkout",), 1, True),
+    (("status",), 1, True),
+    (("fetch",), 1, True),
+    (("push",), 1, True),
+    (("fsck",), 1, True),
+    (("checkout", "model.bin"), 0, False),
+    (("gc",), 1, False),
+]
+
+HOSTILE = [
+    ".git.gm",  # the reproduction of the issue: pull wrote .git/hooks/post-commit
+    ".GIT.gm",  # case-insensitive file systems
+    ".git..gm",  # `.git.`: NTFS drops trailing dots
+    "git~1.gm",  # NTFS's short name for .git
+    "\u200c.git.gm",  # HFS+ ignores U+200C
+    "sub/.git.gm",  # a nested repository of the attacker's making
+    "deep/er/.Git.gm",
+    ".gitmodel.gm",  # gitmodel's own committed config
+    ".gitignore.gm",  # git's control files as a tracked name
+    ".gitattributes.gm",
+    ".gitmodules.gm",
+]
+
+
+def _everything(top: Path) -> dict[str, bytes]:
+    """Every file below `top` (a .git included) with its bytes, for "nothing else was written"."""
+    out: dict[str, bytes] = {}
+    for folder, _dirs, files in os.walk(top):
+        for name in files:
+            p = Path(folder, name)
+            out[str(p.relative_to(top))] = p.read_bytes() if not p.is_symlink() else b"<link>"
+    return out
+
+
+def _git_control(root: Path) -> dict[str, bytes]:
+    """`.git` without gitmodel's cache (and the index and logs git itself
+    rewrites): hooks, config, info, refs: what no gitmodel command may write."""
+    git_dir = root / ".git"
+    out = {}
+    for rel, data in _everything(git_dir).items():
+        if rel.startswith("gitmodel/") or rel in ("index", "FETCH_HEAD", "ORIG_HEAD") or rel.startswith("logs/"):
+            continue
+        out[rel] = data
+    if "config" in out:  # gitmodel's own readable-diff driver is the one thing it adds there
+        out["config"] = re.sub(rb'\[diff "gitmodel"\]\n\ttextconv = [^\n]*\n', b"", out["config"])
+    return out
+
+
+def hostile_origin(tmp_path: Path, pointer_rel: str) -> tuple[Path, Path]:
+    """(origin repository, folder remote) with a safe model.bin and a folder
+    pointer renamed to `pointer_rel`, committed and pushed."""
+    origin = make_repo(tmp_path / "origin")
+    store = tmp_path / "store"
+    add_folder_remote(gm_run_fixture, origin, store)
+    marker = tmp_path / "PWNED"
+    write(origin, "payload/hooks/post-commit", f"#!/bin/sh\necho pwned > '{marker}'\n")
+    (origin / "payload/hooks/post-commit").chmod(0o755)
+    write(origin, "payload/hooks/pre-commit", f"#!/bin/sh\necho pwned > '{marker}'\n")
+    write(origin, "payload/config", "[core]\n\tfsmonitor = echo pwned\n")
+    write(origin, "model.bin", MODEL)
+    gm_add(origin, "payload", "model.bin")
+    assert gm_run(["push"], cwd=origin).code == 0
+    (origin / os.path.dirname(pointer_rel)).mkdir(parents=True, exist_ok=True)
+    git("mv", "payload.gm", pointer_rel, cwd=origin)
+    commit_without_hooks(origin, "a model, and a pointer into control space")
+    return origin, store
+
+
+def gm_run_fixture(*args: str, cwd: str | os.PathLike[str] | None = None):  # type: ignore[no-untyped-def]
+    return gm_run(list(args), cwd=cwd)
+
+
+@pytest.mark.parametrize("pointer_rel", HOSTILE)
+def test_a_hostile_pointer_is_refused_by_every_command_and_the_rest_goes_on(tmp_path: Path, pointer_rel: str) -> None:
+    origin, _store = hostile_origin(tmp_path, pointer_rel)
+    work = clone(origin, tmp_path / "clone")
+    before_git = _git_control(work)
+    outside_before = {p: _everything(tmp_path / p) for p in ("origin", "store")}
+    for args, code, says in COMMANDS:
+        r = gm_run(list(args), cwd=work)
+        assert r.code == code, (args, r)
+        assert "Traceback" not in r.err, (args, r)
+        lines = [line for line in r.err.splitlines() if pointer_rel in line]
+        if says:
+            assert len(lines) == 1 and "unsafe path" in lines[0], (args, r)
+        assert _git_control(work) == before_git, f"`gitmodel {' '.join(args)}` wrote into .git"
+        assert not (tmp_path / "PWNED").exists()
+    # The safe model came down beside the refusal; nothing else appeared.
+    assert (work / "model.bin").read_bytes() == MODEL
+    target = pointer_rel[: -len(".gm")]
+    assert not (work / target / "hooks").exists() and not (work / target / "config").exists() or target == ".git"
+    after = {p: _everything(tmp_path / p) for p in ("origin", "store")}
+    changed = {f"{p}/{k}" for p in after for k in set(after[p]) | set(outside_before[p])
+               if after[p].get(k) != outside_before[p].get(k)}
+    # The origin's stat cache is checkpointed whenever an in-process command's connection is collected.
+    assert not {c for c in changed if not os.path.basename(c).startswith("state.db")}
+    assert sorted(os.listdir(tmp_path)) == ["clone", "home", "origin", "store"]
+
+
+def test_the_hooks_and_the_api_refuse_it_too(tmp_path: Path) -> None:
+    """post-checkout (fired by a real `git checkout`) and gitmodel.pull() take the same listing."""
+    import gitmodel
+
+    origin, _store = hostile_origin(tmp_path, ".git.gm")
+    work = clone(origin, tmp_path / "clone")
+    assert gm_run(["install-hooks"], cwd=work).code == 0
+    before_git = _git_control(work)
+    with pytest.raises(gitmodel.GitmodelError, match=r"\.git\.gm: unsafe path"):
+        gitmodel.pull(repo=work)
+    assert (work / "model.bin").read_bytes() == MODEL  # the safe target was done before the raise
+    git("commit", "-q", "--allow-empty", "--no-verify", "-m", "a second commit to check out from", cwd=work)
+    before_git = _git_control(work)
+    os.remove(work / "model.bin")
+    proc = run_git(work, "checkout", "-q", "HEAD~1")
+    assert proc.returncode == 0
+    assert ".git.gm: unsafe path" in proc.stderr
+    assert (work / "model.bin").read_bytes() == MODEL
+    after = _git_control(work)
+    after.pop("HEAD"), before_git.pop("HEAD")  # the checkout itself
+    assert after == before_git
+    assert not (tmp_path / "PWNED").exists()
+
+
+def test_get_and_a_named_target_refuse_it(tmp_path: Path) -> None:
+    origin, _store = hostile_origin(tmp_path, ".git.gm")
+    work = clone(origin, tmp_path / "clone")
+    r = gm_run(["checkout", ".git"], cwd=work)
+    assert r.code == 1 and ".git" in r.err and "Traceback" not in r.err
+    out = tmp_path / "out"
+    r = gm_proc("get", str(origin), ".git", "-o", str(out), cwd=tmp_path)
+    assert r.code == 1 and "unsafe path" in r.err and "Traceback" not in r.err, r
+    assert not out.exists()
+    r = gm_proc("get", str(origin), "model.bin", "-o", str(out), cwd=tmp_path)
+    assert r.code == 0, r
+    assert out.read_bytes() == MODEL
+
+
+def test_a_pointer_inside_a_nested_repository_is_refused(tmp_path: Path) -> None:
+    """vendor/ is a repository of its own in the clone (the user's, or made by
+    an earlier checkout): a committed vendor/model.bin.gm must not write into it."""
+    origin = make_repo(tmp_path / "origin")
+    add_folder_remote(gm_run_fixture, origin, tmp_path / "store")
+    write(origin, "vendor/model.bin", MODEL)
+    write(origin, "model.bin", MODEL + b"2")
+    gm_add(origin, "vendor/model.bin", "model.bin")
+    assert gm_run(["push"], cwd=origin).code == 0
+    commit_without_hooks(origin, "models")
+    work = clone(origin, tmp_path / "clone")
+    make_repo(work / "vendor", init_gitmodel=False)
+    r = gm_run(["pull"], cwd=work)
+    assert r.code == 1, r
+    assert "vendor/model.bin.gm: is inside vendor/, a nested repository or submodule" in r.err
+    assert not (work / "vendor/model.bin").exists()
+    assert (work / "model.bin").read_bytes() == MODEL + b"2"
+
+
+def test_a_pointer_at_a_submodule_path_is_refused(tmp_path: Path) -> None:
+    """A submodule not yet checked out is an empty folder: still not ours."""
+    lib = make_repo(tmp_path / "lib", init_gitmodel=False)
+    write(lib, "README", "lib\n")
+    commit_without_hooks(lib, "lib")
+    origin = make_repo(tmp_path / "origin")
+    add_folder_remote(gm_run_fixture, origin, tmp_path / "store")
+    write(origin, "payload/x.txt", "into the submodule\n")
+    gm_add(origin, "payload")
+    assert gm_run(["push"], cwd=origin).code == 0
+    git("-c", "protocol.file.allow=always", "submodule", "add", "-q", str(lib), "lib", cwd=origin)
+    git("rm", "-q", "--cached", "payload.gm", cwd=origin)
+    os.rename(origin / "payload.gm", origin / "lib.gm")
+    commit_without_hooks(origin, "a pointer over the submodule")
+    work = clone(origin, tmp_path / "clone")
+    assert (work / "lib").is_dir() and not os.listdir(work / "lib")
+    r = gm_run(["pull"], cwd=work)
+    assert r.code == 1, r
+    assert "lib.gm: is a nested repository or submodule" in r.err
+    assert os.listdir(work / "lib") == []
+
+
+def test_a_commit_git_itself_would_not_check_out_is_refused_by_rev_readers(tmp_path: Path) -> None:
+    """`a/.git/hooks.gm` cannot be in a work tree (git refuses the path), but a
+    hand-made tree can hold it: readers of a revision (fetch --rev, diff,
+    metrics) see it through revs.pointers_at and refuse it there."""
+    origin, _store = hostile_origin(tmp_path, "payload2.gm")
+    pointer_blob = git("rev-parse", "HEAD:payload2.gm", cwd=origin).strip()
+    model_blob = git("rev-parse", "HEAD:model.bin.gm", cwd=origin).strip()
+    hooks = git("mktree", cwd=origin, input=f"100644 blob {pointer_blob}\thooks.gm\n").strip()
+    dotgit = git("mktree", cwd=origin, input=f"040000 tree {hooks}\t.git\n").strip()
+    top = git("mktree", cwd=origin, input=f"040000 tree {dotgit}\ta\n100644 blob {model_blob}\tmodel.bin.gm\n").strip()
+    commit = git("commit-tree", top, "-m", "crafted", cwd=origin).strip()
+    git("update-ref", "refs/heads/crafted", commit, cwd=origin)
+    r = gm_run(["fetch", "--rev", "crafted"], cwd=origin)
+    assert r.code == 1, r
+    lines = r.err.strip().splitlines()
+    assert len(lines) == 1 and ":a/.git/hooks.gm: unsafe path" in lines[0], r
+    r = gm_run(["diff", "HEAD", "crafted"], cwd=origin)
+    assert r.code == 1 and "a/.git/hooks.gm: unsafe path" in r.err and "Traceback" not in r.err, r
