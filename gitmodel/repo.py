@@ -96,9 +96,14 @@ class Repo:
         paths.check(rel, where, control=control)
         shown = where or rel
         parent = os.path.dirname(rel)
-        if parent and not self.inside(self.abspath(parent)):
-            raise UnsafePathError(f"{shown}: leads outside the repository through a symlink",
-                                  hint="remove that symlink")
+        if parent:
+            self.check_real(self.abspath(parent), shown)
+        absp = self.abspath(rel)
+        if os.path.islink(absp) and os.path.isdir(absp):
+            # A tracked folder replaced by a symlink (`data -> .git`): checkout
+            # would write through it.  A symlinked *file* is replaced, never
+            # written through (and is how the symlink link mode looks).
+            self.check_real(absp, shown)
         # The path itself and each folder above it: the top of a checked-out
         # nested repository (a `.git` folder or file), or a submodule's path
         # even before `git submodule update` has filled it.
@@ -110,6 +115,25 @@ class Repo:
                                       hint="gitmodel tracks files of this repository only")
             folder = os.path.dirname(folder)
         return rel
+
+    def check_real(self, path: str, shown: str) -> str:
+        """The real path of `path` (a folder gitmodel is about to write into,
+        or a symlink it would follow), when it stays inside the work tree and
+        out of control space: the path rule applied to where symlinks lead."""
+        real = os.path.realpath(path)
+        if not self.inside(real):
+            raise UnsafePathError(f"{shown}: leads outside the repository through a symlink (to {real})",
+                                  hint="remove that symlink")
+        for control in {os.path.realpath(self.git_dir), os.path.realpath(self.common_dir)}:
+            if real == control or real.startswith(control + os.sep):
+                raise UnsafePathError(f"{shown}: leads into git's control files through a symlink (to {real})",
+                                      hint="remove that symlink")
+        if real != self.root:
+            why = paths.problem(os.path.relpath(real, self.root).replace(os.sep, "/"))
+            if why is not None:
+                raise UnsafePathError(f"{shown}: leads through a symlink to {real}, {why}",
+                                      hint="remove that symlink")
+        return real
 
     @cached_property
     def _submodules(self) -> frozenset[str]:

@@ -225,3 +225,25 @@ def test_a_commit_git_itself_would_not_check_out_is_refused_by_rev_readers(tmp_p
     assert len(lines) == 1 and ":a/.git/hooks.gm: unsafe path" in lines[0], r
     r = gm_run(["diff", "HEAD", "crafted"], cwd=origin)
     assert r.code == 1 and "a/.git/hooks.gm: unsafe path" in r.err and "Traceback" not in r.err, r
+
+
+@pytest.mark.parametrize("link", [".git", ".git/hooks", ".gitmodel", "../outside"])
+def test_a_tracked_folder_committed_as_a_symlink_into_control_space_is_not_written_through(
+        tmp_path: Path, link: str) -> None:
+    """data.gm names a folder holding hooks/post-commit; the commit replaces
+    data/ with a symlink `data -> .git`: pull would write .git/hooks/post-commit."""
+    origin, _store = hostile_origin(tmp_path, "data.gm")
+    (tmp_path / "outside").mkdir()
+    os.symlink(link, origin / "data")
+    git("add", "-f", "data", cwd=origin)
+    commit_without_hooks(origin, "the folder is now a symlink")
+    work = clone(origin, tmp_path / "clone")
+    before_git = _git_control(work)
+    for args in (("pull",), ("checkout",), ("status",), ("checkout", "data")):
+        r = gm_run(list(args), cwd=work)
+        assert r.code == 1 and "Traceback" not in r.err, (args, r)
+        assert "data.gm: leads" in r.err and "through a symlink" in r.err, (args, r)
+        assert _git_control(work) == before_git
+    assert os.listdir(tmp_path / "outside") == []
+    assert not (work / ".gitmodel" / "hooks").exists()
+    assert (work / "model.bin").read_bytes() == MODEL
