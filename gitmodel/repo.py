@@ -31,6 +31,11 @@ class Repo:
         return cls(*gitops.discover(os.path.abspath(path or os.getcwd())))
 
     @cached_property
+    def bare(self) -> bool:
+        """A bare repository (the API's throwaway clones): its root is its git dir."""
+        return self.root == os.path.realpath(self.git_dir)
+
+    @cached_property
     def config(self) -> Config:
         return Config(self.root)
 
@@ -94,6 +99,8 @@ class Repo:
         top of a nested repository or submodule (a folder holding `.git`),
         whose files belong to that repository, not to this one."""
         paths.check(rel, where, control=control)
+        if self.bare:
+            return rel  # no work tree: nothing on disk to lead anywhere (a clone made to read a revision)
         shown = where or rel
         parent = os.path.dirname(rel)
         if parent:
