@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-import os
+import posixpath
 
-from gitmodel.platform.atomic import write_atomic
+from gitmodel.platform import control
 
 
 def _entry(name: str) -> str:
@@ -19,33 +19,28 @@ def _entry(name: str) -> str:
 def add(root: str, rel: str) -> str | None:
     """Ensure the ignore line for `rel` exists; returns the .gitignore's
     relative path when it was changed."""
-    folder, name = os.path.split(rel)
-    path = os.path.join(root, folder, ".gitignore")
+    folder, name = posixpath.split(rel)
+    gi = posixpath.join(folder, ".gitignore")
     line = _entry(name)
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except FileNotFoundError:
-        text = ""
+    text = control.read_text(root, gi) or ""
     if line in text.splitlines():
         return None
     if text and not text.endswith("\n"):
         text += "\n"
-    write_atomic(path, (text + line + "\n").encode("utf-8"))
-    return os.path.join(folder, ".gitignore").replace(os.sep, "/")
+    control.write(root, gi, (text + line + "\n").encode("utf-8"))
+    return gi
 
 
 def remove(root: str, rel: str) -> str | None:
-    folder, name = os.path.split(rel)
-    path = os.path.join(root, folder, ".gitignore")
-    try:
-        with open(path, encoding="utf-8") as f:
-            lines = f.read().splitlines()
-    except FileNotFoundError:
+    folder, name = posixpath.split(rel)
+    gi = posixpath.join(folder, ".gitignore")
+    text = control.read_text(root, gi)
+    if text is None:
         return None
+    lines = text.splitlines()
     line = _entry(name)
     if line not in lines:
         return None
     kept = [x for x in lines if x != line]
-    write_atomic(path, ("\n".join(kept) + "\n" if kept else "").encode("utf-8"))
-    return os.path.join(folder, ".gitignore").replace(os.sep, "/")
+    control.write(root, gi, ("\n".join(kept) + "\n" if kept else "").encode("utf-8"))
+    return gi

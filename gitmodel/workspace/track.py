@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from gitmodel.errors import PathError
 from gitmodel.git import ignore
 from gitmodel.git import runner as gitops
-from gitmodel.platform import atomic, faults, links
+from gitmodel.platform import atomic, control, faults, links
 from gitmodel.progress import Progress
 from gitmodel.repo import Repo
 from gitmodel.store import manifest
 from gitmodel.store import pointer as ptr
 from gitmodel.workspace.targets import resolve
-from gitmodel.workspace.walk import BAD_NAME, bad_name, walk
+from gitmodel.workspace.walk import BAD_NAME, bad_name, follow, walk
 
 
 @dataclass
@@ -56,17 +56,14 @@ def _plan(repo: Repo, user: str, cwd: str | None) -> _Plan:
         raise PathError(f"{user}: no such file or folder") from None
     except OSError as e:  # a name too long, a file used as a folder (x.bin/y), a symlink loop
         raise PathError(f"{user}: {e.strerror or 'cannot be read'}", hint="check the path") from None
-    if stat.S_ISLNK(lst.st_mode):
-        if not repo.inside(absp):
-            raise PathError(f"{user}: is a symlink to {os.path.realpath(absp)}, outside the repository",
-                            hint="add the file itself")
-        try:
-            st = os.stat(absp)
-        except OSError as e:
-            raise PathError(f"{user}: is a broken or looping symlink ({e.strerror})") from None
-    else:
-        st = lst
+    # A symlink named by the user is judged where it leads, by the rule its
+    # like inside a tracked folder meets.
+    st = follow(absp, repo.root, user, (repo.git_dir, repo.common_dir), folder=True) \
+        if stat.S_ISLNK(lst.st_mode) else lst
     repo.check_rel(rel, user, control=True)
+    # Written after the objects: a .gitignore that is a symlink or a folder
+    # must stop the command before its first write, not halfway.
+    control.exists(repo.root, posixpath.join(posixpath.dirname(rel), ".gitignore"))
     # Nothing above it may already be tracked as a folder.
     parts = rel.split("/")
     for i in range(1, len(parts)):
@@ -76,7 +73,7 @@ def _plan(repo: Repo, user: str, cwd: str | None) -> _Plan:
                             hint=f"run `gitmodel add {above}` to record its changes")
     old = ptr.try_read(repo.abspath(ptr.pointer_path(rel)), ptr.pointer_path(rel))  # errors name the rel path
     if stat.S_ISDIR(st.st_mode):
-        files = walk(repo.root, absp, rel)
+        files = walk(repo.root, absp, rel, (repo.git_dir, repo.common_dir))
         inner = [p for p in files if p.endswith(ptr.SUFFIX)]
         if inner:
             raise PathError(f"{user}: holds gitmodel pointer {rel}/{inner[0]}",
@@ -219,7 +216,7 @@ def unprotect_one(repo: Repo, rel: str, on_file: Callable[[str], None] | None = 
     absp = repo.abspath(rel)
     paths: list[str] = []
     if os.path.isdir(absp) and not os.path.islink(absp):
-        paths = [os.path.join(absp, p) for p in walk(repo.root, absp, rel)]
+        paths = [os.path.join(absp, p) for p in walk(repo.root, absp, rel, (repo.git_dir, repo.common_dir))]
     elif os.path.lexists(absp):
         paths = [absp]
     n = 0
