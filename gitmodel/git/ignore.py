@@ -16,11 +16,22 @@ def _entry(name: str) -> str:
     return "/" + out
 
 
+def file_for(rel: str) -> str:
+    """The .gitignore that holds the line for `rel` (repository-relative)."""
+    return posixpath.join(posixpath.dirname(rel), ".gitignore")
+
+
+def check(root: str, rel: str) -> None:
+    """Refuse now, before a command's first write, the .gitignore that add
+    or remove would edit for `rel` when it is a symlink or a folder."""
+    control.exists(root, file_for(rel))
+
+
 def add(root: str, rel: str) -> str | None:
     """Ensure the ignore line for `rel` exists; returns the .gitignore's
     relative path when it was changed."""
-    folder, name = posixpath.split(rel)
-    gi = posixpath.join(folder, ".gitignore")
+    gi = file_for(rel)
+    name = posixpath.basename(rel)
     line = _entry(name)
     text = control.read_text(root, gi) or ""
     if line in text.splitlines():
@@ -32,8 +43,8 @@ def add(root: str, rel: str) -> str | None:
 
 
 def remove(root: str, rel: str) -> str | None:
-    folder, name = posixpath.split(rel)
-    gi = posixpath.join(folder, ".gitignore")
+    gi = file_for(rel)
+    name = posixpath.basename(rel)
     text = control.read_text(root, gi)
     if text is None:
         return None

@@ -34,10 +34,10 @@ def init(repo: Repo, *, stage: bool = True, hooks: bool = True) -> InitReport:
         f"{CONFIG_DIR}/{CONFIG_FILE}": DEFAULT_TEXT,
         f"{CONFIG_DIR}/.gitignore": f"# per-user settings and secrets stay out of git\n/{LOCAL_FILE}\n",
     }
-    for rel, text in files.items():
-        if not control.exists(repo.root, rel):
-            control.write(repo.root, rel, text.encode())
-            report.created.append(rel)
+    missing = [rel for rel in files if not control.exists(repo.root, rel)]  # all judged, then written
+    for rel in missing:
+        control.write(repo.root, rel, files[rel].encode())
+        report.created.append(rel)
     if not os.path.isdir(repo.cache.tmp):
         report.created.append(repo.cache.root)
     repo.cache.ensure()

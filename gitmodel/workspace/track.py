@@ -9,7 +9,6 @@ replaced by a link to its cache object only once that object is durable.
 from __future__ import annotations
 
 import os
-import posixpath
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from dataclasses import dataclass
 from gitmodel.errors import PathError
 from gitmodel.git import ignore
 from gitmodel.git import runner as gitops
-from gitmodel.platform import atomic, control, faults, links
+from gitmodel.platform import atomic, faults, links
 from gitmodel.progress import Progress
 from gitmodel.repo import Repo
 from gitmodel.store import manifest
@@ -63,7 +62,7 @@ def _plan(repo: Repo, user: str, cwd: str | None) -> _Plan:
     repo.check_rel(rel, user, control=True)
     # Written after the objects: a .gitignore that is a symlink or a folder
     # must stop the command before its first write, not halfway.
-    control.exists(repo.root, posixpath.join(posixpath.dirname(rel), ".gitignore"))
+    ignore.check(repo.root, rel)
     # Nothing above it may already be tracked as a folder.
     parts = rel.split("/")
     for i in range(1, len(parts)):
@@ -110,7 +109,7 @@ def add(repo: Repo, user_paths: list[str], *, stage: bool = True, cwd: str | Non
             raise PathError(f"{top}: is tracked by git",
                             hint=f"run `git rm -r --cached {top}` first, then `gitmodel add {top}`")
         if stage:  # a pointer git ignores could not be staged, nor committed: say so before writing
-            beside = [posixpath.join(posixpath.dirname(p.rel), ".gitignore") for p in plans]
+            beside = [ignore.file_for(p.rel) for p in plans]
             hit = gitops.ignored(repo.root, [ptr.pointer_path(p.rel) for p in plans] + beside)
             if hit:
                 raise PathError(f"{hit[0][0]}: git ignores it ({hit[0][1]}), so it cannot be committed",
@@ -127,7 +126,7 @@ def add(repo: Repo, user_paths: list[str], *, stage: bool = True, cwd: str | Non
             ignore.add(repo.root, r.rel)
             # Staged even when its line was already there: a run interrupted
             # before staging wrote the line but left it out of the index.
-            to_stage.append(posixpath.join(posixpath.dirname(r.rel), ".gitignore"))
+            to_stage.append(ignore.file_for(r.rel))
             to_stage.append(ptr.pointer_path(r.rel))
         faults.point("add:before-stage")
         if stage:
@@ -197,6 +196,8 @@ def remove(repo: Repo, user_paths: list[str], *, cwd: str | None = None) -> list
     repo.require_init()
     with repo.lock:
         targets_ok = resolve(repo, user_paths, cwd)
+        for t in targets_ok:
+            ignore.check(repo.root, t.rel)  # before the first write, as add does
         for t in targets_ok:
             unprotect_one(repo, t.rel)
         pointer_rels = [t.pointer_rel for t in targets_ok]
