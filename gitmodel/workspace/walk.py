@@ -121,7 +121,7 @@ def follow(path: str, root: str, shown: str, git_dirs: tuple[str, str], *,
     for d in (_real(git_dir), _real(common_dir)):
         if real == d or real.startswith(d + os.sep):
             raise PathError(f"{shown}: is a symlink to {real}, inside git's own control files",
-                            hint="gitmodel never stores them; remove the symlink")
+                            hint="gitmodel never follows a symlink there; remove it")
     if real != real_root and not real.startswith(real_root + os.sep):
         raise PathError(f"{shown}: is a symlink to {real}, outside the repository",
                         hint="replace it with the file itself or remove it")
@@ -129,7 +129,7 @@ def follow(path: str, root: str, shown: str, git_dirs: tuple[str, str], *,
     why = "the repository root" if real == real_root else paths.problem(target)
     if why is not None:
         raise PathError(f"{shown}: is a symlink to {target}, {why}",
-                        hint="gitmodel never stores control files; remove the symlink")
+                        hint="gitmodel never follows a symlink there; remove it")
     return _stat(path, shown, folder)
 
 

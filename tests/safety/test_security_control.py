@@ -23,7 +23,7 @@ import pytest
 
 from tests.support.cli import GM, Result, assert_one_line_error
 from tests.support.files import write
-from tests.support.git import clone, commit_without_hooks, git, gm_add, make_repo
+from tests.support.git import add_folder_remote, clone, commit_without_hooks, git, gm_add, make_repo
 from tests.support.state import tree_state
 
 SECRET = b'[remote.leak]\nurl = "s3://bucket"\nsecret_access_key = "SECRET-4f1d9a"\n'
@@ -61,7 +61,7 @@ def symlink(root: Path, rel: str, target: str | Path) -> None:
     """Replace `rel` with a symlink to `target` (committed by the next commit)."""
     path = root / rel
     if path.is_dir() and not path.is_symlink():
-        git("rm", "-rq", "--cached", rel, cwd=root)
+        git("rm", "-rq", "--cached", "--ignore-unmatch", rel, cwd=root)
         for p in sorted(path.rglob("*"), reverse=True):
             p.unlink() if p.is_file() else p.rmdir()
         path.rmdir()
@@ -277,6 +277,30 @@ def test_worktree_symlink_to_the_common_dir(gm: GM, world: World) -> None:
     assert gm("init", cwd=wt).code == 0
     r = gm("add", "data", cwd=wt)
     assert_one_line_error(r, "data/link: is a symlink to", "inside git's own control files")
+
+
+@pytest.mark.parametrize("args", [("pull",), ("checkout",), ("checkout", "--force", "models"), ("status",),
+                                  ("add", "models")])
+def test_tracked_folder_replaced_by_a_symlink_to_git(gm: GM, world: World, args: tuple[str, ...]) -> None:
+    """A tracked folder whose name is committed as a symlink to `.git`: pull
+    would write the folder's files (`hooks`, `config`) into .git itself."""
+    store = world.tmp / "store"
+
+    def build(src: Path) -> None:
+        add_folder_remote(gm, src, store)
+        write(src, "models/config", b"[core]\n\thooksPath = /tmp\n")
+        gm_add(src, "models")
+        commit_without_hooks(src, "models")
+        assert gm("push", cwd=src).code == 0
+        symlink(src, "models", ".git")
+        git("add", "-f", "models", cwd=src)  # git-ignored (gitmodel tracks it): forced in
+
+    root = hostile(world, build)
+    if args[0] in ("checkout", "status"):  # with the folder's objects in the cache: they look at it
+        r = gm("fetch", cwd=root)
+        assert r.code == 0, r
+    refused(world, root, lambda: gm(*args, cwd=root), "models: is a symlink to", "git's own control files")
+    assert (root / "models").is_symlink()
 
 
 def test_safe_symlinks_are_still_followed(gm: GM, world: World) -> None:
