@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cli import GM, Result, assert_one_line_error
+from tests.support.cli import GM, Result, assert_one_line_error, gm_proc
 from tests.support.files import write
 from tests.support.git import add_folder_remote, clone, commit_without_hooks, git, gm_add, make_repo
 from tests.support.state import tree_state
@@ -209,6 +209,16 @@ def test_gitignore_is_a_folder(gm: GM, world: World) -> None:
     root = hostile(world, lambda src: write(src, ".gitignore/x", "x\n"))
     refused(world, root, lambda: gm("add", "m.bin", cwd=root), ".gitignore: is a folder, not a file")
     assert not (root / "m.bin.gm").exists()
+
+
+def test_gitignore_fifo_does_not_hang(world: World) -> None:
+    """A FIFO cannot be committed, but a local one must not hang add (the
+    lock held) waiting for a writer: refused at once."""
+    root = make_repo(world.tmp / "r")
+    write(root, "m.bin", b"a model")
+    (root / ".gitignore").unlink(missing_ok=True)
+    os.mkfifo(root / ".gitignore")
+    refused(world, root, lambda: gm_proc("add", "m.bin", cwd=root, timeout=60), ".gitignore: is not a regular file")
 
 
 # -- class 4: symlinks that lead to the repository's own control files -------------------
