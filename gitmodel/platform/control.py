@@ -142,10 +142,9 @@ def read_text(root: str, rel: str) -> str | None:
 
 def write(root: str, rel: str, data: bytes, mode: int = 0o644) -> None:
     """Replace control file `rel` with `data` (atomically, `mode` exactly);
-    its folder must exist.  What is there must be a plain file or nothing: the
-    rename would replace a symlink rather than write through it, but a
-    symlink here means the read before this write was refused too, and a
-    refusal is what the user must see."""
+    its folder must exist.  What is there must be a plain file or nothing: a
+    symlink is refused, not replaced (the rename would not write through it,
+    but silently swapping a committed symlink for a file hides the attack)."""
     if not _parents(root, rel):
         raise FileNotFoundError(errno.ENOENT, "no such folder", os.path.join(root, os.path.dirname(rel)))
     st = _lstat(os.path.join(root, rel))
