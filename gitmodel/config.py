@@ -11,11 +11,12 @@ from collections.abc import Callable
 from typing import Any
 
 from gitmodel.errors import ConfigError
-from gitmodel.platform.atomic import write_atomic
+from gitmodel.platform import control
 from gitmodel.store.paths import CONFIG_DIR as CONFIG_DIR  # one spelling: the path rule refuses it
 
 CONFIG_FILE = "config.toml"
 LOCAL_FILE = "config.local.toml"
+LOCAL_MODE = 0o600  # it may hold secrets (remote credentials): readable by its owner only
 
 DEFAULT_TEXT = """\
 # gitmodel configuration, committed with the repository.
@@ -28,18 +29,25 @@ link = "reflink"
 """
 
 
+def _control(path: str) -> tuple[str, str]:
+    """(repository root, `.gitmodel/NAME`) for a config file's path: the
+    control-file rule judges `.gitmodel` and the file, never what is above."""
+    folder, name = os.path.split(path)
+    root, top = os.path.split(folder)
+    return root, f"{top}/{name}"
+
+
 def read_file(path: str) -> dict[str, Any]:
     import tomllib  # on first read: commands that never look at the config (status) skip its start-up cost
 
-    try:
-        with open(path, "rb") as f:
-            return tomllib.load(f)
-    except FileNotFoundError:
+    root, rel = _control(path)
+    data = control.read(root, rel)
+    if data is None:
         return {}
+    try:
+        return tomllib.loads(data.decode("utf-8"))
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: {e}. Fix the file by hand or restore it with "
-                          f"`git checkout -- {os.path.basename(os.path.dirname(path))}/"
-                          f"{os.path.basename(path)}`") from None
+        raise ConfigError(f"{path}: {e}. Fix the file by hand or restore it with `git checkout -- {rel}`") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text") from None
 
@@ -79,14 +87,13 @@ class Config:
         import tomlkit
 
         path = self.local_path if local else self.path
+        root, rel = _control(path)
+        text = control.read_text(root, rel)
         try:
-            with open(path, encoding="utf-8") as f:
-                doc = tomlkit.parse(f.read())
-        except FileNotFoundError:
-            doc = tomlkit.document()
+            doc = tomlkit.document() if text is None else tomlkit.parse(text)
         except Exception as e:  # tomlkit raises its own ParseError family
             raise ConfigError(f"{path}: {e}") from None
         change(doc)
-        os.makedirs(self.dir, exist_ok=True)
-        write_atomic(path, tomlkit.dumps(doc).encode("utf-8"))
+        control.ensure_dir(root, CONFIG_DIR)
+        control.write(root, rel, tomlkit.dumps(doc).encode("utf-8"), LOCAL_MODE if local else 0o644)
         self.data = merge(read_file(self.path), read_file(self.local_path))

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from gitmodel.config import CONFIG_DIR, Config
 from gitmodel.errors import GitmodelError, PathError, UnsafePathError
 from gitmodel.git import runner as gitops
+from gitmodel.platform import control
 from gitmodel.platform.lock import RepoLock
 from gitmodel.store import paths
 from gitmodel.store.cache import Cache
@@ -57,7 +58,7 @@ class Repo:
         return RepoLock(os.path.join(self.cache.root, "lock"))
 
     def require_init(self) -> None:
-        if not os.path.isdir(os.path.join(self.root, CONFIG_DIR)):
+        if not control.is_dir(self.root, CONFIG_DIR):  # a symlink or a file there: refused, one line
             raise GitmodelError(f"gitmodel is not set up in {self.root}", hint="run `gitmodel init` first")
         if not os.path.isdir(self.cache.tmp):
             # A fresh clone has the committed config but not the cache.

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 from gitmodel.errors import GitmodelError
 from gitmodel.git import runner as gitops
+from gitmodel.platform import control
 from gitmodel.platform.atomic import write_atomic
 from gitmodel.repo import Repo
 
@@ -154,19 +155,14 @@ def register_driver(repo: Repo, *, stage: bool = True, python: str | None = None
     committed (`.gitattributes`), the command is per clone (git config, which
     git never copies in a clone).  Returns what it changed, for the report."""
     changed: list[str] = []
-    attrs = repo.abspath(ATTRIBUTES)
-    try:
-        with open(attrs, encoding="utf-8") as f:
-            text = f.read()
-    except FileNotFoundError:
-        text = ""
+    text = control.read_text(repo.root, ATTRIBUTES) or ""
     present = {line.strip() for line in text.splitlines()}
     missing = [(line, why) for line, why in ATTRIBUTE_LINES if line not in present]
     if missing:
         if text and not text.endswith("\n"):
             text += "\n"
         text += "".join(f"# gitmodel: {why}\n{line}\n" for line, why in missing)
-        write_atomic(attrs, text.encode("utf-8"))
+        control.write(repo.root, ATTRIBUTES, text.encode("utf-8"))
         changed.append(ATTRIBUTES)
         if stage:
             gitops.stage(repo.root, [ATTRIBUTES])

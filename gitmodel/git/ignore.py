@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-import os
+import posixpath
 
-from gitmodel.platform.atomic import write_atomic
+from gitmodel.platform import control
 
 
 def _entry(name: str) -> str:
@@ -16,36 +16,42 @@ def _entry(name: str) -> str:
     return "/" + out
 
 
+def file_for(rel: str) -> str:
+    """The .gitignore that holds the line for `rel` (repository-relative)."""
+    return posixpath.join(posixpath.dirname(rel), ".gitignore")
+
+
+def check(root: str, rel: str) -> None:
+    """Refuse now, before a command's first write, the .gitignore that add
+    or remove would edit for `rel` when it is a symlink or a folder."""
+    control.exists(root, file_for(rel))
+
+
 def add(root: str, rel: str) -> str | None:
     """Ensure the ignore line for `rel` exists; returns the .gitignore's
     relative path when it was changed."""
-    folder, name = os.path.split(rel)
-    path = os.path.join(root, folder, ".gitignore")
+    gi = file_for(rel)
+    name = posixpath.basename(rel)
     line = _entry(name)
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except FileNotFoundError:
-        text = ""
+    text = control.read_text(root, gi) or ""
     if line in text.splitlines():
         return None
     if text and not text.endswith("\n"):
         text += "\n"
-    write_atomic(path, (text + line + "\n").encode("utf-8"))
-    return os.path.join(folder, ".gitignore").replace(os.sep, "/")
+    control.write(root, gi, (text + line + "\n").encode("utf-8"))
+    return gi
 
 
 def remove(root: str, rel: str) -> str | None:
-    folder, name = os.path.split(rel)
-    path = os.path.join(root, folder, ".gitignore")
-    try:
-        with open(path, encoding="utf-8") as f:
-            lines = f.read().splitlines()
-    except FileNotFoundError:
+    gi = file_for(rel)
+    name = posixpath.basename(rel)
+    text = control.read_text(root, gi)
+    if text is None:
         return None
+    lines = text.splitlines()
     line = _entry(name)
     if line not in lines:
         return None
     kept = [x for x in lines if x != line]
-    write_atomic(path, ("\n".join(kept) + "\n" if kept else "").encode("utf-8"))
-    return os.path.join(folder, ".gitignore").replace(os.sep, "/")
+    control.write(root, gi, ("\n".join(kept) + "\n" if kept else "").encode("utf-8"))
+    return gi

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from gitmodel.config import CONFIG_DIR, CONFIG_FILE, DEFAULT_TEXT, LOCAL_FILE
 from gitmodel.git import runner as gitops
-from gitmodel.platform.atomic import write_atomic
+from gitmodel.platform import control
 from gitmodel.repo import Repo
 
 
@@ -23,23 +23,26 @@ class InitReport:
 
 def init(repo: Repo, *, stage: bool = True, hooks: bool = True) -> InitReport:
     """Create the committed config and the cache; harmless when run again."""
+    from gitmodel.git import hooks as git_hooks
+
     report = InitReport(repo.root, repo.cache.root)
-    os.makedirs(repo.abspath(CONFIG_DIR), exist_ok=True)
+    # Every control file init writes is judged before the first write: a
+    # .gitattributes folder must not leave a half-done init behind.
+    control.exists(repo.root, git_hooks.ATTRIBUTES)
+    control.ensure_dir(repo.root, CONFIG_DIR)  # a symlink or a file there is refused, never written through
     files = {
         f"{CONFIG_DIR}/{CONFIG_FILE}": DEFAULT_TEXT,
         f"{CONFIG_DIR}/.gitignore": f"# per-user settings and secrets stay out of git\n/{LOCAL_FILE}\n",
     }
-    for rel, text in files.items():
-        if not os.path.exists(repo.abspath(rel)):
-            write_atomic(repo.abspath(rel), text.encode())
-            report.created.append(rel)
+    missing = [rel for rel in files if not control.exists(repo.root, rel)]  # all judged, then written
+    for rel in missing:
+        control.write(repo.root, rel, files[rel].encode())
+        report.created.append(rel)
     if not os.path.isdir(repo.cache.tmp):
         report.created.append(repo.cache.root)
     repo.cache.ensure()
     if stage and report.created:
         gitops.stage(repo.root, [r for r in files if r in report.created])
-    from gitmodel.git import hooks as git_hooks
-
     if hooks:
         installed = git_hooks.install(repo)
         report.hooks, report.kept_hooks = installed.installed, installed.kept

@@ -9,7 +9,6 @@ replaced by a link to its cache object only once that object is durable.
 from __future__ import annotations
 
 import os
-import posixpath
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from gitmodel.repo import Repo
 from gitmodel.store import manifest
 from gitmodel.store import pointer as ptr
 from gitmodel.workspace.targets import resolve
-from gitmodel.workspace.walk import BAD_NAME, bad_name, walk
+from gitmodel.workspace.walk import BAD_NAME, bad_name, follow, walk
 
 
 @dataclass
@@ -56,17 +55,14 @@ def _plan(repo: Repo, user: str, cwd: str | None) -> _Plan:
         raise PathError(f"{user}: no such file or folder") from None
     except OSError as e:  # a name too long, a file used as a folder (x.bin/y), a symlink loop
         raise PathError(f"{user}: {e.strerror or 'cannot be read'}", hint="check the path") from None
-    if stat.S_ISLNK(lst.st_mode):
-        if not repo.inside(absp):
-            raise PathError(f"{user}: is a symlink to {os.path.realpath(absp)}, outside the repository",
-                            hint="add the file itself")
-        try:
-            st = os.stat(absp)
-        except OSError as e:
-            raise PathError(f"{user}: is a broken or looping symlink ({e.strerror})") from None
-    else:
-        st = lst
+    # A symlink named by the user is judged where it leads, by the rule its
+    # like inside a tracked folder meets.
+    st = follow(absp, repo.root, user, (repo.git_dir, repo.common_dir), folder=True) \
+        if stat.S_ISLNK(lst.st_mode) else lst
     repo.check_rel(rel, user, control=True)
+    # Written after the objects: a .gitignore that is a symlink or a folder
+    # must stop the command before its first write, not halfway.
+    ignore.check(repo.root, rel)
     # Nothing above it may already be tracked as a folder.
     parts = rel.split("/")
     for i in range(1, len(parts)):
@@ -76,7 +72,7 @@ def _plan(repo: Repo, user: str, cwd: str | None) -> _Plan:
                             hint=f"run `gitmodel add {above}` to record its changes")
     old = ptr.try_read(repo.abspath(ptr.pointer_path(rel)), ptr.pointer_path(rel))  # errors name the rel path
     if stat.S_ISDIR(st.st_mode):
-        files = walk(repo.root, absp, rel)
+        files = walk(repo.root, absp, rel, (repo.git_dir, repo.common_dir))
         inner = [p for p in files if p.endswith(ptr.SUFFIX)]
         if inner:
             raise PathError(f"{user}: holds gitmodel pointer {rel}/{inner[0]}",
@@ -113,7 +109,7 @@ def add(repo: Repo, user_paths: list[str], *, stage: bool = True, cwd: str | Non
             raise PathError(f"{top}: is tracked by git",
                             hint=f"run `git rm -r --cached {top}` first, then `gitmodel add {top}`")
         if stage:  # a pointer git ignores could not be staged, nor committed: say so before writing
-            beside = [posixpath.join(posixpath.dirname(p.rel), ".gitignore") for p in plans]
+            beside = [ignore.file_for(p.rel) for p in plans]
             hit = gitops.ignored(repo.root, [ptr.pointer_path(p.rel) for p in plans] + beside)
             if hit:
                 raise PathError(f"{hit[0][0]}: git ignores it ({hit[0][1]}), so it cannot be committed",
@@ -130,7 +126,7 @@ def add(repo: Repo, user_paths: list[str], *, stage: bool = True, cwd: str | Non
             ignore.add(repo.root, r.rel)
             # Staged even when its line was already there: a run interrupted
             # before staging wrote the line but left it out of the index.
-            to_stage.append(posixpath.join(posixpath.dirname(r.rel), ".gitignore"))
+            to_stage.append(ignore.file_for(r.rel))
             to_stage.append(ptr.pointer_path(r.rel))
         faults.point("add:before-stage")
         if stage:
@@ -201,6 +197,8 @@ def remove(repo: Repo, user_paths: list[str], *, cwd: str | None = None) -> list
     with repo.lock:
         targets_ok = resolve(repo, user_paths, cwd)
         for t in targets_ok:
+            ignore.check(repo.root, t.rel)  # before the first write, as add does
+        for t in targets_ok:
             unprotect_one(repo, t.rel)
         pointer_rels = [t.pointer_rel for t in targets_ok]
         gitops.unstage_remove(repo.root, pointer_rels)
@@ -219,7 +217,7 @@ def unprotect_one(repo: Repo, rel: str, on_file: Callable[[str], None] | None = 
     absp = repo.abspath(rel)
     paths: list[str] = []
     if os.path.isdir(absp) and not os.path.islink(absp):
-        paths = [os.path.join(absp, p) for p in walk(repo.root, absp, rel)]
+        paths = [os.path.join(absp, p) for p in walk(repo.root, absp, rel, (repo.git_dir, repo.common_dir))]
     elif os.path.lexists(absp):
         paths = [absp]
     n = 0

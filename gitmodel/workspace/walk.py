@@ -1,13 +1,15 @@
 """Listing the files of a tracked directory, with their stats, fast.
 
 One scandir pass; lstat per entry (scandir's own d_type saves the rest).
-Symlinks are followed only when they stay inside the repository; one that
-leads out, or loops, is refused with its name.  Our own temp files
+Symlinks are followed only to files of this work tree outside its control
+space (`follow`); one that leads out, into .git or .gitmodel, or loops, is
+refused with its name.  Our own temp files
 (`.gm-tmp-*`, from an interrupted checkout) are skipped.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import stat
 
@@ -32,19 +34,24 @@ def bad_name(name: str) -> bool:
     return False
 
 
-def walk(root: str, top_abs: str, top_rel: str) -> dict[str, os.stat_result]:
+def walk(root: str, top_abs: str, top_rel: str, git_dirs: tuple[str, str] | None = None
+         ) -> dict[str, os.stat_result]:
     """{posix path relative to top: stat} for every regular file below top_abs.
 
-    `root` is the repository root (for the symlink rule); `top_rel` names the
-    directory in messages."""
+    `root` is the repository root and `git_dirs` its git dir and common dir
+    (for the symlink rule, `follow`; found with git on the first symlink when
+    not given); `top_rel` names the directory in messages."""
     out: dict[str, os.stat_result] = {}
     real_root = os.path.realpath(root)
-    # The folder itself may have been replaced by a symlink leading out of
-    # the repository: checkout would write there, status would read there.
-    real_top = os.path.realpath(top_abs)
-    if not real_top.startswith(real_root + os.sep):
-        raise PathError(f"{top_rel}: is a symlink to {real_top}, outside the repository",
-                        hint=f"remove that symlink (and `gitmodel checkout {top_rel}` to restore the folder)")
+
+    def dirs() -> tuple[str, str]:  # only a walk that meets a symlink pays for the git call
+        return git_dirs if git_dirs is not None else _git_dirs(real_root)
+
+    # The folder itself may have been replaced by a symlink (or sit below
+    # one) leading out of the repository or into its control files:
+    # checkout would write there, status and add would read there.
+    if os.path.realpath(top_abs) != os.path.join(real_root, *top_rel.split("/")):
+        follow(top_abs, real_root, top_rel, dirs(), folder=True)
     stack = [("", top_abs)]
     while stack:
         prefix, folder = stack.pop()
@@ -75,24 +82,70 @@ def walk(root: str, top_abs: str, top_rel: str) -> dict[str, os.stat_result]:
                     raise PathError(f"{top_rel}/{rel!r}: {BAD_NAME}", hint="rename the file")
                 st = entry.stat(follow_symlinks=False)
                 if stat.S_ISLNK(st.st_mode):
-                    st = _follow(entry.path, real_root, f"{top_rel}/{rel}")
-                    if st is None:
-                        continue
+                    st = follow(entry.path, real_root, f"{top_rel}/{rel}", dirs())
                 if stat.S_ISREG(st.st_mode):
                     out[rel] = st
     return out
 
 
-def _follow(path: str, real_root: str, shown: str) -> os.stat_result:
+@functools.lru_cache(maxsize=16)
+def _git_dirs(root: str) -> tuple[str, str]:
+    """(git dir, common dir) of the work tree at `root`, for a caller that
+    has no Repo at hand: one git call per process and root."""
+    from gitmodel.git import runner as gitops
+
+    _, git_dir, common_dir = gitops.discover(root)
+    return git_dir, common_dir
+
+
+def follow(path: str, root: str, shown: str, git_dirs: tuple[str, str], *,
+           folder: bool = False) -> os.stat_result:
+    """The stat of what the symlink `path` leads to, when gitmodel may track
+    it: a file (a folder too, when `folder`) of this work tree, outside its
+    control space.  THE symlink rule, for a symlink inside a tracked folder
+    and for one the user names.
+
+    Judged by where it really leads, with the path rule (store/paths.py) on
+    that place relative to the root: `data/c -> ../.git/config` or
+    `-> ../.gitmodel/config.local.toml` would store a secret and push it.
+    `git_dirs` is (git dir, common dir): both are refused wherever they are
+    (a worktree, a `--separate-git-dir`), except the objects of gitmodel's
+    cache in the common dir; anything outside the work tree is refused."""
     real = os.path.realpath(path)
+    real_root = _real(root)
+    git_dir, common_dir = git_dirs
+    # A checkout in symlink mode links workspace files to cache objects,
+    # which are stored content (named by their hash), not control files.
+    if real.startswith(_real(os.path.join(common_dir, "gitmodel", "objects")) + os.sep):
+        return _stat(path, shown, folder)
+    for d in (_real(git_dir), _real(common_dir)):
+        if real == d or real.startswith(d + os.sep):
+            raise PathError(f"{shown}: is a symlink to {real}, inside git's own control files",
+                            hint="gitmodel never follows a symlink there; remove it")
     if real != real_root and not real.startswith(real_root + os.sep):
         raise PathError(f"{shown}: is a symlink to {real}, outside the repository",
                         hint="replace it with the file itself or remove it")
+    target = os.path.relpath(real, real_root).replace(os.sep, "/")
+    why = "the repository root" if real == real_root else paths.problem(target)
+    if why is not None:
+        raise PathError(f"{shown}: is a symlink to {target}, {why}",
+                        hint="gitmodel never follows a symlink there; remove it")
+    return _stat(path, shown, folder)
+
+
+@functools.lru_cache(maxsize=64)
+def _real(folder: str) -> str:
+    """realpath of the repository's own folders (root, git dirs), once per
+    process: a folder of symlinks would otherwise resolve them per entry."""
+    return os.path.realpath(folder)
+
+
+def _stat(path: str, shown: str, folder: bool) -> os.stat_result:
     try:
         st = os.stat(path)
     except OSError as e:
         raise PathError(f"{shown}: is a broken or looping symlink ({e.strerror})", hint="remove or fix it") from None
-    if stat.S_ISDIR(st.st_mode):
+    if stat.S_ISDIR(st.st_mode) and not folder:
         raise PathError(f"{shown}: is a symlink to a folder, which gitmodel does not follow",
                         hint="replace it with the folder's contents or remove it")
     return st
