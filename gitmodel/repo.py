@@ -129,18 +129,10 @@ class Repo:
         or a symlink it would follow), when it stays inside the work tree and
         out of control space: the path rule applied to where symlinks lead."""
         real = os.path.realpath(path)
-        if not self.inside(real):
-            raise UnsafePathError(f"{shown}: leads outside the repository through a symlink (to {real})",
-                                  hint="remove that symlink")
-        for control in {os.path.realpath(self.git_dir), os.path.realpath(self.common_dir)}:
-            if real == control or real.startswith(control + os.sep):
-                raise UnsafePathError(f"{shown}: leads into git's control files through a symlink (to {real})",
-                                      hint="remove that symlink")
-        if real != self.root:
-            why = paths.problem(os.path.relpath(real, self.root).replace(os.sep, "/"))
-            if why is not None:
-                raise UnsafePathError(f"{shown}: leads through a symlink to {real}, {why}",
-                                      hint="remove that symlink")
+        control = (os.path.realpath(self.git_dir), os.path.realpath(self.common_dir))
+        why = paths.real_problem(real, self.root, control)
+        if why is not None and why != "the repository root":
+            raise UnsafePathError(f"{shown}: leads through a symlink to {real}, {why}", hint="remove that symlink")
         return real
 
     @cached_property

@@ -22,7 +22,9 @@ What it refuses, and why:
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Iterable
 
 from gitmodel.errors import UnsafePathError
 
@@ -67,3 +69,20 @@ def check(rel: str, where: str | None = None, *, control: bool = False) -> str:
         raise UnsafePathError(f"{where or rel}: unsafe path {rel[:120]!r} ({why})",
                         hint="gitmodel never writes there; remove or rename it in the repository")
     return rel
+
+
+def real_problem(real: str, root: str, control_dirs: Iterable[str]) -> str | None:
+    """Why the place a symlink really leads to (`real`, a realpath) is not
+    one gitmodel may read or write through, or None: outside the work tree
+    `root`, inside git's own folders (`control_dirs`: the git dir and the
+    common dir, wherever a worktree or `--separate-git-dir` put them), or on a
+    path `problem()` refuses.  The rule for every symlink, named by a user or
+    met in a tracked folder or in a repository (all paths realpath'd)."""
+    for d in control_dirs:
+        if real == d or real.startswith(d + os.sep):
+            return "inside git's own control files"
+    if real == root:
+        return "the repository root"
+    if not real.startswith(root + os.sep):
+        return "outside the repository"
+    return problem(os.path.relpath(real, root).replace(os.sep, "/"))

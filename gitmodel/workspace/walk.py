@@ -118,18 +118,11 @@ def follow(path: str, root: str, shown: str, git_dirs: tuple[str, str], *,
     # which are stored content (named by their hash), not control files.
     if real.startswith(_real(os.path.join(common_dir, "gitmodel", "objects")) + os.sep):
         return _stat(path, shown, folder)
-    for d in (_real(git_dir), _real(common_dir)):
-        if real == d or real.startswith(d + os.sep):
-            raise PathError(f"{shown}: is a symlink to {real}, inside git's own control files",
-                            hint="gitmodel never follows a symlink there; remove it")
-    if real != real_root and not real.startswith(real_root + os.sep):
-        raise PathError(f"{shown}: is a symlink to {real}, outside the repository",
-                        hint="replace it with the file itself or remove it")
-    target = os.path.relpath(real, real_root).replace(os.sep, "/")
-    why = "the repository root" if real == real_root else paths.problem(target)
+    why = paths.real_problem(real, real_root, (_real(git_dir), _real(common_dir)))
     if why is not None:
-        raise PathError(f"{shown}: is a symlink to {target}, {why}",
-                        hint="gitmodel never follows a symlink there; remove it")
+        hint = ("replace it with the file itself or remove it" if why == "outside the repository"
+                else "gitmodel never follows a symlink there; remove it")
+        raise PathError(f"{shown}: is a symlink to {real}, {why}", hint=hint)
     return _stat(path, shown, folder)
 
 

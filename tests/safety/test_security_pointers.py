@@ -13,7 +13,6 @@ cache), outside the work tree, or as a hook."""
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ import pytest
 from tests.support.cli import gm_proc, gm_run
 from tests.support.files import write
 from tests.support.git import add_folder_remote, clone, commit_without_hooks, git, gm_add, make_repo, run_git
+from tests.support.state import git_control_state
 
 MODEL = b"the safe model beside the hostile pointer\n" * 50
 # Commands run on every clone: (args, the exit code expected, whether the
@@ -63,20 +63,6 @@ def _everything(top: Path) -> dict[str, bytes]:
     return out
 
 
-def _git_control(root: Path) -> dict[str, bytes]:
-    """`.git` without gitmodel's cache (and the index and logs git itself
-    rewrites): hooks, config, info, refs: what no gitmodel command may write."""
-    git_dir = root / ".git"
-    out = {}
-    for rel, data in _everything(git_dir).items():
-        if rel.startswith("gitmodel/") or rel in ("index", "FETCH_HEAD", "ORIG_HEAD") or rel.startswith("logs/"):
-            continue
-        out[rel] = data
-    if "config" in out:  # gitmodel's own readable-diff driver is the one thing it adds there
-        out["config"] = re.sub(rb'\[diff "gitmodel"\]\n\ttextconv = [^\n]*\n', b"", out["config"])
-    return out
-
-
 def hostile_origin(tmp_path: Path, pointer_rel: str) -> tuple[Path, Path]:
     """(origin repository, folder remote) with a safe model.bin and a folder
     pointer renamed to `pointer_rel`, committed and pushed."""
@@ -105,7 +91,7 @@ def gm_run_fixture(*args: str, cwd: str | os.PathLike[str] | None = None):  # ty
 def test_a_hostile_pointer_is_refused_by_every_command_and_the_rest_goes_on(tmp_path: Path, pointer_rel: str) -> None:
     origin, _store = hostile_origin(tmp_path, pointer_rel)
     work = clone(origin, tmp_path / "clone")
-    before_git = _git_control(work)
+    before_git = git_control_state(work)
     outside_before = {p: _everything(tmp_path / p) for p in ("origin", "store")}
     for args, code, says in COMMANDS:
         r = gm_run(list(args), cwd=work)
@@ -114,7 +100,7 @@ def test_a_hostile_pointer_is_refused_by_every_command_and_the_rest_goes_on(tmp_
         lines = [line for line in r.err.splitlines() if pointer_rel in line]
         if says:
             assert len(lines) == 1 and "unsafe path" in lines[0], (args, r)
-        assert _git_control(work) == before_git, f"`gitmodel {' '.join(args)}` wrote into .git"
+        assert git_control_state(work) == before_git, f"`gitmodel {' '.join(args)}` wrote into .git"
         assert not (tmp_path / "PWNED").exists()
     # The safe model came down beside the refusal; nothing else appeared.
     assert (work / "model.bin").read_bytes() == MODEL
@@ -135,18 +121,18 @@ def test_the_hooks_and_the_api_refuse_it_too(tmp_path: Path) -> None:
     origin, _store = hostile_origin(tmp_path, ".git.gm")
     work = clone(origin, tmp_path / "clone")
     assert gm_run(["install-hooks"], cwd=work).code == 0
-    before_git = _git_control(work)
+    before_git = git_control_state(work)
     with pytest.raises(gitmodel.GitmodelError, match=r"\.git\.gm: unsafe path"):
         gitmodel.pull(repo=work)
     assert (work / "model.bin").read_bytes() == MODEL  # the safe target was done before the raise
     git("commit", "-q", "--allow-empty", "--no-verify", "-m", "a second commit to check out from", cwd=work)
-    before_git = _git_control(work)
+    before_git = git_control_state(work)
     os.remove(work / "model.bin")
     proc = run_git(work, "checkout", "-q", "HEAD~1")
     assert proc.returncode == 0
     assert ".git.gm: unsafe path" in proc.stderr
     assert (work / "model.bin").read_bytes() == MODEL
-    after = _git_control(work)
+    after = git_control_state(work)
     after.pop("HEAD"), before_git.pop("HEAD")  # the checkout itself
     assert after == before_git
     assert not (tmp_path / "PWNED").exists()
@@ -238,12 +224,12 @@ def test_a_tracked_folder_committed_as_a_symlink_into_control_space_is_not_writt
     git("add", "-f", "data", cwd=origin)
     commit_without_hooks(origin, "the folder is now a symlink")
     work = clone(origin, tmp_path / "clone")
-    before_git = _git_control(work)
+    before_git = git_control_state(work)
     for args in (("pull",), ("checkout",), ("status",), ("checkout", "data")):
         r = gm_run(list(args), cwd=work)
         assert r.code == 1 and "Traceback" not in r.err, (args, r)
         assert "data.gm: leads" in r.err and "through a symlink" in r.err, (args, r)
-        assert _git_control(work) == before_git
+        assert git_control_state(work) == before_git
     assert os.listdir(tmp_path / "outside") == []
     assert not (work / ".gitmodel" / "hooks").exists()
     assert (work / "model.bin").read_bytes() == MODEL

@@ -6,6 +6,7 @@ under test: file bytes and hashes are re-derived here from scratch."""
 from __future__ import annotations
 
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -116,3 +117,22 @@ def assert_unchanged(root: Path, before: dict[str, object], remote: Path | None 
     after = repo_state(root, remote)
     for name in before:
         assert after[name] == before[name], f"the {name} changed"
+
+
+def git_control_state(root: Path) -> dict[str, bytes]:
+    """`.git` as far as no gitmodel command may write it: hooks, config,
+    info, refs, bytes per file; left out are gitmodel's cache, what git
+    itself rewrites (index, logs, FETCH_HEAD, ORIG_HEAD), and in config the
+    one section gitmodel adds there, its readable-diff driver."""
+    git_dir = root / ".git"
+    out: dict[str, bytes] = {}
+    for folder, _dirs, files in os.walk(git_dir):
+        for name in files:
+            p = Path(folder, name)
+            rel = str(p.relative_to(git_dir))
+            if rel.startswith(("gitmodel/", "logs/")) or rel in ("index", "FETCH_HEAD", "ORIG_HEAD"):
+                continue
+            out[rel] = os.readlink(p).encode() if p.is_symlink() else p.read_bytes()
+    if "config" in out:
+        out["config"] = re.sub(rb'\[diff "gitmodel"\]\n\ttextconv = [^\n]*\n', b"", out["config"])
+    return out
