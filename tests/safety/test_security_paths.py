@@ -310,6 +310,21 @@ def test_any_path_a_snapshot_names_is_judged_where_it_is_parsed(tmp_path: Path, 
         watch.check(f"`gitmodel {' '.join(args)}`")
 
 
+def test_a_snapshot_path_through_a_committed_symlink_out_is_refused_where_rollback_writes(tmp_path: Path) -> None:
+    """`out/clf.pkl` is a plain path (the parser takes it), but the clone's
+    `out` is a committed symlink leading out of it: the file system half of
+    the rule (Repo.check_rel) refuses it before rollback writes."""
+    origin = _hostile_tag_origin(tmp_path, "artifact", "out/clf.pkl")
+    (tmp_path / "outside").mkdir()
+    os.symlink("../outside", origin / "out")
+    commit_without_hooks(origin, "a symlink out")
+    work = clone(origin, tmp_path / "clone")
+    watch = Watch(tmp_path, work)
+    refused(gm_run(["rollback", "clf", "--to", "v2.0.0"], cwd=work), "leads outside the repository through a symlink")
+    watch.check("`gitmodel rollback`")
+    assert os.listdir(tmp_path / "outside") == []
+
+
 def test_a_damaged_snapshot_is_still_nothing_recorded(tmp_path: Path) -> None:
     """Damage (not JSON, nested past the parser's depth) is not an attack:
     the version is shown as not recorded, read from the commit."""
