@@ -85,7 +85,7 @@ def declared_files(repo: Repo, kind: str, model: str | None = None) -> list[str]
     (`gitmodel.registry.declarations`, which judges their paths): a bad one
     is the same one-line error here as in `versions` or `tag`.  `[kind] files`
     is judged here by the same rule (Repo.check_rel)."""
-    from gitmodel.registry.declarations import all_models
+    from gitmodel.registry.declarations import all_models, declared_path
 
     out: list[str] = []
     decls = all_models(repo)
@@ -100,14 +100,8 @@ def declared_files(repo: Repo, kind: str, model: str | None = None) -> list[str]
         section = repo.config.get(kind, {})
         if isinstance(section, dict):
             where = f"{repo.config.path}: [{kind}] files"
-            out += [repo.check_rel(_strip_dot(f), where) for f in _as_list(section.get("files"))]
+            out += [repo.check_rel(declared_path(f), where) for f in _as_list(section.get("files"))]
     return list(dict.fromkeys(out))
-
-
-def _strip_dot(rel: str) -> str:
-    while rel.startswith("./"):  # `./metrics.json` means metrics.json
-        rel = rel[2:]
-    return rel
 
 
 def _file_of(model: Model, kind: str) -> str | None:
@@ -228,8 +222,7 @@ class Reader:
         full = self.repo.abspath(path)
         if os.path.islink(full):
             real = os.path.realpath(full)
-            inside = self.repo.inside(real) and real != self.repo.root
-            if not inside or paths.problem(os.path.relpath(real, self.repo.root).replace(os.sep, "/")):
+            if not self.repo.inside(real) or paths.problem(os.path.relpath(real, self.repo.root).replace(os.sep, "/")):
                 raise UnsafePathError(f"{path}: is a symlink leading outside the repository or into its "
                                       f"control files; not read", hint="remove that symlink")
         try:

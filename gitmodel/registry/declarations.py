@@ -18,6 +18,7 @@ for a declared model is `gitmodel.registry.snapshot`.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,8 +43,12 @@ class Model:
                 "params": self.params, "metrics": self.metrics}
 
 
-def _normal(value: str) -> str:
-    """A declared path as its reader means it: `./` in front and `/` at the
+# A model name as messages show it bare (any other is quoted: one line, whatever the config holds).
+_PLAIN = re.compile(r"[A-Za-z0-9/_.-]{1,100}")
+
+
+def declared_path(value: str) -> str:
+    """A path written in the config as its reader means it: `./` in front and `/` at the
     end say nothing (a folder is a folder).  Anything else is kept as
     spelled, for the path rule to judge: a leading `/` is refused, not
     turned into a relative path that names something else."""
@@ -56,25 +61,26 @@ def _from_table(repo: Repo, name: str, table: Any, where: str) -> Model:
     """One declaration, every path judged by the path rule (Repo.check_rel)
     here, where it is parsed: the config is committed, so a stranger's
     `metrics = ".git/config"` must never reach a reader or a writer."""
+    where = f"{where}: [model.{name if _PLAIN.fullmatch(name) else repr(name[:60])}]"
     if not isinstance(table, dict):
-        raise ConfigError(f"{where}: [model.{name}] must be a table with at least `path = \"...\"`")
+        raise ConfigError(f"{where} must be a table with at least `path = \"...\"`")
     path = table.get("path")
     if not isinstance(path, str) or not path:
-        raise ConfigError(f"{where}: [model.{name}] has no `path`", hint="set it to the tracked artifact")
+        raise ConfigError(f"{where} has no `path`", hint="set it to the tracked artifact")
     data = table.get("data", [])
     if isinstance(data, str):
         data = [data]
     if not isinstance(data, list) or not all(isinstance(d, str) for d in data):
-        raise ConfigError(f"{where}: [model.{name}] data must be a list of paths")
+        raise ConfigError(f"{where} data must be a list of paths")
     out: dict[str, str | None] = {}
     for key in ("params", "metrics"):
         value = table.get(key)
         if value is not None and not isinstance(value, str):
-            raise ConfigError(f"{where}: [model.{name}] {key} must be a path")
+            raise ConfigError(f"{where} {key} must be a path")
         # gitmodel.save writes these two: git's control files are refused too.
-        out[key] = repo.check_rel(_normal(value), f"{where}: [model.{name}] {key}", control=True) if value else None
-    rel = repo.check_rel(_normal(path), f"{where}: [model.{name}] path", control=True)
-    data_rels = tuple(repo.check_rel(_normal(d), f"{where}: [model.{name}] data", control=False) for d in data)
+        out[key] = repo.check_rel(declared_path(value), f"{where} {key}", control=True) if value else None
+    rel = repo.check_rel(declared_path(path), f"{where} path", control=True)
+    data_rels = tuple(repo.check_rel(declared_path(d), f"{where} data", control=False) for d in data)
     return Model(name, rel, data_rels, out["params"], out["metrics"])
 
 
@@ -143,7 +149,7 @@ def gto_path(repo: Repo, commit: str, name: str) -> str | None:
     if not isinstance(path, str) or not path:
         return None
     # Damage declares nothing; a hostile path is refused like a declaration's.
-    return repo.check_rel(_normal(path), f"{commit[:10]}:artifacts.yaml: {name}.path", control=True)
+    return repo.check_rel(declared_path(path), f"{commit[:10]}:artifacts.yaml: {name}.path", control=True)
 
 
 # -- declaring ----------------------------------------------------------------
