@@ -158,6 +158,23 @@ def test_save_with_safe_declarations_still_writes_its_files(tmp_path: Path) -> N
     watch.check("gitmodel.save")
 
 
+def test_save_replaces_a_committed_symlink_instead_of_writing_through_it(tmp_path: Path) -> None:
+    """`params.json` is a plain path, but the clone's params.json is a
+    committed symlink to a file outside: save puts its own file there; the
+    file outside is untouched."""
+    import gitmodel
+
+    origin = _declaring_origin(tmp_path, "params", "params.json")
+    os.symlink("../secret.json", origin / "params.json")
+    commit_without_hooks(origin, "params.json leads out")
+    work = clone(origin, tmp_path / "clone")
+    watch = Watch(tmp_path, work)
+    gitmodel.save({"w": 1}, "models/clf.pkl", name="clf", params={"lr": 0.1}, repo=work)
+    watch.check("gitmodel.save")
+    assert not (work / "params.json").is_symlink()
+    assert json.loads((work / "params.json").read_text()) == {"lr": 0.1}
+
+
 @pytest.mark.parametrize("path", [".gitattributes", "models/.gitignore", ".git/x.pkl", "../x.pkl"])
 def test_save_refuses_an_artifact_or_sidecar_in_control_space(repo: Path, tmp_path: Path, path: str) -> None:
     """What the caller names is judged by the same rule before the first
