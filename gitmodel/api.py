@@ -99,12 +99,14 @@ class Saved:
     data: list[str] = field(default_factory=list)
 
 
-def _sidecar(rel: str, kind: str) -> str:
+def _sidecar(r: Repo, rel: str, kind: str) -> str:
     """Default params/metrics file of an artifact: `models/clf.params.json`
-    beside `models/clf.pkl`, so several models can share a folder."""
+    beside `models/clf.pkl`, so several models can share a folder; judged
+    by the path rule like any file save writes."""
     folder, name = os.path.split(rel)
     stem = name.split(".", 1)[0] or name
-    return os.path.join(folder, f"{stem}.{kind}.json").replace(os.sep, "/")
+    return r.check_rel(os.path.join(folder, f"{stem}.{kind}.json").replace(os.sep, "/"), f"{kind} file of {rel}",
+                       control=True)
 
 
 def _dump(obj: Any, path: str) -> None:
@@ -142,20 +144,30 @@ def save(obj: Any, path: PathLike, *, name: str | None = None, params: dict[str,
     r = _repo(repo)
     r.require_init()
     cwd = _cwd_for(r, repo)
-    rel = r.relpath(os.fspath(path), cwd)
+    # Every path this writes is judged by the one rule before the first
+    # write: the artifact and its sidecars (Repo.check_rel, git's control
+    # files included), and a declaration's params/metrics names, which come
+    # from the committed config and are judged where it is parsed.
+    rel = r.check_rel(r.relpath(os.fspath(path), cwd), os.fspath(path), control=True)
     data_rels = [r.relpath(os.fspath(d), cwd) for d in (data or [])]
-    declared = models.find(r, name) if name else None
     if name:
         grammar.check_name(name)
+    declared = models.find(r, name) if name else None
     params_rel = metrics_rel = None
     if params is not None:
-        params_rel = declared.params if declared and declared.params else _sidecar(rel, "params")
+        params_rel = declared.params if declared and declared.params else _sidecar(r, rel, "params")
     elif declared:
         params_rel = declared.params
     if metrics is not None:
-        metrics_rel = declared.metrics if declared and declared.metrics else _sidecar(rel, "metrics")
+        metrics_rel = declared.metrics if declared and declared.metrics else _sidecar(r, rel, "metrics")
     elif declared:
         metrics_rel = declared.metrics
+    if rel in (params_rel, metrics_rel) or (params_rel is not None and params_rel == metrics_rel):
+        from gitmodel.errors import PathError
+
+        raise PathError(f"{rel}: the artifact, its params and its metrics need three different files",
+                        hint=f"change params/metrics of [model.{name}] in .gitmodel/config.toml" if declared
+                        else "give the artifact another name")
     for d in data_rels:
         if not os.path.lexists(r.abspath(d)):
             from gitmodel.errors import PathError

@@ -107,5 +107,8 @@ def _numeric_keys(snaps: list[m.Snapshot]) -> list[str]:
 
 def _default_output(subject: str, specs: list[str]) -> str:
     stem = subject if len(specs) != 1 else f"{subject}-{specs[0]}"
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", stem) + ".html"
+    # One file name in the current folder, whatever the metric's key (it may
+    # come from a committed metrics file): no `/`, and short enough for any
+    # file system (255 bytes).
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", stem)[:120] + ".html"
 

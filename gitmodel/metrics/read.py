@@ -25,9 +25,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from gitmodel import formats
-from gitmodel.errors import GitmodelError, ObjectMissingError
+from gitmodel.errors import GitmodelError, ObjectMissingError, UnsafePathError
 from gitmodel.git.revs import git, resolve_commit
 from gitmodel.repo import Repo
+from gitmodel.store import paths
 from gitmodel.store import pointer as ptr
 
 if TYPE_CHECKING:
@@ -72,19 +73,8 @@ def _as_list(value: Any) -> list[str]:
         return [value]
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return list(value)
-    raise GitmodelError(f"expected a file name or a list of file names in .gitmodel/config.toml, found {value!r}",
-                        hint="fix the config")
-
-
-def check_relpath(rel: str, where: str) -> str:
-    """A repository-relative posix path from config, refused if it could escape."""
-    rel = rel.strip().replace("\\", "/")
-    while rel.startswith("./"):
-        rel = rel[2:]
-    parts = rel.split("/")
-    if not rel or rel.startswith("/") or ".." in parts or "" in parts or parts[0] in (".git", ".gitmodel"):
-        raise GitmodelError(f"{where}: {rel!r} is not a path inside the repository", hint="fix .gitmodel/config.toml")
-    return rel
+    raise GitmodelError(f"expected a file name or a list of file names in .gitmodel/config.toml, "
+                        f"found {type(value).__name__}", hint="fix the config")
 
 
 def declared_files(repo: Repo, kind: str, model: str | None = None) -> list[str]:
@@ -92,23 +82,25 @@ def declared_files(repo: Repo, kind: str, model: str | None = None) -> list[str]
 
     With `model`, only that model's declaration (falling back to `[kind] files`
     when the model declares none).  The declarations are the registry's
-    (`gitmodel.registry.declarations`): a bad one is the same one-line error
-    here as in `versions` or `tag`."""
-    from gitmodel.registry.declarations import all_models
+    (`gitmodel.registry.declarations`, which judges their paths): a bad one
+    is the same one-line error here as in `versions` or `tag`.  `[kind] files`
+    is judged here by the same rule (Repo.check_rel)."""
+    from gitmodel.registry.declarations import all_models, declared_path
 
     out: list[str] = []
     decls = all_models(repo)
     if model is not None:
         if model not in decls:
             raise GitmodelError(f"no model named {model!r} is declared", hint="see `gitmodel model add --help`")
-        out += [check_relpath(f, f"model.{model}.{kind}") for f in _as_list(_file_of(decls[model], kind))]
+        out += _as_list(_file_of(decls[model], kind))
     else:
-        for name, spec in decls.items():
-            out += [check_relpath(f, f"model.{name}.{kind}") for f in _as_list(_file_of(spec, kind))]
+        for spec in decls.values():
+            out += _as_list(_file_of(spec, kind))
     if not out or model is None:
         section = repo.config.get(kind, {})
         if isinstance(section, dict):
-            out += [check_relpath(f, f"{kind}.files") for f in _as_list(section.get("files"))]
+            where = f"{repo.config.path}: [{kind}] files"
+            out += [repo.check_rel(declared_path(f), where) for f in _as_list(section.get("files"))]
     return list(dict.fromkeys(out))
 
 
@@ -222,9 +214,17 @@ class Reader:
         return _parse(data, path)
 
     def _read_workspace(self, path: str) -> FileValues:
+        """The file on disk; never through a symlink that leads out of the
+        work tree or into control space (a committed `metrics.json ->
+        ~/.aws/credentials` must not be parsed and quoted): UnsafePathError,
+        before the file is opened."""
+        self.repo.check_rel(path)  # the parents
         full = self.repo.abspath(path)
-        if not self.repo.inside(os.path.dirname(full)):
-            return FileValues(path, ERROR, error="leads outside the repository through a symlink")
+        if os.path.islink(full):
+            real = os.path.realpath(full)
+            if not self.repo.inside(real) or paths.problem(os.path.relpath(real, self.repo.root).replace(os.sep, "/")):
+                raise UnsafePathError(f"{path}: is a symlink leading outside the repository or into its "
+                                      f"control files; not read", hint="remove that symlink")
         try:
             with open(full, "rb") as f:
                 data = f.read()

@@ -21,13 +21,14 @@ Gates: `KEY<-0.01` fails when KEY's change (head - base) is below -0.01;
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from gitmodel.errors import GitmodelError, ObjectMissingError, PointerError
+from gitmodel.errors import GitmodelError, ObjectMissingError, PathError, PointerError
 from gitmodel.humanize import human_size, plural, table
 from gitmodel.metrics import read as m
 from gitmodel.repo import Repo
@@ -510,7 +511,12 @@ def write_output(path: str, data: str | bytes) -> None:
         raise GitmodelError(f"{path}: folder {folder} does not exist", hint="create it or choose another -o path")
     if os.path.isdir(path):
         raise GitmodelError(f"{path}: is a folder", hint="name a file with -o")
-    write_atomic(path, data.encode("utf-8") if isinstance(data, str) else data)
+    try:
+        write_atomic(path, data.encode("utf-8") if isinstance(data, str) else data)
+    except OSError as e:
+        if e.errno != errno.ENAMETOOLONG:
+            raise
+        raise PathError(f"{path[:120]}...: the file name is too long", hint="choose a shorter -o path") from None
 
 
 __all__ = ["Comparison", "Gate", "GateResult", "ArtifactChange", "compare", "markdown", "text", "table",

@@ -18,6 +18,7 @@ for a declared model is `gitmodel.registry.snapshot`.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,33 +43,56 @@ class Model:
                 "params": self.params, "metrics": self.metrics}
 
 
-def _from_table(name: str, table: Any, where: str) -> Model:
+# A model name as messages show it bare (any other is quoted: one line, whatever the config holds).
+_PLAIN = re.compile(r"[A-Za-z0-9/_.-]{1,100}")
+
+
+def declared_path(value: str) -> str:
+    """A path written in the config as its reader means it: `./` in front and `/` at the
+    end say nothing (a folder is a folder).  Anything else is kept as
+    spelled, for the path rule to judge: a leading `/` is refused, not
+    turned into a relative path that names something else."""
+    while value.startswith("./"):
+        value = value[2:]
+    return value.rstrip("/") or value
+
+
+def _from_table(repo: Repo, name: str, table: Any, where: str) -> Model:
+    """One declaration, every path judged by the path rule (Repo.check_rel)
+    here, where it is parsed: the config is committed, so a stranger's
+    `metrics = ".git/config"` must never reach a reader or a writer."""
+    where = f"{where}: [model.{name if _PLAIN.fullmatch(name) else repr(name[:60])}]"
     if not isinstance(table, dict):
-        raise ConfigError(f"{where}: [model.{name}] must be a table with at least `path = \"...\"`")
+        raise ConfigError(f"{where} must be a table with at least `path = \"...\"`")
     path = table.get("path")
     if not isinstance(path, str) or not path:
-        raise ConfigError(f"{where}: [model.{name}] has no `path`", hint="set it to the tracked artifact")
+        raise ConfigError(f"{where} has no `path`", hint="set it to the tracked artifact")
     data = table.get("data", [])
     if isinstance(data, str):
         data = [data]
     if not isinstance(data, list) or not all(isinstance(d, str) for d in data):
-        raise ConfigError(f"{where}: [model.{name}] data must be a list of paths")
+        raise ConfigError(f"{where} data must be a list of paths")
     out: dict[str, str | None] = {}
     for key in ("params", "metrics"):
         value = table.get(key)
         if value is not None and not isinstance(value, str):
-            raise ConfigError(f"{where}: [model.{name}] {key} must be a path")
-        out[key] = value or None
-    return Model(name, path.strip("/"), tuple(d.strip("/") for d in data), out["params"], out["metrics"])
+            raise ConfigError(f"{where} {key} must be a path")
+        # gitmodel.save writes these two: git's control files are refused too.
+        out[key] = repo.check_rel(declared_path(value), f"{where} {key}", control=True) if value else None
+    rel = repo.check_rel(declared_path(path), f"{where} path", control=True)
+    data_rels = tuple(repo.check_rel(declared_path(d), f"{where} data", control=False) for d in data)
+    return Model(name, rel, data_rels, out["params"], out["metrics"])
 
 
 def all_models(repo: Repo) -> dict[str, Model]:
     """Every declared model, by name (empty when there is no config, as in a
-    clone that fetched only tags)."""
+    clone that fetched only tags).  A declaration naming an unsafe path is
+    an error (UnsafePathError), like any other bad one: the config is wrong
+    for every command that reads it, and only its author can fix it."""
     table = repo.config.get("model", {})
     if not isinstance(table, dict):
         raise ConfigError(f"{repo.config.path}: `model` must be a table of [model.NAME] sections")
-    return {name: _from_table(name, t, repo.config.path) for name, t in sorted(table.items())}
+    return {name: _from_table(repo, name, t, repo.config.path) for name, t in sorted(table.items())}
 
 
 def find(repo: Repo, name: str) -> Model | None:
@@ -122,7 +146,10 @@ def gto_path(repo: Repo, commit: str, name: str) -> str | None:
             _ARTIFACTS_YAML.clear()
         _ARTIFACTS_YAML[key] = values
     path = values.get(f"{name}.path")
-    return path.strip("/") if isinstance(path, str) and path else None
+    if not isinstance(path, str) or not path:
+        return None
+    # Damage declares nothing; a hostile path is refused like a declaration's.
+    return repo.check_rel(declared_path(path), f"{commit[:10]}:artifacts.yaml: {name}.path", control=True)
 
 
 # -- declaring ----------------------------------------------------------------
@@ -150,8 +177,8 @@ def make(repo: Repo, name: str, path: str, data: list[str] | None = None, params
             data_rels.append(drel)
     files: dict[str, str | None] = {"params": None, "metrics": None}
     for key, value in (("params", params), ("metrics", metrics)):
-        if value:
-            files[key] = repo.relpath(value, cwd)
+        if value:  # the rule the parser applies, said now rather than by every later read
+            files[key] = repo.check_rel(repo.relpath(value, cwd), f"{key} {value}", control=True)
     return Model(name, rel, tuple(data_rels), files["params"], files["metrics"])
 
 

@@ -10,6 +10,7 @@ block (after a `gitmodel-snapshot:` line), `parse_snapshot` reads it back.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,7 @@ from gitmodel.errors import GitmodelError, PointerError
 from gitmodel.humanize import human_size, plural
 from gitmodel.registry.declarations import Model
 from gitmodel.repo import Repo
+from gitmodel.store import paths
 from gitmodel.store import pointer as ptr
 
 if TYPE_CHECKING:
@@ -24,6 +26,8 @@ if TYPE_CHECKING:
 
 SNAPSHOT_FORMAT = "gitmodel-snapshot/1"
 SNAPSHOT_MARKER = "gitmodel-snapshot:"
+# A model and version as a message may name them (anything else is not echoed).
+_SHOWN_REF = re.compile(r"[a-z0-9/_.-]{1,100}@[0-9A-Za-z.+-]{1,60}")
 
 
 @dataclass
@@ -118,7 +122,24 @@ class Snapshot:
                 raise ValueError(f"{key} is malformed")
             setattr(snap, f"{key}_file", section["file"])
             setattr(snap, key, dict(section.get("values", {})))
+        snap._check_paths()
         return snap
+
+    def _check_paths(self) -> None:
+        """The path rule (store/paths.py) on every path the snapshot names,
+        raising UnsafePathError: a tag message is a stranger's text, and
+        rollback writes the artifact's path, so a snapshot naming
+        `.git/hooks/post-commit` is refused where it is parsed, for every
+        reader.  (The file system half, symlinked parents, is Repo.check_rel's
+        where a path is written: rollback.)"""
+        ref = f"{self.model}@{self.version}"
+        where = f"the snapshot in the tag of {ref}" if _SHOWN_REF.fullmatch(ref) else "a version tag's snapshot"
+        paths.check(self.artifact.path, f"{where}: artifact", control=True)
+        for item in self.data:
+            paths.check(item.path, f"{where}: data")
+        for key, file in (("params", self.params_file), ("metrics", self.metrics_file)):
+            if file is not None:
+                paths.check(file, f"{where}: {key}", control=True)
 
 
 def _req(d: dict[str, Any], key: str) -> str:
@@ -201,8 +222,11 @@ def snapshot_at(repo: Repo, model: Model, commit: pygit2.Commit, version: str) -
 
 
 def parse_snapshot(message: str) -> Snapshot | None:
-    """The snapshot block of a version's tag message (None when there is none
-    or it is damaged: a tag message is foreign input, never an error)."""
+    """The snapshot block of a version's tag message: None when there is
+    none or it is damaged (a tag message is foreign input, and damage only
+    means nothing was recorded); UnsafePathError when it is well formed but
+    names a path gitmodel must never write (that is an attack, not damage,
+    and is said, one line)."""
     at = message.rfind("\n" + SNAPSHOT_MARKER + "\n")
     if at < 0:
         return None
@@ -212,5 +236,5 @@ def parse_snapshot(message: str) -> Snapshot | None:
         # signature may follow it.
         data, _ = json.JSONDecoder().raw_decode(rest)
         return Snapshot.from_dict(data)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: JSON nested deeper than the parser goes
         return None
