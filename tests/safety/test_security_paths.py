@@ -22,7 +22,7 @@ import pytest
 from tests.support.cli import Result, assert_one_line_error, gm_proc, gm_run
 from tests.support.files import write
 from tests.support.git import add_folder_remote, clone, commit_without_hooks, git, gm_add, make_repo
-from tests.support.state import tree_state
+from tests.support.state import git_control_state, outside_state, tree_state
 
 SECRET = "s3cr3t-token-0123456789"
 MODEL = b"the safe model\n" * 40
@@ -30,31 +30,16 @@ MODEL = b"the safe model\n" * 40
 
 # -- observing: nothing outside the clone, nothing in .git -------------------------------
 
-def _git_control(root: Path) -> dict[str, tuple[str, int, bytes]]:
-    """`.git` without gitmodel's cache and what git itself writes when a
-    command stages (index, objects, logs): hooks, config, refs, info, which
-    no command may write."""
-    return {rel: v for rel, v in tree_state(root / ".git", skip_git=False).items()
-            if not rel.startswith(("gitmodel", "logs", "objects")) and rel not in ("index", "FETCH_HEAD", "ORIG_HEAD")}
-
-
-def _outside(tmp_path: Path) -> dict[str, tuple[str, int, bytes]]:
-    """Everything below tmp_path but the clone (the origin's stat cache left
-    out: an in-process command's connection may checkpoint it when collected)."""
-    return {rel: v for rel, v in tree_state(tmp_path, skip_git=False).items()
-            if not rel.startswith("clone") and not os.path.basename(rel).startswith("state.db")}
-
-
 class Watch:
     """The clone's `.git` and everything outside it, before; `check()` after each command."""
 
     def __init__(self, tmp_path: Path, work: Path) -> None:
         self.tmp_path, self.work = tmp_path, work
-        self.git, self.outside = _git_control(work), _outside(tmp_path)
+        self.git, self.outside = git_control_state(work), outside_state(tmp_path, "clone")
 
     def check(self, what: str) -> None:
-        assert _git_control(self.work) == self.git, f"{what} wrote into .git"
-        assert _outside(self.tmp_path) == self.outside, f"{what} wrote outside the work tree"
+        assert git_control_state(self.work) == self.git, f"{what} wrote into .git"
+        assert outside_state(self.tmp_path, "clone") == self.outside, f"{what} wrote outside the work tree"
 
 
 def refused(r: Result, *needles: str) -> str:
@@ -93,7 +78,7 @@ DECLARED = [
     ("metrics", ABSOLUTE, "not a plain relative path"),
     ("metrics", ".git/config", "unsafe path '.git/config' (inside .git"),
     ("metrics", ".gitmodel/config.local.toml", "inside .gitmodel/"),
-    ("metrics", "out/m.json", "leads outside the repository through a symlink"),
+    ("metrics", "out/m.json", "leads through a symlink to"),
     ("metrics", ".gitattributes", "one of git's control files"),
     ("params", "../x.json", "unsafe path '../x.json'"),
     ("params", ".git/config", "unsafe path '.git/config'"),
@@ -182,11 +167,11 @@ def test_save_refuses_an_artifact_or_sidecar_in_control_space(repo: Path, tmp_pa
     import gitmodel
 
     write(repo, ".gitattributes", "*.bin binary\n")
-    before, outside = tree_state(repo), _outside(tmp_path)
+    before, outside = tree_state(repo), outside_state(tmp_path, "clone")
     with pytest.raises(gitmodel.GitmodelError):
         gitmodel.save({"w": 1}, path, params={"lr": 1})
     assert tree_state(repo) == before
-    assert {k: v for k, v in _outside(tmp_path).items() if not k.startswith("repo")} == \
+    assert {k: v for k, v in outside_state(tmp_path, "clone").items() if not k.startswith("repo")} == \
         {k: v for k, v in outside.items() if not k.startswith("repo")}
 
 
@@ -311,7 +296,7 @@ def test_a_snapshot_naming_a_git_hook_is_refused_by_rollback_show_and_the_api(tm
     r = gm_run(["rollback", "clf", "--to", "v1.0.0"], cwd=work)
     assert r.code == 0, r
     assert (work / "models/clf.pkl").read_bytes() == MODEL
-    assert _git_control(work) == watch.git
+    assert git_control_state(work) == watch.git
 
 
 @pytest.mark.parametrize(("field", "hostile"), [
@@ -337,7 +322,7 @@ def test_a_snapshot_path_through_a_committed_symlink_out_is_refused_where_rollba
     commit_without_hooks(origin, "a symlink out")
     work = clone(origin, tmp_path / "clone")
     watch = Watch(tmp_path, work)
-    refused(gm_run(["rollback", "clf", "--to", "v2.0.0"], cwd=work), "leads outside the repository through a symlink")
+    refused(gm_run(["rollback", "clf", "--to", "v2.0.0"], cwd=work), "leads through a symlink to")
     watch.check("`gitmodel rollback`")
     assert os.listdir(tmp_path / "outside") == []
 
@@ -384,12 +369,12 @@ def test_plot_names_its_default_output_safely_whatever_the_committed_key(gm, rep
     with open(repo / ".gitmodel" / "config.toml", "a") as f:
         f.write('\n[metrics]\nfiles = ["metrics.json"]\n')
     commit_without_hooks(repo, "a long and climbing metric key")
-    outside = {k: v for k, v in _outside(tmp_path).items() if not k.startswith("repo")}
+    outside = {k: v for k, v in outside_state(tmp_path, "clone").items() if not k.startswith("repo")}
     before = set(os.listdir(repo))
     r = gm("plot", "--commits")
     assert r.code == 0, r
     (made,) = set(os.listdir(repo)) - before
     assert made.startswith("HEAD-.._.._kkk") and made.endswith(".html") and len(made) <= 130
-    assert {k: v for k, v in _outside(tmp_path).items() if not k.startswith("repo")} == outside
+    assert {k: v for k, v in outside_state(tmp_path, "clone").items() if not k.startswith("repo")} == outside
     r = gm("report", "--base", "HEAD", "-o", "r" * 300 + ".md")
     refused(r, "the file name is too long")

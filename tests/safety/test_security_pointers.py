@@ -20,7 +20,7 @@ import pytest
 from tests.support.cli import gm_proc, gm_run
 from tests.support.files import write
 from tests.support.git import add_folder_remote, clone, commit_without_hooks, git, gm_add, make_repo, run_git
-from tests.support.state import git_control_state
+from tests.support.state import git_control_state, outside_state
 
 MODEL = b"the safe model beside the hostile pointer\n" * 50
 # Commands run on every clone: (args, the exit code expected, whether the
@@ -53,16 +53,6 @@ HOSTILE = [
 ]
 
 
-def _everything(top: Path) -> dict[str, bytes]:
-    """Every file below `top` (a .git included) with its bytes, for "nothing else was written"."""
-    out: dict[str, bytes] = {}
-    for folder, _dirs, files in os.walk(top):
-        for name in files:
-            p = Path(folder, name)
-            out[str(p.relative_to(top))] = p.read_bytes() if not p.is_symlink() else b"<link>"
-    return out
-
-
 def hostile_origin(tmp_path: Path, pointer_rel: str) -> tuple[Path, Path]:
     """(origin repository, folder remote) with a safe model.bin and a folder
     pointer renamed to `pointer_rel`, committed and pushed."""
@@ -92,7 +82,7 @@ def test_a_hostile_pointer_is_refused_by_every_command_and_the_rest_goes_on(tmp_
     origin, _store = hostile_origin(tmp_path, pointer_rel)
     work = clone(origin, tmp_path / "clone")
     before_git = git_control_state(work)
-    outside_before = {p: _everything(tmp_path / p) for p in ("origin", "store")}
+    outside_before = outside_state(tmp_path, "clone")
     for args, code, says in COMMANDS:
         r = gm_run(list(args), cwd=work)
         assert r.code == code, (args, r)
@@ -106,11 +96,7 @@ def test_a_hostile_pointer_is_refused_by_every_command_and_the_rest_goes_on(tmp_
     assert (work / "model.bin").read_bytes() == MODEL
     target = pointer_rel[: -len(".gm")]
     assert not (work / target / "hooks").exists() and not (work / target / "config").exists() or target == ".git"
-    after = {p: _everything(tmp_path / p) for p in ("origin", "store")}
-    changed = {f"{p}/{k}" for p in after for k in set(after[p]) | set(outside_before[p])
-               if after[p].get(k) != outside_before[p].get(k)}
-    # The origin's stat cache is checkpointed whenever an in-process command's connection is collected.
-    assert not {c for c in changed if not os.path.basename(c).startswith("state.db")}
+    assert outside_state(tmp_path, "clone") == outside_before
     assert sorted(os.listdir(tmp_path)) == ["clone", "home", "origin", "store"]
 
 

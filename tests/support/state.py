@@ -122,7 +122,8 @@ def assert_unchanged(root: Path, before: dict[str, object], remote: Path | None 
 def git_control_state(root: Path) -> dict[str, bytes]:
     """`.git` as far as no gitmodel command may write it: hooks, config,
     info, refs, bytes per file; left out are gitmodel's cache, what git
-    itself rewrites (index, logs, FETCH_HEAD, ORIG_HEAD), and in config the
+    itself writes when a command stages (objects, index, logs, FETCH_HEAD,
+    ORIG_HEAD), and in config the
     one section gitmodel adds there, its readable-diff driver."""
     git_dir = root / ".git"
     out: dict[str, bytes] = {}
@@ -130,9 +131,18 @@ def git_control_state(root: Path) -> dict[str, bytes]:
         for name in files:
             p = Path(folder, name)
             rel = str(p.relative_to(git_dir))
-            if rel.startswith(("gitmodel/", "logs/")) or rel in ("index", "FETCH_HEAD", "ORIG_HEAD"):
+            if rel.startswith(("gitmodel/", "logs/", "objects/")) or rel in ("index", "FETCH_HEAD", "ORIG_HEAD"):
                 continue
             out[rel] = os.readlink(p).encode() if p.is_symlink() else p.read_bytes()
     if "config" in out:
         out["config"] = re.sub(rb'\[diff "gitmodel"\]\n\ttextconv = [^\n]*\n', b"", out["config"])
     return out
+
+
+def outside_state(top: Path, *inside: str) -> dict[str, tuple[str, int, bytes]]:
+    """Everything below `top` but the folders `inside` (the clone a hostile
+    repository was cloned into), for "nothing was written outside the work
+    tree".  Stat caches are left out: an in-process command's connection to
+    another repository's may checkpoint it when collected."""
+    return {rel: v for rel, v in tree_state(top, skip_git=False).items()
+            if rel.split(os.sep, 1)[0] not in inside and not os.path.basename(rel).startswith("state.db")}
