@@ -42,6 +42,10 @@ def read_file(path: str) -> dict[str, Any]:
                           f"{os.path.basename(path)}`") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text") from None
+    except (RecursionError, ValueError) as e:  # tomllib's failures besides its syntax errors: nesting, 4300-digit ints
+        from gitmodel.formats import failure
+
+        raise ConfigError(f"{path}: not valid TOML ({failure(e)})") from None
 
 
 def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

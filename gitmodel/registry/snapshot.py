@@ -212,5 +212,5 @@ def parse_snapshot(message: str) -> Snapshot | None:
         # signature may follow it.
         data, _ = json.JSONDecoder().raw_decode(rest)
         return Snapshot.from_dict(data)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: JSON nested deeper than the parser goes
         return None
