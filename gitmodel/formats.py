@@ -39,13 +39,16 @@ from gitmodel.errors import GitmodelError
 
 __all__ = [
     "FormatError",
+    "check_tree",
     "detect_format",
+    "failure",
     "flatten",
     "is_number",
     "load_bytes",
     "load_file",
     "load_series",
     "load_text",
+    "load_toml",
 ]
 
 FORMATS = ("json", "yaml", "toml", "csv", "tsv")

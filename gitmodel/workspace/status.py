@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from gitmodel.errors import PointerError, refuse
 from gitmodel.repo import Repo
 from gitmodel.store import manifest
-from gitmodel.store.cache import DEFAULT_THREADS, Cache, hash_path
+from gitmodel.store.cache import DEFAULT_THREADS, hash_path
 from gitmodel.store.pointer import Pointer
 from gitmodel.workspace.targets import Target, read_manifest, resolve
 from gitmodel.workspace.walk import walk
@@ -81,16 +81,6 @@ def dir_diff(repo: Repo, target: Target, entries: list[manifest.Entry]
     return sorted(added), sorted(modified), sorted(deleted), files
 
 
-def object_size(cache: Cache, oid: str) -> int | None:
-    """The size of a cached object (None: not in the cache).  Loose first:
-    one stat answers for a large file without reading every pack index."""
-    try:
-        return os.stat(cache.path(oid)).st_size
-    except (FileNotFoundError, NotADirectoryError):
-        loc = cache.locate(oid)
-        return loc.size if loc is not None else None
-
-
 def disagreement(p: Pointer, actual: int, files: int | None = None) -> str | None:
     """How a pointer's size (and, for a folder, file count) disagrees with
     what its object holds (`files`: the manifest's count), or None."""
@@ -119,7 +109,7 @@ def size_agrees(repo: Repo, target: Target) -> bool:
     holds the manifest to the pointer)."""
     if target.pointer.is_dir:
         return True
-    size = object_size(repo.cache, target.pointer.oid)
+    size = repo.cache.size_of(target.pointer.oid)
     problem = size_mismatch(target, size) if size is not None else None
     if problem is not None:
         refuse(problem)
@@ -133,7 +123,7 @@ def status_of(repo: Repo, target: Target) -> Status:
     absp = repo.abspath(target.rel)
     cache = repo.cache
     if not p.is_dir:
-        size = object_size(cache, p.oid)
+        size = cache.size_of(p.oid)
         in_cache = size is not None
         problem = size_mismatch(target, size) if size is not None else None
         if problem is not None:
