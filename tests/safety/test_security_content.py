@@ -14,6 +14,7 @@ written outside the work tree and `.git`'s hooks and config unchanged.
 
 from __future__ import annotations
 
+import json
 import os
 import struct
 from collections import Counter
@@ -207,10 +208,15 @@ def test_snapshot_nested_past_the_parser_is_no_snapshot(world: World) -> None:
     annotated_tag(world.origin, "clf@v3.0.0", "1700000000",
                   "Registering\n\ngitmodel-snapshot:\n" + '{"format": "gitmodel-snapshot/1", "model": '
                   + "[" * 100_000 + "]" * 100_000 + "}\n")
+    commit = git("rev-parse", "HEAD", cwd=world.origin).strip()
+    huge = {"format": "gitmodel-snapshot/1", "model": "clf", "version": "v4.0.0", "commit": commit,
+            "artifact": {"path": "model.bin", "kind": "file", "oid": oid_of(b"weights"), "size": 10**400}}
+    annotated_tag(world.origin, "clf@v4.0.0", "1700000001", f"Registering\n\ngitmodel-snapshot:\n{json.dumps(huge)}\n")
     world.clone()
-    for args in [("versions",), ("show", "clf@v3.0.0"), ("versions", "--json"), ("history",)]:
+    for args in [("versions",), ("show", "clf@v3.0.0"), ("show", "clf@v4.0.0"), ("versions", "--json"), ("history",)]:
         r = world.run("snapshot nesting", *args)
         assert r.code == 0, r
+        assert "1" * 100 not in r.out, r  # a 401-digit size is no size: not shown, not summed
 
 
 # -- pack indexes that name bytes near 2^64 -------------------------------------------------------
@@ -266,6 +272,19 @@ def test_cache_pack_index_near_2_64(world: World, size: int) -> None:
 
 
 # -- pointers: numbers, and sizes that disagree with their object ------------------------------------
+
+def test_fifo_named_like_a_pointer_never_blocks(tmp_path: Path) -> None:
+    """Opening a FIFO for reading waits for a writer: a pointer is opened
+    without blocking and refused for not being a regular file."""
+    from gitmodel.errors import PointerError
+    from gitmodel.store import pointer
+
+    fifo = tmp_path / "x.bin.gm"
+    os.mkfifo(fifo)
+    with pytest.raises(PointerError, match="not a regular file"):
+        pointer.read(str(fifo), "x.bin.gm")
+    TRIED["fifo pointer"] += 1
+
 
 def test_pointer_size_of_5000_digits(world: World) -> None:
     commit_without_hooks(world.origin, "base")
