@@ -53,14 +53,15 @@ def _strict(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from gitmodel.errors import UnsafePathError, take_refused
+        from gitmodel.errors import take_refused
 
         take_refused()  # left over from an earlier call that raised
         result = fn(*args, **kwargs)
         refused = take_refused()
         if refused:
+            first = refused[0]
             more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
-            raise UnsafePathError(f"{refused[0].message}{more}", hint=refused[0].hint)
+            raise type(first)(f"{first.message}{more}", hint=first.hint)  # its own class: UnsafePathError, ...
         return result
 
     return wrapper  # type: ignore[return-value]

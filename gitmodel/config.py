@@ -50,6 +50,10 @@ def read_file(path: str) -> dict[str, Any]:
         raise ConfigError(f"{path}: {e}. Fix the file by hand or restore it with `git checkout -- {rel}`") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text") from None
+    except (RecursionError, ValueError) as e:  # tomllib's failures besides its syntax errors: nesting, 4300-digit ints
+        from gitmodel.formats import failure
+
+        raise ConfigError(f"{path}: not valid TOML ({failure(e)})") from None
 
 
 def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

@@ -13,6 +13,13 @@ value of a training log); `load_series` gives every row, for plots.
 The format is chosen by the file extension; an unknown extension is parsed as
 YAML, which also accepts JSON. Errors raise `FormatError`, which keeps the
 file name and a one-line detail so callers can add the revision it came from.
+
+These files come from commits, so from anyone whose commits are fetched: a
+file nested deeper than `MAX_DEPTH` or holding more than `MAX_VALUES` values
+(a YAML alias used over and over expands to millions, and one that contains
+itself never ends) is refused with one line before anything walks it, as is
+whatever a parser fails on besides its syntax errors (its recursion limit,
+an integer of more than 4300 digits).
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import io
 import json
 import math
 import os
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -31,16 +39,21 @@ from gitmodel.errors import GitmodelError
 
 __all__ = [
     "FormatError",
+    "check_tree",
     "detect_format",
+    "failure",
     "flatten",
     "is_number",
     "load_bytes",
     "load_file",
     "load_series",
     "load_text",
+    "load_toml",
 ]
 
 FORMATS = ("json", "yaml", "toml", "csv", "tsv")
+MAX_DEPTH = 100  # nesting levels: no metrics file needs more, and flattening recurses once per level
+MAX_VALUES = 1_000_000  # values in one file, each use of a YAML alias counted again (what flattening makes)
 
 _EXTENSIONS = {
     ".json": "json",
@@ -122,7 +135,10 @@ def load_text(text: str, filename: str, fmt: str | None = None) -> dict[str, Any
         return rows[-1] if rows else {}
     if not text.strip():
         return {}
-    data = _parse_tree(text, filename, fmt)
+    return _flat(_parse_tree(text, filename, fmt), filename)
+
+
+def _flat(data: Any, filename: str) -> dict[str, Any]:
     if data is None:
         return {}
     if not isinstance(data, Mapping):
@@ -145,7 +161,7 @@ def load_series(text: str, filename: str, fmt: str | None = None) -> list[dict[s
     data = _parse_tree(text, filename, fmt)
     if isinstance(data, list) and all(isinstance(r, Mapping) for r in data):
         return [flatten(r) for r in data]
-    return [load_text(text, filename, fmt)]
+    return [_flat(data, filename)]
 
 
 def load_bytes(data: bytes, filename: str, fmt: str | None = None) -> dict[str, Any]:
@@ -167,21 +183,69 @@ def decode(data: bytes, filename: str) -> str:
 
 
 def _parse_tree(text: str, filename: str, fmt: str) -> Any:
+    """The parsed tree, checked by `check_tree`: what the flattening and every
+    reader after it may walk without a limit of its own."""
     if fmt == "json":
         try:
-            return json.loads(text)
+            data = json.loads(text)
         except json.JSONDecodeError as e:
             raise FormatError(filename, f"not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
-    if fmt == "toml":
-        import tomllib
+        except (RecursionError, ValueError) as e:
+            raise FormatError(filename, f"not valid JSON ({failure(e)})") from None
+    elif fmt == "toml":
+        data = load_toml(text, filename)
+    elif fmt == "yaml":
+        data = _load_yaml(text, filename)
+    else:
+        raise FormatError(filename, f"unknown format {fmt!r} (use one of {', '.join(FORMATS)})")
+    check_tree(data, filename)
+    return data
 
-        try:
-            return tomllib.loads(text)
-        except tomllib.TOMLDecodeError as e:
-            raise FormatError(filename, f"not valid TOML ({_one_line(str(e))})") from None
-    if fmt == "yaml":
-        return _load_yaml(text, filename)
-    raise FormatError(filename, f"unknown format {fmt!r} (use one of {', '.join(FORMATS)})")
+
+def load_toml(text: str, filename: str) -> dict[str, Any]:
+    """TOML text as tomllib reads it; every failure a FormatError (the
+    config's reader gives it its own hint)."""
+    import tomllib
+
+    try:
+        return tomllib.loads(text)
+    except (RecursionError, ValueError) as e:  # TOMLDecodeError is a ValueError
+        raise FormatError(filename, f"not valid TOML ({failure(e)})") from None
+
+
+def failure(e: BaseException) -> str:
+    """A parser's failure in one line, for the parsers' failures that are not
+    syntax errors too: nesting past the interpreter's recursion limit, an
+    integer too long to convert."""
+    if isinstance(e, RecursionError):
+        return "nested too deeply to read"
+    if "integer string conversion" in str(e):  # Python's own limit, whose message names a Python API
+        return f"a number of more than {sys.get_int_max_str_digits()} digits"
+    return _one_line(str(e))
+
+
+def check_tree(data: Any, filename: str) -> None:
+    """Refuse a parsed tree nested more than MAX_DEPTH levels or holding more
+    than MAX_VALUES values.  Iterative, and it counts every visit: a YAML
+    alias is one shared object to the parser, but every use of it is walked
+    again by the flattening (2^30 values from 30 lines), and one that
+    contains itself is a cycle."""
+    stack: list[tuple[Any, int]] = [(data, 0)]
+    seen = 0
+    while stack:
+        node, depth = stack.pop()
+        seen += 1
+        if seen > MAX_VALUES:
+            raise FormatError(filename, f"holds more than {MAX_VALUES:,} values (counting every use of a YAML alias)")
+        if isinstance(node, Mapping):
+            children: Any = node.values()
+        elif isinstance(node, (list, tuple, set, frozenset)):
+            children = node
+        else:
+            continue
+        if depth >= MAX_DEPTH:
+            raise FormatError(filename, f"nested more than {MAX_DEPTH} levels deep (or an alias that contains itself)")
+        stack.extend((child, depth + 1) for child in children)
 
 
 def _load_yaml(text: str, filename: str) -> Any:
@@ -197,6 +261,10 @@ def _load_yaml(text: str, filename: str) -> Any:
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
         problem = getattr(e, "problem", None) or str(e)
         raise FormatError(filename, f"not valid YAML ({where}{_one_line(str(problem))})") from None
+    except (RecursionError, ValueError, OverflowError) as e:
+        # Values the constructor cannot build (a 13th month, a 5000-digit int),
+        # and the pure-Python loader's recursion where the C one is missing.
+        raise FormatError(filename, f"not valid YAML ({failure(e)})") from None
 
 
 def _csv_rows(text: str, filename: str, fmt: str) -> list[dict[str, Any]]:

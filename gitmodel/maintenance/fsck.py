@@ -37,8 +37,9 @@ from gitmodel.store import oid as oidmod
 from gitmodel.store import pack as packmod
 from gitmodel.store import pointer as ptr
 from gitmodel.store.cache import DEFAULT_THREADS, hash_path
-from gitmodel.store.inventory import StoredPack, scan_cache
+from gitmodel.store.inventory import Stored, StoredPack, scan_cache
 from gitmodel.workspace import targets as tracked
+from gitmodel.workspace.status import disagreement
 
 CORRUPT = "corrupt"
 MISSING = "missing"
@@ -147,7 +148,8 @@ def fsck(repo: Repo, paths: list[str] | None = None, *, cwd: str | None = None,
     report = FsckReport(cache.root)
     paths = paths or []
     with repo.lock:
-        refs = _refs_of(_targets(repo, paths, cwd, report))
+        targets = _targets(repo, paths, cwd, report)
+        refs = _refs_of(targets)
         inv = scan_cache(cache)
         _set_aside_damaged(repo, inv.packs, report)
         stored = {s.oid: s for s in inv.loose}
@@ -178,12 +180,13 @@ def fsck(repo: Repo, paths: list[str] | None = None, *, cwd: str | None = None,
 
         # Manifests first: their files are only known from a good manifest.
         check(refs.dirs)
+        listed: dict[str, list[manifest.Entry]] = {}  # manifest oid -> its entries
         for moid, label in refs.dirs.items():
             data = _read_loose(cache.path(moid)) if results.get(moid) == moid else packed.good_bytes(moid)
             if data is None:
                 continue
             try:
-                entries = manifest.loads(data, f"manifest of {label}")
+                entries = listed[moid] = manifest.loads(data, f"manifest of {label}")
             except PointerError as err:
                 report.problems.append(Problem(moid, BAD_MANIFEST, [label], str(err)))
                 continue
@@ -214,8 +217,32 @@ def fsck(repo: Repo, paths: list[str] | None = None, *, cwd: str | None = None,
         for o in sorted(set(refs.files) | set(refs.dirs)):
             if o not in stored and o not in packed.where:
                 report.problems.append(Problem(o, MISSING, refs.labels(o), "not in the cache"))
+        _check_sizes(targets, stored, packed, listed, report)
         cache.reload_packs()
     return report
+
+
+def _check_sizes(targets: list[tracked.Target], stored: dict[str, Stored], packed: _Packed,
+                 listed: dict[str, list[manifest.Entry]], report: FsckReport) -> None:
+    """A pointer whose size (a folder's: also its file count) disagrees with
+    the sound object it names is a bad pointer: the oid is what checkout
+    writes, so the pointer was edited, or copied from another file's.  (A
+    corrupt object's size says nothing about its pointer.)"""
+    damaged = {problem.oid for problem in report.problems}
+    for t in targets:
+        p = t.pointer
+        if p.oid in damaged:
+            continue
+        if p.is_dir:
+            entries = listed.get(p.oid)
+            detail = None if entries is None else \
+                disagreement(p, sum(e.size for e in entries), len(entries))
+        else:
+            size = stored[p.oid].size if p.oid in stored else \
+                next((n for _, _, n in packed.where.get(p.oid, [])), None)
+            detail = None if size is None else disagreement(p, size)
+        if detail is not None:
+            report.problems.append(Problem(p.oid, BAD_POINTER, [t.pointer_rel], detail))
 
 
 def _read_loose(path: str) -> bytes:

@@ -58,6 +58,13 @@ _TAG_RE = re.compile(
     rf"(?:#(?P<counter>[0-9]+))?$")
 
 
+# Tag names and versions longer than this are no registry's: parse_tag and
+# SemVer.parse say "not of the grammar" before any regular expression or
+# int() sees them (int() refuses more than 4300 digits with a ValueError, and
+# a packed ref's name has no length limit).
+MAX_CHARS = 1000
+
+
 class Action(str, Enum):  # noqa: UP042 (StrEnum would change str(Action.X), which messages use)
     CREATE = "create"
     REGISTER = "register"
@@ -90,6 +97,8 @@ class TagName:
 
 def parse_tag(name: str) -> TagName | None:
     """The meaning of a tag name, or None when it does not follow the grammar."""
+    if len(name) > MAX_CHARS:
+        return None
     m = _TAG_RE.match(name)
     if m is None:
         return None
@@ -115,6 +124,8 @@ class SemVer:
 
     @classmethod
     def parse(cls, text: str) -> SemVer | None:
+        if len(text) > MAX_CHARS:
+            return None
         m = _SEMVER_RE.match(text)
         if m is None:
             return None

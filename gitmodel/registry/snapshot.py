@@ -18,6 +18,7 @@ from gitmodel.errors import GitmodelError, PointerError
 from gitmodel.humanize import human_size, plural
 from gitmodel.registry.declarations import Model
 from gitmodel.repo import Repo
+from gitmodel.store import oid as oidmod
 from gitmodel.store import paths
 from gitmodel.store import pointer as ptr
 
@@ -61,8 +62,14 @@ class Item:
     def from_dict(cls, d: Any) -> Item:
         if not isinstance(d, dict) or not isinstance(d.get("path"), str) or not isinstance(d.get("kind"), str):
             raise ValueError("not an item")
-        return cls(d["path"], d["kind"], _opt(d, "oid", str), _opt(d, "size", int), _opt(d, "files", int),
+        item = cls(d["path"], d["kind"], _opt(d, "oid", str), _opt(d, "size", int), _opt(d, "files", int),
                    _opt(d, "git", str))
+        # A pointer's own bounds (store/pointer.py): a size of 10^400 would
+        # reach every display of it (human_size overflows a float).
+        if any(n is not None and not 0 <= n <= ptr.MAX_SIZE for n in (item.size, item.files)) or \
+                (item.oid is not None and not oidmod.is_valid(item.oid)):
+            raise ValueError("an item's size, count or oid is out of range")
+        return item
 
     @property
     def pointer(self) -> ptr.Pointer | None:

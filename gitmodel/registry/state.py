@@ -33,9 +33,9 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from gitmodel.errors import GitmodelError
+from gitmodel.errors import GitmodelError, refuse
 from gitmodel.registry import declarations as models
 from gitmodel.registry.declarations import Model
 from gitmodel.registry.grammar import Action, SemVer, TagName, parse_tag
@@ -90,25 +90,67 @@ class Event:
 
 
 def iso_date(time: int, offset: int) -> str:
+    """ISO 8601 for a git time; raises ValueError for a time or zone no
+    calendar holds (`date_problem` says so first for tags)."""
     tz = _dt.timezone(_dt.timedelta(minutes=offset))
     return _dt.datetime.fromtimestamp(time, tz).isoformat()
 
 
-def _annotated(g: pygit2.Repository, target: pygit2.Oid | str) -> Iterator[pygit2.Tag]:
+def date_problem(time: int, offset: int) -> str | None:
+    """Why a tagger date cannot be shown (None: it can).  A tag object is
+    anyone's bytes: `tagger A <a> 99999999999999 +0000` is accepted by git
+    and libgit2, and is past year 9999, which no datetime holds."""
+    try:
+        iso_date(time, offset)
+    except (ValueError, OverflowError, OSError):
+        return f"its tagger date ({time} s, zone {offset:+d} min) is out of range"
+    return None
+
+
+class _Unreadable(NamedTuple):
+    """A tag object libgit2 refuses to parse (a tagger timestamp beyond
+    2^63, say): its raw message still counts for gc, and read_events names it."""
+
+    message: str
+    why: str
+
+
+def _annotated(g: pygit2.Repository, target: pygit2.Oid | str) -> Iterator[pygit2.Tag | _Unreadable]:
     """The annotated tag objects at `target`, outermost first (a tag of a
     tag is two); nothing for a ref to a commit or a missing object."""
     import pygit2
 
     try:
         obj = g[target]
-    except (KeyError, ValueError, TypeError, pygit2.GitError):
+    except (KeyError, ValueError, TypeError, pygit2.GitError) as e:
+        bad = _unreadable(g, target, e)
+        if bad is not None:
+            yield bad
         return  # symbolic, dangling, or not an object id
     while isinstance(obj, pygit2.Tag):
         yield obj
+        inner = obj.target
         try:
-            obj = g[obj.target]
-        except (KeyError, ValueError, pygit2.GitError):
+            obj = g[inner]
+        except (KeyError, ValueError, pygit2.GitError) as e:
+            bad = _unreadable(g, inner, e)
+            if bad is not None:
+                yield bad
             return
+
+
+def _unreadable(g: pygit2.Repository, target: pygit2.Oid | str, error: Exception) -> _Unreadable | None:
+    """The raw message of a tag object that exists but does not parse."""
+    import pygit2
+
+    try:
+        kind, raw = g.odb.read(target)
+    except (KeyError, ValueError, TypeError, pygit2.GitError):
+        return None
+    if kind != pygit2.enums.ObjectType.TAG:
+        return None
+    _, _, message = bytes(raw).partition(b"\n\n")
+    return _Unreadable(message.decode("utf-8", "replace"), " ".join(str(error).split())[:200])
 
 
 def read_events(repo: Repo, model: str | None = None) -> list[Event]:
@@ -133,13 +175,24 @@ def read_events(repo: Repo, model: str | None = None) -> list[Event]:
         obj = next(_annotated(g, ref.target), None)
         if obj is None:
             continue  # lightweight tags carry no author or date: GTO ignores them, so do we
+        if isinstance(obj, _Unreadable):
+            refuse(GitmodelError(f"tag {tag[:200]}: git cannot read its tag object ({obj.why}), so it is ignored",
+                                 hint=f"delete it with `git tag -d {tag[:200]}` if it is not yours"))
+            continue
         try:
             commit = obj.peel(pygit2.Commit)
         except (ValueError, pygit2.GitError, pygit2.InvalidSpecError):
             continue  # a tag of a tree or blob marks no version
         tagger = obj.tagger
-        out.append(Event(tag, parsed, str(commit.id), tagger.time if tagger else 0, tagger.offset if tagger else 0,
-                         tagger.name if tagger else "", tagger.email if tagger else "", obj.message or ""))
+        time, offset = (tagger.time, tagger.offset) if tagger else (0, 0)
+        problem = date_problem(time, offset)
+        if problem is not None:
+            # Every reader shows or sorts by the date: the tag is left out, said once.
+            refuse(GitmodelError(f"tag {tag[:200]}: {problem}, so it is ignored",
+                                 hint=f"delete it with `git tag -d {tag[:200]}` if it is not yours"))
+            continue
+        out.append(Event(tag, parsed, str(commit.id), time, offset, tagger.name if tagger else "",
+                         tagger.email if tagger else "", obj.message or ""))
     out.sort(key=Event.order)
     return out
 

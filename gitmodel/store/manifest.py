@@ -16,9 +16,19 @@ from dataclasses import dataclass
 
 from gitmodel.errors import PointerError
 from gitmodel.store import paths
+from gitmodel.store.pointer import MAX_SIZE
 
 HEADER = "gitmodel-manifest 1"
-_LINE = re.compile(r"^(xxh128:[0-9a-f]{32})\t(\d+)\t(644|755)\t([^\t\n]+)$", re.M)
+# Sizes in ASCII digits, at most as many as MAX_SIZE has: `\d` would take
+# other scripts' digits, and int() refuses more than 4300 of them.
+_LINE = re.compile(r"^(xxh128:[0-9a-f]{32})\t([0-9]{1,19})\t(644|755)\t([^\t\n]+)$", re.M)
+# Files one manifest may list when no pointer says how many (fetch and push
+# read manifests by oid): more than any folder gitmodel tracks, and a bound
+# on what a stranger's manifest makes us allocate.
+MAX_ENTRIES = 5_000_000
+# The longest line a real entry takes: oid, size, mode, three tabs, a newline,
+# and a path the file system can open (PATH_MAX, 4096 bytes).
+MAX_LINE_BYTES = 64 + 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +62,20 @@ def dumps(entries: list[Entry]) -> bytes:
     return ("\n".join(out) + "\n").encode("utf-8")
 
 
-def loads(data: bytes, where: str) -> list[Entry]:
+def max_bytes(files: int) -> int:
+    """The largest manifest a folder of `files` files can have: a manifest
+    object bigger than that is refused before it is read."""
+    return len(HEADER) + 1 + files * MAX_LINE_BYTES
+
+
+def loads(data: bytes, where: str, files: int | None = None) -> list[Entry]:
+    """Parse a manifest.  `files`, when its pointer says, is how many entries
+    it must list: one that lists more is refused before a line is parsed
+    (counting newlines allocates nothing), as is any beyond MAX_ENTRIES."""
+    limit = MAX_ENTRIES if files is None else files
+    if data.count(b"\n") > limit + 1:  # the header's line, and entries
+        said = f"its pointer says {files}" if files is not None else f"at most {MAX_ENTRIES:,} are read"
+        raise PointerError(f"{where}: lists more than {limit:,} files ({said})")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -73,7 +96,10 @@ def loads(data: bytes, where: str) -> list[Entry]:
         if path in seen:
             raise PointerError(f"{where}: duplicate path {path!r} in manifest")
         seen.add(path)
-        entries.append(Entry(path, oid, int(size), mode == "755"))
+        n = int(size)
+        if n > MAX_SIZE:
+            raise PointerError(f"{where}: size {size} of {path[:120]!r} is implausibly large")
+        entries.append(Entry(path, oid, n, mode == "755"))
     # A path that is a file and also a folder of another cannot be checked
     # out.  One rpartition per entry, then the few distinct folders.
     folders = {p.rpartition("/")[0] for p in seen}
@@ -84,4 +110,6 @@ def loads(data: bytes, where: str) -> list[Entry]:
     clash = folders & seen
     if clash:
         raise PointerError(f"{where}: {min(clash)!r} is both a file and a folder in manifest")
+    if files is not None and len(entries) != files:
+        raise PointerError(f"{where}: lists {len(entries):,} files, but its pointer says {files:,}")
     return entries

@@ -41,6 +41,12 @@ PACK_MIN_COUNT = 16  # fewer new small objects than this stay loose: a pack woul
 PACK_MAX_BYTES = 512 << 20  # a pack is closed at this size and the next one started
 WRITE_BATCH = 4 << 20
 PACK_MODE = 0o444  # a pack and its index are never written again once named
+# The end of the last object an index may name: far above any pack gitmodel
+# writes (closed at PACK_MAX_BYTES, plus one small object), far below offsets
+# and sizes that no read can serve.  An index is a remote's or a stranger's
+# bytes with a digest anyone can compute: a record reaching past this
+# (sizes near 2^64) is damage, refused before anything reads or allocates it.
+MAX_INDEXED = 1 << 32
 
 
 class Loc(NamedTuple):
@@ -88,6 +94,9 @@ def decode_index(data: bytes, where: str) -> Iterator[tuple[str, int, int]]:
         raise CorruptObjectError(f"pack index {where} is damaged", hint="run `gitmodel fsck`")
     prefix = oidmod.ALGO + ":"
     for digest, off, size in RECORD.iter_unpack(body):
+        if off + size > MAX_INDEXED:
+            raise CorruptObjectError(f"pack index {where} is damaged (an object at offset {off} of {size} bytes)",
+                                     hint="run `gitmodel fsck`")
         yield prefix + digest.hex(), off, size
 
 
@@ -200,7 +209,11 @@ def verify(pack_path: str, entries: Iterable[tuple[str, int, int]]) -> list[str]
     bad: list[str] = []
     fd = os.open(pack_path, os.O_RDONLY)
     try:
+        end = os.fstat(fd).st_size
         for o, off, size in entries:
+            if off + size > end:  # cut short: never ask the kernel for bytes that are not there
+                bad.append(o)
+                continue
             data = os.pread(fd, size, off)
             if len(data) != size or oidmod.of_bytes(data) != o:
                 bad.append(o)

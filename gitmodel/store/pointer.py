@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 from dataclasses import dataclass, field
 
 from gitmodel.errors import PointerError
@@ -111,10 +112,12 @@ def _int(value: str | None, key: str, where: str) -> int:
         raise PointerError(f"{where}: no `{key}` line")
     if not (value.isascii() and value.isdigit()):  # str.isdigit alone accepts "²", which int() refuses
         raise PointerError(f"{where}: {key} {value[:40]!r} is not a non-negative whole number")
-    n = int(value)
-    if n > MAX_SIZE:
+    digits = value.lstrip("0") or "0"
+    # Judged by its length first: int() refuses more than 4300 digits (a
+    # ValueError, not a message), and MAX_SIZE has 19.
+    if len(digits) > len(str(MAX_SIZE)) or int(digits) > MAX_SIZE:
         raise PointerError(f"{where}: {key} {value[:40]} is implausibly large")
-    return n
+    return int(digits)
 
 
 def read(path: str, where: str | None = None) -> Pointer:
@@ -122,7 +125,12 @@ def read(path: str, where: str | None = None) -> Pointer:
     try:
         # Never through a symlink: a committed `x.gm -> ~/.aws/credentials`
         # would otherwise be read, and quoted in the parse error.
-        with open(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), "rb") as f:
+        # O_NONBLOCK: a FIFO named like a pointer opens at once instead of
+        # waiting for a writer (and is refused below); no effect on a file.
+        with open(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK), "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                raise PointerError(f"{where}: is not a regular file, so not a pointer file",
+                                   hint=f"restore it with `git checkout -- {where}`")
             raw = f.read(MAX_POINTER_BYTES + 1)
     except FileNotFoundError:
         raise PointerError(f"{where}: pointer file is missing") from None

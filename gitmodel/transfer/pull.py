@@ -87,7 +87,7 @@ def _fetch_and_place(repo: Repo, remote: str | None, paths: Sequence[str], cwd: 
                 if clones[folder]:
                     continue  # checkout's clone costs no copy at all
             src = r.local_file(oid)
-            if src is None:
+            if src is None or _size(src) != size:  # a pointer at odds with its object: checkout refuses it
                 continue
             if progress:
                 progress.add_total(1, size)
@@ -101,6 +101,13 @@ def _fetch_and_place(repo: Repo, remote: str | None, paths: Sequence[str], cwd: 
         if oids:
             KnownObjects(cache.root, r.name, r.identity).add(oids)
     return placed, oids, nbytes
+
+
+def _size(path: str) -> int | None:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return None
 
 
 def _copy_and_place(cache: Cache, r: Remote, src: str, oid: str, absp: str) -> bool:

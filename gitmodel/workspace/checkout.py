@@ -19,7 +19,7 @@ from gitmodel.progress import Progress
 from gitmodel.repo import Repo
 from gitmodel.store import manifest
 from gitmodel.store.cache import Cache
-from gitmodel.workspace.status import current_oids, dir_diff, file_stat, objects_complete
+from gitmodel.workspace.status import current_oids, dir_diff, file_stat, objects_complete, size_agrees
 from gitmodel.workspace.targets import Target, read_manifest, resolve
 
 
@@ -69,6 +69,8 @@ def _checkout_file(repo: Repo, target: Target, link: str, force: bool, report: C
     absp = repo.abspath(target.rel)
     if not repo.cache.has(p.oid):
         report.not_in_cache.append(target.rel)
+        return None
+    if not size_agrees(repo, target):  # a pointer at odds with its object is refused, never written quietly
         return None
     lst = _lstat(absp)
     save = False

@@ -8,9 +8,11 @@ import os
 import stat
 from dataclasses import dataclass, field
 
+from gitmodel.errors import PointerError, refuse
 from gitmodel.repo import Repo
 from gitmodel.store import manifest
 from gitmodel.store.cache import DEFAULT_THREADS, hash_path
+from gitmodel.store.pointer import Pointer
 from gitmodel.workspace.targets import Target, read_manifest, resolve
 from gitmodel.workspace.walk import walk
 
@@ -79,12 +81,53 @@ def dir_diff(repo: Repo, target: Target, entries: list[manifest.Entry]
     return sorted(added), sorted(modified), sorted(deleted), files
 
 
+def disagreement(p: Pointer, actual: int, files: int | None = None) -> str | None:
+    """How a pointer's size (and, for a folder, file count) disagrees with
+    what its object holds (`files`: the manifest's count), or None."""
+    if actual == p.size and (files is None or files == p.files):
+        return None
+    if files is None:
+        return f"says {p.size:,} bytes, but its object holds {actual:,}"
+    return f"says {p.files or 0:,} files, {p.size:,} bytes, but its manifest lists {files:,} files, {actual:,} bytes"
+
+
+def size_mismatch(target: Target, actual: int, files: int | None = None) -> PointerError | None:
+    """The error for a pointer at odds with its object (`disagreement`), or
+    None.  The oid decides what is written; a pointer that says otherwise was
+    edited by hand or by someone else, and is said to be, not trusted quietly."""
+    detail = disagreement(target.pointer, actual, files)
+    if detail is None:
+        return None
+    return PointerError(f"{target.pointer_rel}: {detail} ({target.pointer.oid})",
+                        hint=f"restore the pointer with `git checkout -- {target.pointer_rel}`")
+
+
+def size_agrees(repo: Repo, target: Target) -> bool:
+    """False, with the refusal recorded (errors.refuse: one line, exit 1),
+    for a file pointer whose object is cached and of another size; what
+    checkout asks before it writes a file (for folders, `read_manifest`
+    holds the manifest to the pointer)."""
+    if target.pointer.is_dir:
+        return True
+    size = repo.cache.size_of(target.pointer.oid)
+    problem = size_mismatch(target, size) if size is not None else None
+    if problem is not None:
+        refuse(problem)
+    return problem is None
+
+
 def status_of(repo: Repo, target: Target) -> Status:
+    """The target's state; a pointer whose size disagrees with its cached
+    object raises PointerError (`size_mismatch`)."""
     p = target.pointer
     absp = repo.abspath(target.rel)
     cache = repo.cache
     if not p.is_dir:
-        in_cache = cache.has(p.oid)
+        size = cache.size_of(p.oid)
+        in_cache = size is not None
+        problem = size_mismatch(target, size) if size is not None else None
+        if problem is not None:
+            raise problem
         st = file_stat(absp)
         if st is None:
             return Status(target.rel, "file", MISSING if in_cache else NOT_IN_CACHE, in_cache, p.size)
@@ -99,6 +142,12 @@ def status_of(repo: Repo, target: Target) -> Status:
     if sc.is_complete(p.oid) and os.path.isdir(absp):
         files = walk(repo.root, absp, target.rel)
         if sc.dir_is_clean(absp, p.oid, sc.signature(files)):
+            # Clean: the folder holds exactly the manifest's files, so their
+            # count and sizes are the manifest's, checked against this pointer
+            # (the marks are the manifest's, and another pointer may name it).
+            problem = size_mismatch(target, sum(st.st_size for st in files.values()), len(files))
+            if problem is not None:
+                raise problem
             return Status(target.rel, "dir", UNCHANGED, True, p.size)
     if not cache.has(p.oid):
         return Status(target.rel, "dir", NOT_IN_CACHE, False, p.size)
@@ -128,7 +177,16 @@ def objects_complete(repo: Repo, manifest_oid: str, entries: list[manifest.Entry
 
 
 def status(repo: Repo, user_paths: list[str], cwd: str | None = None) -> list[Status]:
+    """Every target's state.  A pointer at odds with its object (a size, a
+    folder's file count, a manifest that cannot be its own) is refused
+    (errors.refuse: one line each, exit 1) and the others are still listed."""
     repo.require_init()
-    return [status_of(repo, t) for t in resolve(repo, user_paths, cwd)]
+    out = []
+    for t in resolve(repo, user_paths, cwd):
+        try:
+            out.append(status_of(repo, t))
+        except PointerError as e:
+            refuse(e)
+    return out
 
 
