@@ -21,8 +21,11 @@ from gitmodel.remote.spec import (
     SECRETS,
     SETTINGS,
     RemoteSpec,
+    check_endpoint,
     check_jobs,
     check_name,
+    check_region,
+    check_timeout,
     default_name,
     has_credentials,
     names,
@@ -106,15 +109,14 @@ def check_value(name: str, key: str, value: str, local: bool) -> Any:
             raise ConfigError(f"{redact(value)} carries credentials: add --local so it stays in the git-ignored "
                               f"{LOCAL_HINT}, or drop them and use AWS_* environment variables or a profile")
     if key in ("endpoint_url", "region", "timeout"):
-        from gitmodel.remote.s3 import check_endpoint, check_region, check_timeout
-
         # The same checks every command makes of a committed config (spec.open_backend).
         where = f"remote.{name}.{key}"
         if key == "endpoint_url":
+            check_endpoint(value, where)
             if has_credentials(value) and not local:
                 raise ConfigError(f"{redact(value)} carries credentials: add --local so it stays in the git-ignored "
                                   f"{LOCAL_HINT}")
-            return check_endpoint(value, where)
+            return value
         if key == "region":
             return check_region(value, where)
         seconds = check_timeout(value, where)

@@ -20,13 +20,11 @@ multipart upload appears only when it is completed.
 from __future__ import annotations
 
 import os
-import re
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
-from urllib.parse import urlsplit
 
-from gitmodel.errors import ConfigError, RemoteError
+from gitmodel.errors import RemoteError
 from gitmodel.platform import faults
 from gitmodel.remote.base import Backend, KeyMissingError, Sink, Stat, TransientRemoteError
 
@@ -47,69 +45,12 @@ POOL = 64  # connections; created on demand, so a large pool costs nothing idle
 CONNECT_TIMEOUT = 10.0
 CHECK_ATTEMPTS = 2
 READ_TIMEOUT = 120  # a transfer under way: a busy server may think for a while
-MAX_TIMEOUT = 3600.0
-# botocore's own rule for a region name (a region goes into the endpoint's host name).
-_REGION_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
 
 _PERMISSION = {"AccessDenied", "AllAccessDisabled", "AccountProblem", "403", "Forbidden"}
 _REJECTED = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken",
              "TokenRefreshRequired", "AuthorizationHeaderMalformed"}
 _TRANSIENT = {"SlowDown", "Throttling", "ThrottlingException", "RequestTimeout", "RequestTimeTooSkewed",
               "InternalError", "ServiceUnavailable", "500", "502", "503", "504"}
-
-
-def check_endpoint(value: Any, where: str) -> str:
-    """An `endpoint_url` as boto3 will take it, or ConfigError saying why not
-    (checked by `remote modify` and again by every command that reads a
-    committed config)."""
-    hint = "give the endpoint as http(s)://HOST[:PORT], for example http://127.0.0.1:9000"
-    if not isinstance(value, str) or not value:
-        raise ConfigError(f"{where} is empty" if value == "" else f"{where} = {value!r} is not a URL", hint=hint)
-    shown = _shown(value)
-    if not value.isascii() or not value.isprintable() or any(c.isspace() for c in value):
-        raise ConfigError(f"{where} = {shown} holds spaces or characters a URL cannot", hint=hint)
-    try:
-        parts = urlsplit(value)
-        port = parts.port  # a port outside 0..65535 raises here
-    except ValueError:
-        raise ConfigError(f"{where} = {shown} is not a valid URL (look at the port)", hint=hint) from None
-    if parts.scheme.lower() not in ("http", "https"):
-        raise ConfigError(f"{where} = {shown} is not an http:// or https:// URL", hint=hint)
-    if not parts.hostname:
-        raise ConfigError(f"{where} = {shown} names no host", hint=hint)
-    if port == 0:
-        raise ConfigError(f"{where} = {shown}: port 0 is not a port", hint=hint)
-    return value
-
-
-def check_region(value: Any, where: str) -> str:
-    """A `region` as boto3 will take it, or ConfigError saying why not."""
-    hint = "give an S3 region such as us-east-1, or unset it"
-    if not isinstance(value, str) or not value:
-        raise ConfigError(f"{where} is empty" if value == "" else f"{where} = {value!r} is not a region name",
-                          hint=hint)
-    if not _REGION_RE.match(value):
-        raise ConfigError(f"{where} = {_shown(value)} is not a region name (letters, digits and '-')", hint=hint)
-    return value
-
-
-def check_timeout(value: Any, where: str) -> float:
-    """A `timeout` in seconds, or ConfigError saying why not."""
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        seconds = 0.0
-    if isinstance(value, bool) or not 0 < seconds <= MAX_TIMEOUT:
-        raise ConfigError(f"{where} = {_shown(value)} is not a number of seconds from 0 to {MAX_TIMEOUT:.0f}")
-    return seconds
-
-
-def _shown(value: Any) -> str:
-    """A config value for a message: quoted, cut short, credentials hidden."""
-    from gitmodel.remote.spec import redact
-
-    text = redact(value) if isinstance(value, str) else str(value)
-    return repr(text if len(text) <= 100 else text[:100] + "...")
 
 
 class S3Backend(Backend):

@@ -46,6 +46,9 @@ NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 NAME_RULE = "letters, digits, '_' and '-', starting with a letter or digit, at most 64 characters; no '.'"
 # RFC 3986: what may stand before `://`.
 _SCHEME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*$")
+# botocore's own rule for a region name (a region goes into the endpoint's host name).
+_REGION_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+MAX_TIMEOUT = 3600.0
 # Settings a remote takes (`gitmodel remote modify NAME KEY VALUE`).
 SETTINGS = {
     "url": "where the objects live: a folder path, s3://bucket/prefix, or an fsspec URL",
@@ -87,6 +90,13 @@ def redact(url: str) -> str:
 
 
 def has_credentials(url: str) -> bool:
+    """Whether `url` carries a secret; an unparsable URL does not say, and
+    open_backend refuses it (showing it as ***)."""
+    if "://" in url:
+        try:
+            urlsplit(url)
+        except ValueError:
+            return False
     return redact(url) != url
 
 
@@ -156,6 +166,58 @@ def check_jobs(value: Any, where: str) -> int:
     if isinstance(value, bool) or n < 1 or n > 256:
         raise ConfigError(f"{where} = {value!r} is not a whole number from 1 to 256")
     return n
+
+
+def check_endpoint(value: Any, where: str) -> str:
+    """An S3 `endpoint_url` as boto3 will take it, or ConfigError saying why
+    not (checked by `remote modify` and again by open_backend, for every
+    command that reads a committed config)."""
+    hint = "give the endpoint as http(s)://HOST[:PORT], for example http://127.0.0.1:9000"
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{where} is empty" if value == "" else f"{where} = {value!r} is not a URL", hint=hint)
+    shown = _shown(value)
+    if not value.isascii() or not value.isprintable() or any(c.isspace() for c in value):
+        raise ConfigError(f"{where} = {shown} holds spaces or characters a URL cannot", hint=hint)
+    try:
+        parts = urlsplit(value)
+        port = parts.port  # a port outside 0..65535 raises here
+    except ValueError:
+        raise ConfigError(f"{where} = {shown} is not a valid URL (look at the port)", hint=hint) from None
+    if parts.scheme.lower() not in ("http", "https"):
+        raise ConfigError(f"{where} = {shown} is not an http:// or https:// URL", hint=hint)
+    if not parts.hostname:
+        raise ConfigError(f"{where} = {shown} names no host", hint=hint)
+    if port == 0:
+        raise ConfigError(f"{where} = {shown}: port 0 is not a port", hint=hint)
+    return value
+
+
+def check_region(value: Any, where: str) -> str:
+    """A `region` as boto3 will take it, or ConfigError saying why not."""
+    hint = "give an S3 region such as us-east-1, or unset it"
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{where} is empty" if value == "" else f"{where} = {value!r} is not a region name",
+                          hint=hint)
+    if not _REGION_RE.match(value):
+        raise ConfigError(f"{where} = {_shown(value)} is not a region name (letters, digits and '-')", hint=hint)
+    return value
+
+
+def check_timeout(value: Any, where: str) -> float:
+    """A `timeout` in seconds, or ConfigError saying why not."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = 0.0
+    if isinstance(value, bool) or not 0 < seconds <= MAX_TIMEOUT:
+        raise ConfigError(f"{where} = {_shown(value)} is not a number of seconds from 0 to {MAX_TIMEOUT:.0f}")
+    return seconds
+
+
+def _shown(value: Any) -> str:
+    """A config value for a message: quoted, cut short, credentials hidden."""
+    text = redact(value) if isinstance(value, str) else str(value)
+    return repr(text if len(text) <= 100 else text[:100] + "...")
 
 
 def spec_from_config(config: Config, name: str | None, base: str, *, committed: dict[str, Any] | None = None
@@ -248,7 +310,7 @@ def open_backend(spec: RemoteSpec, workspace_link: str = "reflink") -> Backend:
         raise ConfigError(f"remote '{spec.name}': memory:// keeps nothing after the command ends, so it cannot be "
                           f"a remote", hint="use a folder path or s3://bucket/prefix")
     if scheme == "s3":
-        from gitmodel.remote.s3 import S3Backend, check_endpoint, check_region, check_timeout
+        from gitmodel.remote.s3 import S3Backend
 
         parts = urlsplit(url)
         userinfo, _, bucket = parts.netloc.rpartition("@")
