@@ -181,8 +181,8 @@ def check_endpoint(value: Any, where: str) -> str:
     try:
         parts = urlsplit(value)
         port = parts.port  # a port outside 0..65535 raises here
-    except ValueError:
-        raise ConfigError(f"{where} = {shown} is not a valid URL (look at the port)", hint=hint) from None
+    except ValueError as e:  # a port out of range or not a number, a bracket left open
+        raise ConfigError(f"{where} = {shown} is not a valid URL ({e})", hint=hint) from None
     if parts.scheme.lower() not in ("http", "https"):
         raise ConfigError(f"{where} = {shown} is not an http:// or https:// URL", hint=hint)
     if not parts.hostname:
@@ -261,9 +261,10 @@ def _refuse_committed_secrets(committed: dict[str, Any], name: str, path: str) -
     if not isinstance(section, dict):
         return
     leaked = sorted(k for k in section if k in SECRETS)
-    url = section.get("url")
-    if isinstance(url, str) and has_credentials(url):
-        leaked.append("url (it carries credentials)")
+    for key in ("url", "endpoint_url"):
+        url = section.get(key)
+        if isinstance(url, str) and has_credentials(url):
+            leaked.append(f"{key} (it carries credentials)")
     if leaked:
         raise ConfigError(f"{path}: remote '{name}' holds secrets in the committed config ({', '.join(leaked)})",
                           hint=f"move them to .gitmodel/{LOCAL_FILE} "

@@ -21,7 +21,7 @@ import pytest
 
 from tests.support.cli import GM, Result, assert_one_line_error, gm_proc, gm_run
 from tests.support.files import write, write_files
-from tests.support.git import clone, commit_without_hooks, git, make_repo
+from tests.support.git import clone, commit_with_hooks, commit_without_hooks, git, make_repo, run_git
 from tests.support.remote import free_port
 from tests.support.store import cache_root
 
@@ -382,3 +382,25 @@ def test_a_folder_remote_with_a_folder_deleted_by_hand_is_mended_by_a_checked_pu
     assert r.code == 0, r
     assert _tree(copy / "data") == _tree(repo / "data")
     assert git("status", "--porcelain", cwd=copy).strip() == ""
+
+
+def test_a_bad_remote_name_in_a_checked_out_config_does_not_stop_the_checkout(tmp_path: Path) -> None:
+    """post-checkout fetches what the cache lacks, from the configured
+    remotes: a config it cannot use is said once, and the files whose
+    content is in the cache are still checked out."""
+    root = make_repo(tmp_path / "repo")
+    write(root, "model.bin", b"version one")
+    assert gm_run(["add", "model.bin"], cwd=root).code == 0
+    commit_with_hooks(root, "v1")
+    write(root, "model.bin", b"version two")
+    assert gm_run(["add", "model.bin"], cwd=root).code == 0
+    cfg = root / CONFIG
+    cfg.write_text(cfg.read_text() + f'\n[remote."a.b"]\nurl = "{tmp_path / "store"}"\n')
+    commit_with_hooks(root, "v2, and a remote config from elsewhere")
+    done = run_git(root, "checkout", "-q", "HEAD~1")
+    assert done.returncode == 0, done.stderr
+    assert (root / "model.bin").read_bytes() == b"version one"
+    done = run_git(root, "checkout", "-q", "-")
+    assert done.returncode == 0, done.stderr
+    assert (root / "model.bin").read_bytes() == b"version two"
+    assert "is not a valid remote name" in done.stderr and "Traceback" not in done.stderr
