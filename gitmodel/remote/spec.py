@@ -238,6 +238,7 @@ def spec_from_config(config: Config, name: str | None, base: str, *, committed: 
             else:
                 raise RemoteError(f"no default remote among {', '.join(known)}",
                                   hint="pass -r NAME, or set one with `gitmodel remote default NAME`")
+    check_name(name)  # typed with -r, or core.remote from a committed config: quoted, on one line
     if name not in known:
         listed = f" (configured: {', '.join(known)})" if known else " (none is configured)"
         raise RemoteError(f"unknown remote '{name}'{listed}",

@@ -404,3 +404,50 @@ def test_a_bad_remote_name_in_a_checked_out_config_does_not_stop_the_checkout(tm
     assert done.returncode == 0, done.stderr
     assert (root / "model.bin").read_bytes() == b"version two"
     assert "is not a valid remote name" in done.stderr and "Traceback" not in done.stderr
+
+
+# -- any remote table at all: a backend or one line -----------------------------------------------
+
+def test_any_remote_table_gives_a_backend_or_a_one_line_error(tmp_path: Path) -> None:
+    """Property: whatever a committed `[remote.*]` table holds (names, URLs,
+    settings of any TOML type), reading it and opening its backend (which
+    contacts nothing) gives a backend or a GitmodelError, never another
+    exception; and the backend's name is one the rule allows."""
+    import tomlkit
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from gitmodel.config import Config
+    from gitmodel.errors import GitmodelError
+    from gitmodel.remote.spec import NAME_RE, open_backend, spec_from_config
+
+    schemes = st.sampled_from(["", "s3://", "file://", "memory://", "foo://", "gs://", "ftp://", "S3://", "a b://",
+                               "://", "http://", "s3a://"])
+    text = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=30)
+    urls = st.builds(lambda s, rest: s + rest, schemes, text)
+    values = st.one_of(text, st.integers(-10, 10**6), st.booleans(), st.floats(allow_nan=True),
+                       st.lists(text, max_size=2), urls, st.sampled_from(["http://127.0.0.1:9000", "us-east-1", "5"]))
+    table = st.dictionaries(st.sampled_from(["url", "endpoint_url", "region", "timeout", "jobs", "link", "profile"]),
+                            values, max_size=5)
+    names = st.one_of(st.sampled_from(["origin", "a.b", "/abs", "..", "x-1"]), text.filter(bool))
+    remotes = st.dictionaries(names, st.one_of(table, st.builds(lambda u: {"url": u}, urls)), min_size=1, max_size=3)
+    root = tmp_path / "r"
+    (root / ".gitmodel").mkdir(parents=True)
+    cfg_file = root / ".gitmodel" / "config.toml"
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(remotes, st.one_of(st.none(), names), st.one_of(st.none(), names, values))
+    def check(tables: dict[str, dict[str, object]], asked: str | None, default: object) -> None:
+        doc: dict[str, object] = {"remote": tables}
+        if default is not None:
+            doc["core"] = {"remote": default}
+        cfg_file.write_text(tomlkit.dumps(doc))
+        try:
+            spec = spec_from_config(Config(str(root)), asked, str(root))
+            backend = open_backend(spec)
+        except GitmodelError as e:
+            assert "\n" not in str(e), str(e)
+            return
+        assert NAME_RE.match(backend.name), backend.name
+
+    check()
