@@ -17,16 +17,21 @@ from gitmodel.config import CONFIG_DIR, LOCAL_FILE, read_file
 from gitmodel.errors import ConfigError
 from gitmodel.remote.known import KnownObjects
 from gitmodel.remote.spec import (
+    NAME_RE,
     SECRETS,
     SETTINGS,
     RemoteSpec,
+    check_endpoint,
     check_jobs,
     check_name,
+    check_region,
+    check_timeout,
     default_name,
     has_credentials,
     names,
     open_backend,
     redact,
+    table_names,
 )
 from gitmodel.repo import Repo
 
@@ -81,6 +86,13 @@ def _require(repo: Repo, name: str, hint: str = "") -> None:
         raise ConfigError(f"unknown remote '{name}'", hint=f"see `gitmodel remote list`{hint}")
 
 
+def _require_table(repo: Repo, name: str) -> None:
+    """Like _require, but a table whose name breaks the rule is found too:
+    removing it is how a config from elsewhere is mended."""
+    if name not in table_names(repo.config):
+        _require(repo, name)
+
+
 def check_value(name: str, key: str, value: str, local: bool) -> Any:
     """`value` as it will be stored for setting `key`, or ConfigError saying why not."""
     if key not in SETTINGS and key not in SECRETS:
@@ -92,10 +104,23 @@ def check_value(name: str, key: str, value: str, local: bool) -> Any:
     if key == "url":
         if not value:
             raise ConfigError("the url is empty", hint="give a folder path or s3://bucket/prefix")
+        open_backend(RemoteSpec(name, value))  # parses the URL; contacts nothing
         if has_credentials(value) and not local:
             raise ConfigError(f"{redact(value)} carries credentials: add --local so it stays in the git-ignored "
                               f"{LOCAL_HINT}, or drop them and use AWS_* environment variables or a profile")
-        open_backend(RemoteSpec(name, value))  # parses the URL; contacts nothing
+    if key in ("endpoint_url", "region", "timeout"):
+        # The same checks every command makes of a committed config (spec.open_backend).
+        where = f"remote.{name}.{key}"
+        if key == "endpoint_url":
+            check_endpoint(value, where)
+            if has_credentials(value) and not local:
+                raise ConfigError(f"{redact(value)} carries credentials: add --local so it stays in the git-ignored "
+                                  f"{LOCAL_HINT}")
+            return value
+        if key == "region":
+            return check_region(value, where)
+        seconds = check_timeout(value, where)
+        return int(seconds) if seconds.is_integer() else seconds
     if key == "jobs":
         return check_jobs(value, "jobs")
     if key == "link":
@@ -148,8 +173,9 @@ def remove(repo: Repo, name: str) -> RemoteChange:
     this clone's record of what it holds."""
     repo.require_init()
     cfg = repo.config
-    _require(repo, name)
-    record = KnownObjects(repo.cache.root, name, "")
+    _require_table(repo, name)
+    # Never a path outside remotes/: a bad name has no record to forget.
+    record = KnownObjects(repo.cache.root, name, "") if NAME_RE.match(name) else None
     written = COMMITTED_HINT
     with repo.lock:
         for local, data in ((False, read_file(cfg.path)), (True, read_file(cfg.local_path))):
@@ -168,7 +194,8 @@ def remove(repo: Repo, name: str) -> RemoteChange:
 
             cfg.update(change, local=local)
             written = LOCAL_HINT if local else written
-        record.forget()  # what it knew of that remote means nothing for a new one
+        if record is not None:
+            record.forget()  # what it knew of that remote means nothing for a new one
     return RemoteChange("removed", name, written)
 
 

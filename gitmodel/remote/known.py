@@ -16,7 +16,11 @@ class KnownObjects:
     anything.  Dropped when the remote's URL or endpoint changes."""
 
     def __init__(self, cache_root: str, name: str, identity: str) -> None:
-        self.dir = os.path.join(cache_root, "remotes", name)
+        from gitmodel.remote.spec import check_name
+
+        # The name becomes a path that forget() removes whole: a name from a
+        # committed config such as '/home/you' must never get this far.
+        self.dir = os.path.join(cache_root, "remotes", check_name(name))
         self.path = os.path.join(self.dir, "known")
         self.identity = identity
         self._set: set[str] | None = None

@@ -38,6 +38,13 @@ MULTIPART_CHUNK = 16 << 20
 MULTIPART_CONCURRENCY = 10  # fewer measured slower (16 MiB x 8: 8.43 s; 32 MiB x 4: slower still)
 READ_CHUNK = 1 << 20
 POOL = 64  # connections; created on demand, so a large pool costs nothing idle
+# An endpoint that does not answer must cost seconds, not the minutes that
+# botocore's read timeout times its retries times ours would add up to: the
+# bucket check (the first request of every command) waits this long, twice
+# at most, and an endpoint that fails it is not retried.
+CONNECT_TIMEOUT = 10.0
+CHECK_ATTEMPTS = 2
+READ_TIMEOUT = 120  # a transfer under way: a busy server may think for a while
 
 _PERMISSION = {"AccessDenied", "AllAccessDisabled", "AccountProblem", "403", "Forbidden"}
 _REJECTED = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken",
@@ -58,7 +65,7 @@ class S3Backend(Backend):
     def __init__(self, name: str, display: str, bucket: str, prefix: str, *, endpoint_url: str | None = None,
                  region: str | None = None, profile: str | None = None, access_key_id: str | None = None,
                  secret_access_key: str | None = None, session_token: str | None = None,
-                 endpoint_display: str | None = None) -> None:
+                 endpoint_display: str | None = None, timeout: float | None = None) -> None:
         super().__init__(name, display)
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
@@ -67,6 +74,7 @@ class S3Backend(Backend):
         self.region = region
         self.profile = profile
         self._keys = (access_key_id, secret_access_key, session_token)
+        self.timeout = timeout or CONNECT_TIMEOUT
         self._client: Any = None
         self._mu = threading.Lock()
 
@@ -100,15 +108,28 @@ class S3Backend(Backend):
         config = botocore.config.Config(
             max_pool_connections=POOL,
             retries={"max_attempts": 5, "mode": "standard"},  # backoff with jitter, bounded
-            connect_timeout=10, read_timeout=120,
+            connect_timeout=self.timeout, read_timeout=max(READ_TIMEOUT, self.timeout),
             user_agent_extra="gitmodel",
         )
-        client = session.client("s3", endpoint_url=self.endpoint_url or None,
-                                region_name=self.region or session.region_name or "us-east-1", config=config)
+        # The check runs on a client of its own whose read timeout and retries
+        # are short (CONNECT_TIMEOUT says why); the transfers' client keeps the long ones.
+        check = config.merge(botocore.config.Config(read_timeout=self.timeout,
+                                                    retries={"max_attempts": CHECK_ATTEMPTS, "mode": "standard"}))
+        region = self.region or session.region_name or "us-east-1"
         try:
-            client.head_bucket(Bucket=self.bucket)
+            client = session.client("s3", endpoint_url=self.endpoint_url or None, region_name=region, config=config)
+            checker = session.client("s3", endpoint_url=self.endpoint_url or None, region_name=region, config=check)
+        except ValueError as e:  # botocore's word on an endpoint or region that got past check_endpoint
+            raise RemoteError(f"{self.where}: {e}",
+                              hint=f"fix it with `gitmodel remote modify {self.name} endpoint_url URL` "
+                                   f"(or `... region NAME`)") from None
+        try:
+            checker.head_bucket(Bucket=self.bucket)
         except Exception as e:
+            client.close()
             raise self._translate(e, "checking the bucket", bucket_check=True) from None
+        finally:
+            checker.close()
         return client
 
     def _translate(self, e: Exception, doing: str, bucket_check: bool = False) -> Exception:
@@ -127,6 +148,12 @@ class S3Backend(Backend):
             return RemoteError(
                 f"{self.where}: cannot reach the endpoint {self.endpoint_display}",
                 hint=f"check the network and endpoint_url (`gitmodel remote modify {self.name} endpoint_url URL`)")
+        if bucket_check and isinstance(e, bx.ReadTimeoutError):
+            # Not transient: an endpoint that accepts and never answers would
+            # otherwise be retried for each object.
+            return RemoteError(
+                f"{self.where}: the endpoint {self.endpoint_display} did not answer within {self.timeout:g} s",
+                hint=f"check endpoint_url, or wait longer with `gitmodel remote modify {self.name} timeout SECONDS`")
         if isinstance(e, bx.ClientError):
             err = e.response.get("Error", {})
             code = str(err.get("Code", ""))

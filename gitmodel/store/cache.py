@@ -45,6 +45,7 @@ class Cache:
         self.tmp = os.path.join(root, "tmp")
         self._index: dict[str, packmod.Loc] | None = None  # packed oid -> where; loaded on first use
         self._maps: dict[str, memoryview] = {}  # pack path -> its mapped bytes
+        self._ensured = False  # the folders were checked (and made) by this Cache's first write
 
     # -- layout -----------------------------------------------------------
     def ensure(self) -> None:
@@ -53,10 +54,14 @@ class Cache:
         base = os.path.join(self.objects, oidmod.ALGO)
         if os.path.isdir(os.path.join(base, "ff")) and os.path.isdir(self.tmp) and os.path.isdir(self.packs):
             return
-        for i in range(256):
-            os.makedirs(os.path.join(base, f"{i:02x}"), exist_ok=True)
-        os.makedirs(self.tmp, exist_ok=True)
-        os.makedirs(self.packs, exist_ok=True)
+        try:
+            for i in range(256):
+                os.makedirs(os.path.join(base, f"{i:02x}"), exist_ok=True)
+            os.makedirs(self.tmp, exist_ok=True)
+            os.makedirs(self.packs, exist_ok=True)
+        except (FileExistsError, NotADirectoryError) as e:  # a file where a cache folder belongs
+            raise GitmodelError(f"{e.filename or self.root}: is a file where the cache needs a folder",
+                                hint="move it away and run the command again") from None
 
     def path(self, oid: str) -> str:
         """Where the loose copy of an object lives (it may be packed instead:
@@ -155,6 +160,15 @@ class Cache:
         return final
 
     def _writable(self) -> None:
+        """Before any write: the folders exist (a `packs/`, `tmp/` or
+        `objects/` deleted by hand is made again, once per Cache, rather than
+        failing the rename at the end), and tmp/ can be written."""
+        if not self._ensured:
+            try:
+                self.ensure()
+            except PermissionError:
+                pass  # said just below, in the words for a read-only cache
+            self._ensured = True
         if not os.access(self.tmp, os.W_OK):
             raise GitmodelError(f"the cache folder {self.tmp} is not writable",
                                 hint="fix its permissions (chmod u+w) and run the command again")

@@ -241,7 +241,13 @@ def _pointers_at(repo: Repo, rev: str) -> dict[str, ptr.Pointer]:
 def _auto_fetch(repo: Repo, targets: Iterable[Target], report: SyncReport, progress: Progress | None) -> None:
     from gitmodel.remote import spec as remotes
 
-    if not repo.config.get("core.auto_fetch", True) or not remotes.names(repo.config):
+    if not repo.config.get("core.auto_fetch", True):
+        return
+    try:
+        if not remotes.names(repo.config):
+            return
+    except GitmodelError as e:  # a remote config that cannot be used: the checkout itself still happens
+        report.fetch_error = str(e)
         return
     cache = repo.cache
     want: list[str] = []

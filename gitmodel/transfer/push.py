@@ -119,17 +119,22 @@ def _push(cache: Cache, r: Remote, want: Wanted, jobs: int, known: KnownObjects,
         report.present += len(oids) - len(ask) + len(on_remote)
         return [o for o in ask if o not in on_remote]
 
-    # 1. Directories: one whose manifest is on the remote is complete there.
+    # 1. Directories: one whose manifest is on the remote is complete there,
+    # unless `check_remote` doubts the remote (its packs/ deleted by hand
+    # leaves the manifests): then every file of every directory is asked.
     manifests: dict[str, list[str]] = {}  # manifest to upload -> its file oids
-    for m in lacking(want.dirs):
+    dirs_lacking = set(lacking(want.dirs))
+    for m in (list(want.dirs) if check_remote else dirs_lacking):
         label = want.dirs[m]
         if not cache.has(m):
-            report.missing.append((label, m))
+            if m in dirs_lacking:
+                report.missing.append((label, m))
             continue
         entries = manifest.loads(cache.read_bytes(m), f"manifest of {label}")
         for e in entries:
             files.setdefault(e.oid, (e.size, f"{label}/{e.path}"))
-        manifests[m] = [e.oid for e in entries]
+        if m in dirs_lacking:
+            manifests[m] = [e.oid for e in entries]
 
     # 2. Files the remote lacks.
     send = lacking(files)
