@@ -25,6 +25,7 @@ from typing import Any
 
 from gitmodel.platform import faults
 from gitmodel.progress import Progress
+from gitmodel.remote import sharing
 from gitmodel.remote.known import KnownObjects
 from gitmodel.remote.layout import GC_MARKER
 from gitmodel.remote.packs import LocalPack, RemotePacks, plan_packs, remote_has
@@ -52,6 +53,9 @@ class PushReport:
 
 
 def _known_for_push(repo: Repo, r: Remote) -> KnownObjects:
+    # This repository on the remote's list of those that push there, before
+    # the first upload: gc -r in another repository refuses while it is there.
+    sharing.record(repo, r)
     known = KnownObjects(repo.cache.root, r.name, r.identity)
     known.follow_remote_gc(r.read_meta(GC_MARKER))  # one small read per push
     return known
