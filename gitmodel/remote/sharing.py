@@ -8,7 +8,8 @@ reach.  So every push records its repository on the remote
 of any repository whose refs it cannot see.
 
 A repository here is one clone, that is one cache: `<cache>/repository.json`
-holds a random id made at its first push, and the project it belongs to
+holds a random id made at its first push (kept once the remote has the
+record), and the project it belongs to
 (the oldest root commit of HEAD's history, found once).  Two clones of one
 project are different repositories, but `gc -r` in one can see what the
 other pushed to git when both name the same project and every git remote
@@ -114,7 +115,13 @@ def _tidy(s: str) -> str:
 
 
 def identity(repo: Repo) -> Record:
-    """This repository's record (its id made and kept on first use)."""
+    """This repository's record (a new id until a push has kept one)."""
+    return _identity(repo)[0]
+
+
+def _identity(repo: Repo) -> tuple[Record, bytes | None]:
+    """This repository's record, and what `<cache>/repository.json` must
+    hold when it does not hold it yet (None: nothing to store)."""
     path = os.path.join(repo.cache.root, ID_FILE)
     stored: dict[str, object] = {}
     try:
@@ -130,13 +137,12 @@ def identity(repo: Repo) -> Record:
         stored = {}
     if not project:
         project = _root_commit(repo)
+    keep = None
     if stored.get("id") != repo_id or stored.get("project") != project:
-        try:
-            atomic.write_atomic(path, json.dumps({"id": repo_id, "project": project}).encode())
-        except OSError:
-            pass  # kept for this run only: next time a new id, whose old record gc -r then refuses on
+        keep = json.dumps({"id": repo_id, "project": project}).encode()
     remotes = sorted({normal_url(r.url, repo.root) for r in repo.git.remotes if r.url})
-    return Record(repo_id, project, tuple(remotes), f"{os.path.basename(repo.root)} on {socket.gethostname()}")
+    me = Record(repo_id, project, tuple(remotes), f"{os.path.basename(repo.root)} on {socket.gethostname()}")
+    return me, keep
 
 
 def _root_commit(repo: Repo) -> str:
@@ -153,15 +159,20 @@ def record(repo: Repo, r: Remote, now: float | None = None) -> None:
     the new objects anyway: they are younger than its grace period).  An
     unchanged record is rewritten once a day, so a push with nothing new
     costs one small read here."""
-    me = identity(repo)
+    me, keep = _identity(repo)
     now = time.time() if now is None else now
     have = r.read_repository(me.id)
-    if have is not None:
-        old = parse(me.id, have)
-        if ((old.project, old.git_remotes, old.description) == (me.project, me.git_remotes, me.description)
-                and old.pushed is not None and 0 <= now - old.pushed < REFRESH):
-            return
-    r.write_repository(me.id, me.body(now))
+    old = parse(me.id, have) if have is not None else None
+    if (old is None or (old.project, old.git_remotes, old.description) != (me.project, me.git_remotes, me.description)
+            or old.pushed is None or not 0 <= now - old.pushed < REFRESH):
+        r.write_repository(me.id, me.body(now))
+    if keep is not None:
+        # Kept only once the remote has the record: a push that fails
+        # before leaves the cache as it was.
+        try:
+            atomic.write_atomic(os.path.join(repo.cache.root, ID_FILE), keep)
+        except OSError:
+            pass  # this run's id only: the next push makes another, and gc -r refuses on this one's record
 
 
 def strangers(repo: Repo, r: Remote) -> tuple[Record, list[Record]]:
