@@ -207,10 +207,10 @@ def gc_remote(repo: Repo, remote: str | None, *, dry_run: bool = False, keep_day
     report = GcReport(dry_run, keep_days, r.where)
     lock = RemoteLock(r)
     try:
+        refuse_if_shared(repo, r)  # before the lock: a refusal leaves the remote exactly as it was
         if not dry_run:
             lock.acquire()
         try:
-            refuse_if_shared(repo, r)
             with repo.lock:
                 reach, _ = reachable(repo, roots)
             report.warnings = reach.warnings
@@ -265,9 +265,9 @@ def gc_remote(repo: Repo, remote: str | None, *, dry_run: bool = False, keep_day
 def refuse_if_shared(repo: Repo, r: Remote) -> None:
     """Refuse a remote that another repository pushes to, unless this clone
     sees that repository's pushed refs (gitmodel.remote.sharing): what only
-    its refs reach would look unreachable here.  Read under the remote lock;
-    a repository that first pushes after this read uploads objects younger
-    than the grace period, which gc keeps."""
+    its refs reach would look unreachable here.  A repository that first
+    pushes after this read uploads objects younger than the grace period,
+    which gc keeps."""
     from gitmodel.remote import sharing
 
     me, others = sharing.strangers(repo, r)
