@@ -21,8 +21,8 @@ Large objects stream with in-kernel copies and get their own fsync.
 - `reflink`: a copy-on-write clone where the filesystem can make one
   (btrfs, XFS), else a plain copy.  Remote and cache never share an inode.
 - `copy`: always a plain copy.
-- `hardlink`: try a hard link first even when core.link links the
-  workspace to the cache.
+- `hardlink`: try a hard link first even when core.link is `hardlink`
+  (never when it is `symlink`: a symlink does not show in the link count).
 
 Whatever the mode, an object is hard-linked only while the cache's file has
 no other name (st_nlink == 1), and checkout's hardlink mode
