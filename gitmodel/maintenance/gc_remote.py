@@ -277,14 +277,14 @@ def refuse_if_shared(repo: Repo, r: Remote) -> None:
     first = others[0]
     if me.project and all(o.project == me.project for o in others):
         unseen = sorted({u for o in others for u in o.git_remotes} - set(me.git_remotes))
-        clones = "another clone" if n == 1 else f"{n} other clones"
+        clones = "another clone of this repository pushes" if n == 1 else f"{n} other clones of this repository push"
         if unseen:
             raise GcRefusedError(
-                f"nothing deleted: {clones} of this repository push to {r.where} ({first.description}) "
+                f"nothing deleted: {clones} to {r.where} ({first.description}) "
                 f"through a git remote this clone lacks ({unseen[0]}{' and more' if len(unseen) > 1 else ''})",
                 hint="add it (`git remote add NAME URL`), run `git fetch --all --tags`, then `gitmodel gc -r` again")
         raise GcRefusedError(
-            f"nothing deleted: {clones} of this repository push to {r.where} ({first.description}) "
+            f"nothing deleted: {clones} to {r.where} ({first.description}) "
             f"without a git remote, so their commits are invisible here",
             hint="give that clone a git remote this clone has too and push again from it, or delete its record "
                  f"meta/repos/{first.id}.json on the remote if that clone is gone (docs/remotes.md)")

@@ -27,6 +27,7 @@ host name.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import socket
@@ -80,14 +81,30 @@ def parse(repo_id: str, raw: bytes | None) -> Record:
     remotes = data.get("git_remotes")
     desc = data.get("description")
     pushed = data.get("pushed")
+    # Git remotes are compared and shown in messages: a list of printable
+    # strings, or the whole record is unknown (dropping one entry would make
+    # the record look covered by fewer remotes than it names).
+    if not isinstance(remotes, list) or len(remotes) > 100 or not all(
+            isinstance(u, str) and u.isprintable() and 0 < len(u) <= 400 for u in remotes):
+        return unknown
     return Record(
         repo_id,
         project if isinstance(project, str) and re.fullmatch(r"[0-9a-f]{40,64}", project) else "",
-        tuple(u for u in remotes if isinstance(u, str)) if isinstance(remotes, list) else (),
+        tuple(remotes),
         # Shown in one line: printable, short.
         "".join(c for c in desc[:80] if c.isprintable()) if isinstance(desc, str) and desc else f"id {repo_id}",
-        float(pushed) if isinstance(pushed, (int, float)) and not isinstance(pushed, bool) else None,
+        _when(pushed),
     )
+
+
+def _when(value: object) -> float | None:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None
+    try:
+        f = float(value)
+    except OverflowError:  # an integer of 400 digits
+        return None
+    return f if math.isfinite(f) else None
 
 
 def normal_url(url: str, root: str) -> str:

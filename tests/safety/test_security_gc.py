@@ -196,10 +196,22 @@ def test_gc_r_refuses_a_clone_whose_git_remote_it_lacks(project: dict[str, Path]
     assert theirs in store_objects(store), "gc -r deleted what the fork's pushed branch names"
 
 
-def test_an_unreadable_record_counts_as_another_repository(project: dict[str, Path]) -> None:
+@pytest.mark.parametrize("body", [
+    b"\x00not json{",
+    b"[" * 100_000,
+    b'{"project": "PROJECT", "git_remotes": ["ORIGIN", "evil\\u001b[2J"], "pushed": 1e999}',
+    b'{"project": "PROJECT", "git_remotes": "ORIGIN", "pushed": 1' + b"0" * 400 + b"}",
+])
+def test_an_unreadable_record_counts_as_another_repository(project: dict[str, Path], body: bytes) -> None:
+    """A record that does not parse, or names a git remote gc could not
+    compare, is never taken for a covered clone (even next to this clone's own
+    project and git remote); nothing in it reaches the message but its name."""
     a, store = project["a"], project["store"]
-    (store / "meta" / "repos" / ("f" * 32 + ".json")).write_bytes(b"\x00not json{")
-    assert_one_line_error(gm(a, "gc", "-r", "origin", "--keep-days", "0"), "nothing deleted", "unreadable")
+    root_commit = git("rev-list", "--max-parents=0", "HEAD", cwd=a).strip()
+    body = body.replace(b"PROJECT", root_commit.encode()).replace(b"ORIGIN", str(project["origin"]).encode())
+    (store / "meta" / "repos" / ("f" * 32 + ".json")).write_bytes(body)
+    line = assert_one_line_error(gm(a, "gc", "-r", "origin", "--keep-days", "0"), "nothing deleted", "unreadable")
+    assert "\x1b" not in line
 
 
 def test_the_record_holds_no_secret_and_a_quiet_push_does_not_rewrite_it(tmp_path: Path) -> None:
@@ -366,3 +378,13 @@ def test_push_over_a_folder_in_an_object_place(hostile: dict[str, Path]) -> None
     assert not stat.S_ISREG(os.lstat(on_remote(store, oid)).st_mode)
     assert_one_line_error(gm(src, "push", "--check-remote"), "is a folder", "remove it")
     assert not temps(store)
+
+
+def test_a_well_formed_record_of_a_covered_clone_is_accepted(project: dict[str, Path]) -> None:
+    """The counterpart of the unreadable records above: the same record with
+    only clean git remotes is a covered clone, and gc -r runs."""
+    a, store = project["a"], project["store"]
+    root_commit = git("rev-list", "--max-parents=0", "HEAD", cwd=a).strip()
+    body = {"project": root_commit, "git_remotes": [normal_url(str(project["origin"]), str(a))], "pushed": 1.0}
+    (store / "meta" / "repos" / ("f" * 32 + ".json")).write_text(json.dumps(body))
+    ok(a, "gc", "-r", "origin", "--keep-days", "0")
