@@ -83,6 +83,7 @@ class LocalBackend(Backend):
         if workspace_symlinks and self.link == "hardlink":
             self.link = "reflink"
         self._faults = bool(os.environ.get("GITMODEL_FAULT"))
+        self._clones = True  # until a clone fails on this filesystem
         self._mu = threading.Lock()
         self._pending: list[tuple[str, str]] = []  # (temp, final) waiting for the batch flush
         self._pending_bytes = 0
@@ -177,11 +178,12 @@ class LocalBackend(Backend):
         try:
             if self.link == "hardlink" and self._try_hardlink(src, tmp):
                 pass  # the cache's file is complete, durable and never written again
-            elif copy.reflink(src, tmp):  # a clone shares no inode (and a failed one costs one syscall)
+            elif self._clones and copy.reflink(src, tmp):  # a clone shares no inode
                 os.chmod(tmp, 0o444)
                 if sync:
                     _fsync_path(tmp)
             else:
+                self._clones = False  # one failed clone, not one per object (each costs an inode)
                 return False
             if not sync:
                 self._defer(tmp, final, 0)
