@@ -207,6 +207,7 @@ def gc_remote(repo: Repo, remote: str | None, *, dry_run: bool = False, keep_day
     report = GcReport(dry_run, keep_days, r.where)
     lock = RemoteLock(r)
     try:
+        refuse_if_shared(repo, r)  # before the lock: a refusal leaves the remote exactly as it was
         if not dry_run:
             lock.acquire()
         try:
@@ -259,6 +260,40 @@ def gc_remote(repo: Repo, remote: str | None, *, dry_run: bool = False, keep_day
     finally:
         r.close()
     return report
+
+
+def refuse_if_shared(repo: Repo, r: Remote) -> None:
+    """Refuse a remote that another repository pushes to, unless this clone
+    sees that repository's pushed refs (gitmodel.remote.sharing): what only
+    its refs reach would look unreachable here.  A repository that first
+    pushes after this read uploads objects younger than the grace period,
+    which gc keeps."""
+    from gitmodel.remote import sharing
+
+    me, others = sharing.strangers(repo, r)
+    if not others:
+        return
+    n = len(others)
+    first = others[0]
+    if me.project and all(o.project == me.project for o in others):
+        unseen = sorted({u for o in others for u in o.git_remotes} - set(me.git_remotes))
+        clones = "another clone of this repository pushes" if n == 1 else f"{n} other clones of this repository push"
+        if unseen:
+            raise GcRefusedError(
+                f"nothing deleted: {clones} to {r.where} ({first.description}) "
+                f"through a git remote this clone lacks ({unseen[0]}{' and more' if len(unseen) > 1 else ''})",
+                hint="add it (`git remote add NAME URL`), run `git fetch --all --tags`, then `gitmodel gc -r` again")
+        raise GcRefusedError(
+            f"nothing deleted: {clones} to {r.where} ({first.description}) "
+            f"without a git remote, so their commits are invisible here",
+            hint="give that clone a git remote this clone has too and push again from it, or delete its record "
+                 f"meta/repos/{first.id}.json on the remote if that clone is gone (docs/remotes.md)")
+    what = "another repository pushes" if n == 1 else f"{n} other repositories push"
+    raise GcRefusedError(
+        f"nothing deleted: {what} to {r.where} too ({first.description}), and objects only its refs reach "
+        f"would look unreachable here",
+        hint="remote gc needs a remote that one repository uses: give each repository its own remote or prefix, "
+             "or delete the record of one that is gone under meta/repos/ (docs/remotes.md)")
 
 
 def _dead_packs(r: Remote, reach: Reachable, cutoff: float, report: GcReport, record_dir: str) -> list[str]:

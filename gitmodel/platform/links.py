@@ -45,6 +45,14 @@ class Placer:
             # would lose its executable bit and status would call it
             # modified forever: executables are copied (this file only).
             used = "copy"
+        elif used in ("hardlink", "symlink") and _has_other_names(src):
+            # The object's inode has a second name already (a folder remote
+            # that hard-linked it, or another workspace file): linking it
+            # here too would make one in-place write to this file change
+            # every copy.  An inode gets at most two names, the cache's and
+            # one more; gitmodel/remote/local.py keeps the same rule, so one
+            # independent copy always survives (this file only).
+            used = "copy"
         try:
             if used == "hardlink":
                 try:
@@ -100,6 +108,13 @@ class Placer:
             raise
         os.close(fd)
         return st
+
+
+def _has_other_names(path: str) -> bool:
+    try:
+        return os.stat(path).st_nlink > 1
+    except OSError:
+        return False  # the link itself will say what is wrong
 
 
 UNFINISHED = 0  # the mode of a file placed under its own name until its bytes are in

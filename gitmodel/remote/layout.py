@@ -9,7 +9,7 @@ so a remote is a plain copy of (part of) a cache, readable with `ls` and
 small objects many to a file, the same two files the cache keeps
 (gitmodel/store/pack.py); an object counts as on the remote when it is
 there loose or named by a pack index.  `meta/` holds small control files
-(gc's lock, the gc marker).
+(gc's lock, the gc marker, one record per repository that pushes here).
 
 `Remote` is what push, fetch, fsck and gc talk to; a `Backend`
 (gitmodel/remote/base.py) is what it talks to.  A remote's listing is
@@ -25,7 +25,7 @@ import random
 import time
 from collections.abc import Collection, Iterator
 
-from gitmodel.errors import ObjectMissingError
+from gitmodel.errors import GitmodelError, ObjectMissingError
 from gitmodel.platform import faults
 from gitmodel.remote.base import Backend, KeyMissingError, Sink, Stat
 from gitmodel.store import oid as oidmod
@@ -37,6 +37,9 @@ META = "meta"  # small control files beside objects/ (the remote gc lock): meta/
 # Written on the remote by `gitmodel gc -r` after it deletes; a push that sees it
 # change drops its local record of what the remote holds (known.KnownObjects).
 GC_MARKER = "gc/last.json"
+# One small file per repository that pushes here (gitmodel.remote.sharing):
+# meta/repos/<id>.json.  gc -r reads them all and refuses a shared remote.
+REPOS = "repos"
 SHARDS = 256  # objects/<algo>/<00..ff>/: one shard's listing estimates the whole
 
 
@@ -55,6 +58,18 @@ def meta_key(name: str) -> str:
     if not name or name.startswith("/") or ".." in name.split("/"):
         raise ValueError(f"bad meta name {name!r}")
     return f"{META}/{name}"
+
+
+def is_repository_id(repo_id: str) -> bool:
+    """32 lowercase hex digits: what gitmodel.remote.sharing makes."""
+    return len(repo_id) == 32 and all(c in "0123456789abcdef" for c in repo_id)
+
+
+def repository_name(repo_id: str) -> str:
+    """The meta name of a repository's record (`repos/<id>.json`)."""
+    if not is_repository_id(repo_id):
+        raise ValueError(f"bad repository id {repo_id!r}")
+    return f"{REPOS}/{repo_id}.json"
 
 
 def oid_from_key(key: str) -> str | None:
@@ -227,6 +242,29 @@ class Remote:
 
     def delete_meta(self, name: str) -> None:
         self.backend.delete(meta_key(name))
+
+    # -- the repositories that push here (gitmodel.remote.sharing) ---------------------------
+    def write_repository(self, repo_id: str, data: bytes) -> None:
+        """This repository's record, `meta/repos/<id>.json`, written whole."""
+        self.write_meta(repository_name(repo_id), data)
+
+    def read_repository(self, repo_id: str) -> bytes | None:
+        return self.read_meta(repository_name(repo_id))
+
+    def repositories(self) -> Iterator[tuple[str, bytes | None]]:
+        """(id, record) of every repository that recorded itself here; a
+        record that cannot be read is None (it still counts as a repository).
+        Keys that are not `<id>.json` are somebody else's files: skipped."""
+        prefix = f"{META}/{REPOS}/"
+        for st in self.backend.list(prefix):
+            name = st.key[len(prefix):] if st.key.startswith(prefix) else ""
+            repo_id = name[:-len(".json")] if name.endswith(".json") else ""
+            if not is_repository_id(repo_id):
+                continue
+            try:
+                yield repo_id, self.read_meta(repository_name(repo_id))
+            except GitmodelError:
+                yield repo_id, None
 
     def close(self) -> None:
         self.backend.close()

@@ -21,15 +21,30 @@ Large objects stream with in-kernel copies and get their own fsync.
 - `reflink`: a copy-on-write clone where the filesystem can make one
   (btrfs, XFS), else a plain copy.  Remote and cache never share an inode.
 - `copy`: always a plain copy.
-- `hardlink`: always try a hard link first (even when the workspace links
-  to the cache, so a root process writing into a read-only workspace file
-  would change the remote's copy too).
+- `hardlink`: try a hard link first even when core.link is `hardlink`
+  (never when it is `symlink`: a symlink does not show in the link count).
+
+Whatever the mode, an object is hard-linked only while the cache's file has
+no other name (st_nlink == 1), and checkout's hardlink mode
+(gitmodel/platform/links.py) keeps the same rule: an inode then has at most
+two names, the cache's and one other (a remote's or a workspace file's).  So
+one in-place write to a workspace file (a root process, a `chmod +w`) can
+damage the cache's copy, never the remote's too: at least one independent
+copy survives.  Otherwise (an object already linked into the workspace) the
+remote gets a clone or a copy.
+
+Anyone who can write the folder can put a FIFO, a device, a socket or a
+folder where an object belongs.  Reads open with O_NONBLOCK and check the
+opened file (fstat) before reading a byte: such an entry is one line
+(RemoteError), never a read that blocks while the repository is locked;
+listings skip it.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import stat as statmod
 import threading
 from collections.abc import Collection, Iterator
 
@@ -54,16 +69,21 @@ class LocalBackend(Backend):
     probes_overlap = False
 
     def __init__(self, name: str, display: str, root: str, link: str = "auto",
-                 workspace_links: bool = True) -> None:
+                 workspace_links: bool = True, workspace_symlinks: bool = False) -> None:
         """`workspace_links`: the repository's checkout may hard- or symlink
-        workspace files to cache objects (then `auto` never hardlinks)."""
+        workspace files to cache objects (then `auto` never hardlinks).
+        `workspace_symlinks`: it symlinks them; a symlink does not show in
+        the object's link count, so then nothing hard-links, `hardlink` or not."""
         super().__init__(name, display)
         if link not in LINKS:
             raise RemoteError(f"remote '{name}': link = {link!r} is not one of {', '.join(LINKS)}",
                               hint=f"fix it with `gitmodel remote modify {name} link reflink`")
         self.root = os.path.abspath(root)
         self.link = ("reflink" if workspace_links else "hardlink") if link == "auto" else link
+        if workspace_symlinks and self.link == "hardlink":
+            self.link = "reflink"
         self._faults = bool(os.environ.get("GITMODEL_FAULT"))
+        self._clones = True  # until a clone fails on this filesystem
         self._mu = threading.Lock()
         self._pending: list[tuple[str, str]] = []  # (temp, final) waiting for the batch flush
         self._pending_bytes = 0
@@ -158,11 +178,12 @@ class LocalBackend(Backend):
         try:
             if self.link == "hardlink" and self._try_hardlink(src, tmp):
                 pass  # the cache's file is complete, durable and never written again
-            elif self.link == "reflink" and copy.reflink(src, tmp):
+            elif self._clones and copy.reflink(src, tmp):  # a clone shares no inode
                 os.chmod(tmp, 0o444)
                 if sync:
                     _fsync_path(tmp)
             else:
+                self._clones = False  # one failed clone, not one per object (each costs an inode)
                 return False
             if not sync:
                 self._defer(tmp, final, 0)
@@ -214,13 +235,21 @@ class LocalBackend(Backend):
     def _try_hardlink(self, src: str, dest: str) -> bool:
         """A hard link is complete the moment it exists (it is the same,
         finished inode), so an object goes straight to its final name; one
-        syncfs at flush makes the batch durable."""
+        syncfs at flush makes the batch durable.
+
+        Only a cache file with no other name is linked (see the module's
+        docstring): one a workspace file or another remote shares already
+        gets a clone or a copy, so no write to one name reaches three."""
         try:
+            if os.stat(src).st_nlink > 1:
+                return False
             os.link(src, dest)
             self._large_done = True  # something to make durable at flush
             return True
         except FileExistsError:
-            return True  # another push put it there first (content-addressed: the same bytes)
+            # Another push put it there first (content-addressed: the same
+            # bytes), unless what holds the name is not an object file.
+            return _is_file(dest)
         except OSError as e:
             if e.errno in _NO_LINK:
                 self.link = "reflink"  # another filesystem: remember, do not retry per object
@@ -246,7 +275,11 @@ class LocalBackend(Backend):
                 atomic.syncfs(self.root)  # every temp's bytes on disk before any rename
                 while batch:
                     tmp, final = batch[-1]
-                    os.replace(tmp, final)
+                    try:
+                        os.replace(tmp, final)
+                    except IsADirectoryError:  # a folder where the object belongs: one line, not a traceback
+                        raise RemoteError(f"{self.where}: {final} is a folder, not an object file",
+                                          hint="remove it from the remote folder") from None
                     batch.pop()
                 faults.point("remote:local-published")
             atomic.syncfs(self.root)  # the renames themselves
@@ -264,15 +297,34 @@ class LocalBackend(Backend):
 
     # -- reading --------------------------------------------------------------
     def _open(self, key: str) -> int:
+        """A read-only descriptor of the key's regular file.  O_NONBLOCK: a
+        FIFO in the object's place opens at once instead of waiting for a
+        writer; fstat then refuses it (and a device, a folder) before any read."""
+        path = self.path(key)
         try:
-            return os.open(self.path(key), os.O_RDONLY)
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | _NOCTTY)
         except (FileNotFoundError, NotADirectoryError):
             self._is_new()  # a missing folder (not a missing key) is the user's to fix
             raise KeyMissingError(f"{key} is not on {self.where}") from None
+        except OSError as e:  # ENXIO (a socket), EACCES, ELOOP...
+            raise RemoteError(f"{self.where}: cannot read {key} ({e.strerror or e})",
+                              hint="fix or remove that entry in the remote folder") from None
+        try:
+            mode = os.fstat(fd).st_mode
+        except BaseException:
+            os.close(fd)
+            raise
+        if not statmod.S_ISREG(mode):
+            os.close(fd)
+            raise RemoteError(f"{self.where}: {key} is {_kind(mode)}, not an object file",
+                              hint="remove it from the remote folder")
+        return fd
 
     def local_file(self, key: str) -> str | None:
+        """The key's path for in-kernel copies: a regular file only (anything
+        else is read through `get`, which refuses it)."""
         path = self.path(key)
-        return path if os.path.exists(path) else None
+        return path if _is_file(path) else None
 
     def get(self, key: str, sink: Sink) -> None:
         fd = self._open(key)
@@ -308,13 +360,17 @@ class LocalBackend(Backend):
             st = os.stat(self.path(key))
         except (FileNotFoundError, NotADirectoryError):
             return None
+        if not statmod.S_ISREG(st.st_mode):
+            return None  # not an object file: absent, so a push writes the real one over it
         return Stat(key, st.st_size, st.st_mtime)
 
     def exists_many(self, keys: Collection[str], jobs: int) -> set[str]:
         if self._is_new():
             return set()  # a new remote: the first push creates the folder
-        exists, root = os.path.exists, self.root
-        return {k for k in keys if exists(f"{root}/{k}")}
+        # A regular file, not merely a name: a FIFO or folder in an object's
+        # place must not make push skip the upload (one stat either way).
+        isfile, root = os.path.isfile, self.root
+        return {k for k in keys if isfile(f"{root}/{k}")}
 
     def list(self, prefix: str, limit: int | None = None) -> Iterator[Stat]:
         if self._is_new():
@@ -343,6 +399,8 @@ class LocalBackend(Backend):
                     st = entry.stat(follow_symlinks=False)
                 except FileNotFoundError:
                     continue  # deleted while listing
+                if not statmod.S_ISREG(st.st_mode):
+                    continue  # a FIFO, device, socket or symlink is not an object (reads refuse it too)
                 yield Stat(key, st.st_size, st.st_mtime)
                 count += 1
                 if limit is not None and count >= limit:
@@ -356,6 +414,24 @@ class LocalBackend(Backend):
 
     def delete(self, key: str) -> None:
         atomic.unlink_quiet(self.path(key))
+
+
+_NOCTTY = getattr(os, "O_NOCTTY", 0)  # a terminal device must not become our controlling tty
+
+
+def _is_file(path: str) -> bool:
+    try:
+        return statmod.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((statmod.S_ISDIR, "a folder"), (statmod.S_ISFIFO, "a FIFO"), (statmod.S_ISSOCK, "a socket"),
+                       (statmod.S_ISCHR, "a character device"), (statmod.S_ISBLK, "a block device")):
+        if test(mode):
+            return name
+    return "not a regular file"
 
 
 def _fsync_path(path: str) -> None:

@@ -305,7 +305,8 @@ def open_backend(spec: RemoteSpec, workspace_link: str = "reflink") -> Backend:
 
         path = unquote(urlsplit(url).path) if scheme == "file" else os.path.expanduser(url)
         return LocalBackend(spec.name, spec.display, os.path.join(spec.base, path), link=str(s.get("link", "auto")),
-                           workspace_links=workspace_link in ("hardlink", "symlink"))
+                           workspace_links=workspace_link in ("hardlink", "symlink"),
+                           workspace_symlinks=workspace_link == "symlink")
     if scheme == "memory":
         # fsspec's memory:// lives inside one process: a push "succeeds" and
         # the objects are gone when the command ends.

@@ -25,6 +25,7 @@ from typing import Any
 
 from gitmodel.platform import faults
 from gitmodel.progress import Progress
+from gitmodel.remote import sharing
 from gitmodel.remote.known import KnownObjects
 from gitmodel.remote.layout import GC_MARKER
 from gitmodel.remote.packs import LocalPack, RemotePacks, plan_packs, remote_has
@@ -82,7 +83,7 @@ def push(repo: Repo, remote: str | None = None, paths: Sequence[str] = (), revs:
         want = collect(repo, paths, revs, all_tags, all_branches, cwd)
         with opened(repo, remote) as (r, configured_jobs):
             known = _known_for_push(repo, r)
-            return _push(repo.cache, r, want, jobs or configured_jobs or r.default_jobs, known, progress,
+            return _push(repo, r, want, jobs or configured_jobs or r.default_jobs, known, progress,
                          check_remote, strict)
 
 
@@ -99,12 +100,13 @@ def push_oids(repo: Repo, oids: Iterable[str], remote: str | None = None, progre
                 want.files.setdefault(o, (repo.cache.size_of(o) or 0, o))
         with opened(repo, remote) as (r, configured_jobs):
             known = _known_for_push(repo, r)
-            return _push(repo.cache, r, want, jobs or configured_jobs or r.default_jobs, known, progress,
+            return _push(repo, r, want, jobs or configured_jobs or r.default_jobs, known, progress,
                          check_remote, strict)
 
 
-def _push(cache: Cache, r: Remote, want: Wanted, jobs: int, known: KnownObjects, progress: Progress | None,
+def _push(repo: Repo, r: Remote, want: Wanted, jobs: int, known: KnownObjects, progress: Progress | None,
           check_remote: bool, strict: bool) -> PushReport:
+    cache = repo.cache
     report = PushReport(r.name, r.display)
     recorded: set[str] = set() if check_remote else known.load()
     files = dict(want.files)
@@ -135,6 +137,13 @@ def _push(cache: Cache, r: Remote, want: Wanted, jobs: int, known: KnownObjects,
             files.setdefault(e.oid, (e.size, f"{label}/{e.path}"))
         if m in dirs_lacking:
             manifests[m] = [e.oid for e in entries]
+
+    # This repository on the remote's list of those that push there, once the
+    # pointers and manifests have been read (hostile ones stop the push with
+    # nothing written) and before the first upload; also when nothing is
+    # uploaded, since this repository now relies on what is there.  gc -r in
+    # another repository refuses while the record is there.
+    sharing.record(repo, r)
 
     # 2. Files the remote lacks.
     send = lacking(files)
