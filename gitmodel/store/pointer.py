@@ -77,7 +77,7 @@ def loads(text: str, where: str) -> Pointer:
         if not line.strip():
             continue
         key, sep, value = line.partition(" ")
-        if not sep or not key or not value or not key.replace("_", "").replace("-", "").isalnum():
+        if not sep or not key or not value.strip() or not key.replace("_", "").replace("-", "").isalnum():
             if line.startswith(CONFLICT_MARKERS):
                 raise PointerError(conflict_message(where))
             raise PointerError(f"{where}:{lineno}: not a `key value` line: {line[:80]!r}. "

@@ -435,7 +435,8 @@ def test_any_remote_table_gives_a_backend_or_a_one_line_error(tmp_path: Path) ->
     (root / ".gitmodel").mkdir(parents=True)
     cfg_file = root / ".gitmodel" / "config.toml"
 
-    @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @settings(max_examples=300, derandomize=True, deadline=None,
+              suppress_health_check=[HealthCheck.function_scoped_fixture])
     @given(remotes, st.one_of(st.none(), names), st.one_of(st.none(), names, values))
     def check(tables: dict[str, dict[str, object]], asked: str | None, default: object) -> None:
         doc: dict[str, object] = {"remote": tables}
