@@ -23,7 +23,7 @@ def install(*, as_json: bool = False) -> int:
     else:
         print(f"git hooks already installed in {rep.folder}")
     for name in rep.kept:
-        print(f"  your own {name} hook is kept as {name}{hooks.LEGACY_SUFFIX} and still runs first")
+        print(f"  your own {name} hook is kept as {name}{hooks.KEPT_SUFFIX} and still runs first")
     if driver:
         print(f"registered the gitmodel diff driver ({', '.join(driver)})")
     return 0
