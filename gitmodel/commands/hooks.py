@@ -3,9 +3,26 @@
 from __future__ import annotations
 
 import json
+import sys
 
+from gitmodel.errors import refuse, take_refused
 from gitmodel.git import hooks
 from gitmodel.repo import Repo
+
+
+def tell_once(repo: Repo, code: int, *, quiet: bool = False) -> int:
+    """After pull or checkout (a fresh clone's first commands): in a clone
+    without gitmodel's hooks, say once how to get them.  Only after a clean
+    run, so that a failing command's one error line stays one line."""
+    if code != 0 or quiet:
+        return code
+    pending = take_refused()  # peeked at, and put back for the CLI to print
+    for error in pending:
+        refuse(error)
+    line = None if pending else hooks.clone_notice(repo)
+    if line:
+        print(f"gitmodel: note: {line}", file=sys.stderr)
+    return code
 
 
 def install(*, as_json: bool = False) -> int:

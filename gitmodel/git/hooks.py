@@ -90,6 +90,33 @@ def is_ours(path: str) -> bool:
     return MARKER.encode() in head
 
 
+NOTICE_MARK = "hooks-notice"  # in the cache: this clone was told it lacks our hooks
+
+
+def clone_notice(repo: Repo) -> str | None:
+    """The line a clone without gitmodel's hooks is told, once: git never
+    clones hooks, so there `git push` uploads nothing and `git checkout`
+    updates no model.  Not installed for the user (as `git lfs install`
+    would): a clone gitmodel merely reads keeps `.git` as it came.  A hooks
+    folder that is not a folder (`core.hooksPath=/dev/null`) is hooks turned
+    off on purpose, and gets no advice.  The mark is left only once told, so
+    a repository with its hooks has no file more in its cache."""
+    mark = os.path.join(repo.cache.root, NOTICE_MARK)
+    if os.path.lexists(mark) or is_ours(os.path.join(repo.common_dir, "hooks", HOOKS[0])):
+        return None  # told already, or the usual hooks folder has ours: no git call
+    folder = hooks_dir(repo)
+    if os.path.lexists(folder) and not os.path.isdir(folder):
+        return None
+    if any(is_ours(os.path.join(folder, n + suffix)) for n in HOOKS for suffix in ("", LEGACY_SUFFIX)):
+        return None
+    try:
+        write_atomic(mark, b"this clone was told that it has no gitmodel git hooks\n")
+    except OSError:
+        return None  # a cache we cannot write: better silent than said on every command
+    return ("this clone has no gitmodel git hooks, so `git push` will not upload models and `git checkout` will "
+            "not update them: run `gitmodel install-hooks` (said once)")
+
+
 def check_folder(repo: Repo) -> str:
     """The hooks folder, refused in one line where hooks cannot be installed:
     `core.hooksPath=/dev/null` (a common way to turn hooks off), a file, a
