@@ -122,8 +122,8 @@ def check_folder(repo: Repo) -> str:
     `core.hooksPath=/dev/null` (a common way to turn hooks off), a file, a
     folder that is not writable."""
     folder = hooks_dir(repo)
-    hint = ("point `core.hooksPath` at a folder (or `git config --unset core.hooksPath`), "
-            "or set up gitmodel without hooks: `gitmodel init --no-hooks`")
+    hint = ("point `core.hooksPath` at a folder (or `git config --unset core.hooksPath`); "
+            "`gitmodel init --no-hooks` sets gitmodel up without them")
     if os.path.lexists(folder) and not os.path.isdir(folder):
         raise GitmodelError(f"git's hooks folder {folder} is not a folder (core.hooksPath), so git runs no hooks "
                             f"there and gitmodel cannot install its own", hint=hint)
