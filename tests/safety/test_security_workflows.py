@@ -368,3 +368,24 @@ def test_the_hooks_still_chain_a_users_hook_in_a_linked_worktree(gm, repo: Path,
     proc = run_git(repo, "worktree", "add", "-q", str(tmp_path / "wt"), "-b", "side")
     assert proc.returncode == 0, proc.stderr
     assert log.read_text().count("post-checkout|") == 1
+
+
+def test_a_refused_pointer_in_a_fresh_clone_keeps_pull_to_one_line(gm, tmp_path: Path) -> None:
+    """The note never joins a refusal: a hostile pointer (`.git.gm`) among
+    safe ones makes pull exit 1 with exactly the refusal's line."""
+    origin = make_repo(tmp_path / "origin")
+    add_folder_remote(gm, origin, tmp_path / "store")
+    write(origin, "m.bin", V1)
+    write(origin, "evil/hooks/post-commit", "#!/bin/sh\necho pwned\n")
+    gm_add(origin, "m.bin", "evil")
+    assert gm("push", cwd=origin).code == 0
+    os.replace(origin / "evil.gm", origin / ".git.gm")
+    commit_without_hooks(origin, "hostile")
+    work = clone(origin, tmp_path / "clone")
+    git_before = tree_state(work / ".git", skip_git=False)
+    assert_one_line_error(gm("pull", cwd=work), ".git.gm")
+    assert read(work, "m.bin") == V1  # the safe target still came
+    after = tree_state(work / ".git", skip_git=False)
+    assert {k: v for k, v in after.items() if k.startswith("hooks")} == \
+        {k: v for k, v in git_before.items() if k.startswith("hooks")}
+    assert not (cache_root(work) / "hooks-notice").exists()
