@@ -64,8 +64,9 @@ class Repo:
     def config_restore_command(self) -> str | None:
         """When the committed `.gitmodel/config.toml` is in the index or HEAD
         but not in the work tree (a sparse checkout without `.gitmodel/`, or a
-        deletion): the git command that brings it back.  Asked only on the way
-        to an error, so its git calls cost nothing on the usual path."""
+        deletion): the git command that brings it back.  Asked on the way to
+        an error and by `init` before it writes: its git calls run only where
+        the config file is absent, never on the usual path."""
         rel = f"{CONFIG_DIR}/{CONFIG_FILE}"
         if os.path.lexists(self.abspath(rel)):
             return None
