@@ -7,7 +7,7 @@ import os
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from gitmodel.config import CONFIG_DIR, Config
+from gitmodel.config import CONFIG_DIR, CONFIG_FILE, Config
 from gitmodel.errors import GitmodelError, PathError, UnsafePathError
 from gitmodel.git import runner as gitops
 from gitmodel.platform import control
@@ -59,10 +59,31 @@ class Repo:
 
     def require_init(self) -> None:
         if not control.is_dir(self.root, CONFIG_DIR):  # a symlink or a file there: refused, one line
-            raise GitmodelError(f"gitmodel is not set up in {self.root}", hint="run `gitmodel init` first")
+            back = self.config_restore_command()  # `gitmodel init` would overwrite the team's config
+            raise GitmodelError(f"gitmodel is not set up in {self.root}",
+                                hint=f"the committed {CONFIG_DIR}/ is not checked out here: run `{back}`" if back
+                                else "run `gitmodel init` first")
         if not os.path.isdir(self.cache.tmp):
             # A fresh clone has the committed config but not the cache.
             self.cache.ensure()
+
+    def config_restore_command(self) -> str | None:
+        """When the committed `.gitmodel/config.toml` is in the index or HEAD
+        but not in the work tree (a sparse checkout without `.gitmodel/`, or a
+        deletion): the git command that brings it back.  Asked on the way to
+        an error and by `init` before it writes: its git calls run only where
+        the config file is absent, never on the usual path."""
+        rel = f"{CONFIG_DIR}/{CONFIG_FILE}"
+        if os.path.lexists(self.abspath(rel)):
+            return None
+        listed = gitops.run(["ls-files", "-t", "--cached", "--", rel], cwd=self.root, check=False).stdout
+        if listed.startswith(b"S "):  # skip-worktree: outside the sparse checkout
+            return f"git sparse-checkout add {CONFIG_DIR}"
+        if listed:
+            return f"git checkout -- {CONFIG_DIR}"
+        if gitops.run(["cat-file", "-e", f"HEAD:{rel}"], cwd=self.root, check=False).returncode == 0:
+            return f"git checkout HEAD -- {CONFIG_DIR}"  # its deletion is staged
+        return None
 
     def abspath(self, rel: str) -> str:
         return os.path.join(self.root, rel)

@@ -18,7 +18,7 @@ _VERBATIM = {"ignore_unknown_options": True, "allow_extra_args": True}
 def install_hooks(json: Json = False) -> None:
     """Install the git hooks (pre-push, post-checkout, post-merge, post-rewrite, pre-commit) and the diff driver.
 
-    Hooks you already had are kept (as NAME.legacy) and still run first."""
+    Hooks you already had are kept (as NAME.before-gitmodel) and still run first."""
     from gitmodel.commands import hooks as cmd
     raise typer.Exit(cmd.install(as_json=json))
 

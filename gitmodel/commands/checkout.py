@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import sys
 
+from gitmodel.commands.hooks import tell_once
 from gitmodel.commands.output import listing, plural, short
 from gitmodel.commands.progress import TerminalProgress
 from gitmodel.git.hooks import ensure_driver
@@ -38,7 +39,7 @@ def run(paths: list[str], *, force: bool = False, quiet: bool = False, ours: boo
     if report.untracked:
         print(f"{plural(len(report.untracked), 'file')} in tracked folders but not in their pointers left alone "
               f"(`gitmodel add` the folder to record them)", file=sys.stderr)
-    return code
+    return tell_once(repo, code, quiet=quiet)  # a fresh clone: how to get the hooks git never clones
 
 
 def _take_side(paths: list[str], side: str, *, both: bool, force: bool, quiet: bool) -> int:

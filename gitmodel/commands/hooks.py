@@ -3,9 +3,26 @@
 from __future__ import annotations
 
 import json
+import sys
 
+from gitmodel.errors import refuse, take_refused
 from gitmodel.git import hooks
 from gitmodel.repo import Repo
+
+
+def tell_once(repo: Repo, code: int, *, quiet: bool = False) -> int:
+    """After pull or checkout (a fresh clone's first commands): in a clone
+    without gitmodel's hooks, say once how to get them.  Only after a clean
+    run, so that a failing command's one error line stays one line."""
+    if code != 0 or quiet:
+        return code
+    pending = take_refused()  # peeked at, and put back for the CLI to print
+    for error in pending:
+        refuse(error)
+    line = None if pending else hooks.clone_notice(repo)
+    if line:
+        print(f"gitmodel: note: {line}", file=sys.stderr)
+    return code
 
 
 def install(*, as_json: bool = False) -> int:
@@ -23,7 +40,7 @@ def install(*, as_json: bool = False) -> int:
     else:
         print(f"git hooks already installed in {rep.folder}")
     for name in rep.kept:
-        print(f"  your own {name} hook is kept as {name}{hooks.LEGACY_SUFFIX} and still runs first")
+        print(f"  your own {name} hook is kept as {name}{hooks.KEPT_SUFFIX} and still runs first")
     if driver:
         print(f"registered the gitmodel diff driver ({', '.join(driver)})")
     return 0

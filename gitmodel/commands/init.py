@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from gitmodel.git.hooks import KEPT_SUFFIX
 from gitmodel.repo import Repo
 from gitmodel.workspace.init import init
 
@@ -11,7 +12,7 @@ def run(*, stage: bool = True, hooks: bool = True) -> int:
     if report.hooks:
         print(f"installed git hooks: {', '.join(report.hooks)} (`gitmodel uninstall-hooks` removes them)")
     for name in report.kept_hooks:
-        print(f"  your own {name} hook is kept as {name}.legacy and still runs first")
+        print(f"  your own {name} hook is kept as {name}{KEPT_SUFFIX} and still runs first")
     if report.driver:
         print(f"registered the gitmodel diff driver ({', '.join(report.driver)})")
     if not (report.created or report.hooks or report.driver):

@@ -3,6 +3,7 @@ from __future__ import annotations
 import sys
 
 from gitmodel.commands.fetch import MISSING_HINT
+from gitmodel.commands.hooks import tell_once
 from gitmodel.commands.output import human_size, listing, plural, short
 from gitmodel.commands.progress import TerminalProgress
 from gitmodel.commands.push import print_missing
@@ -37,4 +38,4 @@ def run(paths: list[str], *, remote: str | None = None, jobs: int | None = None,
         for line in listing(done.skipped_modified):
             print(line, file=sys.stderr)
         code = 1
-    return code
+    return tell_once(repo, code, quiet=quiet)  # a fresh clone: how to get the hooks git never clones

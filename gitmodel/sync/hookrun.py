@@ -205,7 +205,7 @@ def sync_workspace(repo: Repo, old_rev: str | None, *, only: Sequence[str] | Non
         if fetch:
             _auto_fetch(repo, targets, report, progress)
         for t in targets:
-            _make_room(repo, t, old.get(t.rel), report)
+            _drop_deleted(repo, t, old.get(t.rel), report)
         if only is None:
             _remove_untracked(repo, {t.rel for t in targets}, old, report)
         if targets:
@@ -282,42 +282,27 @@ def _regular_stat(path: str) -> os.stat_result | None:
     return st if stat.S_ISREG(st.st_mode) else None
 
 
-def _make_room(repo: Repo, t: Target, old: ptr.Pointer | None, report: SyncReport) -> None:
-    """Remove the workspace files checkout has to replace whose content is
-    already in the cache, so checkout writes the new version instead of
-    keeping them as 'modified'.  Content not in the cache is never touched."""
+def _drop_deleted(repo: Repo, t: Target, old: ptr.Pointer | None, report: SyncReport) -> None:
+    """Remove the files of a tracked folder that the new pointer deleted,
+    where they are exactly the old version's (safe in the cache), so they do
+    not linger as untracked files.  (Files the new pointer changes are
+    checkout's: it replaces any whose content the cache has.)"""
     cache = repo.cache
     p = t.pointer
     absp = repo.abspath(t.rel)
-    if not p.is_dir:
-        st = _regular_stat(absp)
-        if st is None or not cache.has(p.oid):
-            return
-        cur = current_oids(repo, absp, {"": st})[""]
-        if cur != p.oid and cache.has(cur):
-            os.unlink(absp)
-        return
-    if not cache.has(p.oid) or not os.path.isdir(absp):
+    if not p.is_dir or old is None or not old.is_dir or old.oid == p.oid or not os.path.isdir(absp) \
+            or not cache.has(p.oid) or not cache.has(old.oid):
         return
     files = walk(repo.root, absp, t.rel)
     sc = repo.statcache
     if sc.dir_is_clean(absp, p.oid, sc.signature(files)):
         return
-    want = {e.path: e for e in read_manifest(repo, t)}
-    before: dict[str, manifest.Entry] = {}
-    if old is not None and old.is_dir and old.oid != p.oid and cache.has(old.oid):
-        before = {e.path: e for e in manifest.loads(cache.read_bytes(old.oid), f"manifest of {t.rel}")}
-    considered = {path: st for path, st in files.items() if path in want or path in before}
-    doomed = []
-    for path, cur in current_oids(repo, absp, considered).items():
-        e = want.get(path)
-        if e is None:  # deleted by the new pointer: remove it if it is the old version
-            if before[path].oid == cur and cache.has(cur):
-                doomed.append(path)
-                report.removed.append(f"{t.rel}/{path}")
-        elif (cur != e.oid or bool(considered[path].st_mode & 0o100) != e.executable) \
-                and cache.has(e.oid) and cache.has(cur):
-            doomed.append(path)
+    want = {e.path for e in read_manifest(repo, t)}
+    before = {e.path: e for e in manifest.loads(cache.read_bytes(old.oid), f"manifest of {t.rel}")}
+    considered = {path: st for path, st in files.items() if path in before and path not in want}
+    doomed = [path for path, cur in current_oids(repo, absp, considered).items()
+              if before[path].oid == cur and cache.has(cur)]
+    report.removed += [f"{t.rel}/{path}" for path in doomed]
     _unlink_all(absp, doomed, keep_top=True)
 
 

@@ -1,8 +1,10 @@
 """Making the workspace match the pointers: `gitmodel checkout`.
 
-A workspace file whose content differs from its pointer is the user's work:
-checkout leaves it alone unless forced, and even then first stores its
-content in the cache and reports the oid, so nothing is lost.
+A workspace file whose content differs from its pointer is replaced when
+that content is already in the cache (typically the version a `git
+checkout` without hooks left behind): nothing is lost.  Only bytes that
+exist nowhere else are the user's work: checkout leaves them alone unless
+forced, and even then first stores them in the cache and reports the oid.
 """
 
 from __future__ import annotations
@@ -74,25 +76,33 @@ def _checkout_file(repo: Repo, target: Target, link: str, force: bool, report: C
         return None
     lst = _lstat(absp)
     save = False
+    young = ""  # the oid of replaced content that was already in the cache
     if lst is not None:
         st = file_stat(absp)
-        if st is not None and stat.S_ISREG(st.st_mode) and current_oids(repo, absp, {"": st})[""] == p.oid:
+        # Hashed once when the stat cache does not know the file (a big one
+        # costs a read): the one way to tell a committed version from work.
+        cur = current_oids(repo, absp, {"": st})[""] if st is not None and stat.S_ISREG(st.st_mode) else ""
+        if cur == p.oid:
             report.unchanged += 1
             return None
         if st is not None and links.is_unfinished(st):
             pass  # our own interrupted placement: replaced, nothing to save
+        elif not force and cur and repo.cache.has(cur):
+            young = cur  # its bytes are in the cache: replacing it loses nothing
         elif not force:
             report.skipped_modified.append(target.rel)
             return None
-        if st is not None and stat.S_ISREG(st.st_mode) and not links.is_linked_to(absp, lst, repo.cache.root):
-            save = True
-        elif st is not None and stat.S_ISDIR(st.st_mode):
+        if st is not None and stat.S_ISDIR(st.st_mode):
             report.skipped_modified.append(target.rel)  # never replace a whole folder by a file
             return None
+        save = st is not None and not young and stat.S_ISREG(st.st_mode) \
+            and not links.is_linked_to(absp, lst, repo.cache.root)
 
     def write() -> None:
         if save:
             _save_aside(repo, absp, target.rel, report)
+        if young:
+            _keep_young(repo.cache, [young])
         os.makedirs(os.path.dirname(absp), exist_ok=True)
         place(repo.cache, links.Placer(link), p.oid, absp)
         _record(repo, [absp], [p.oid])
@@ -100,6 +110,20 @@ def _checkout_file(repo: Repo, target: Target, link: str, force: bool, report: C
         if progress:
             progress.advance(1, p.size)
     return write
+
+
+def _keep_young(cache: Cache, oids: Collection[str]) -> None:
+    """Restart gc's grace period for content replaced because the cache had
+    it: no commit may name it (bytes a user brought back by hand), and gc
+    keeps such content young as it keeps what `--force` saved aside.  The
+    mtime is the age gc reads (a pack's for its objects); best effort, like
+    the cache's own refresh of an object stored twice."""
+    for oid in oids:
+        loc = cache.locate(oid)
+        try:
+            os.utime(loc.pack if loc is not None else cache.path(oid))
+        except OSError:
+            pass  # a cache shared with other users: the object may be theirs
 
 
 def place(cache: Cache, placer: links.Placer, oid: str, dst: str, executable: bool = False
@@ -156,9 +180,19 @@ def _checkout_dir(repo: Repo, target: Target, link: str, force: bool, report: Ch
             report.skipped_modified += [f"{target.rel}/{r}" for r in deleted if r in blocked]
             todo = [r for r in deleted if r not in blocked]
     to_save: list[str] = []
+    young: dict[str, str] = {}  # replaced files whose content the cache had -> that oid
+    # What the modified files hold now (the stat cache answers for the ones
+    # dir_diff just hashed): a file whose bytes are in the cache is a
+    # committed version, replaced like an unchanged one; nothing is lost.
+    held = current_oids(repo, absp, {rel: present[rel] for rel in modified}) if not force else {}
+    unsaved = set(repo.cache.missing({o for o in held.values() if o}))
     for rel in modified:
         if links.is_unfinished(present[rel]):
             todo.append(rel)  # our own interrupted placement: replaced, nothing to save
+            continue
+        if not force and held[rel] and held[rel] not in unsaved:
+            todo.append(rel)
+            young[rel] = held[rel]
             continue
         if not force:
             report.skipped_modified.append(f"{target.rel}/{rel}")
@@ -173,7 +207,8 @@ def _checkout_dir(repo: Repo, target: Target, link: str, force: bool, report: Ch
     if not ready:
         return None
     to_save = [r for r in to_save if by_path[r].oid not in missing_objs]  # only what gets replaced
-    return lambda: _write_dir(repo, target, absp, by_path, ready, to_save, link, report, progress)
+    kept = [young[r] for r in ready if r in young]
+    return lambda: _write_dir(repo, target, absp, by_path, ready, to_save, kept, link, report, progress)
 
 
 def _blocked(absp: str, rels: list[str]) -> set[str]:
@@ -210,9 +245,11 @@ SLOW_CREATE = 50e-6  # s per file above which the rest is spread over threads
 
 
 def _write_dir(repo: Repo, target: Target, absp: str, by_path: dict[str, manifest.Entry], ready: list[str],
-               to_save: list[str], link: str, report: CheckoutReport, progress: Progress | None) -> None:
+               to_save: list[str], young: list[str], link: str, report: CheckoutReport,
+               progress: Progress | None) -> None:
     for rel in to_save:
         _save_aside(repo, os.path.join(absp, rel), f"{target.rel}/{rel}", report)
+    _keep_young(repo.cache, young)
     for folder in sorted({rel.rpartition("/")[0] for rel in ready}):
         os.makedirs(os.path.join(absp, folder), exist_ok=True)
     placer = links.Placer(link)

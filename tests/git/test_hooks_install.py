@@ -42,7 +42,7 @@ def test_install_twice_is_harmless(gm, repo: Path) -> None:
     assert r.code == 0, r
     assert "already installed" in r.out
     assert {n: (hooks_dir(repo) / n).read_bytes() for n in HOOKS} == before
-    assert not list(hooks_dir(repo).glob("*.legacy"))
+    assert not list(hooks_dir(repo).glob("*.before-gitmodel"))
 
 
 def test_init_no_hooks(gm, tmp_path: Path) -> None:
@@ -63,10 +63,10 @@ def test_users_own_hook_is_kept_still_runs_and_comes_back(gm, tmp_path: Path) ->
     originals = {n: (h.read_bytes(), h.stat().st_mode) for n, h in mine.items()}
     r = gm("init", cwd=root)
     assert r.code == 0, r
-    assert "your own post-checkout hook is kept as post-checkout.legacy" in r.out
+    assert "your own post-checkout hook is kept as post-checkout.before-gitmodel" in r.out
     folder = hooks_dir(root)
     for n in mine:
-        assert (folder / f"{n}.legacy").read_bytes() == originals[n][0]
+        assert (folder / f"{n}.before-gitmodel").read_bytes() == originals[n][0]
         assert "gitmodel-hook-shim" in (folder / n).read_text()
     # Git runs our shim, which runs the user's hook first with the same arguments...
     save(root, "m.bin", b"model", "one")
@@ -88,7 +88,7 @@ def test_users_own_hook_is_kept_still_runs_and_comes_back(gm, tmp_path: Path) ->
     for n, (data, mode) in originals.items():
         assert (folder / n).read_bytes() == data
         assert (folder / n).stat().st_mode == mode
-        assert not (folder / f"{n}.legacy").exists()
+        assert not (folder / f"{n}.before-gitmodel").exists()
     for n in set(HOOKS) - set(mine):
         assert not (folder / n).exists()
 
@@ -122,10 +122,10 @@ def test_two_foreign_hooks_of_one_name_are_refused_changing_nothing(gm, repo: Pa
     assert gm("uninstall-hooks").code == 0
     folder = hooks_dir(repo)
     (folder / "pre-commit").write_text("#!/bin/sh\nexit 0\n")
-    (folder / "pre-commit.legacy").write_text("#!/bin/sh\nexit 0\n")
+    (folder / "pre-commit.before-gitmodel").write_text("#!/bin/sh\nexit 0\n")
     before = sorted(p.name for p in folder.iterdir())
     r = gm("install-hooks")
-    assert_one_line_error(r, "pre-commit.legacy", "gitmodel install-hooks")
+    assert_one_line_error(r, "pre-commit.before-gitmodel", "gitmodel install-hooks")
     assert sorted(p.name for p in folder.iterdir()) == before
 
 
