@@ -222,3 +222,27 @@ def test_a_tracked_folder_committed_as_a_symlink_into_control_space_is_not_writt
     assert os.listdir(tmp_path / "outside") == []
     assert not (work / ".gitmodel" / "hooks").exists()
     assert (work / "model.bin").read_bytes() == MODEL
+
+
+def test_a_git_file_in_a_tracked_folder_is_skipped_and_never_blocks_a_checkout(tmp_path: Path) -> None:
+    """Class 7: a submodule or worktree checkout inside a tracked folder has a
+    `.git` *file*.  It was recorded in the manifest, which every checkout then
+    refused, for the whole repository; it is skipped like a `.git` folder."""
+    origin = make_repo(tmp_path / "origin")
+    add_folder_remote(gm_run_fixture, origin, tmp_path / "store")
+    write(origin, "data/a.txt", "a\n")
+    write(origin, "data/sub/b.txt", "b\n")
+    write(origin, "data/sub/.git", "gitdir: ../../.git/worktrees/sub\n")
+    write(origin, "data/wt/.git/HEAD", "ref: refs/heads/main\n")  # and a nested repository's folder
+    write(origin, "model.bin", MODEL)
+    gm_add(origin, "data", "model.bin")
+    assert gm_run(["push"], cwd=origin).code == 0
+    commit_without_hooks(origin, "a folder holding a .git file")
+    work = clone(origin, tmp_path / "clone")
+    r = gm_run(["pull"], cwd=work)
+    assert r.code == 0, r
+    assert (work / "data/a.txt").read_text() == "a\n" and (work / "data/sub/b.txt").read_text() == "b\n"
+    assert not (work / "data/sub/.git").exists() and not (work / "data/wt").exists()
+    assert (work / "model.bin").read_bytes() == MODEL
+    r = gm_run(["status"], cwd=work)
+    assert r.code == 0 and "modified" not in r.out, r
