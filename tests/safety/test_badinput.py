@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cli import Result, assert_one_line_error, gm_run, run_cli, without_permission_override
+from tests.support.cli import Result, assert_one_line_error, gm_run, run_cli, without_permission_override, write_figures
 from tests.support.files import read_only
 from tests.support.git import git
 from tests.support.state import repo_state, tree_state
@@ -34,14 +34,10 @@ TRIED: Counter[str] = Counter()  # category -> (input, command) pairs tried
 @pytest.fixture(scope="module", autouse=True)
 def _print_figures(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
-    if reporter is not None and capture is not None and TRIED:
-        with capture.global_and_fixture_disabled():
-            reporter.write_line("")
-            reporter.write_line(f"bad-input corpus: {sum(TRIED.values())} (input, command) pairs tried, each one line, "
-                                f"exit 1, nothing changed (a corrupt stat cache: rebuilt, exit 0): "
-                                f"{dict(sorted(TRIED.items()))}")
+    if TRIED:
+        write_figures(request, f"bad-input corpus: {sum(TRIED.values())} (input, command) pairs tried, each one line, "
+                               f"exit 1, nothing changed (a corrupt stat cache: rebuilt, exit 0): "
+                               f"{dict(sorted(TRIED.items()))}")
 
 
 # -- the world every case starts from ------------------------------------------------

@@ -38,6 +38,7 @@ from gitmodel.errors import GitmodelError
 from gitmodel.registry import grammar
 from gitmodel.registry.snapshot import SNAPSHOT_FORMAT, SNAPSHOT_MARKER, Snapshot, parse_snapshot
 from gitmodel.store import manifest, pack, pointer
+from tests.support.cli import write_figures
 
 T = TypeVar("T")
 TRIED: Counter[str] = Counter()  # parser -> inputs tried
@@ -55,13 +56,9 @@ SMALL = settings(FUZZ, max_examples=60)  # the costlier inputs (deep trees, file
 @pytest.fixture(scope="module", autouse=True)
 def _print_figures(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
-    if reporter is not None and capture is not None and TRIED:
-        with capture.global_and_fixture_disabled():
-            reporter.write_line("")
-            reporter.write_line(f"fuzzed parsers: {len(TRIED)}, {sum(TRIED.values())} inputs tried, each a value or "
-                                f"a one-line error: {dict(sorted(TRIED.items()))}")
+    if TRIED:
+        write_figures(request, f"fuzzed parsers: {len(TRIED)}, {sum(TRIED.values())} inputs tried, each a value or "
+                               f"a one-line error: {dict(sorted(TRIED.items()))}")
 
 
 def parses(name: str, parse: Callable[[], T]) -> T | GitmodelError:

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 import xxhash
 
-from tests.support.cli import Result, assert_one_line_error, gm_run
+from tests.support.cli import Result, assert_one_line_error, gm_run, write_figures
 from tests.support.files import write
 from tests.support.git import clone, commit_without_hooks, git, make_repo
 from tests.support.state import tree_state
@@ -36,14 +36,10 @@ TRIED: Counter[str] = Counter()  # case -> commands run on the clone
 @pytest.fixture(scope="module", autouse=True)
 def _print_figures(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
-    if reporter is not None and capture is not None and TRIED:
-        with capture.global_and_fixture_disabled():
-            reporter.write_line("")
-            reporter.write_line(f"hostile content: {len(TRIED)} kinds, {sum(TRIED.values())} commands on clones, "
-                                f"each one line and exit 1 (or a warning), 0 writes outside the work tree: "
-                                f"{dict(sorted(TRIED.items()))}")
+    if TRIED:
+        write_figures(request, f"hostile content: {len(TRIED)} kinds, {sum(TRIED.values())} commands on clones, "
+                               f"each one line and exit 1 (or a warning), 0 writes outside the work tree: "
+                               f"{dict(sorted(TRIED.items()))}")
 
 
 class World:

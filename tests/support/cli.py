@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 GITMODEL = [sys.executable, "-m", "gitmodel"]
 
@@ -88,3 +89,14 @@ def assert_one_line_error(r: Result, *needles: str, code: int = 1) -> str:
     for needle in needles:
         assert needle in lines[0], (needle, r)
     return lines[0]
+
+
+def write_figures(request: Any, line: str) -> None:
+    """Print a suite's figures line (cases tried, per kind) at the end of its
+    module's run, past pytest's capture: what a closing note quotes."""
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if reporter is not None and capture is not None:
+        with capture.global_and_fixture_disabled():
+            reporter.write_line("")
+            reporter.write_line(line)
