@@ -242,7 +242,6 @@ def _object_for(r: Repo, rel: str, rev: str | None) -> tuple[str, int, str]:
     folder, at `rev` (None: the workspace's pointers)."""
     from gitmodel.errors import GitmodelError
     from gitmodel.git import revs
-    from gitmodel.store import manifest
     from gitmodel.store import pointer as ptr
 
     def pointer_of(path: str) -> ptr.Pointer | None:
@@ -269,7 +268,8 @@ def _object_for(r: Repo, rel: str, rev: str | None) -> tuple[str, int, str]:
             break
         _ensure(r, [dp.oid], expand=False)
         inner = "/".join(parts[i:])
-        for e in manifest.loads(r.cache.read_bytes(dp.oid), f"manifest of {folder}"):
+        for e in r.cache.read_manifest(dp, f"{rev}:{ptr.pointer_path(folder)}" if rev else ptr.pointer_path(folder),
+                                       folder):
             if e.path == inner:
                 return e.oid, e.size, rel
         raise GitmodelError(f"{rel}: not in the tracked folder {folder}{where}")

@@ -72,7 +72,6 @@ def _clear_for(repo: Repo, rel: str, old: ptr.Pointer, new: ptr.Pointer) -> None
     """Remove the workspace files of the version being replaced, so checkout
     can place the new ones.  Called only after status found them unchanged,
     and each one's content is made safe in the cache before it goes."""
-    from gitmodel.store import manifest
     from gitmodel.workspace.walk import walk
 
     absp = repo.abspath(rel)
@@ -87,8 +86,8 @@ def _clear_for(repo: Repo, rel: str, old: ptr.Pointer, new: ptr.Pointer) -> None
         return
     keep: dict[str, tuple[str, bool]] = {}
     if new.is_dir:
-        keep = {e.path: (e.oid, e.executable) for e in manifest.loads(repo.cache.read_bytes(new.oid), rel)}
-    old_entries = {e.path: e for e in manifest.loads(repo.cache.read_bytes(old.oid), rel)}
+        keep = {e.path: (e.oid, e.executable) for e in repo.cache.read_manifest(new, ptr.pointer_path(rel), rel)}
+    old_entries = {e.path: e for e in repo.cache.read_manifest(old, ptr.pointer_path(rel), rel)}
     present = walk(repo.root, absp, rel)
     for p in sorted(present):
         e = old_entries.get(p)

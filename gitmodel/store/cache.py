@@ -24,11 +24,13 @@ from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import BinaryIO
 
-from gitmodel.errors import CorruptObjectError, GitmodelError, ObjectMissingError
+from gitmodel.errors import CorruptObjectError, GitmodelError, ObjectMissingError, PointerError
 from gitmodel.platform import atomic, copy, faults
 from gitmodel.platform.atomic import SaveFile
+from gitmodel.store import manifest
 from gitmodel.store import oid as oidmod
 from gitmodel.store import pack as packmod
+from gitmodel.store.pointer import SUFFIX, Pointer
 
 SMALL = 1 << 20  # files below this are read whole and written in batches
 READ_CHUNK = 8 << 20
@@ -131,6 +133,28 @@ class Cache:
             return os.stat(self.path(oid)).st_size
         except OSError:
             return None
+
+    def read_manifest(self, pointer: Pointer, where: str, shown: str | None = None) -> list[manifest.Entry]:
+        """The manifest a folder pointer names, held to what the pointer says:
+        one bigger than `files` entries can take is refused before it is read,
+        one whose count or total size differs after (the pointer was edited,
+        or names another folder's manifest).  The one reader for every caller
+        that has the pointer.  `where` names the pointer file in errors
+        (`data.gm`, `HEAD:data.gm`); `shown`, the folder (default: from `where`).
+        Raises ObjectMissingError when the manifest is not here."""
+        shown = shown or (where[: -len(SUFFIX)] if where.endswith(SUFFIX) else where)
+        restore = f"restore the pointer with `git checkout -- {where.rpartition(':')[2]}`"
+        files = pointer.files or 0
+        size = self.size_of(pointer.oid)
+        if size is not None and size > manifest.max_bytes(files):
+            raise PointerError(f"{where}: says {files:,} files, but its manifest is {size:,} bytes, more than "
+                               f"that many entries take ({pointer.oid})", hint=restore)
+        entries = manifest.loads(self.read_bytes(pointer.oid), f"manifest of {shown}", files)
+        total = sum(e.size for e in entries)
+        if total != pointer.size:
+            raise PointerError(f"{where}: says {pointer.size:,} bytes, but its manifest lists {total:,} "
+                               f"({pointer.oid})", hint=restore)
+        return entries
 
     def open(self, oid: str) -> BinaryIO:
         """A readable stream of an object, loose or packed."""

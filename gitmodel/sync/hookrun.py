@@ -298,7 +298,7 @@ def _drop_deleted(repo: Repo, t: Target, old: ptr.Pointer | None, report: SyncRe
     if sc.dir_is_clean(absp, p.oid, sc.signature(files)):
         return
     want = {e.path for e in read_manifest(repo, t)}
-    before = {e.path: e for e in manifest.loads(cache.read_bytes(old.oid), f"manifest of {t.rel}")}
+    before = {e.path: e for e in cache.read_manifest(old, t.pointer_rel, t.rel)}
     considered = {path: st for path, st in files.items() if path in before and path not in want}
     doomed = [path for path, cur in current_oids(repo, absp, considered).items()
               if before[path].oid == cur and cache.has(cur)]
@@ -347,7 +347,7 @@ def _remove_untracked(repo: Repo, now: set[str], old: dict[str, ptr.Pointer], re
             continue
         if not os.path.isdir(absp) or not cache.has(p.oid):
             continue
-        entries = {e.path: e for e in manifest.loads(cache.read_bytes(p.oid), f"manifest of {rel}")}
+        entries = {e.path: e for e in cache.read_manifest(p, ptr.pointer_path(rel), rel)}
         files = {path: st for path, st in walk(repo.root, absp, rel).items() if path in entries}
         doomed = [path for path, cur in current_oids(repo, absp, files).items()
                   if cur == entries[path].oid and cache.has(cur)]

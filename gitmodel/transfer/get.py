@@ -204,7 +204,7 @@ def _materialize(cache: Cache, pointer: ptr.Pointer, rel: str, dest: str) -> int
     if not pointer.is_dir:
         place(pointer.oid, dest)
         return 1
-    entries = manifest.loads(cache.read_bytes(pointer.oid), f"manifest of {rel}")
+    entries = cache.read_manifest(pointer, ptr.pointer_path(rel), rel)
     os.mkdir(dest)
     for folder in sorted({posixpath.dirname(e.path) for e in entries} - {""}):
         os.makedirs(os.path.join(dest, folder), exist_ok=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from gitmodel.errors import ObjectMissingError, PathError, PointerError, UnsafePathError, refuse
+from gitmodel.errors import ObjectMissingError, PathError, UnsafePathError, refuse
 from gitmodel.git import runner as gitops
 from gitmodel.repo import Repo
 from gitmodel.store import manifest
@@ -94,25 +94,9 @@ def load(repo: Repo, rel: str) -> Target:
 
 
 def read_manifest(repo: Repo, target: Target) -> list[manifest.Entry]:
-    """The folder's manifest, held to what its pointer says: a manifest
-    larger than `files` entries can take is refused before it is read, and
-    one whose count or total size differs from the pointer's is refused (the
-    pointer was edited, or names another folder's manifest)."""
-    p = target.pointer
-    files = p.files or 0
-    size = repo.cache.size_of(p.oid)
-    if size is not None and size > manifest.max_bytes(files):
-        raise PointerError(f"{target.pointer_rel}: says {files:,} files, but its manifest is {size:,} bytes, "
-                           f"more than that many entries take ({p.oid})",
-                           hint=f"restore the pointer with `git checkout -- {target.pointer_rel}`")
+    """The folder's manifest, held to what its pointer says (Cache.read_manifest)."""
     try:
-        data = repo.cache.read_bytes(p.oid)
+        return repo.cache.read_manifest(target.pointer, target.pointer_rel, target.rel)
     except ObjectMissingError:
-        raise ObjectMissingError(f"{target.rel}: its manifest {p.oid} is not in the cache",
+        raise ObjectMissingError(f"{target.rel}: its manifest {target.pointer.oid} is not in the cache",
                                  hint=f"run `gitmodel fetch {target.rel}`") from None
-    entries = manifest.loads(data, f"manifest of {target.rel}", files)
-    total = sum(e.size for e in entries)
-    if total != p.size:
-        raise PointerError(f"{target.pointer_rel}: says {p.size:,} bytes, but its manifest lists {total:,} "
-                           f"({p.oid})", hint=f"restore the pointer with `git checkout -- {target.pointer_rel}`")
-    return entries

@@ -348,3 +348,9 @@ def test_manifest_far_larger_than_its_pointer_says(world: World) -> None:
     for args in [("status",), ("checkout",), ("status", "data")]:
         world.refused("manifest count", *args, needles=("data.gm", "says 1 files"))
     assert not (clone_root / "data").exists()
+    # Every reader that has the pointer holds the manifest to it (Cache.read_manifest):
+    # a deploy-side `get` of the folder too.
+    out = world.base / "got"
+    world.refused("manifest count", "get", str(world.origin), "data", "-o", str(out),
+                  needles=("data.gm", "says 1 files"))
+    assert not out.exists()
