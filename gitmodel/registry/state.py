@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from gitmodel.errors import GitmodelError, refuse
+from gitmodel.errors import GitmodelError, UnsafePathError, refuse
 from gitmodel.registry import declarations as models
 from gitmodel.registry.declarations import Model
 from gitmodel.registry.grammar import Action, SemVer, TagName, parse_tag
@@ -462,7 +462,16 @@ def list_versions(repo: Repo, name: str | None = None, include_inactive: bool = 
         states = {name: state}
     else:
         states = all_states(repo)
-    return [version_info(repo, st, v) for st in states.values() for v in st.newest_first(include_inactive)]
+    out = []
+    for st in states.values():
+        for v in st.newest_first(include_inactive):
+            try:
+                out.append(version_info(repo, st, v))
+            except UnsafePathError as e:
+                # A tag message whose snapshot names control space: that
+                # version is refused by name (one line, exit 1), the rest listed.
+                refuse(e)
+    return out
 
 
 def event_info(e: Event, state: ModelState | None = None) -> EventInfo:

@@ -273,8 +273,11 @@ def test_a_snapshot_naming_a_git_hook_is_refused_by_rollback_show_and_the_api(tm
     before = tree_state(work)
     says = "the snapshot in the tag of clf@v2.0.0: artifact: unsafe path '.git/hooks/post-commit'"
     for args in (("rollback", "clf", "--to", "v2.0.0"), ("show", "clf@v2.0.0"), ("versions", "clf")):
-        refused(gm_run(list(args), cwd=work), says)
+        r = gm_run(list(args), cwd=work)
+        refused(r, says)
         watch.check(f"`gitmodel {' '.join(args)}`")
+        if args[0] == "versions":  # a listing refuses that version by name and lists the others
+            assert "v1.0.0" in r.out and "v2.0.0" not in r.out, r
     r = gm_proc("rollback", "clf", "--to", "v2.0.0", cwd=work)  # the console script: the same one line
     refused(r, says)
     with pytest.raises(gitmodel.GitmodelError, match=re.escape(says)):
