@@ -70,12 +70,16 @@ def _parents(root: str, rel: str) -> bool:
 def is_dir(root: str, rel: str) -> bool:
     """Whether the control folder `rel` exists (False when missing; refused
     when it, or a folder above it, is a symlink or a file)."""
+    return _present(root, rel, folder=True)
+
+
+def _present(root: str, rel: str, folder: bool) -> bool:
     if not _parents(root, rel):
         return False
     st = _lstat(os.path.join(root, rel))
     if st is None:
         return False
-    _judge(rel, st, folder=True)
+    _judge(rel, st, folder=folder)
     return True
 
 
@@ -95,13 +99,7 @@ def ensure_dir(root: str, rel: str) -> None:
 
 def exists(root: str, rel: str) -> bool:
     """Whether the control file `rel` exists (refused when it is not a plain file)."""
-    if not _parents(root, rel):
-        return False
-    st = _lstat(os.path.join(root, rel))
-    if st is None:
-        return False
-    _judge(rel, st, folder=False)
-    return True
+    return _present(root, rel, folder=False)
 
 
 def read(root: str, rel: str) -> bytes | None:

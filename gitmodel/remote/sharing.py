@@ -157,9 +157,22 @@ def _identity(repo: Repo) -> tuple[Record, bytes | None]:
     keep = None
     if stored.get("id") != repo_id or stored.get("project") != project:
         keep = json.dumps({"id": repo_id, "project": project}).encode()
-    remotes = sorted({normal_url(r.url, repo.root) for r in repo.git.remotes if r.url})
+    remotes = sorted({normal_url(url, repo.root) for url in _git_remote_urls(repo)})
     me = Record(repo_id, project, tuple(remotes), f"{os.path.basename(repo.root)} on {socket.gethostname()}")
     return me, keep
+
+
+def _git_remote_urls(repo: Repo) -> list[str]:
+    """`remote.*.url` from git's config, read with one `git config` rather
+    than through pygit2: a push with nothing new never loads pygit2
+    otherwise, and its import costs more than the whole rest of that push."""
+    proc = gitops.run(["config", "-z", "--get-regexp", r"^remote\..*\.url$"], cwd=repo.root, check=False)
+    out = []
+    for record in proc.stdout.decode("utf-8", "surrogateescape").split("\0"):
+        _, _, url = record.partition("\n")
+        if url:
+            out.append(url)
+    return out
 
 
 def _root_commit(repo: Repo) -> str:
