@@ -251,12 +251,18 @@ def test_bytes_that_exist_nowhere_else_are_still_left_alone(gm, hookless_clone: 
 
 # -- a fresh clone is told once how to get the hooks -----------------------------
 
-def test_a_fresh_clone_is_told_once_how_to_get_the_hooks(gm, tmp_path: Path) -> None:
+def _one_model_origin(gm, tmp_path: Path, message: str) -> Path:
+    """An origin with m.bin tracked and committed, and a folder remote (not pushed to)."""
     origin = make_repo(tmp_path / "origin")
     add_folder_remote(gm, origin, tmp_path / "store")
     write(origin, "m.bin", V1)
     gm_add(origin, "m.bin")
-    commit_without_hooks(origin, "v1")
+    commit_without_hooks(origin, message)
+    return origin
+
+
+def test_a_fresh_clone_is_told_once_how_to_get_the_hooks(gm, tmp_path: Path) -> None:
+    origin = _one_model_origin(gm, tmp_path, "v1")
     assert gm("push", cwd=origin).code == 0
     work = clone(origin, tmp_path / "clone")
     hooks_before = tree_state(hooks_dir(work))
@@ -274,11 +280,7 @@ def test_a_fresh_clone_is_told_once_how_to_get_the_hooks(gm, tmp_path: Path) -> 
 
 
 def test_a_failing_pull_in_a_fresh_clone_gets_no_note_on_its_errors(gm, tmp_path: Path) -> None:
-    origin = make_repo(tmp_path / "origin")
-    add_folder_remote(gm, origin, tmp_path / "store")
-    write(origin, "m.bin", V1)
-    gm_add(origin, "m.bin")
-    commit_without_hooks(origin, "never pushed")
+    origin = _one_model_origin(gm, tmp_path, "never pushed")
     work = clone(origin, tmp_path / "clone")
     for command in ("pull", "checkout"):  # not on the remote, not in the cache: exit 1
         r = gm(command, cwd=work)
