@@ -28,7 +28,6 @@ from gitmodel import formats
 from gitmodel.errors import GitmodelError, ObjectMissingError, UnsafePathError
 from gitmodel.git.revs import git, resolve_commit
 from gitmodel.repo import Repo
-from gitmodel.store import paths
 from gitmodel.store import pointer as ptr
 
 if TYPE_CHECKING:
@@ -221,10 +220,11 @@ class Reader:
         self.repo.check_rel(path)  # the parents
         full = self.repo.abspath(path)
         if os.path.islink(full):
-            real = os.path.realpath(full)
-            if not self.repo.inside(real) or paths.problem(os.path.relpath(real, self.repo.root).replace(os.sep, "/")):
+            try:
+                self.repo.check_real(full, path)  # the one judgement of where a symlink leads
+            except UnsafePathError:
                 raise UnsafePathError(f"{path}: is a symlink leading outside the repository or into its "
-                                      f"control files; not read", hint="remove that symlink")
+                                      f"control files; not read", hint="remove that symlink") from None
         try:
             with open(full, "rb") as f:
                 data = f.read()
