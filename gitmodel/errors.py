@@ -92,6 +92,11 @@ def refuse(error: GitmodelError) -> None:
     _refused.setdefault(str(error), error)
 
 
+def any_refused() -> bool:
+    """Whether something was refused so far (left for take_refused)."""
+    return bool(_refused)
+
+
 def take_refused() -> list[GitmodelError]:
     """The refusals recorded so far, cleared."""
     out = list(_refused.values())

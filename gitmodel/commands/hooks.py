@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from gitmodel.errors import refuse, take_refused
+from gitmodel.errors import any_refused
 from gitmodel.git import hooks
 from gitmodel.repo import Repo
 
@@ -16,10 +16,7 @@ def tell_once(repo: Repo, code: int, *, quiet: bool = False) -> int:
     run, so that a failing command's one error line stays one line."""
     if code != 0 or quiet:
         return code
-    pending = take_refused()  # peeked at, and put back for the CLI to print
-    for error in pending:
-        refuse(error)
-    line = None if pending else hooks.clone_notice(repo)
+    line = None if any_refused() else hooks.clone_notice(repo)  # a refusal's line stays the news
     if line:
         print(f"gitmodel: note: {line}", file=sys.stderr)
     return code
