@@ -139,6 +139,12 @@ def _annotated(g: pygit2.Repository, target: pygit2.Oid | str) -> Iterator[pygit
             return
 
 
+def _ignore(tag: str, why: str) -> None:
+    """A tag no reader can use, refused by name (one line, exit 1) and left out."""
+    refuse(GitmodelError(f"tag {tag[:200]}: {why}, so it is ignored",
+                         hint=f"delete it with `git tag -d {tag[:200]}` if it is not yours"))
+
+
 def _unreadable(g: pygit2.Repository, target: pygit2.Oid | str, error: Exception) -> _Unreadable | None:
     """The raw message of a tag object that exists but does not parse."""
     import pygit2
@@ -176,8 +182,7 @@ def read_events(repo: Repo, model: str | None = None) -> list[Event]:
         if obj is None:
             continue  # lightweight tags carry no author or date: GTO ignores them, so do we
         if isinstance(obj, _Unreadable):
-            refuse(GitmodelError(f"tag {tag[:200]}: git cannot read its tag object ({obj.why}), so it is ignored",
-                                 hint=f"delete it with `git tag -d {tag[:200]}` if it is not yours"))
+            _ignore(tag, f"git cannot read its tag object ({obj.why})")
             continue
         try:
             commit = obj.peel(pygit2.Commit)
@@ -188,8 +193,7 @@ def read_events(repo: Repo, model: str | None = None) -> list[Event]:
         problem = date_problem(time, offset)
         if problem is not None:
             # Every reader shows or sorts by the date: the tag is left out, said once.
-            refuse(GitmodelError(f"tag {tag[:200]}: {problem}, so it is ignored",
-                                 hint=f"delete it with `git tag -d {tag[:200]}` if it is not yours"))
+            _ignore(tag, problem)
             continue
         out.append(Event(tag, parsed, str(commit.id), time, offset, tagger.name if tagger else "",
                          tagger.email if tagger else "", obj.message or ""))
