@@ -57,6 +57,7 @@ from gitmodel.git import revs
 from gitmodel.git import runner as gitops
 from gitmodel.maintenance import gc_packs as gcpacks
 from gitmodel.platform import atomic, faults
+from gitmodel.platform.plain import read_plain
 from gitmodel.progress import Progress
 from gitmodel.repo import Repo
 from gitmodel.store import oid as oidmod
@@ -190,17 +191,9 @@ def _read_small(path: str) -> bytes | None:
     file (a FIFO named `x.gm` would block an open, a symlink is never read
     through: git's index and history, read separately, hold what it names)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | getattr(os, "O_NOCTTY", 0))
-    except OSError:
+        return read_plain(path, ptr.MAX_POINTER_BYTES + 1)
+    except OSError:  # missing, a symlink, or not a regular file (NotPlainError)
         return None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
-        return os.read(fd, ptr.MAX_POINTER_BYTES + 1)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
 
 
 def _cache_link_oid(path: str, objects_real: str) -> str | None:

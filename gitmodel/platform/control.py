@@ -26,6 +26,7 @@ import stat
 
 from gitmodel.errors import PathError, UnsafePathError
 from gitmodel.platform.atomic import write_atomic
+from gitmodel.platform.plain import NotPlainError, read_plain
 
 SYMLINK = "is a symlink; gitmodel never reads or writes a control file through one"
 
@@ -38,13 +39,17 @@ def _symlink(shown: str, folder: bool = False) -> UnsafePathError:
 
 def _judge(shown: str, st: os.stat_result, folder: bool) -> None:
     """Refuse `st` unless it is what a control path must be (never a symlink)."""
-    if stat.S_ISLNK(st.st_mode):
+    _judge_mode(shown, st.st_mode, folder)
+
+
+def _judge_mode(shown: str, mode: int, folder: bool) -> None:
+    if stat.S_ISLNK(mode):
         raise _symlink(shown, folder)
-    if folder and not stat.S_ISDIR(st.st_mode):
+    if folder and not stat.S_ISDIR(mode):
         raise PathError(f"{shown}: is a file, not a folder", hint="remove or rename it and run the command again")
-    if not folder and stat.S_ISDIR(st.st_mode):
+    if not folder and stat.S_ISDIR(mode):
         raise PathError(f"{shown}: is a folder, not a file", hint="remove or rename it and run the command again")
-    if not folder and not stat.S_ISREG(st.st_mode):
+    if not folder and not stat.S_ISREG(mode):
         raise PathError(f"{shown}: is not a regular file", hint="remove it and run the command again")
 
 
@@ -106,25 +111,17 @@ def read(root: str, rel: str) -> bytes | None:
     """The bytes of control file `rel`, or None when it does not exist."""
     if not _parents(root, rel):
         return None
-    path = os.path.join(root, rel)
     try:
-        # O_NOFOLLOW: a symlink is refused by the open itself, not by a check
-        # before it; O_NONBLOCK: a FIFO put there must not hang the command.
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        return read_plain(os.path.join(root, rel))
     except (FileNotFoundError, NotADirectoryError):
         return None
+    except NotPlainError as e:
+        _judge_mode(rel, e.mode, folder=False)
+        raise
     except OSError as e:
         if e.errno == errno.ELOOP:
             raise _symlink(rel) from None
         raise
-    try:
-        _judge(rel, os.fstat(fd), folder=False)
-        chunks = []
-        while chunk := os.read(fd, 1 << 20):
-            chunks.append(chunk)
-        return b"".join(chunks)
-    finally:
-        os.close(fd)
 
 
 def read_text(root: str, rel: str) -> str | None:

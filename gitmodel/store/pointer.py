@@ -20,6 +20,7 @@ import stat
 from dataclasses import dataclass, field
 
 from gitmodel.errors import PointerError
+from gitmodel.platform.plain import NotPlainError, read_plain
 from gitmodel.store import oid as oidmod
 
 SUFFIX = ".gm"
@@ -124,18 +125,16 @@ def read(path: str, where: str | None = None) -> Pointer:
     where = where or path
     try:
         # Never through a symlink: a committed `x.gm -> ~/.aws/credentials`
-        # would otherwise be read, and quoted in the parse error.
-        # O_NONBLOCK: a FIFO named like a pointer opens at once instead of
-        # waiting for a writer (and is refused below); no effect on a file.
-        with open(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK), "rb") as f:
-            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-                raise PointerError(f"{where}: is not a regular file, so not a pointer file",
-                                   hint=f"restore it with `git checkout -- {where}`")
-            raw = f.read(MAX_POINTER_BYTES + 1)
+        # would otherwise be read, and quoted in the parse error; never
+        # blocking on a FIFO named like a pointer (platform/plain.py).
+        raw = read_plain(path, MAX_POINTER_BYTES + 1)
     except FileNotFoundError:
         raise PointerError(f"{where}: pointer file is missing") from None
-    except IsADirectoryError:
-        raise PointerError(f"{where}: is a directory, not a pointer file") from None
+    except NotPlainError as e:
+        if stat.S_ISDIR(e.mode):
+            raise PointerError(f"{where}: is a directory, not a pointer file") from None
+        raise PointerError(f"{where}: is not a regular file, so not a pointer file",
+                           hint=f"restore it with `git checkout -- {where}`") from None
     except OSError as e:
         if e.errno != errno.ELOOP:
             raise
