@@ -63,6 +63,30 @@ def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+_UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1000, "kib": 1 << 10, "m": 1 << 20, "mb": 1000_000, "mib": 1 << 20,
+          "g": 1 << 30, "gb": 1000_000_000, "gib": 1 << 30}
+
+
+def parse_size(raw: Any) -> int | None:
+    """Bytes from an int or a string like "64MiB" or "1.5 GB"; None when it is neither."""
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int):
+        return raw
+    if not isinstance(raw, str) or len(raw) > 40:
+        return None
+    text = raw.strip().lower()
+    num = text.rstrip("abcdefghijklmnopqrstuvwxyz ").strip()
+    unit = text[len(num):].strip()
+    try:
+        value = float(num)
+    except ValueError:
+        return None
+    if unit not in _UNITS or not (value >= 0) or value > 1 << 60:
+        return None
+    return int(value * _UNITS[unit])
+
+
 class Config:
     def __init__(self, root: str) -> None:
         self.dir = os.path.join(root, CONFIG_DIR)
@@ -85,6 +109,22 @@ class Config:
         if mode not in LINK_MODES:
             raise ConfigError(f"{self.path}: core.link = {mode!r} is not one of {', '.join(LINK_MODES)}")
         return str(mode)
+
+    @property
+    def chunk_threshold(self) -> int | None:
+        """`core.chunk_threshold`: files this large or larger are stored as
+        chunks (bytes, or "64MiB"-style; "off" or false: never).  The
+        environment's GITMODEL_CHUNK_THRESHOLD overrides it (tests, bench)."""
+        from gitmodel.store.chunkstore import DEFAULT_THRESHOLD, MIN_THRESHOLD
+
+        raw = os.environ.get("GITMODEL_CHUNK_THRESHOLD") or self.get("core.chunk_threshold", DEFAULT_THRESHOLD)
+        if raw is False or (isinstance(raw, str) and raw.strip().lower() in ("off", "false", "never")):
+            return None
+        n = parse_size(raw)
+        if n is None or n < MIN_THRESHOLD:
+            raise ConfigError(f"{self.path}: core.chunk_threshold = {raw!r} is not a size of at least 1MiB "
+                              f"(write it as bytes or like \"64MiB\", or \"off\")")
+        return n
 
     def update(self, change: Callable[[Any], None], local: bool = False) -> None:
         """Apply `change` to the (tomlkit) document of one file and save it atomically."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 
 from gitmodel.platform import faults
 from gitmodel.platform.atomic import SaveFile, tmp_name, unlink_quiet
@@ -75,6 +76,18 @@ class Placer:
             raise
         return used
 
+
+    def place_written(self, fill: Callable[[Callable[[bytes], object]], None], dst: str,
+                      executable: bool = False) -> os.stat_result:
+        """Write a file whose bytes `fill` produces (a chunked file rebuilt
+        from its chunks: in any link mode a plain file, as there is no whole
+        copy to link to).  It gets its name only once `fill` has returned,
+        which is when the rebuild is verified."""
+        mode = (0o755 if executable else 0o644) & ~self._umask
+        with SaveFile(os.path.dirname(dst), mode, durable=False, umask=True) as f:
+            fill(f.write)
+            f.commit(dst, fault=PLACE_BEFORE_RENAME)
+        return os.stat(dst)
 
     def place_bytes(self, data: bytes | memoryview, dst: str, executable: bool = False) -> os.stat_result:
         """Write a packed object's bytes as a new file (in any link mode: a

@@ -4,6 +4,7 @@ Layout (see docs/architecture.md):
 
     objects/xxh128/ab/cdef...   read-only loose objects, named by their content hash
     packs/pack-<id>.pack|.idx   small objects, many to a file (pack.py)
+    chunked/xxh128/ab/cdef...   chunk lists of large files stored as chunks (chunks.py)
     tmp/                        temp files on their way into objects/
     state.db                    the stat cache (statcache.py)
     lock                        the repository lock (lock.py)
@@ -27,7 +28,7 @@ from typing import BinaryIO
 from gitmodel.errors import CorruptObjectError, GitmodelError, ObjectMissingError, PointerError
 from gitmodel.platform import atomic, copy, faults
 from gitmodel.platform.atomic import SaveFile
-from gitmodel.store import manifest
+from gitmodel.store import chunkstore, manifest
 from gitmodel.store import oid as oidmod
 from gitmodel.store import pack as packmod
 from gitmodel.store.pointer import SUFFIX, Pointer
@@ -48,6 +49,10 @@ class Cache:
         self._index: dict[str, packmod.Loc] | None = None  # packed oid -> where; loaded on first use
         self._maps: dict[str, memoryview] = {}  # pack path -> its mapped bytes
         self._ensured = False  # the folders were checked (and made) by this Cache's first write
+        self.chunks = chunkstore.ChunkStore(self, root)
+        # Files this large or larger are stored as chunks by add_many (the
+        # add command sets it from the config); None: never.
+        self.chunk_threshold: int | None = None
 
     # -- layout -----------------------------------------------------------
     def ensure(self) -> None:
@@ -102,11 +107,19 @@ class Cache:
     def has(self, oid: str) -> bool:
         # Loose first: one stat answers for manifests and large files without
         # reading every pack index (`missing` does the reverse for batches).
-        return os.path.exists(self.path(oid)) or oid in self.packed()
+        return os.path.exists(self.path(oid)) or oid in self.packed() or self.chunks.has_list(oid)
+
+    def loose_exists(self, oid: str) -> bool:
+        return os.path.exists(self.path(oid))
+
+    def is_chunked(self, oid: str) -> bool:
+        """Stored as chunks (a chunk list, and no whole copy loose or packed)."""
+        return self.chunks.has_list(oid) and not os.path.exists(self.path(oid)) and oid not in self.packed()
 
     def missing(self, oids: Iterable[str]) -> list[str]:
         packed = self.packed()
-        return [o for o in oids if o not in packed and not os.path.exists(self.path(o))]
+        return [o for o in oids if o not in packed and not os.path.exists(self.path(o))
+                and not self.chunks.has_list(o)]
 
     def view(self, loc: packmod.Loc) -> memoryview:
         """A packed object's bytes, straight from the mapped pack (no copy)."""
@@ -132,7 +145,7 @@ class Cache:
         try:
             return os.stat(self.path(oid)).st_size
         except OSError:
-            return None
+            return self.chunks.size_of(oid)
 
     def read_manifest(self, pointer: Pointer, where: str, shown: str | None = None) -> list[manifest.Entry]:
         """The manifest a folder pointer names, held to what the pointer says:
@@ -157,7 +170,8 @@ class Cache:
         return entries
 
     def open(self, oid: str) -> BinaryIO:
-        """A readable stream of an object, loose or packed."""
+        """A readable, seekable stream of an object, loose, packed or chunked
+        (then each read rebuilds only the chunks it covers)."""
         loc = self.locate(oid)
         if loc is not None:
             import io
@@ -166,6 +180,10 @@ class Cache:
         try:
             return open(self.path(oid), "rb")  # objects are immutable once named
         except FileNotFoundError:
+            if self.chunks.has_list(oid):
+                import io
+
+                return io.BufferedReader(self.chunks.open(oid), 1 << 20)
             raise ObjectMissingError(f"object {oid} is not in the cache", hint="run `gitmodel fetch`") from None
 
     def materialize(self, oid: str) -> str:
@@ -182,6 +200,9 @@ class Cache:
             raise CorruptObjectError(f"cache object {oid} is corrupt", hint="run `gitmodel fsck`")
         self.add_bytes(data, durable=True, loose=True)
         return final
+
+    def writable(self) -> None:
+        self._writable()
 
     def _writable(self) -> None:
         """Before any write: the folders exist (a `packs/`, `tmp/` or
@@ -329,8 +350,15 @@ class Cache:
             self._loose_small(paths, small_idx, oids)
         for i, s in enumerate(sizes):
             if s >= SMALL:
-                oids[i], _ = self.add_file(paths[i])
+                oids[i], _ = self.add_large(paths[i], s)
         return oids
+
+    def add_large(self, src: str, size: int, base: str | None = None) -> tuple[str, int]:
+        """One large file: as chunks from `chunk_threshold` up (`base`, its
+        previous version, lends unchanged chunks and delta bases), else whole."""
+        if self.chunk_threshold is not None and size >= self.chunk_threshold:
+            return self.chunks.add(src, base)
+        return self.add_file(src)
 
     def _pack_small(self, paths: list[str], sizes: list[int], small_idx: list[int], oids: list[str]) -> None:
         # Objects already packed, or met earlier in this batch, are not
@@ -361,6 +389,9 @@ class Cache:
             if writer is not None:
                 writer.abort()
             raise
+
+    def publish_pack(self, writer: packmod.PackWriter) -> None:
+        self._publish_pack(writer)
 
     def _publish_pack(self, writer: packmod.PackWriter) -> None:
         packid = writer.finish()
@@ -430,6 +461,8 @@ class Cache:
         try:
             data = bytes(self.view(loc)) if loc is not None else _read_all(self.path(oid))
         except FileNotFoundError:
+            if self.chunks.has_list(oid):
+                return self.chunks.read_all(oid)  # verified as it is rebuilt
             raise ObjectMissingError(f"object {oid} is not in the cache", hint="run `gitmodel fetch`") from None
         if verify and oidmod.of_bytes(data) != oid:
             raise CorruptObjectError(f"cache object {oid} is corrupt", hint="run `gitmodel fsck`")
@@ -437,6 +470,8 @@ class Cache:
 
     def hash_of(self, oid: str) -> str:
         loc = self.locate(oid)
+        if loc is None and not os.path.exists(self.path(oid)) and self.chunks.has_list(oid):
+            return self.chunks.hash_of(oid)
         return oidmod.of_bytes(self.view(loc)) if loc is not None else hash_path(self.path(oid))
 
 

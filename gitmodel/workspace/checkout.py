@@ -121,7 +121,8 @@ def _keep_young(cache: Cache, oids: Collection[str]) -> None:
     for oid in oids:
         loc = cache.locate(oid)
         try:
-            os.utime(loc.pack if loc is not None else cache.path(oid))
+            os.utime(loc.pack if loc is not None else cache.chunks.path(oid) if cache.is_chunked(oid)
+                     else cache.path(oid))
         except OSError:
             pass  # a cache shared with other users: the object may be theirs
 
@@ -133,6 +134,9 @@ def place(cache: Cache, placer: links.Placer, oid: str, dst: str, executable: bo
     loc = cache.locate(oid)
     if loc is not None:
         return placer.place_bytes(cache.view(loc), dst, executable)
+    if cache.is_chunked(oid):
+        cl = cache.chunks.read_list(oid)
+        return placer.place_written(lambda write: cache.chunks.rebuild(cl, write, dst), dst, executable)
     placer.place(cache.path(oid), dst, executable)
     return None
 

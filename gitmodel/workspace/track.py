@@ -21,6 +21,7 @@ from gitmodel.progress import Progress
 from gitmodel.repo import Repo
 from gitmodel.store import manifest
 from gitmodel.store import pointer as ptr
+from gitmodel.store.cache import SMALL
 from gitmodel.workspace.targets import resolve
 from gitmodel.workspace.walk import BAD_NAME, bad_name, follow, walk
 
@@ -97,6 +98,7 @@ def add(repo: Repo, user_paths: list[str], *, stage: bool = True, cwd: str | Non
         progress: Progress | None = None) -> list[AddResult]:
     repo.require_init()
     link = repo.config.link
+    repo.cache.chunk_threshold = repo.config.chunk_threshold
     with repo.lock:
         plans: list[_Plan] = []
         for user in user_paths:
@@ -143,7 +145,10 @@ def _add_one(repo: Repo, plan: _Plan, link: str, progress: Progress | None) -> A
         if known and cache.has(known):
             oid, size = known, plan.st.st_size
         else:
-            (oid,) = cache.add_many([absp], [plan.st.st_size])
+            if plan.st.st_size >= SMALL:  # its previous version lends chunks and delta bases
+                oid, _ = cache.add_large(absp, plan.st.st_size, plan.old.oid if plan.old else None)
+            else:
+                (oid,) = cache.add_many([absp], [plan.st.st_size])
             size, hashed = plan.st.st_size, 1
         new = ptr.Pointer(oid=oid, size=size, extra=plan.old.extra if plan.old else {})
         sc.record_many([(plan.st, oid)])
@@ -178,7 +183,8 @@ def _add_one(repo: Repo, plan: _Plan, link: str, progress: Progress | None) -> A
     if changed:
         atomic.write_atomic(repo.abspath(ptr.pointer_path(plan.rel)), new.dumps().encode())
         faults.point("add:pointer-written")
-    if plan.files is None and link in ("hardlink", "symlink"):
+    if plan.files is None and link in ("hardlink", "symlink") and not cache.is_chunked(new.oid):
+        # (A chunked file has no whole copy in the cache to link to: it stays as it is.)
         _link_in_place(repo, plan.rel, new.oid, link)
     return AddResult(plan.rel, new, changed, hashed)
 
