@@ -28,6 +28,7 @@ from collections.abc import Collection, Iterator
 from gitmodel.errors import GitmodelError, ObjectMissingError
 from gitmodel.platform import faults
 from gitmodel.remote.base import Backend, KeyMissingError, Sink, Stat
+from gitmodel.store import chunks
 from gitmodel.store import oid as oidmod
 from gitmodel.store import pack as packmod
 
@@ -47,6 +48,11 @@ def object_key(oid: str) -> str:
     """`objects/xxh128/ab/cdef...`: the object's key below a remote root."""
     # Plain concatenation for xxh128 oids: this runs once per object, 20,000 times for a dataset.
     return f"{OBJECTS}/{oid[:6]}/{oid[7:9]}/{oid[9:]}" if oid[6:7] == ":" else f"{OBJECTS}/{oidmod.relpath(oid)}"
+
+
+def list_key(oid: str) -> str:
+    """`chunked/xxh128/ab/cdef...`: the key of a chunked file's chunk list."""
+    return f"{chunks.FOLDER}/{oidmod.relpath(oid)}"
 
 
 def pack_key(packid: str, ext: str) -> str:
@@ -227,6 +233,39 @@ class Remote:
         self.backend.delete(pack_key(packid, "idx"))
         self.backend.delete(pack_key(packid, "pack"))
 
+    # -- chunk lists (store/chunks.py): uploaded after every chunk they name ---------------
+    def lists_exist(self, oids: Collection[str], jobs: int) -> set[str]:
+        """Which of `oids` the remote holds as a chunk list."""
+        keys = {list_key(o): o for o in oids}
+        return {keys[k] for k in self.backend.exists_many(list(keys), jobs) if k in keys} if keys else set()
+
+    def put_list(self, oid: str, data: bytes) -> None:
+        """A chunk list, durable: the caller has flushed every chunk it names first."""
+        self.backend.put_bytes(list_key(oid), data, sync=True)
+
+    def get_list(self, oid: str, size: int | None) -> bytes | None:
+        """The chunk list of `oid`, or None when the remote has none.  A
+        remote's bytes: one longer than a file of `size` could need is cut
+        off there (and then refused by the parser), never read whole."""
+        sink = _Buffer(chunks.max_bytes(size if size is not None else chunks.MAX_CHUNK * 1_000_000))
+        try:
+            self.backend.get(list_key(oid), sink)
+        except KeyMissingError:
+            return None
+        return bytes(sink.data)
+
+    def list_lists(self) -> Iterator[tuple[str, int, float]]:
+        """(oid, size, modification time) of every chunk list (gc)."""
+        now = time.time()
+        for st in self.backend.list(f"{chunks.FOLDER}/"):
+            oid = oid_from_key(st.key)
+            checked = _checked(st, now) if oid else None
+            if oid and checked and st.key == list_key(oid):
+                yield oid, *checked
+
+    def delete_list(self, oid: str) -> None:
+        self.backend.delete(list_key(oid))
+
     # -- control files ---------------------------------------------------------------------
     def read_meta(self, name: str) -> bytes | None:
         """The control file `meta/<name>`, or None when there is none."""
@@ -276,8 +315,11 @@ class Remote:
 
 
 class _Buffer:
-    def __init__(self) -> None:
+    def __init__(self, limit: int | None = None) -> None:
         self.data = bytearray()
+        self.limit = limit
 
     def write(self, data: bytes | memoryview) -> None:
+        if self.limit is not None and len(self.data) + len(data) > self.limit:
+            data = memoryview(data)[: max(self.limit + 1 - len(self.data), 0)]  # one byte over: refused later
         self.data += data

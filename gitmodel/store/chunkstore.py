@@ -101,6 +101,22 @@ class ChunkStore:
             f.write(chunks.dumps(cl))
             f.commit(final, fault="chunks:before-list")
 
+    def install_list(self, data: bytes, oid: str, size: int | None, where: str) -> ChunkList:
+        """A chunk list from a remote: parsed and checked, then published
+        only when every object it names is in the cache and the file it
+        rebuilds hashes to `oid` (so a chunk list in the cache always means
+        a complete, verified file).  Raises ObjectMissingError naming what
+        is still missing."""
+        cl = chunks.loads(data, oid, where, size)
+        lacking = self.missing_objects(cl)
+        if lacking:
+            raise ObjectMissingError(f"{where}: {len(lacking)} chunk(s) of {oid} are not in the cache",
+                                     hint="run `gitmodel fetch`")
+        self.rebuild(cl, lambda _: None, where)
+        if not self.has_list(oid):
+            self.write_list(cl)
+        return cl
+
     def missing_objects(self, cl: ChunkList) -> list[str]:
         packed = self.objects.packed()
         return sorted(o for o in cl.objects() if o not in packed and not self.objects.loose_exists(o))
