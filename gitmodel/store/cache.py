@@ -22,16 +22,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
+from functools import cached_property
 from types import TracebackType
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from gitmodel.errors import CorruptObjectError, GitmodelError, ObjectMissingError, PointerError
 from gitmodel.platform import atomic, copy, faults
 from gitmodel.platform.atomic import SaveFile
-from gitmodel.store import chunkstore, manifest
+from gitmodel.store import manifest
 from gitmodel.store import oid as oidmod
 from gitmodel.store import pack as packmod
 from gitmodel.store.pointer import SUFFIX, Pointer
+
+if TYPE_CHECKING:
+    from gitmodel.store.chunkstore import ChunkStore
 
 SMALL = 1 << 20  # files below this are read whole and written in batches
 READ_CHUNK = 8 << 20
@@ -49,7 +53,7 @@ class Cache:
         self._index: dict[str, packmod.Loc] | None = None  # packed oid -> where; loaded on first use
         self._maps: dict[str, memoryview] = {}  # pack path -> its mapped bytes
         self._ensured = False  # the folders were checked (and made) by this Cache's first write
-        self.chunks = chunkstore.ChunkStore(self, root)
+        self.chunked = os.path.join(root, "chunked")  # chunk lists (store/chunks.FOLDER)
         # Files this large or larger are stored as chunks by add_many (the
         # add command sets it from the config); None: never.
         self.chunk_threshold: int | None = None
@@ -107,19 +111,30 @@ class Cache:
     def has(self, oid: str) -> bool:
         # Loose first: one stat answers for manifests and large files without
         # reading every pack index (`missing` does the reverse for batches).
-        return os.path.exists(self.path(oid)) or oid in self.packed() or self.chunks.has_list(oid)
+        return os.path.exists(self.path(oid)) or oid in self.packed() or self.has_list(oid)
+
+    @cached_property
+    def chunks(self) -> ChunkStore:
+        """The chunked files (imported on first use: most commands never meet one)."""
+        from gitmodel.store.chunkstore import ChunkStore
+
+        return ChunkStore(self, self.root)
+
+    def has_list(self, oid: str) -> bool:
+        """A chunk list stands for `oid` (one stat; the chunk store is not loaded)."""
+        return os.path.exists(os.path.join(self.chunked, oidmod.relpath(oid)))
 
     def loose_exists(self, oid: str) -> bool:
         return os.path.exists(self.path(oid))
 
     def is_chunked(self, oid: str) -> bool:
         """Stored as chunks (a chunk list, and no whole copy loose or packed)."""
-        return self.chunks.has_list(oid) and not os.path.exists(self.path(oid)) and oid not in self.packed()
+        return self.has_list(oid) and not os.path.exists(self.path(oid)) and oid not in self.packed()
 
     def missing(self, oids: Iterable[str]) -> list[str]:
         packed = self.packed()
         return [o for o in oids if o not in packed and not os.path.exists(self.path(o))
-                and not self.chunks.has_list(o)]
+                and not self.has_list(o)]
 
     def view(self, loc: packmod.Loc) -> memoryview:
         """A packed object's bytes, straight from the mapped pack (no copy)."""
@@ -180,7 +195,7 @@ class Cache:
         try:
             return open(self.path(oid), "rb")  # objects are immutable once named
         except FileNotFoundError:
-            if self.chunks.has_list(oid):
+            if self.has_list(oid):
                 import io
 
                 return io.BufferedReader(self.chunks.open(oid), 1 << 20)
@@ -461,7 +476,7 @@ class Cache:
         try:
             data = bytes(self.view(loc)) if loc is not None else _read_all(self.path(oid))
         except FileNotFoundError:
-            if self.chunks.has_list(oid):
+            if self.has_list(oid):
                 return self.chunks.read_all(oid)  # verified as it is rebuilt
             raise ObjectMissingError(f"object {oid} is not in the cache", hint="run `gitmodel fetch`") from None
         if verify and oidmod.of_bytes(data) != oid:
@@ -470,7 +485,7 @@ class Cache:
 
     def hash_of(self, oid: str) -> str:
         loc = self.locate(oid)
-        if loc is None and not os.path.exists(self.path(oid)) and self.chunks.has_list(oid):
+        if loc is None and not os.path.exists(self.path(oid)) and self.has_list(oid):
             return self.chunks.hash_of(oid)
         return oidmod.of_bytes(self.view(loc)) if loc is not None else hash_path(self.path(oid))
 

@@ -60,7 +60,7 @@ class ChunkStore:
         return os.path.join(self.folder, oidmod.relpath(oid))
 
     def has_list(self, oid: str) -> bool:
-        return os.path.exists(self.path(oid))
+        return os.path.exists(self.path(oid))  # Cache.has_list is the same test, without loading this module
 
     def read_list(self, oid: str, size: int | None = None, where: str = "the cache") -> ChunkList:
         """The chunk list of `oid`, checked (ObjectMissingError when there is none)."""
