@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import io
 import os
+from collections import deque
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Protocol
 
 from gitmodel.errors import CorruptObjectError, GitmodelError, ObjectMissingError, PointerError
@@ -33,7 +35,13 @@ MIN_SAVING = 0.03
 # alone: a chain costs a decode per link on every read.
 DELTA_GAIN = 0.9
 DEFAULT_THRESHOLD = 16 << 20  # files this large or larger are chunked (docs/architecture.md)
+ENCODERS = 2  # threads encoding chunks while the adding thread reads and writes (measured: docs/architecture.md)
+IN_FLIGHT = 16  # pieces read ahead of the pack writer: at most a few MiB held
 MIN_THRESHOLD = 1 << 20  # no smaller: fetch asks for a chunk list only for files this large
+
+
+# (the chain of a new chunk, the objects to store for it)
+Encoded = tuple[tuple[str, ...], list[tuple[str, bytes | memoryview]]]
 
 
 class Objects(Protocol):
@@ -44,6 +52,7 @@ class Objects(Protocol):
 
     def has(self, oid: str) -> bool: ...
     def read_bytes(self, oid: str, verify: bool = True) -> bytes: ...
+    def read_stored(self, oid: str) -> bytes: ...
     def packed(self) -> dict[str, packmod.Loc]: ...
     def loose_exists(self, oid: str) -> bool: ...
     def publish_pack(self, writer: packmod.PackWriter) -> None: ...
@@ -124,15 +133,15 @@ class ChunkStore:
     # -- reading -------------------------------------------------------------------------
     def raw(self, c: Chunk, where: str = "") -> bytes:
         """One chunk's bytes, rebuilt through its chain and checked against its raw oid."""
-        read = self.objects.read_bytes
+        read = self.objects.read_stored
         try:
             if not c.encoded:
-                data = read(c.stored, verify=False)
+                data = read(c.stored)
             else:
                 data = b""
                 base: bytes | None = None
                 for i, o in enumerate(reversed(c.chain)):
-                    base = chunks.decode(read(o, verify=False), c.size, base if i else None, where or o)
+                    base = chunks.decode(read(o), c.size, base if i else None, where or o)
                 data = base or b""
         except ObjectMissingError:
             raise ObjectMissingError(f"{where or 'a chunked file'}: chunk {c.raw} is not in the cache",
@@ -201,21 +210,39 @@ class ChunkStore:
                     self.objects.publish_pack(writer)
                     writer = None
 
-            try:
-                for piece, data in chunker.pieces(fd, before.st_size):
-                    hasher.update(data)
-                    raw = oidmod.of_bytes(data)
-                    same = by_raw.get(raw)
-                    if same is not None and same.size == piece.size:
-                        out.append(Chunk(piece.size, raw, same.chain, piece.key))
-                        continue
-                    chain, blobs = self._encode(data, raw, piece, by_key.get(piece.key))
+            def settle(piece: chunker.Piece, raw: str, chain: tuple[str, ...] | Future[Encoded]) -> None:
+                if not isinstance(chain, tuple):
+                    chain, blobs = chain.result()
                     for o, blob in blobs:
                         store(o, blob)
-                    out.append(Chunk(piece.size, raw, chain, piece.key))
-            except chunker.FileChangedError:
-                raise GitmodelError(f"{src} changed size while it was being added",
-                                    hint="run the command again") from None
+                out.append(Chunk(piece.size, raw, chain, piece.key))
+
+            # Encoding (zstd releases the GIL) runs on a pool while this
+            # thread reads, hashes and writes the pack, in file order; a few
+            # pieces in flight bound the memory.
+            with ThreadPoolExecutor(ENCODERS) as pool:
+                flight: deque[tuple[chunker.Piece, str, tuple[str, ...] | Future[Encoded]]] = deque()
+                try:
+                    for piece, data in chunker.pieces(fd, before.st_size):
+                        hasher.update(data)
+                        raw = oidmod.of_bytes(data)
+                        same = by_raw.get(raw)
+                        if same is not None and same.size == piece.size:
+                            flight.append((piece, raw, same.chain))
+                        else:
+                            flight.append((piece, raw, pool.submit(self._encode, data, raw, piece,
+                                                                   by_key.get(piece.key))))
+                        while len(flight) > IN_FLIGHT:
+                            settle(*flight.popleft())
+                    while flight:
+                        settle(*flight.popleft())
+                except chunker.FileChangedError:
+                    raise GitmodelError(f"{src} changed size while it was being added",
+                                        hint="run the command again") from None
+                finally:
+                    for _, _, f in flight:
+                        if not isinstance(f, tuple):
+                            f.cancel()
             after = os.fstat(fd)
             if (after.st_mtime_ns, after.st_size) != (before.st_mtime_ns, before.st_size):
                 raise GitmodelError(f"{src} changed while it was being added", hint="run the command again")
@@ -243,12 +270,11 @@ class ChunkStore:
         except GitmodelError:
             return None  # a damaged previous version: chunk without it
 
-    def _encode(self, data: bytes | memoryview, raw: str, piece: chunker.Piece, base: Chunk | None
-                ) -> tuple[tuple[str, ...], list[tuple[str, bytes | memoryview]]]:
+    def _encode(self, data: bytes | memoryview, raw: str, piece: chunker.Piece, base: Chunk | None) -> Encoded:
         """(chain, objects to store) for one new chunk: encoded alone, or as
         a delta against `base` when that is clearly smaller, or as it is."""
         alone = chunks.encode(data, piece.elem)
-        best: tuple[tuple[str, ...], list[tuple[str, bytes | memoryview]]]
+        best: Encoded
         if len(alone) <= len(data) * (1 - MIN_SAVING):
             o = oidmod.of_bytes(alone)
             best = ((o,), [(o, alone)])
