@@ -11,6 +11,8 @@ Two ways, chosen by what the file says of itself:
   what a delta needs.  Small tensors (biases, norms) are grouped so no chunk
   is tiny.  The header is a chunk of its own: it is what changes when
   anything moves.
+  NumPy's .npy/.npz, PyTorch's zip checkpoints and GGUF are cut the same
+  way, their arrays found by store/layouts.py.
 - **anything else**: FastCDC (content-defined: an insertion shifts only the
   chunks around it, so appended or inserted rows of a CSV cost a few
   chunks), through pyfastcdc, over windows of the file so memory stays flat.
@@ -53,6 +55,10 @@ def pieces(fd: int, size: int) -> Iterator[tuple[Piece, bytes | memoryview]]:
     program truncates meanwhile makes a short read (the caller's size check
     refuses it), not a SIGBUS."""
     tensors = safetensors_layout(fd, size)
+    if tensors is None:
+        from gitmodel.store import layouts  # .npy, .npz, PyTorch zip checkpoints, GGUF
+
+        tensors = layouts.detect(lambda offset, n: os.pread(fd, n, offset), size)
     if tensors is not None:
         for p in _tensor_pieces(tensors, size):
             yield p, _read(fd, p.offset, p.size)
