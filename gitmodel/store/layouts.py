@@ -163,7 +163,7 @@ def gguf(read: Read, size: int) -> list[Array] | None:
         if kind == 8:
             return string(at)[1]
         if kind == 9:
-            inner, n = struct.unpack_from("<IQ", buf, at)
+            inner, n = (int(v) for v in struct.unpack_from("<IQ", buf, at))
             at += 12
             if n > len(buf):
                 raise ValueError("array past the header")
