@@ -368,7 +368,7 @@ class Cache:
                 raise
         return size, oidmod.from_hasher(hasher)
 
-    def add_many(self, paths: list[str], sizes: list[int]) -> list[str]:
+    def add_many(self, paths: list[str], sizes: list[int], bases: list[str | None] | None = None) -> list[str]:
         """Store many files; returns their oids in order.
 
         Small files are read whole and hashed.  Many of them (PACK_MIN_COUNT
@@ -376,7 +376,8 @@ class Cache:
         instead of a file each (pack.py says why).  A few go loose, written
         without a per-file fsync; one syncfs then flushes them all before any
         is renamed to its final name, and one more makes the renames durable.
-        Large files take add_file's streaming path."""
+        Large files take add_file's streaming path, or are chunked
+        (add_large; `bases`: each file's previous version, when known)."""
         if not paths:
             return []
         self._writable()
@@ -388,7 +389,7 @@ class Cache:
             self._loose_small(paths, small_idx, oids)
         for i, s in enumerate(sizes):
             if s >= SMALL:
-                oids[i], _ = self.add_large(paths[i], s)
+                oids[i], _ = self.add_large(paths[i], s, bases[i] if bases else None)
         return oids
 
     def add_large(self, src: str, size: int, base: str | None = None) -> tuple[str, int]:

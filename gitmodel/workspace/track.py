@@ -13,7 +13,7 @@ import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from gitmodel.errors import PathError
+from gitmodel.errors import GitmodelError, PathError
 from gitmodel.git import ignore
 from gitmodel.git import runner as gitops
 from gitmodel.platform import atomic, faults, links
@@ -163,7 +163,8 @@ def _add_one(repo: Repo, plan: _Plan, link: str, progress: Progress | None) -> A
         if progress:
             progress.advance(len(names) - len(need), sum(stats[i].st_size for i in range(len(names)))
                              - sum(stats[i].st_size for i in need))
-        stored = cache.add_many([os.path.join(absp, names[i]) for i in need], [stats[i].st_size for i in need])
+        stored = cache.add_many([os.path.join(absp, names[i]) for i in need], [stats[i].st_size for i in need],
+                                _previous(repo, plan, [(names[i], stats[i].st_size) for i in need]))
         for i, oid in zip(need, stored):
             oids[i] = oid
         if progress and need:
@@ -187,6 +188,21 @@ def _add_one(repo: Repo, plan: _Plan, link: str, progress: Progress | None) -> A
         # (A chunked file has no whole copy in the cache to link to: it stays as it is.)
         _link_in_place(repo, plan.rel, new.oid, link)
     return AddResult(plan.rel, new, changed, hashed)
+
+
+def _previous(repo: Repo, plan: _Plan, files: list[tuple[str, int]]) -> list[str | None] | None:
+    """Each of these (name, size) files' oid in the folder's previous version (its old
+    manifest, when the cache has it): a large file's chunks are reused from
+    it and its pieces are delta bases.  None when nothing is known."""
+    threshold = repo.cache.chunk_threshold
+    if (plan.old is None or not plan.old.is_dir or threshold is None or all(n < threshold for _, n in files)
+            or not repo.cache.has(plan.old.oid)):
+        return None  # (the common case, a folder of small files, reads no manifest)
+    try:
+        old = {e.path: e.oid for e in repo.cache.read_manifest(plan.old, ptr.pointer_path(plan.rel))}
+    except GitmodelError:
+        return None  # a damaged old manifest: the files are stored without it
+    return [old.get(name) for name, _ in files]
 
 
 def _link_in_place(repo: Repo, rel: str, oid: str, link: str) -> None:
