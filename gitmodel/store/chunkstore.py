@@ -101,6 +101,15 @@ class ChunkStore:
             f.write(chunks.dumps(cl))
             f.commit(final, fault="chunks:before-list")
 
+    def freshen(self, oid: str) -> None:
+        """Stored again: restart gc's grace period for the list, and so for
+        the chunks it names (gc keeps a young list's chunks), as the cache
+        does for an object written twice.  Best effort (a shared cache)."""
+        try:
+            os.utime(self.path(oid))
+        except OSError:
+            pass
+
     def install_list(self, data: bytes, oid: str, size: int | None, where: str) -> ChunkList:
         """A chunk list from a remote: parsed and checked, then published
         only when every object it names is in the cache and the file it
@@ -115,6 +124,8 @@ class ChunkStore:
         self.rebuild(cl, lambda _: None, where)
         if not self.has_list(oid):
             self.write_list(cl)
+        else:
+            self.freshen(oid)
         return cl
 
     def missing_objects(self, cl: ChunkList) -> list[str]:
@@ -227,6 +238,8 @@ class ChunkStore:
             cl = ChunkList(oid, before.st_size, tuple(out))
             if not self.has_list(oid):
                 self.write_list(cl)
+            else:
+                self.freshen(oid)
             return oid, before.st_size
         except BaseException:
             if writer is not None:
