@@ -9,8 +9,17 @@ corrupt objects (a new pack id) and the old one moved aside to
 `<cache>/corrupt/packs/`.  A pack whose index is damaged (or whose pack file
 is gone) names objects nothing can read: it is moved aside whole.
 
+A file stored as chunks is checked whole: its chunk list is parsed, every
+chunk it names re-hashed like any object, and the file rebuilt and hashed
+against its oid.  A chunk list that does not parse, names a chunk the cache
+lacks (or one just moved aside as corrupt), or rebuilds another file is
+reported under the file's oid and paths and moved aside to
+`<cache>/corrupt/chunked/`: a chunk list in the cache means "this file is
+complete here", so only without it does the next fetch download the file's
+missing chunks (and a good list) again.
+
 With paths, only the objects those tracked paths use are checked (a folder's
-manifest first, then the files it lists).  Without, every object in the
+manifest first, then the files it lists, a chunked file's chunks).  Without, every object in the
 cache is re-hashed, and every object the workspace pointers use must exist.
 With a remote, the remote's copies are downloaded, hashed while they stream
 (nothing is stored) and checked the same way; a corrupt remote object is
@@ -32,11 +41,13 @@ from gitmodel.platform import faults
 from gitmodel.progress import Progress
 from gitmodel.remote.workers import parallel
 from gitmodel.repo import Repo
+from gitmodel.store import chunks as chunksmod
 from gitmodel.store import manifest
 from gitmodel.store import oid as oidmod
 from gitmodel.store import pack as packmod
 from gitmodel.store import pointer as ptr
 from gitmodel.store.cache import DEFAULT_THREADS, hash_path
+from gitmodel.store.chunks import ChunkList
 from gitmodel.store.inventory import Stored, StoredPack, scan_cache
 from gitmodel.workspace import targets as tracked
 from gitmodel.workspace.status import disagreement
@@ -192,6 +203,8 @@ def fsck(repo: Repo, paths: list[str] | None = None, *, cwd: str | None = None,
                 continue
             for entry in entries:
                 refs.add_file(entry.oid, f"{label}/{entry.path}")
+        on_disk = {s.oid: s for s in inv.lists}
+        lists, bad_lists = _read_lists(repo, on_disk, refs, paths)
         check(refs.files if paths else set(stored) | set(packed.where))
         faults.point("fsck:hashed")
 
@@ -214,16 +227,80 @@ def fsck(repo: Repo, paths: list[str] | None = None, *, cwd: str | None = None,
         _repair_packs(repo, packed, refs, report)
         for o, why in sorted(packed.errors.items()):
             report.problems.append(Problem(o, UNREADABLE, refs.labels(o), why))
+        cache.reload_packs()
+        _check_lists(repo, lists, bad_lists, refs, report)
         for o in sorted(set(refs.files) | set(refs.dirs)):
-            if o not in stored and o not in packed.where:
+            if o not in stored and o not in packed.where and o not in on_disk:
                 report.problems.append(Problem(o, MISSING, refs.labels(o), "not in the cache"))
-        _check_sizes(targets, stored, packed, listed, report)
+        _check_sizes(targets, stored, packed, listed, {o: cl.size for o, cl in lists.items()}, report)
         cache.reload_packs()
     return report
 
 
+def _read_lists(repo: Repo, on_disk: dict[str, Stored], refs: _Refs, paths: list[str]
+                ) -> tuple[dict[str, ChunkList], dict[str, str]]:
+    """The chunk lists to check (all, or those of the files `paths` use),
+    parsed: ({oid: list}, {oid: why it does not parse}).  Their chunks join
+    the objects to check, labelled with the file they belong to."""
+    lists: dict[str, ChunkList] = {}
+    bad: dict[str, str] = {}
+    for oid in sorted(set(refs.files) & set(on_disk) if paths else on_disk):
+        try:
+            cl = lists[oid] = repo.cache.chunks.read_list(oid, where=f"the cache ({on_disk[oid].path})")
+        except GitmodelError as e:  # does not parse, is too large, cannot be opened
+            bad[oid] = str(e)
+            continue
+        label = (refs.labels(oid) or [oid])[0]
+        for o in sorted(cl.objects()):
+            refs.add_file(o, f"{label} (a chunk)")
+    return lists, bad
+
+
+def _check_lists(repo: Repo, lists: dict[str, ChunkList], bad: dict[str, str], refs: _Refs,
+                 report: FsckReport) -> None:
+    """Each chunked file rebuilt from its chunks (after corrupt ones were
+    moved aside) and hashed; a list that fails is moved aside."""
+    chunkstore = repo.cache.chunks
+    failed: list[tuple[str, str, str]] = [(oid, CORRUPT, f"its chunk list is not valid ({why})")
+                                          for oid, why in bad.items()]
+    for oid, cl in sorted(lists.items()):
+        lacking = chunkstore.missing_objects(cl)
+        if lacking:
+            failed.append((oid, MISSING, f"{len(lacking)} of its chunks are not in the cache ({lacking[0]}"
+                                         f"{', ...' if len(lacking) > 1 else ''})"))
+            continue
+        try:
+            chunkstore.rebuild(cl, lambda _: None, oid)
+        except GitmodelError as e:
+            failed.append((oid, CORRUPT, str(e).split(": ", 1)[-1]))
+            continue
+        report.checked += 1
+        report.checked_bytes += cl.size
+    if failed:
+        repo.statcache.clear_complete()
+    for oid, state, detail in sorted(failed):
+        problem = Problem(oid, state, refs.labels(oid), detail)
+        repo.statcache.forget(oid)
+        try:
+            problem.moved_to = _move_list_aside(repo, oid)
+        except OSError as e:
+            problem.detail += f"; could not move its chunk list aside ({e.strerror})"
+        report.problems.append(problem)
+
+
+def _move_list_aside(repo: Repo, oid: str) -> str:
+    """Kept as evidence, like a corrupt object; without it the file counts
+    as missing and a fetch brings its chunks and a good list back."""
+    folder = os.path.join(repo.cache.root, "corrupt", chunksmod.FOLDER)
+    os.makedirs(folder, exist_ok=True)
+    dest = os.path.join(folder, f"{oid.split(':', 1)[1]}.{time.time_ns()}")
+    os.rename(repo.cache.chunks.path(oid), dest)
+    faults.point("fsck:moved-aside")
+    return dest
+
+
 def _check_sizes(targets: list[tracked.Target], stored: dict[str, Stored], packed: _Packed,
-                 listed: dict[str, list[manifest.Entry]], report: FsckReport) -> None:
+                 listed: dict[str, list[manifest.Entry]], chunked: dict[str, int], report: FsckReport) -> None:
     """A pointer whose size (a folder's: also its file count) disagrees with
     the sound object it names is a bad pointer: the oid is what checkout
     writes, so the pointer was edited, or copied from another file's.  (A
@@ -239,7 +316,7 @@ def _check_sizes(targets: list[tracked.Target], stored: dict[str, Stored], packe
                 disagreement(p, sum(e.size for e in entries), len(entries))
         else:
             size = stored[p.oid].size if p.oid in stored else \
-                next((n for _, _, n in packed.where.get(p.oid, [])), None)
+                next((n for _, _, n in packed.where.get(p.oid, [])), chunked.get(p.oid))
             detail = None if size is None else disagreement(p, size)
         if detail is not None:
             report.problems.append(Problem(p.oid, BAD_POINTER, [t.pointer_rel], detail))
