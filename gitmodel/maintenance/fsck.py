@@ -483,6 +483,7 @@ def fsck_remote(repo: Repo, remote: str | None, paths: list[str] | None = None, 
         sizes: dict[str, int] = {}
         errors: dict[str, str] = {}
         kept: dict[str, bytes] = {}
+        lists_of: dict[str, list[str]] = {}  # chunk object -> the chunked files whose remote lists name it
         mu = threading.Lock()
 
         def remote_hash(oid: str, _: str) -> str | None:
@@ -549,10 +550,38 @@ def fsck_remote(repo: Repo, remote: str | None, paths: list[str] | None = None, 
                 continue
             for entry in entries:
                 refs.add_file(entry.oid, f"{label}/{entry.path}")
-        check(refs.files if paths else [*r.list_oids(), *packed])
-        check(refs.files)  # without paths: also those the listing did not show (missing)
+        # Chunked files: the remote's chunk list of each, whose chunks must
+        # be there (and are hashed with the other objects).
+        remote_lists = {oid for oid, _, _ in r.list_lists()}
+        files = [o for o in refs.files if o not in remote_lists]
+        for oid in sorted(set(refs.files) & remote_lists if paths else remote_lists):
+            label = (refs.labels(oid) or [oid])[0]
+            try:
+                data = r.get_list(oid, None)
+                if data is None:
+                    raise ObjectMissingError(f"its chunk list is listed on {r.where} but cannot be read")
+                cl = chunksmod.loads(data, oid, f"{r.where}: {label}")
+            except GitmodelError as e:
+                report.problems.append(Problem(oid, CORRUPT, refs.labels(oid), f"chunk list: {e}"))
+                continue
+            for o in sorted(cl.objects()):
+                refs.add_file(o, f"{label} (a chunk)")
+                files.append(o)
+                lists_of.setdefault(o, []).append(oid)
+        check(files if paths else [*r.list_oids(), *packed])
+        check(files)  # without paths: also those the listing did not show (missing)
         report.checked = len(sizes)
         report.checked_bytes = sum(sizes.values())
+        damaged: dict[str, list[str]] = {}  # chunked file -> its chunks missing or corrupt there
+        for o, got in results.items():
+            if got != o and o not in errors:
+                for f in lists_of.get(o, []):
+                    damaged.setdefault(f, []).append(o)
+        for f, bad in sorted(damaged.items()):
+            state = MISSING if any(results[o] is None for o in bad) else CORRUPT
+            more = ", ..." if len(bad) > 1 else ""
+            report.problems.append(Problem(f, state, refs.labels(f), f"{len(bad)} of its chunks are missing or "
+                                                                     f"corrupt on {r.where} ({min(bad)}{more})"))
         for o in sorted(results):
             got = results[o]
             if o in errors:

@@ -67,12 +67,14 @@ def scan_cache(cache: Cache) -> Inventory:
             if entry.name.startswith(TMP_PREFIX):
                 _add_temp(inv.temps, entry)
     _scan_sharded(cache.objects, inv.loose, inv.temps)
-    _scan_sharded(os.path.join(cache.root, chunksmod.FOLDER), inv.lists, inv.temps)
+    # Any file but a folder counts for chunk lists: `has_list` believes in a
+    # symlink there too, and gc must refuse (it cannot read it), not ignore it.
+    _scan_sharded(os.path.join(cache.root, chunksmod.FOLDER), inv.lists, inv.temps, regular_only=False)
     _scan_packs(cache.packs, inv)
     return inv
 
 
-def _scan_sharded(base: str, found: list[Stored], temps: list[Stored]) -> None:
+def _scan_sharded(base: str, found: list[Stored], temps: list[Stored], regular_only: bool = True) -> None:
     """`<base>/<algo>/<ab>/<cdef...>` files (objects, or chunk lists) into
     `found`, our temp files among them into `temps`."""
     for algo in scandir(base):
@@ -90,7 +92,8 @@ def _scan_sharded(base: str, found: list[Stored], temps: list[Stored]) -> None:
                     temps.append(Stored("", entry.path, st.st_size, st.st_mtime))
                     continue
                 oid = f"{algo.name}:{shard.name}{entry.name}"
-                if stat.S_ISREG(st.st_mode) and oidmod.is_valid(oid):
+                if (stat.S_ISREG(st.st_mode) or not (regular_only or stat.S_ISDIR(st.st_mode))) \
+                        and oidmod.is_valid(oid):
                     found.append(Stored(oid, entry.path, st.st_size, st.st_mtime))
 
 
