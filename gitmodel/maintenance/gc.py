@@ -493,9 +493,12 @@ def gc(repo: Repo, *, dry_run: bool = False, keep_days: float = DEFAULT_KEEP_DAY
         report.temps = [(t.path, t.size) for t in stale]
         if dry_run or not (plan.lists or plan.doomed or plan.dead or plan.rewrite or stale):
             return report
-        gcpacks.delete(repo, plan, report, progress)
+        # Leftovers first: a pack a killed rewrite left without its index
+        # has the id the rewrite below gives the same objects again, and
+        # deleting it afterwards would take the new pack's bytes.
         for t in stale:
             gcpacks.unlink(t.path)
+        gcpacks.delete(repo, plan, report, progress)
         faults.point("gc:done")
     return report
 
