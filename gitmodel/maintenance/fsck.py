@@ -36,7 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from gitmodel.errors import GitmodelError, ObjectMissingError, PointerError
+from gitmodel.errors import CorruptObjectError, GitmodelError, ObjectMissingError, PointerError
 from gitmodel.platform import faults
 from gitmodel.progress import Progress
 from gitmodel.remote.workers import parallel
@@ -450,14 +450,17 @@ def _move_pack_aside(repo: Repo, p: StoredPack) -> str:
 class _HashSink:
     """Hashes what a remote streams; keeps the bytes only when asked (manifests)."""
 
-    def __init__(self, keep: bool = False) -> None:
+    def __init__(self, keep: bool = False, limit: int | None = None) -> None:
         self.hasher = oidmod.new_hasher()
         self.size = 0
         self.kept: list[bytes] | None = [] if keep else None
+        self.limit = limit  # what kept bytes may come to: a remote's object past it is refused
 
     def write(self, data: bytes | memoryview) -> None:
         self.hasher.update(data)
         self.size += len(data)
+        if self.limit is not None and self.size > self.limit:
+            raise CorruptObjectError(f"an object larger than {self.limit:,} bytes where a chunk was expected")
         if self.kept is not None:
             self.kept.append(bytes(data))
 
@@ -484,6 +487,7 @@ def fsck_remote(repo: Repo, remote: str | None, paths: list[str] | None = None, 
         errors: dict[str, str] = {}
         kept: dict[str, bytes] = {}
         lists_of: dict[str, list[str]] = {}  # chunk object -> the chunked files whose remote lists name it
+        sound_lists: dict[str, ChunkList] = {}  # the remote lists that parse
         mu = threading.Lock()
 
         def remote_hash(oid: str, _: str) -> str | None:
@@ -564,6 +568,7 @@ def fsck_remote(repo: Repo, remote: str | None, paths: list[str] | None = None, 
             except GitmodelError as e:
                 report.problems.append(Problem(oid, CORRUPT, refs.labels(oid), f"chunk list: {e}"))
                 continue
+            sound_lists[oid] = cl
             for o in sorted(cl.objects()):
                 refs.add_file(o, f"{label} (a chunk)")
                 files.append(o)
@@ -582,6 +587,16 @@ def fsck_remote(repo: Repo, remote: str | None, paths: list[str] | None = None, 
             more = ", ..." if len(bad) > 1 else ""
             report.problems.append(Problem(f, state, refs.labels(f), f"{len(bad)} of its chunks are missing or "
                                                                      f"corrupt on {r.where} ({min(bad)}{more})"))
+        # The sound ones rebuilt from the remote's chunks, hashed against the file's oid.
+        for f, cl in sorted(sound_lists.items()):
+            if f in damaged:
+                continue
+            why = _remote_rebuild(r, packed, cl, f"{r.where}: {(refs.labels(f) or [f])[0]}")
+            if why:
+                report.problems.append(Problem(f, CORRUPT, refs.labels(f), why))
+            else:
+                report.checked += 1
+                report.checked_bytes += cl.size
         for o in sorted(results):
             got = results[o]
             if o in errors:
@@ -594,3 +609,47 @@ def fsck_remote(repo: Repo, remote: str | None, paths: list[str] | None = None, 
     finally:
         r.close()
     return report
+
+
+REBUILD_WINDOW = 32 << 20  # stored bytes of consecutive chunks fetched together (coalesced ranges)
+
+
+def _remote_rebuild(r: Any, packed: dict[str, tuple[str, int, int]], cl: ChunkList, where: str) -> str:
+    """Rebuild a chunked file from a remote's chunks, a window of chunks at
+    a time (nothing stored); "" when it hashes to its oid, else why not."""
+    from gitmodel.remote.packs import read_span, spans_of
+    from gitmodel.store.chunkstore import decode_chain
+
+    hasher = oidmod.new_hasher()
+    window: list[chunksmod.Chunk] = []
+
+    def flush() -> None:
+        need = {o for c in window for o in c.chain}
+        got: dict[str, bytes] = {}
+        for packid, span in spans_of((o, packed[o]) for o in need if o in packed):
+            got.update((o, bytes(data)) for o, data in read_span(r, packid, span))
+        for o in sorted(need - set(got)):
+            sink = _HashSink(keep=True, limit=chunksmod.MAX_CHUNK + (1 << 20))  # an encoding adds little
+            r.get(o, sink)
+            got[o] = b"".join(sink.kept or [])
+        for c in window:
+            data = decode_chain(c, got.__getitem__, where)
+            if oidmod.of_bytes(data) != c.raw:
+                raise CorruptObjectError(f"chunk {c.raw} rebuilds to other bytes")
+            hasher.update(data)
+        window.clear()
+
+    try:
+        stored = 0
+        for c in cl.chunks:
+            window.append(c)
+            stored += sum(packed[o][2] if o in packed else c.size for o in c.chain)
+            if stored >= REBUILD_WINDOW:
+                flush()
+                stored = 0
+        flush()
+    except GitmodelError as e:
+        return f"its chunks on {r.where} do not rebuild it ({str(e).split(': ', 1)[-1]})"
+    if oidmod.from_hasher(hasher) != cl.oid:
+        return f"its chunks on {r.where} rebuild a different file"
+    return ""

@@ -135,16 +135,8 @@ class ChunkStore:
     # -- reading -------------------------------------------------------------------------
     def raw(self, c: Chunk, where: str = "") -> bytes:
         """One chunk's bytes, rebuilt through its chain and checked against its raw oid."""
-        read = self.objects.read_bytes
         try:
-            if not c.encoded:
-                data = read(c.stored, verify=False)
-            else:
-                data = b""
-                base: bytes | None = None
-                for i, o in enumerate(reversed(c.chain)):
-                    base = chunks.decode(read(o, verify=False), c.size, base if i else None, where or o)
-                data = base or b""
+            data = decode_chain(c, lambda o: self.objects.read_bytes(o, verify=False), where)
         except ObjectMissingError:
             raise ObjectMissingError(f"{where or 'a chunked file'}: chunk {c.raw} is not in the cache",
                                      hint="run `gitmodel fetch`") from None
@@ -339,6 +331,18 @@ class ChunkedReader(io.RawIOBase):
             n += take
             self.pos += take
         return n
+
+
+def decode_chain(c: Chunk, read: Callable[[str], bytes], where: str = "") -> bytes:
+    """A chunk's raw bytes from the stored objects of its chain (`read(oid)`
+    gives each), bases first; not checked against its raw oid (the caller
+    does, wherever the objects came from: the cache, or a remote for fsck)."""
+    if not c.encoded:
+        return read(c.stored)
+    base: bytes | None = None
+    for i, o in enumerate(reversed(c.chain)):
+        base = chunks.decode(read(o), c.size, base if i else None, where or o)
+    return base or b""
 
 
 def objects_of(lists: Iterable[ChunkList]) -> set[str]:
