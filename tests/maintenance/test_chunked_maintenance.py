@@ -400,3 +400,26 @@ def test_fsck_remote_reports_a_bad_remote_list(gm, repo: Path, remote: Path) -> 
     r = gm("fsck", "-r", "storage")
     assert r.code == 1, r
     assert f"corrupt: {oid} (model.bin): chunk list:" in r.err, r
+
+
+def _fetch_knows_chunk_lists() -> bool:
+    from gitmodel.transfer import fetch
+
+    return hasattr(fetch, "DAMAGED_LIST")  # the transfer of chunked files (issue 15, item 2)
+
+
+@pytest.mark.skipif(not _fetch_knows_chunk_lists(), reason="needs fetch of chunked files")
+def test_fetch_heals_a_chunked_file_fsck_set_aside(gm, repo: Path, remote: Path) -> None:
+    """fsck moves the corrupt chunk and the file's list aside; the next
+    fetch downloads the missing chunk and a good list from the remote."""
+    oid = track(gm, repo, "model.bin", data_of(1))
+    mirror(repo, remote)  # an independent copy of the packs and the list
+    pack, off = chunk_in_pack(repo, oid)
+    flip_byte(pack, off + 10)
+    assert gm("fsck").code == 1
+    assert oid not in lists(cache_root(repo))
+    r = gm("fetch")
+    assert r.code == 0, r
+    assert oid in lists(cache_root(repo))
+    assert gm("fsck").code == 0
+    assert rebuilt(gm, repo, "model.bin") == data_of(1)

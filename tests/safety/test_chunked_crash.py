@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.maintenance.test_chunked_maintenance import assert_lists_complete, lists, named
+from tests.maintenance.test_chunked_maintenance import assert_lists_complete, lists, mirror, named
 from tests.support.cli import gm_proc
 from tests.support.files import write
 from tests.support.git import commit_without_hooks, make_repo
@@ -126,3 +127,31 @@ def test_crash_during_gc_of_chunked_data_then_rerun(gm, tmp_path: Path, point: s
     assert set(lists(cache)) == {oids["v2"]}
     assert_sound(gm, root)
     assert rebuilt(gm, root, "model.bin") == data_of(2)[:MiB // 2] + data_of(3, 5 * MiB // 2)
+
+
+REMOTE_GC_POINTS = ["gc:enumerated", "gc:before-delete", "gc:list-deleted", "gc:object-deleted", "gc:pack-deleted"]
+
+
+@pytest.mark.parametrize("how", ["kill", "raise"])
+@pytest.mark.parametrize("point", REMOTE_GC_POINTS)
+def test_crash_during_remote_gc_of_chunked_data_then_rerun(gm, tmp_path: Path, point: str, how: str) -> None:
+    root = make_repo(tmp_path / "crash")
+    store = tmp_path / "store"
+    assert gm("remote", "add", "storage", str(store), "--default", cwd=root).code == 0
+    assert gm("push", cwd=root).code == 0
+    oids = build_gc(root, gm)
+    mirror(root, store)
+    shutil.copytree(cache_root(root) / "objects", store / "objects", dirs_exist_ok=True)
+    age(list(store_objects(store).values()) + list(lists(store).values()), 30)  # type: ignore[arg-type]
+    v2_chunks = named(lists(store)[oids["v2"]])
+    crash(root, how, point, "gc", "-r", "storage", "--keep-days", "0")
+    assert v2_chunks <= set(store_objects(store)), "remote gc deleted a reachable chunk"
+    assert_lists_complete(store)
+    r = gm("fsck", "-r", "storage", cwd=root)
+    assert r.code == 0, r
+
+    r = gm("gc", "-r", "storage", "--keep-days", "0", cwd=root)
+    assert r.code == 0, r
+    assert set(lists(store)) == {oids["v2"]}
+    assert_lists_complete(store)
+    assert gm("fsck", "-r", "storage", cwd=root).code == 0
