@@ -56,9 +56,9 @@ import os
 import re
 import stat
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from gitmodel.errors import CorruptObjectError, GitmodelError, ObjectMissingError
 from gitmodel.git import revs
@@ -85,6 +85,7 @@ _KIND_DIR = re.compile(rb"(?m)^kind dir[ \t\r]*$")
 _VERSION = re.compile(rb"(?m)^version (\S+)")
 MANIFEST_MAGIC = (MANIFEST_HEADER + "\n").encode()
 NULL_SHA = "0" * 40
+H = TypeVar("H")  # how a store finds one of its chunk lists again (expand_lists)
 
 
 class GcRefusedError(GitmodelError):
@@ -178,8 +179,8 @@ class _Collector:
         return r
 
 
-def expand_lists(r: Reachable, lists: dict[str, tuple[float, Any]], cutoff: float | None,
-                 read: Any) -> set[str]:
+def expand_lists(r: Reachable, lists: dict[str, tuple[float, H]], cutoff: float | None,
+                 read: Callable[[str, H], bytes]) -> set[str]:
     """Add to `r.oids` every object the chunk lists gc keeps name, and return
     the oids of those it may delete.  `lists`: oid -> (mtime, handle) of
     every chunk list the store holds; `read(oid, handle)` their bytes.  A
