@@ -9,8 +9,17 @@ corrupt objects (a new pack id) and the old one moved aside to
 `<cache>/corrupt/packs/`.  A pack whose index is damaged (or whose pack file
 is gone) names objects nothing can read: it is moved aside whole.
 
+A file stored as chunks is checked whole: its chunk list is parsed, every
+chunk it names re-hashed like any object, and the file rebuilt and hashed
+against its oid.  A chunk list that does not parse, names a chunk the cache
+lacks (or one just moved aside as corrupt), or rebuilds another file is
+reported under the file's oid and paths and moved aside to
+`<cache>/corrupt/chunked/`: a chunk list in the cache means "this file is
+complete here", so only without it does the next fetch download the file's
+missing chunks (and a good list) again.
+
 With paths, only the objects those tracked paths use are checked (a folder's
-manifest first, then the files it lists).  Without, every object in the
+manifest first, then the files it lists, a chunked file's chunks).  Without, every object in the
 cache is re-hashed, and every object the workspace pointers use must exist.
 With a remote, the remote's copies are downloaded, hashed while they stream
 (nothing is stored) and checked the same way; a corrupt remote object is
@@ -27,16 +36,18 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from gitmodel.errors import GitmodelError, ObjectMissingError, PointerError
+from gitmodel.errors import CorruptObjectError, GitmodelError, ObjectMissingError, PointerError
 from gitmodel.platform import faults
 from gitmodel.progress import Progress
 from gitmodel.remote.workers import parallel
 from gitmodel.repo import Repo
+from gitmodel.store import chunks as chunksmod
 from gitmodel.store import manifest
 from gitmodel.store import oid as oidmod
 from gitmodel.store import pack as packmod
 from gitmodel.store import pointer as ptr
 from gitmodel.store.cache import DEFAULT_THREADS, hash_path
+from gitmodel.store.chunks import ChunkList
 from gitmodel.store.inventory import Stored, StoredPack, scan_cache
 from gitmodel.workspace import targets as tracked
 from gitmodel.workspace.status import disagreement
@@ -192,6 +203,8 @@ def fsck(repo: Repo, paths: list[str] | None = None, *, cwd: str | None = None,
                 continue
             for entry in entries:
                 refs.add_file(entry.oid, f"{label}/{entry.path}")
+        on_disk = {s.oid: s for s in inv.lists}
+        lists, bad_lists = _read_lists(repo, on_disk, refs, paths)
         check(refs.files if paths else set(stored) | set(packed.where))
         faults.point("fsck:hashed")
 
@@ -214,16 +227,80 @@ def fsck(repo: Repo, paths: list[str] | None = None, *, cwd: str | None = None,
         _repair_packs(repo, packed, refs, report)
         for o, why in sorted(packed.errors.items()):
             report.problems.append(Problem(o, UNREADABLE, refs.labels(o), why))
+        cache.reload_packs()
+        _check_lists(repo, lists, bad_lists, refs, report)
         for o in sorted(set(refs.files) | set(refs.dirs)):
-            if o not in stored and o not in packed.where:
+            if o not in stored and o not in packed.where and o not in on_disk:
                 report.problems.append(Problem(o, MISSING, refs.labels(o), "not in the cache"))
-        _check_sizes(targets, stored, packed, listed, report)
+        _check_sizes(targets, stored, packed, listed, {o: cl.size for o, cl in lists.items()}, report)
         cache.reload_packs()
     return report
 
 
+def _read_lists(repo: Repo, on_disk: dict[str, Stored], refs: _Refs, paths: list[str]
+                ) -> tuple[dict[str, ChunkList], dict[str, str]]:
+    """The chunk lists to check (all, or those of the files `paths` use),
+    parsed: ({oid: list}, {oid: why it does not parse}).  Their chunks join
+    the objects to check, labelled with the file they belong to."""
+    lists: dict[str, ChunkList] = {}
+    bad: dict[str, str] = {}
+    for oid in sorted(set(refs.files) & set(on_disk) if paths else on_disk):
+        try:
+            cl = lists[oid] = repo.cache.chunks.read_list(oid, where=f"the cache ({on_disk[oid].path})")
+        except GitmodelError as e:  # does not parse, is too large, cannot be opened
+            bad[oid] = str(e)
+            continue
+        label = (refs.labels(oid) or [oid])[0]
+        for o in sorted(cl.objects()):
+            refs.add_file(o, f"{label} (a chunk)")
+    return lists, bad
+
+
+def _check_lists(repo: Repo, lists: dict[str, ChunkList], bad: dict[str, str], refs: _Refs,
+                 report: FsckReport) -> None:
+    """Each chunked file rebuilt from its chunks (after corrupt ones were
+    moved aside) and hashed; a list that fails is moved aside."""
+    chunkstore = repo.cache.chunks
+    failed: list[tuple[str, str, str]] = [(oid, CORRUPT, f"its chunk list is not valid ({why})")
+                                          for oid, why in bad.items()]
+    for oid, cl in sorted(lists.items()):
+        lacking = chunkstore.missing_objects(cl)
+        if lacking:
+            failed.append((oid, MISSING, f"{len(lacking)} of its chunks are not in the cache ({lacking[0]}"
+                                         f"{', ...' if len(lacking) > 1 else ''})"))
+            continue
+        try:
+            chunkstore.rebuild(cl, lambda _: None, oid)
+        except GitmodelError as e:
+            failed.append((oid, CORRUPT, str(e).split(": ", 1)[-1]))
+            continue
+        report.checked += 1
+        report.checked_bytes += cl.size
+    if failed:
+        repo.statcache.clear_complete()
+    for oid, state, detail in sorted(failed):
+        problem = Problem(oid, state, refs.labels(oid), detail)
+        repo.statcache.forget(oid)
+        try:
+            problem.moved_to = _move_list_aside(repo, oid)
+        except OSError as e:
+            problem.detail += f"; could not move its chunk list aside ({e.strerror})"
+        report.problems.append(problem)
+
+
+def _move_list_aside(repo: Repo, oid: str) -> str:
+    """Kept as evidence, like a corrupt object; without it the file counts
+    as missing and a fetch brings its chunks and a good list back."""
+    folder = os.path.join(repo.cache.root, "corrupt", chunksmod.FOLDER)
+    os.makedirs(folder, exist_ok=True)
+    dest = os.path.join(folder, f"{oid.split(':', 1)[1]}.{time.time_ns()}")
+    os.rename(repo.cache.chunks.path(oid), dest)
+    faults.point("fsck:moved-aside")
+    return dest
+
+
 def _check_sizes(targets: list[tracked.Target], stored: dict[str, Stored], packed: _Packed,
-                 listed: dict[str, list[manifest.Entry]], report: FsckReport) -> None:
+                 listed: dict[str, list[manifest.Entry]], chunked: dict[str, int], report: FsckReport) -> None:
     """A pointer whose size (a folder's: also its file count) disagrees with
     the sound object it names is a bad pointer: the oid is what checkout
     writes, so the pointer was edited, or copied from another file's.  (A
@@ -239,7 +316,7 @@ def _check_sizes(targets: list[tracked.Target], stored: dict[str, Stored], packe
                 disagreement(p, sum(e.size for e in entries), len(entries))
         else:
             size = stored[p.oid].size if p.oid in stored else \
-                next((n for _, _, n in packed.where.get(p.oid, [])), None)
+                next((n for _, _, n in packed.where.get(p.oid, [])), chunked.get(p.oid))
             detail = None if size is None else disagreement(p, size)
         if detail is not None:
             report.problems.append(Problem(p.oid, BAD_POINTER, [t.pointer_rel], detail))
@@ -373,14 +450,17 @@ def _move_pack_aside(repo: Repo, p: StoredPack) -> str:
 class _HashSink:
     """Hashes what a remote streams; keeps the bytes only when asked (manifests)."""
 
-    def __init__(self, keep: bool = False) -> None:
+    def __init__(self, keep: bool = False, limit: int | None = None) -> None:
         self.hasher = oidmod.new_hasher()
         self.size = 0
         self.kept: list[bytes] | None = [] if keep else None
+        self.limit = limit  # what kept bytes may come to: a remote's object past it is refused
 
     def write(self, data: bytes | memoryview) -> None:
         self.hasher.update(data)
         self.size += len(data)
+        if self.limit is not None and self.size > self.limit:
+            raise CorruptObjectError(f"an object larger than {self.limit:,} bytes where a chunk was expected")
         if self.kept is not None:
             self.kept.append(bytes(data))
 
@@ -406,6 +486,8 @@ def fsck_remote(repo: Repo, remote: str | None, paths: list[str] | None = None, 
         sizes: dict[str, int] = {}
         errors: dict[str, str] = {}
         kept: dict[str, bytes] = {}
+        lists_of: dict[str, list[str]] = {}  # chunk object -> the chunked files whose remote lists name it
+        sound_lists: dict[str, ChunkList] = {}  # the remote lists that parse
         mu = threading.Lock()
 
         def remote_hash(oid: str, _: str) -> str | None:
@@ -472,10 +554,49 @@ def fsck_remote(repo: Repo, remote: str | None, paths: list[str] | None = None, 
                 continue
             for entry in entries:
                 refs.add_file(entry.oid, f"{label}/{entry.path}")
-        check(refs.files if paths else [*r.list_oids(), *packed])
-        check(refs.files)  # without paths: also those the listing did not show (missing)
+        # Chunked files: the remote's chunk list of each, whose chunks must
+        # be there (and are hashed with the other objects).
+        remote_lists = {oid for oid, _, _ in r.list_lists()}
+        files = [o for o in refs.files if o not in remote_lists]
+        for oid in sorted(set(refs.files) & remote_lists if paths else remote_lists):
+            label = (refs.labels(oid) or [oid])[0]
+            try:
+                data = r.get_list(oid, None)
+                if data is None:
+                    raise ObjectMissingError(f"its chunk list is listed on {r.where} but cannot be read")
+                cl = chunksmod.loads(data, oid, f"{r.where}: {label}")
+            except GitmodelError as e:
+                report.problems.append(Problem(oid, CORRUPT, refs.labels(oid), f"chunk list: {e}"))
+                continue
+            sound_lists[oid] = cl
+            for o in sorted(cl.objects()):
+                refs.add_file(o, f"{label} (a chunk)")
+                files.append(o)
+                lists_of.setdefault(o, []).append(oid)
+        check(files if paths else [*r.list_oids(), *packed])
+        check(files)  # without paths: also those the listing did not show (missing)
         report.checked = len(sizes)
         report.checked_bytes = sum(sizes.values())
+        damaged: dict[str, list[str]] = {}  # chunked file -> its chunks missing or corrupt there
+        for o, got in results.items():
+            if got != o and o not in errors:
+                for f in lists_of.get(o, []):
+                    damaged.setdefault(f, []).append(o)
+        for f, bad in sorted(damaged.items()):
+            state = MISSING if any(results[o] is None for o in bad) else CORRUPT
+            more = ", ..." if len(bad) > 1 else ""
+            report.problems.append(Problem(f, state, refs.labels(f), f"{len(bad)} of its chunks are missing or "
+                                                                     f"corrupt on {r.where} ({min(bad)}{more})"))
+        # The sound ones rebuilt from the remote's chunks, hashed against the file's oid.
+        for f, cl in sorted(sound_lists.items()):
+            if f in damaged:
+                continue
+            why = _remote_rebuild(r, packed, cl, f"{r.where}: {(refs.labels(f) or [f])[0]}")
+            if why:
+                report.problems.append(Problem(f, CORRUPT, refs.labels(f), why))
+            else:
+                report.checked += 1
+                report.checked_bytes += cl.size
         for o in sorted(results):
             got = results[o]
             if o in errors:
@@ -488,3 +609,47 @@ def fsck_remote(repo: Repo, remote: str | None, paths: list[str] | None = None, 
     finally:
         r.close()
     return report
+
+
+REBUILD_WINDOW = 32 << 20  # stored bytes of consecutive chunks fetched together (coalesced ranges)
+
+
+def _remote_rebuild(r: Any, packed: dict[str, tuple[str, int, int]], cl: ChunkList, where: str) -> str:
+    """Rebuild a chunked file from a remote's chunks, a window of chunks at
+    a time (nothing stored); "" when it hashes to its oid, else why not."""
+    from gitmodel.remote.packs import read_span, spans_of
+    from gitmodel.store.chunkstore import decode_chain
+
+    hasher = oidmod.new_hasher()
+    window: list[chunksmod.Chunk] = []
+
+    def flush() -> None:
+        need = {o for c in window for o in c.chain}
+        got: dict[str, bytes] = {}
+        for packid, span in spans_of((o, packed[o]) for o in need if o in packed):
+            got.update((o, bytes(data)) for o, data in read_span(r, packid, span))
+        for o in sorted(need - set(got)):
+            sink = _HashSink(keep=True, limit=chunksmod.MAX_CHUNK + (1 << 20))  # an encoding adds little
+            r.get(o, sink)
+            got[o] = b"".join(sink.kept or [])
+        for c in window:
+            data = decode_chain(c, got.__getitem__, where)
+            if oidmod.of_bytes(data) != c.raw:
+                raise CorruptObjectError(f"chunk {c.raw} rebuilds to other bytes")
+            hasher.update(data)
+        window.clear()
+
+    try:
+        stored = 0
+        for c in cl.chunks:
+            window.append(c)
+            stored += sum(packed[o][2] if o in packed else c.size for o in c.chain)
+            if stored >= REBUILD_WINDOW:
+                flush()
+                stored = 0
+        flush()
+    except GitmodelError as e:
+        return f"its chunks on {r.where} do not rebuild it ({str(e).split(': ', 1)[-1]})"
+    if oidmod.from_hasher(hasher) != cl.oid:
+        return f"its chunks on {r.where} rebuild a different file"
+    return ""

@@ -14,7 +14,15 @@ lost and a wrongly kept one is only disk space:
   their whole history;
 - the objects that workspace symlinks (link mode `symlink`) point at;
 - every oid an annotated tag's message names (a model version's snapshot);
-- for a directory, the manifest and every object it lists.
+- for a directory, the manifest and every object it lists;
+- for a file stored as chunks, every object its chunk list names (its
+  chunks and their delta bases), and so for every chunk list gc keeps: one
+  younger than the grace period keeps its chunks even when nothing names
+  its file yet, so a chunk list in the cache always names chunks that exist.
+  A list is read as manifests are, every `xxh128:` token in it (a superset
+  that a damaged list cannot shrink); one that cannot be read stops gc.
+  Unreachable, old chunk lists are deleted before any object, so a crash
+  between leaves only unreachable chunks, never a list without its chunks.
 
 A shallow clone cannot see the history that may need its objects: gc
 refuses there.
@@ -48,9 +56,9 @@ import os
 import re
 import stat
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from gitmodel.errors import CorruptObjectError, GitmodelError, ObjectMissingError
 from gitmodel.git import revs
@@ -77,6 +85,7 @@ _KIND_DIR = re.compile(rb"(?m)^kind dir[ \t\r]*$")
 _VERSION = re.compile(rb"(?m)^version (\S+)")
 MANIFEST_MAGIC = (MANIFEST_HEADER + "\n").encode()
 NULL_SHA = "0" * 40
+H = TypeVar("H")  # how a store finds one of its chunk lists again (expand_lists)
 
 
 class GcRefusedError(GitmodelError):
@@ -98,6 +107,9 @@ class Reachable:
     # Objects that workspace symlinks point at (their loose copy must stay
     # even when a pack holds them too).  Also in `oids`.
     linked: set[str] = field(default_factory=set)
+    lists: int = 0  # chunk lists expanded
+    # Chunk lists gc must keep but cannot read: oid -> why.
+    unknown_lists: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
 
@@ -165,6 +177,38 @@ class _Collector:
             # Every address in it, parsed or not: a superset of its entries.
             r.oids.update(t.decode() for t in OID_TOKEN.findall(data))
         return r
+
+
+def expand_lists(r: Reachable, lists: dict[str, tuple[float, H]], cutoff: float | None,
+                 read: Callable[[str, H], bytes]) -> set[str]:
+    """Add to `r.oids` every object the chunk lists gc keeps name, and return
+    the oids of those it may delete.  `lists`: oid -> (mtime, handle) of
+    every chunk list the store holds; `read(oid, handle)` their bytes.  A
+    list is kept when its file is reachable (also through another kept
+    list: a chunk may itself be a chunked file) or when it is younger than
+    `cutoff` (None: only reachability counts).  An unreadable kept list
+    goes to `r.unknown_lists` (gc then refuses)."""
+    kept: set[str] = set()
+    todo = [o for o, (mtime, _) in lists.items() if o in r.oids or (cutoff is not None and mtime > cutoff)]
+    while todo:
+        oid = todo.pop()
+        if oid in kept:
+            continue
+        kept.add(oid)
+        r.oids.add(oid)
+        try:
+            data = read(oid, lists[oid][1])
+        except (OSError, GitmodelError) as e:
+            r.unknown_lists[oid] = getattr(e, "strerror", None) or str(e)
+            continue
+        r.lists += 1
+        for t in OID_TOKEN.findall(data):
+            o = t.decode()
+            if o not in r.oids:
+                r.oids.add(o)
+                if o in lists:
+                    todo.append(o)
+    return set(lists) - kept
 
 
 def _worktrees(repo: Repo) -> list[tuple[str, str | None]]:
@@ -358,6 +402,8 @@ class GcReport:
     packs_deleted: list[str] = field(default_factory=list)
     packs_rewritten: list[tuple[str, str]] = field(default_factory=list)
     duplicates: list[tuple[str, int]] = field(default_factory=list)
+    # Chunked files whose chunk list was deleted (also in `deleted`, with the list's size).
+    lists_deleted: list[str] = field(default_factory=list)
 
     @property
     def freed(self) -> int:
@@ -368,7 +414,7 @@ class GcReport:
                 "reachable": self.reachable, "kept": self.kept, "kept_young": self.kept_young,
                 "kept_in_packs": self.kept_in_packs,
                 "deleted": [{"oid": o, "size": s} for o, s in self.deleted],
-                "packs_deleted": self.packs_deleted,
+                "packs_deleted": self.packs_deleted, "lists_deleted": self.lists_deleted,
                 "packs_rewritten": [{"old": o, "new": n} for o, n in self.packs_rewritten],
                 "duplicates": [{"oid": o, "size": s} for o, s in self.duplicates],
                 "temps": [{"path": p, "size": s} for p, s in self.temps],
@@ -388,6 +434,12 @@ def refuse_if_unsafe(r: Reachable) -> None:
         raise GcRefusedError(f"nothing deleted: {where} is a pointer in format {version}, newer than this "
                              f"gitmodel reads ({ptr.VERSION}), so what it references is unknown",
                              hint="upgrade gitmodel")
+    if r.unknown_lists:
+        loid, why = next(iter(r.unknown_lists.items()))
+        more = f" (and {len(r.unknown_lists) - 1} more)" if len(r.unknown_lists) > 1 else ""
+        raise GcRefusedError(
+            f"nothing deleted: the chunk list of {loid}{more} cannot be read ({why}), so which chunks it "
+            f"needs is unknown", hint="run `gitmodel fsck`, then `gitmodel gc` again")
     if r.unknown_manifests:
         moid, where = next(iter(r.unknown_manifests.items()))
         more = f" (and {len(r.unknown_manifests) - 1} more)" if len(r.unknown_manifests) > 1 else ""
@@ -420,11 +472,13 @@ def gc(repo: Repo, *, dry_run: bool = False, keep_days: float = DEFAULT_KEEP_DAY
         refuse_if_shallow(repo)
         r, work_temps = reachable(repo)
         report.warnings = r.warnings
+        cutoff = (time.time() if now is None else now) - keep_days * DAY
+        inv = scan_cache(repo.cache)
+        stored_lists = {s.oid: (s.mtime, s) for s in inv.lists}
+        doomed_lists = expand_lists(r, stored_lists, cutoff, lambda _oid, s: read_plain(s.path))
         report.reachable = len(r.oids)
         refuse_if_unsafe(r)
         faults.point("gc:enumerated")
-        cutoff = (time.time() if now is None else now) - keep_days * DAY
-        inv = scan_cache(repo.cache)
         for path in work_temps:  # leftovers of an interrupted checkout
             try:
                 st = os.lstat(path)
@@ -433,13 +487,19 @@ def gc(repo: Repo, *, dry_run: bool = False, keep_days: float = DEFAULT_KEEP_DAY
             if not stat.S_ISDIR(st.st_mode):
                 inv.temps.append(Stored("", path, st.st_size, st.st_mtime))
         plan = gcpacks.plan(inv, r, cutoff, report)
+        plan.lists = [stored_lists[o][1] for o in sorted(doomed_lists)]
+        report.deleted[:0] = [(s.oid, s.size) for s in plan.lists]
+        report.lists_deleted = [s.oid for s in plan.lists]
         stale = [t for t in inv.temps if t.mtime <= cutoff]
         report.temps = [(t.path, t.size) for t in stale]
-        if dry_run or not (plan.doomed or plan.dead or plan.rewrite or stale):
+        if dry_run or not (plan.lists or plan.doomed or plan.dead or plan.rewrite or stale):
             return report
-        gcpacks.delete(repo, plan, report, progress)
+        # Leftovers first: a pack a killed rewrite left without its index
+        # has the id the rewrite below gives the same objects again, and
+        # deleting it afterwards would take the new pack's bytes.
         for t in stale:
             gcpacks.unlink(t.path)
+        gcpacks.delete(repo, plan, report, progress)
         faults.point("gc:done")
     return report
 

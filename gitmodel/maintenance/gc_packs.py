@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 @dataclass
 class _Plan:
+    lists: list[Stored] = field(default_factory=list)  # chunk lists to delete (first)
     doomed: list[Stored] = field(default_factory=list)  # loose files to delete
     dead: list[StoredPack] = field(default_factory=list)  # packs to delete
     rewrite: list[tuple[StoredPack, list[tuple[str, int, int]]]] = field(default_factory=list)  # + what stays
@@ -91,8 +92,8 @@ def _bad_in(p: StoredPack, live: list[tuple[str, int, int]], report: GcReport) -
 
 
 def delete(repo: Repo, plan: _Plan, report: GcReport, progress: Progress | None) -> None:
-    if plan.doomed or plan.dead or plan.rewrite:
-        _check_writable(repo.cache, packs=bool(plan.dead or plan.rewrite))
+    if plan.lists or plan.doomed or plan.dead or plan.rewrite:
+        _check_writable(repo.cache, packs=bool(plan.dead or plan.rewrite), lists=bool(plan.lists))
         # Before the first deletion: "every object of this folder is in
         # the cache" marks could otherwise outlive what they vouch for.
         repo.statcache.clear_complete()
@@ -100,6 +101,16 @@ def delete(repo: Repo, plan: _Plan, report: GcReport, progress: Progress | None)
     if progress:
         progress.add_total(len(report.deleted) + len(report.duplicates),
                            sum(s for _, s in report.deleted + report.duplicates))
+    # Chunk lists before any object, durably: a crash after this leaves
+    # chunks no list names (deleted by the next gc), never a list that
+    # names a deleted chunk.
+    for s in plan.lists:
+        unlink(s.path)
+        faults.point("gc:list-deleted")
+        if progress:
+            progress.advance(1, s.size)
+    for folder in sorted({os.path.dirname(s.path) for s in plan.lists}):
+        atomic.fsync_dir(folder)
     for s in plan.doomed:
         unlink(s.path)
         faults.point("gc:object-deleted")
@@ -136,8 +147,9 @@ def _delete_pack(p: StoredPack) -> None:
     unlink(p.pack)
 
 
-def _check_writable(cache: Cache, packs: bool = False) -> None:
-    for base in [os.path.join(cache.objects, oidmod.ALGO)] + ([cache.packs] if packs else []):
+def _check_writable(cache: Cache, packs: bool = False, lists: bool = False) -> None:
+    for base in [os.path.join(cache.objects, oidmod.ALGO)] + ([cache.packs] if packs else []) + \
+            ([os.path.join(cache.chunks.folder, oidmod.ALGO)] if lists else []):
         if not os.access(base, os.W_OK | os.X_OK):
             raise GitmodelError(f"the cache folder {base} is not writable, so gc cannot delete anything",
                                 hint="fix its permissions (chmod -R u+w) and run `gitmodel gc` again")

@@ -3,8 +3,13 @@ clone knows of can reach.
 
 Reachability is gitmodel.gc's, widened by every ref of every git remote
 (`git ls-remote`: a clone that has not fetched them all is refused) and by
-manifests read from the remote itself.  A lock object on the remote keeps two
-gcs apart.
+manifests read from the remote itself.  A chunked file's chunks are reached
+through the remote's own chunk list (chunked/...): another clone may have
+pushed a list of the same file that names other chunks (other delta bases,
+another zstd), so the cache's list says nothing about the remote's and every
+list gc keeps is read from the remote (a read that fails stops gc).
+Unreachable, old lists go before any object, as in the cache.  A lock object
+on the remote keeps two gcs apart.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from gitmodel.maintenance.gc import (
     GcReport,
     Reachable,
     check_keep_days,
+    expand_lists,
     reachable,
     refuse_if_shallow,
     refuse_if_unsafe,
@@ -217,10 +223,12 @@ def gc_remote(repo: Repo, remote: str | None, *, dry_run: bool = False, keep_day
             if not dry_run and not list(gitops.run(["remote"], cwd=repo.root).stdout.split()):
                 report.warnings.append("this repository has no git remote: only its own refs were considered")
             _expand_from_remote(r, reach)
+            cutoff = (time.time() if now is None else now) - keep_days * DAY
+            lists = {oid: (mtime, size) for oid, size, mtime in r.list_lists()}
+            doomed_lists = sorted(expand_lists(reach, lists, cutoff, lambda oid, _: _remote_list(r, oid)))
             report.reachable = len(reach.oids)
             refuse_if_unsafe(reach)
             faults.point("gc:enumerated")
-            cutoff = (time.time() if now is None else now) - keep_days * DAY
             doomed: list[tuple[str, int]] = []
             for oid, size, mtime in r.list_stats():
                 if oid in reach.oids:
@@ -229,9 +237,11 @@ def gc_remote(repo: Repo, remote: str | None, *, dry_run: bool = False, keep_day
                     report.kept_young += 1
                 else:
                     doomed.append((oid, size))
-            report.deleted = list(doomed)  # dead packs add their objects to the report, not to this list
+            # Dead packs add their objects to the report, not to `doomed`.
+            report.deleted = [(o, lists[o][1]) for o in doomed_lists] + doomed
+            report.lists_deleted = list(doomed_lists)
             dead_packs = _dead_packs(r, reach, cutoff, report, os.path.join(repo.cache.root, "remotes", r.name))
-            if dry_run or not (doomed or dead_packs):
+            if dry_run or not (doomed or dead_packs or doomed_lists):
                 return report
             # Before the first deletion: the record says "on the remote" and
             # push trusts it to skip uploads.
@@ -239,6 +249,10 @@ def gc_remote(repo: Repo, remote: str | None, *, dry_run: bool = False, keep_day
             faults.point("gc:before-delete")
             if progress:
                 progress.add_total(len(doomed), sum(s for _, s in doomed))
+            for oid in doomed_lists:  # first: a list on the remote always names chunks that are there
+                r.delete_list(oid)
+                faults.point("gc:list-deleted")
+                lock.renew()
             for oid, size in doomed:
                 r.delete(oid)
                 faults.point("gc:object-deleted")
@@ -253,7 +267,8 @@ def gc_remote(repo: Repo, remote: str | None, *, dry_run: bool = False, keep_day
             # the remote holds is stale if it is older than this.
             import json
 
-            r.write_meta(LAST_GC_NAME, json.dumps({"time": time.time(), "deleted": len(doomed)}).encode())
+            r.write_meta(LAST_GC_NAME, json.dumps({"time": time.time(),
+                                                   "deleted": len(doomed) + len(doomed_lists)}).encode())
         finally:
             if not dry_run:
                 lock.release()
@@ -332,6 +347,16 @@ def _dead_packs(r: Remote, reach: Reachable, cutoff: float, report: GcReport, re
             dead.append(packid)
             report.deleted += [(o, n) for o, _, n in entries]
     return dead
+
+
+def _remote_list(r: Remote, oid: str) -> bytes:
+    """A chunk list as the remote holds it (gc reads every token in it)."""
+    from gitmodel.errors import ObjectMissingError
+
+    data = r.get_list(oid, None)
+    if data is None:
+        raise ObjectMissingError(f"it is listed on {r.where} but could not be read")
+    return data
 
 
 def _expand_from_remote(r: Remote, reach: Reachable) -> None:

@@ -110,6 +110,15 @@ class ChunkStore:
             f.write(chunks.dumps(cl))
             f.commit(final, fault="chunks:before-list")
 
+    def freshen(self, oid: str) -> None:
+        """Stored again: restart gc's grace period for the list, and so for
+        the chunks it names (gc keeps a young list's chunks), as the cache
+        does for an object written twice.  Best effort (a shared cache)."""
+        try:
+            os.utime(self.path(oid))
+        except OSError:
+            pass
+
     def install_list(self, data: bytes, oid: str, size: int | None, where: str) -> ChunkList:
         """A chunk list from a remote: parsed and checked, then published
         only when every object it names is in the cache and the file it
@@ -124,6 +133,8 @@ class ChunkStore:
         self.rebuild(cl, lambda _: None, where)
         if not self.has_list(oid):
             self.write_list(cl)
+        else:
+            self.freshen(oid)
         return cl
 
     def missing_objects(self, cl: ChunkList) -> list[str]:
@@ -133,16 +144,8 @@ class ChunkStore:
     # -- reading -------------------------------------------------------------------------
     def raw(self, c: Chunk, where: str = "") -> bytes:
         """One chunk's bytes, rebuilt through its chain and checked against its raw oid."""
-        read = self.objects.read_stored
         try:
-            if not c.encoded:
-                data = read(c.stored)
-            else:
-                data = b""
-                base: bytes | None = None
-                for i, o in enumerate(reversed(c.chain)):
-                    base = chunks.decode(read(o), c.size, base if i else None, where or o)
-                data = base or b""
+            data = decode_chain(c, self.objects.read_stored, where)
         except ObjectMissingError:
             raise ObjectMissingError(f"{where or 'a chunked file'}: chunk {c.raw} is not in the cache",
                                      hint="run `gitmodel fetch`") from None
@@ -254,6 +257,8 @@ class ChunkStore:
             cl = ChunkList(oid, before.st_size, tuple(out))
             if not self.has_list(oid):
                 self.write_list(cl)
+            else:
+                self.freshen(oid)
             return oid, before.st_size
         except BaseException:
             if writer is not None:
@@ -352,6 +357,18 @@ class ChunkedReader(io.RawIOBase):
             n += take
             self.pos += take
         return n
+
+
+def decode_chain(c: Chunk, read: Callable[[str], bytes], where: str = "") -> bytes:
+    """A chunk's raw bytes from the stored objects of its chain (`read(oid)`
+    gives each), bases first; not checked against its raw oid (the caller
+    does, wherever the objects came from: the cache, or a remote for fsck)."""
+    if not c.encoded:
+        return read(c.stored)
+    base: bytes | None = None
+    for i, o in enumerate(reversed(c.chain)):
+        base = chunks.decode(read(o), c.size, base if i else None, where or o)
+    return base or b""
 
 
 def objects_of(lists: Iterable[ChunkList]) -> set[str]:

@@ -1,6 +1,7 @@
 """What the cache holds, as a list: its loose objects, its packs (with their
-index entries, or why the index cannot be read) and the leftovers of
-interrupted writes (our temp files, packs whose index never landed).
+index entries, or why the index cannot be read), the chunk lists of files
+stored as chunks (`chunked/`) and the leftovers of interrupted writes (our
+temp files, packs whose index never landed).
 
 It describes the store, so it lives with it: gc decides from it what to
 delete, fsck what to verify; neither walks the folders itself.  Foreign
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 
 from gitmodel.errors import CorruptObjectError
 from gitmodel.platform.atomic import TMP_PREFIX
+from gitmodel.store import chunks as chunksmod
 from gitmodel.store import oid as oidmod
 from gitmodel.store import pack as packmod
 from gitmodel.store.cache import Cache
@@ -47,6 +49,9 @@ class Inventory:
     loose: list[Stored] = field(default_factory=list)
     packs: list[StoredPack] = field(default_factory=list)
     temps: list[Stored] = field(default_factory=list)  # our temp files, and packs without an index
+    # Chunk lists (store/chunks.py), by the oid of the file they stand for:
+    # not objects (named by their file, not their own hash), so not in `objects`.
+    lists: list[Stored] = field(default_factory=list)
 
     @property
     def objects(self) -> list[Stored]:
@@ -61,22 +66,35 @@ def scan_cache(cache: Cache) -> Inventory:
         for entry in scandir(folder):
             if entry.name.startswith(TMP_PREFIX):
                 _add_temp(inv.temps, entry)
-    for algo in scandir(cache.objects):
+    _scan_sharded(cache.objects, inv.loose, inv.temps)
+    # Any file but a folder counts for chunk lists: `has_list` believes in a
+    # symlink there too, and gc must refuse (it cannot read it), not ignore it.
+    _scan_sharded(os.path.join(cache.root, chunksmod.FOLDER), inv.lists, inv.temps, regular_only=False)
+    _scan_packs(cache.packs, inv)
+    return inv
+
+
+def _scan_sharded(base: str, found: list[Stored], temps: list[Stored], regular_only: bool = True) -> None:
+    """`<base>/<algo>/<ab>/<cdef...>` files (objects, or chunk lists) into
+    `found`, our temp files among them into `temps`."""
+    for algo in scandir(base):
         if not algo.is_dir(follow_symlinks=False):
             continue
         for shard in scandir(algo.path):
             if not shard.is_dir(follow_symlinks=False):
                 continue
             for entry in scandir(shard.path):
-                st = entry.stat(follow_symlinks=False)
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    continue  # removed since the listing (another gc)
                 if entry.name.startswith(TMP_PREFIX):
-                    inv.temps.append(Stored("", entry.path, st.st_size, st.st_mtime))
+                    temps.append(Stored("", entry.path, st.st_size, st.st_mtime))
                     continue
                 oid = f"{algo.name}:{shard.name}{entry.name}"
-                if stat.S_ISREG(st.st_mode) and oidmod.is_valid(oid):
-                    inv.loose.append(Stored(oid, entry.path, st.st_size, st.st_mtime))
-    _scan_packs(cache.packs, inv)
-    return inv
+                if (stat.S_ISREG(st.st_mode) or not (regular_only or stat.S_ISDIR(st.st_mode))) \
+                        and oidmod.is_valid(oid):
+                    found.append(Stored(oid, entry.path, st.st_size, st.st_mtime))
 
 
 def _scan_packs(folder: str, inv: Inventory) -> None:
