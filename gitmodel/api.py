@@ -477,6 +477,11 @@ class _Fetching(io.RawIOBase):
                                          hint="run `gitmodel fsck -r` on a clone that pushed it")
         return n
 
+    def readall(self) -> bytes:
+        # The rest of the file in one batch of downloads, not one per 8 KiB read.
+        self.prefetch([(self.reader.tell(), self.list.size)])
+        return super().readall()
+
     def close(self) -> None:
         if not self.closed:
             self._close()

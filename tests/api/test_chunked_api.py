@@ -226,3 +226,30 @@ def test_load_tensors_refusals(repo: Path) -> None:
     with pytest.raises(GitmodelError, match="BF16"):
         gitmodel.load_tensors("bf16.safetensors")
     assert "\n" not in str(e.value)
+
+
+def test_one_tensor_of_any_version_of_a_fine_tuned_model(tmp_path: Path) -> None:
+    """Version 2 is a full fine-tune of version 1 (every weight moved by
+    ~1e-5): its chunks are deltas, so a read of one of its tensors fetches
+    the delta and its base, and still far less than the file."""
+    src = make_repo(tmp_path / "src")
+    add_remote(src, "local", tmp_path / "storage")
+    v1 = model()
+    rng = np.random.default_rng(5)
+    v2 = {k: (v * (1 + 1e-5 * rng.standard_normal(v.shape))).astype(v.dtype) if v.dtype.kind == "f" else v
+          for k, v in v1.items()}
+    for i, tensors in enumerate((v1, v2), 1):
+        save_file(tensors, str(src / "model.safetensors"))
+        gm_add(src, "model.safetensors")
+        commit_without_hooks(src, f"v{i}", allow_empty=False)
+    assert any(len(c.chain) == 2 for c in chunk_list_of(src, "model.safetensors").chunks), "v2 is stored as deltas"
+    push_all(src)
+    dest = clone(src, tmp_path / "dest")
+    size = (src / "model.safetensors").stat().st_size
+    for rev, tensors in (("HEAD", v2), ("HEAD~1", v1)):
+        before = cache_bytes(dest) if cache_root(dest).exists() else 0
+        got = gitmodel.load_tensors("model.safetensors", ["embed.weight"], rev=rev, repo=dest)
+        np.testing.assert_array_equal(got["embed.weight"], tensors["embed.weight"])
+        assert cache_bytes(dest) - before < size * 0.75  # embed.weight is 2 MiB of the 4.1 MiB
+    one = gitmodel.load_tensors("model.safetensors", ["one.tensor"], rev="HEAD~1", repo=dest)
+    np.testing.assert_array_equal(one["one.tensor"], v1["one.tensor"])
