@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -87,6 +88,12 @@ def push_all(root: Path) -> None:
         remote.flush()
         for o in lacking:
             remote.put_list(o, chunks.dumps(r.cache.chunks.read_list(o)))
+        # Then what a failed push holds back: the loose objects (a folder's manifest).
+        objects = Path(r.cache.objects)
+        for path in objects.rglob("*"):
+            if path.is_file():
+                remote.put(f"xxh128:{path.parent.name}{path.name}", str(path), path.stat().st_size)
+        remote.flush()
     finally:
         remote.close()
 
@@ -253,3 +260,49 @@ def test_one_tensor_of_any_version_of_a_fine_tuned_model(tmp_path: Path) -> None
         assert cache_bytes(dest) - before < size * 0.75  # embed.weight is 2 MiB of the 4.1 MiB
     one = gitmodel.load_tensors("model.safetensors", ["one.tensor"], rev="HEAD~1", repo=dest)
     np.testing.assert_array_equal(one["one.tensor"], v1["one.tensor"])
+
+
+def test_a_hostile_remote_chunk_list_is_refused_in_one_line(tmp_path: Path) -> None:
+    dest, _ = published(tmp_path, "local")
+    oid = pointer_oid(dest, "model.safetensors")
+    path = tmp_path / "storage" / chunks.relpath(oid)
+    good = path.read_bytes()
+    os.chmod(path, 0o644)
+    for bad, why in ((good.replace(b"gitmodel-chunks 1", b"gitmodel-chunks 9"), "not a gitmodel chunk list"),
+                     (good[:-200] + b"\n", "malformed line|chunks add up|says"),
+                     (good.replace(oid.encode(), b"xxh128:" + b"0" * 32, 1), "the list of another file")):
+        path.write_bytes(bad)
+        with pytest.raises(GitmodelError, match=why) as e:
+            gitmodel.load_tensors("model.safetensors", ["one.tensor"], repo=dest)
+        assert "\n" not in str(e.value) and "model.safetensors on " in e.value.message
+    assert not (cache_root(dest) / "chunked").exists() or not any((cache_root(dest) / "chunked").rglob("*/*/*"))
+
+
+def test_chunks_missing_from_the_remote_are_named(tmp_path: Path) -> None:
+    from gitmodel.errors import ObjectMissingError
+
+    dest, _ = published(tmp_path, "local")
+    shutil.rmtree(tmp_path / "storage" / "packs")
+    with pytest.raises(ObjectMissingError, match=r"model.safetensors \(a chunk\).* not on "):
+        gitmodel.load_tensors("model.safetensors", ["one.tensor"], repo=dest)
+
+
+def test_open_a_chunked_file_inside_a_tracked_folder_of_a_remote(tmp_path: Path) -> None:
+    src = make_repo(tmp_path / "src")
+    add_remote(src, "local", tmp_path / "storage")
+    (src / "data").mkdir()
+    rows = b"".join(f"{i},{i * 31 % 977},row {i}\n".encode() for i in range(150_000))  # about 2.7 MiB
+    (src / "data" / "table.csv").write_bytes(rows)
+    (src / "data" / "notes.txt").write_text("notes")
+    gm_add(src, "data")
+    commit_without_hooks(src, "data", allow_empty=False)
+    push_all(src)
+    dest = clone(src, tmp_path / "dest")
+    with gitmodel.open("data/table.csv", mode="r", repo=dest) as f:
+        assert f.readline() == "0,0,row 0\n"
+    fetched = cache_bytes(dest)
+    assert fetched < len(rows) / 4, fetched
+    with gitmodel.open("data/table.csv", repo=dest) as f:
+        f.seek(len(rows) // 2)
+        assert f.read(1000) == rows[len(rows) // 2:len(rows) // 2 + 1000]
+    assert gitmodel.read_bytes("data/notes.txt", repo=dest) == b"notes"
