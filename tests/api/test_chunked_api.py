@@ -249,8 +249,8 @@ def test_one_tensor_of_any_version_of_a_fine_tuned_model(tmp_path: Path) -> None
         save_file(tensors, str(src / "model.safetensors"))
         gm_add(src, "model.safetensors")
         commit_without_hooks(src, f"v{i}", allow_empty=False)
+        push_all(src)  # each version as it is committed
     assert any(len(c.chain) == 2 for c in chunk_list_of(src, "model.safetensors").chunks), "v2 is stored as deltas"
-    push_all(src)
     dest = clone(src, tmp_path / "dest")
     size = (src / "model.safetensors").stat().st_size
     for rev, tensors in (("HEAD", v2), ("HEAD~1", v1)):
