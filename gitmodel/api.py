@@ -28,7 +28,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, Any, BinaryIO, TypeVar
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, TypeVar, cast
 
 if TYPE_CHECKING:
     from gitmodel.registry.rollback import RollbackResult
@@ -534,18 +534,23 @@ def load_tensors(path: PathLike, names: Sequence[str] | None = None, rev: str | 
                                     hint=f"it has {len(tensors)}: {some}" if tensors else "it has no tensors")
             if isinstance(f, _Fetching):
                 f.prefetch(tensors[n][:2] for n in wanted)
+            # Every stream here has readinto (a file, BytesIO, a BufferedReader,
+            # _Fetching): a tensor is read into its own buffer, never copied twice.
+            readinto = f.readinto if isinstance(f, _Fetching) else cast(io.BufferedIOBase, f).readinto
             out: dict[str, Any] = {}
             for n in wanted:
                 start, end, dtype, shape = tensors[n]
-                buf = bytearray()  # writable arrays, as safetensors' own loader gives
+                buf = bytearray(end - start)  # writable arrays, as safetensors' own loader gives
+                view, got = memoryview(buf), 0
                 f.seek(start)
-                while len(buf) < end - start:
-                    piece = f.read(end - start - len(buf))
-                    if not piece:
+                while got < len(buf):
+                    k = readinto(view[got:])
+                    if not k:
                         from gitmodel.errors import CorruptObjectError
 
                         raise CorruptObjectError(f"{label}: ends inside tensor {n!r}", hint="run `gitmodel fsck`")
-                    buf += piece
+                    got += k
+                view.release()
                 out[n] = np.frombuffer(buf, dtype=np.dtype(dtype)).reshape(shape)
             return out
 

@@ -306,3 +306,24 @@ def test_open_a_chunked_file_inside_a_tracked_folder_of_a_remote(tmp_path: Path)
         f.seek(len(rows) // 2)
         assert f.read(1000) == rows[len(rows) // 2:len(rows) // 2 + 1000]
     assert gitmodel.read_bytes("data/notes.txt", repo=dest) == b"notes"
+
+
+def test_load_tensors_agrees_with_safetensors_own_loader(repo: Path) -> None:
+    from safetensors.numpy import load_file
+
+    rng = np.random.default_rng(4)
+    tensors = {f"t.{dt}": (rng.standard_normal((3, 5)) * 50).astype(dt)
+               for dt in ("float64", "float32", "float16", "int64", "int32", "int16", "int8",
+                          "uint64", "uint32", "uint16", "uint8")}
+    tensors.update({"flags": rng.standard_normal(7) > 0, "empty": np.zeros((0, 3), np.float32),
+                    "scalar": np.array(2.5, dtype=np.float64)})
+    save_file(tensors, str(repo / "all.safetensors"), metadata={"format": "np"})
+    gm_add(repo, "all.safetensors")
+    os.unlink(repo / "all.safetensors")  # read from the cache, not the workspace
+    got = gitmodel.load_tensors("all.safetensors")
+    save_file(tensors, str(repo / "again.safetensors"), metadata={"format": "np"})
+    theirs = load_file(str(repo / "again.safetensors"))
+    assert set(got) == set(theirs)
+    for name, value in theirs.items():
+        assert got[name].dtype == value.dtype and got[name].shape == value.shape, name
+        np.testing.assert_array_equal(got[name], value)
