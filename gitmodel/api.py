@@ -393,8 +393,9 @@ def _remote_chunked(r: Repo, oid: str, size: int, label: str) -> _Fetching | Non
         if data is None:
             remote.close()
             return None
-        # The remote's list stays in this stream, never in the cache's
-        # chunked/ folder: a list there means the whole file is in the cache.
+        # The remote's list stays in this stream, out of the cache's
+        # chunked/ folder (a list there means the whole file is in the
+        # cache) until the whole file has been read and verified.
         cl = chunks.loads(data, oid, f"{label} on {remote.where}", size)
     except BaseException:
         remote.close()
@@ -412,7 +413,19 @@ def _remote_chunked(r: Repo, oid: str, size: int, label: str) -> _Fetching | Non
             fetch_wanted(r.cache, remote, Wanted(files={o: (0, f"{label} (a chunk)") for o in objs}), jobs, known,
                          None, strict=True)
 
-    return _Fetching(r.cache, cl, fetch, remote.close, f"{label} on {remote.where}")
+    def complete() -> None:
+        # Read through and verified against its oid, every chunk now in the
+        # cache: the file is complete here, and its list may say so (the
+        # next open needs no remote).  Under the lock, so no gc runs between
+        # the check and the list.
+        with r.lock:
+            if not r.cache.chunks.has_list(oid) and not r.cache.chunks.missing_objects(cl):
+                try:
+                    r.cache.chunks.write_list(cl)
+                except OSError:
+                    pass  # a cache this process cannot write: the next open asks the remote again
+
+    return _Fetching(r.cache, cl, fetch, remote.close, f"{label} on {remote.where}", complete)
 
 
 class _Fetching(io.RawIOBase):
@@ -421,10 +434,11 @@ class _Fetching(io.RawIOBase):
     lacks are fetched (one batch per read, ranged reads of the remote's
     packs), then the cache's ChunkedReader rebuilds them, each checked
     against its raw oid.  Bytes read in order from the start are hashed too,
-    so a file read through to its end is checked against its oid."""
+    so a file read through to its end is checked against its oid (and then
+    its list is published in the cache: the file is all there)."""
 
     def __init__(self, cache: Cache, cl: ChunkList, fetch: Callable[[list[str]], None], close: Callable[[], None],
-                 where: str) -> None:
+                 where: str, complete: Callable[[], None]) -> None:
         super().__init__()
         from gitmodel.store import oid as oidmod
 
@@ -435,6 +449,7 @@ class _Fetching(io.RawIOBase):
         self.reader = ChunkedReader(cache.chunks, cl)
         self._fetch = fetch
         self._close = close
+        self._complete = complete  # called once the whole file was read and verified
         self.where = where
         self._hasher = oidmod.new_hasher()
         self._hashed = 0  # bytes from the start fed to the hasher
@@ -472,9 +487,12 @@ class _Fetching(io.RawIOBase):
         if n and start == self._hashed:
             self._hasher.update(memoryview(buffer)[:n])
             self._hashed += n
-            if self._hashed == self.list.size and oidmod.from_hasher(self._hasher) != self.list.oid:
-                raise CorruptObjectError(f"{self.where}: its chunks rebuild a different file than {self.list.oid}",
-                                         hint="run `gitmodel fsck -r` on a clone that pushed it")
+            if self._hashed == self.list.size:
+                if oidmod.from_hasher(self._hasher) != self.list.oid:
+                    raise CorruptObjectError(f"{self.where}: its chunks rebuild a different file than "
+                                             f"{self.list.oid}",
+                                             hint="run `gitmodel fsck -r` on a clone that pushed it")
+                self._complete()
         return n
 
     def readall(self) -> bytes:

@@ -166,9 +166,18 @@ def test_open_of_a_remote_chunked_file_seeks_and_reads_ranges(tmp_path: Path) ->
         assert f.read(10) == b""
         f.seek(-5, os.SEEK_END)
         assert f.read() == whole[-5:]
-    # Read through from the start: the whole file, checked against its oid.
+    assert not Repo.discover(str(dest)).cache.is_chunked(pointer_oid(dest, "model.safetensors"))
+    # Read through from the start: the whole file, checked against its oid,
+    # and then complete in the cache: the next read needs no remote.
     with gitmodel.open("model.safetensors", repo=dest) as f:
         assert f.read() == whole
+    assert Repo.discover(str(dest)).cache.is_chunked(pointer_oid(dest, "model.safetensors"))
+    shutil.rmtree(tmp_path / "storage")
+    with gitmodel.open("model.safetensors", repo=dest) as f:
+        f.seek(4321)
+        assert f.read(100) == whole[4321:4421]
+    assert gitmodel.read_bytes("model.safetensors", repo=dest) == whole
+    assert gitmodel.load_tensors("model.safetensors", ["positions"], repo=dest)["positions"].shape == (3, 100)
 
 
 def test_a_remote_chunk_list_that_rebuilds_another_file_is_refused_on_a_full_read(tmp_path: Path) -> None:
@@ -186,6 +195,7 @@ def test_a_remote_chunk_list_that_rebuilds_another_file_is_refused_on_a_full_rea
     path.write_bytes(chunks.dumps(chunks.ChunkList(oid, cl.size, tuple(swapped))))
     with gitmodel.open("model.safetensors", repo=dest) as f, pytest.raises(GitmodelError, match="different file"):
         f.read()
+    assert not Repo.discover(str(dest)).cache.is_chunked(oid)  # never published as complete
 
 
 def test_load_tensors_of_a_local_chunked_file_and_a_whole_one(repo: Path) -> None:
