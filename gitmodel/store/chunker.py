@@ -80,12 +80,7 @@ def safetensors_layout(fd: int, size: int) -> list[tuple[str, int, int, int]] | 
     """(name, start, end, element size) of each tensor in file offsets,
     sorted, or None when the file is not a well-formed safetensors file
     (then it is cut by content like any other: never an error)."""
-    if size < 10:
-        return None
-    head = os.pread(fd, 9, 0)
-    if len(head) < 9:
-        return None
-    n = header_length(head, size)
+    n = header_length(os.pread(fd, 9, 0), size)
     if n is None:
         return None
     return header_layout(_read(fd, 8, n), size)
