@@ -10,7 +10,10 @@ training script, on the same library the CLI uses.
     clf = gitmodel.load("clf#prod")
 
 Every function works from any folder inside the repository; `repo=` takes
-another repository's path (or, for `load` and `open`, a git URL).
+another repository's path (or, for `load`, `open` and `load_tensors`, a git
+URL: then the file is read whole).  `open` and `load_tensors` read a large
+(chunked) file a chunk at a time, fetching from the remote only the chunks
+a read covers.
 
 Unpickling runs code: `load` checks the content hash before it unpickles, so
 what it unpickles is exactly what was saved, but only load models from
