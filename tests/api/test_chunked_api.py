@@ -123,12 +123,27 @@ def test_one_tensor_of_a_remote_chunked_file_downloads_its_chunks_only(
     dest, tensors = published(tmp_path, kind, endpoint, bucket)
     size = (tmp_path / "src" / "model.safetensors").stat().st_size
     before = cache_bytes(dest) if cache_root(dest).exists() else 0
+    calls: list[str] = []
+    if kind == "s3":  # count the requests: every S3 call goes through boto3's one entry point
+        from botocore.client import BaseClient
+
+        real = BaseClient._make_api_call
+
+        def counted(self: BaseClient, operation: str, params: dict[str, object]) -> object:
+            calls.append(operation)
+            return real(self, operation, params)
+
+        request.getfixturevalue("monkeypatch").setattr(BaseClient, "_make_api_call", counted)
     got = gitmodel.load_tensors("model.safetensors", ["one.tensor"], repo=dest)
     assert list(got) == ["one.tensor"]
     np.testing.assert_array_equal(got["one.tensor"], tensors["one.tensor"])
     assert got["one.tensor"].dtype == np.float32 and got["one.tensor"].flags.writeable
     fetched = cache_bytes(dest) - before
-    print(f"FIGURE {kind}: load_tensors of one 128 KiB tensor of a {size:,}-byte file: cache grew {fetched:,} bytes")
+    print(f"FIGURE {kind}: load_tensors of one 128 KiB tensor of a {size:,}-byte file: cache grew {fetched:,} bytes"
+          + (f", {len(calls)} S3 requests {sorted(calls)}" if calls else ""))
+    if kind == "s3":
+        # The list, the packs' listing and indexes, a ranged read for the header, one for the tensor.
+        assert 0 < len(calls) <= 10, calls
     # one.tensor is 128 KiB of a 4.5 MiB file: its chunk, the header's, and
     # the cache's bookkeeping (index copies, stat cache), nothing like the file.
     assert fetched < size / 8, (fetched, size)
