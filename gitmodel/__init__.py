@@ -5,6 +5,7 @@ The Python API (see gitmodel.api for the details of each call):
     gitmodel.save(obj, "models/clf.pkl", name="clf", params={...}, metrics={...}, data=[...])
     gitmodel.tag("clf", "v1.0.0"); gitmodel.promote("clf", "v1.0.0", "prod")
     gitmodel.load("clf#prod"); gitmodel.open("data/train.csv", rev="clf@v1.0.0")
+    gitmodel.load_tensors("model.safetensors", ["lm_head.weight"], rev="llm@v2.0.0")
     gitmodel.versions("clf"); gitmodel.rollback("clf", to="v1.0.0")
 
 Errors are gitmodel.errors.GitmodelError: `e.message` says what happened,
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
         add,
         checkout,
         load,
+        load_tensors,
         open,
         promote,
         pull,
@@ -38,8 +40,8 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
-_API = frozenset({"Saved", "add", "checkout", "load", "open", "promote", "pull", "push", "read_bytes", "remote_add",
-                  "rollback", "save", "status", "tag", "versions"})
+_API = frozenset({"Saved", "add", "checkout", "load", "load_tensors", "open", "promote", "pull", "push", "read_bytes",
+                  "remote_add", "rollback", "save", "status", "tag", "versions"})
 
 
 def __getattr__(name: str) -> Any:
@@ -54,5 +56,5 @@ def __getattr__(name: str) -> Any:
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-__all__ = ["GitmodelError", "Saved", "add", "checkout", "load", "open", "promote", "pull", "push", "read_bytes",
-           "remote_add", "rollback", "save", "status", "tag", "versions", "__version__"]
+__all__ = ["GitmodelError", "Saved", "add", "checkout", "load", "load_tensors", "open", "promote", "pull", "push",
+           "read_bytes", "remote_add", "rollback", "save", "status", "tag", "versions", "__version__"]

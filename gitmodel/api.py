@@ -10,7 +10,10 @@ training script, on the same library the CLI uses.
     clf = gitmodel.load("clf#prod")
 
 Every function works from any folder inside the repository; `repo=` takes
-another repository's path (or, for `load` and `open`, a git URL).
+another repository's path (or, for `load`, `open` and `load_tensors`, a git
+URL: then the file is read whole).  `open` and `load_tensors` read a large
+(chunked) file a chunk at a time, fetching from the remote only the chunks
+a read covers.
 
 Unpickling runs code: `load` checks the content hash before it unpickles, so
 what it unpickles is exactly what was saved, but only load models from
@@ -25,10 +28,10 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, TypeVar, cast
 
 if TYPE_CHECKING:
     from gitmodel.registry.rollback import RollbackResult
@@ -36,6 +39,7 @@ if TYPE_CHECKING:
     from gitmodel.remote.config import RemoteChange
     from gitmodel.repo import Repo
     from gitmodel.store.cache import Cache
+    from gitmodel.store.chunks import ChunkList
     from gitmodel.transfer.fetch import FetchReport
     from gitmodel.transfer.push import PushReport
     from gitmodel.workspace.checkout import CheckoutReport
@@ -330,7 +334,12 @@ def open(path: PathLike, rev: str | None = None, mode: str = "rb", *, repo: Path
     >>> with gitmodel.open("data/train.csv", rev="clf@v1.0.0", mode="r") as f:
     ...     header = f.readline()
 
-    The content is hash-checked before it is returned."""
+    The stream is seekable.  A whole file is hash-checked before it is
+    returned.  A chunked file (a large one) is read a chunk at a time, each
+    chunk checked against the hash its chunk list gives it: when the cache
+    lacks the file and the default remote has it as chunks, only the chunks
+    a read covers are downloaded (into the cache, where the next read finds
+    them), and reading it through to the end checks the whole file's hash."""
     from gitmodel.errors import GitmodelError
 
     if mode not in ("rb", "r"):
@@ -341,16 +350,270 @@ def open(path: PathLike, rev: str | None = None, mode: str = "rb", *, repo: Path
             stream: IO[Any] = io.BytesIO(data)
         else:
             rel, at = _locate(r, os.fspath(path), rev, None if repo is not None else os.getcwd())
-            oid, _, _ = _object_for(r, rel, at)
-            _ensure(r, [oid], expand=False)
-            from gitmodel.errors import CorruptObjectError
-
-            # Loose or packed: hashed in place, then streamed (objects are
-            # immutable once named).
-            if r.cache.hash_of(oid) != oid:
-                raise CorruptObjectError(f"cache object {oid} is corrupt", hint="run `gitmodel fsck`")
-            stream = r.cache.open(oid)
+            oid, size, label = _object_for(r, rel, at)
+            raw = _stream(r, oid, size, label)
+            # A remote's chunks come a read at a time: a small buffer keeps a
+            # readline from downloading much past the line.
+            stream = io.BufferedReader(raw, _LAZY_BUFFER) if isinstance(raw, _Fetching) else raw
     return io.TextIOWrapper(stream, encoding=encoding or "utf-8") if mode == "r" else stream
+
+
+_LAZY_BUFFER = 64 << 10
+
+
+def _stream(r: Repo, oid: str, size: int, label: str) -> BinaryIO | _Fetching:
+    """A seekable stream of a tracked file's object: from the cache (fetched
+    whole first when it lacks it), or, for a chunked file the cache lacks
+    and the default remote has as chunks, fetched a chunk at a time."""
+    from gitmodel.errors import CorruptObjectError
+
+    if r.cache.missing([oid]):
+        lazy = _remote_chunked(r, oid, size, label)
+        if lazy is not None:
+            return lazy
+        _ensure(r, [oid], expand=False)
+    # Loose or packed: hashed in place, then streamed (objects are immutable
+    # once named).  Chunked: its list was checked against the whole file
+    # when it entered the cache, and each read checks the chunks it rebuilds.
+    if not r.cache.is_chunked(oid) and r.cache.hash_of(oid) != oid:
+        raise CorruptObjectError(f"cache object {oid} is corrupt", hint="run `gitmodel fsck`")
+    return r.cache.open(oid)
+
+
+def _remote_chunked(r: Repo, oid: str, size: int, label: str) -> _Fetching | None:
+    """The default remote's chunked copy of `oid` as a stream that fetches
+    chunks on demand, or None when the remote has no chunk list for it."""
+    from gitmodel.remote.known import KnownObjects
+    from gitmodel.remote.spec import open_remote, spec_from_config
+    from gitmodel.store import chunks, chunkstore
+
+    if size < chunkstore.MIN_THRESHOLD:
+        return None  # never chunked: not worth a request
+    spec = spec_from_config(r.config, None, r.root)
+    remote = open_remote(spec, r.config.link)
+    try:
+        data = remote.get_list(oid, size)
+        if data is None:
+            remote.close()
+            return None
+        # The remote's list stays in this stream, out of the cache's
+        # chunked/ folder (a list there means the whole file is in the
+        # cache) until the whole file has been read and verified.
+        cl = chunks.loads(data, oid, f"{label} on {remote.where}", size)
+    except BaseException:
+        remote.close()
+        raise
+    known = KnownObjects(r.cache.root, remote.name, remote.identity)
+    jobs = spec.jobs() or remote.default_jobs
+
+    def fetch(objs: list[str]) -> None:
+        from gitmodel.transfer.fetch import fetch_wanted
+        from gitmodel.transfer.wanted import Wanted
+
+        if not os.path.isdir(r.cache.tmp):
+            r.cache.ensure()
+        with r.lock:
+            fetch_wanted(r.cache, remote, Wanted(files={o: (0, f"{label} (a chunk)") for o in objs}), jobs, known,
+                         None, strict=True)
+
+    def complete() -> None:
+        # Read through and verified against its oid, every chunk now in the
+        # cache: the file is complete here, and its list may say so (the
+        # next open needs no remote).  Under the lock, so no gc runs between
+        # the check and the list.
+        with r.lock:
+            if not r.cache.chunks.has_list(oid) and not r.cache.chunks.missing_objects(cl):
+                try:
+                    r.cache.chunks.write_list(cl)
+                except OSError:
+                    pass  # a cache this process cannot write: the next open asks the remote again
+
+    return _Fetching(r.cache, cl, fetch, remote.close, f"{label} on {remote.where}", complete)
+
+
+class _Fetching(io.RawIOBase):
+    """A chunked file whose chunk list came from a remote, read through the
+    cache: before each read, the chunk objects it covers that the cache
+    lacks are fetched (one batch per read, ranged reads of the remote's
+    packs), then the cache's ChunkedReader rebuilds them, each checked
+    against its raw oid.  Bytes read in order from the start are hashed too,
+    so a file read through to its end is checked against its oid (and then
+    its list is published in the cache: the file is all there)."""
+
+    def __init__(self, cache: Cache, cl: ChunkList, fetch: Callable[[list[str]], None], close: Callable[[], None],
+                 where: str, complete: Callable[[], None]) -> None:
+        super().__init__()
+        from gitmodel.store import oid as oidmod
+
+        self.cache = cache
+        self.list = cl
+        from gitmodel.store.chunkstore import ChunkedReader
+
+        self.reader = ChunkedReader(cache.chunks, cl)
+        self._fetch = fetch
+        self._close = close
+        self._complete = complete  # called once the whole file was read and verified
+        self.where = where
+        self._hasher = oidmod.new_hasher()
+        self._hashed = 0  # bytes from the start fed to the hasher
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self.reader.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self.reader.tell()
+
+    def prefetch(self, ranges: Iterable[tuple[int, int]]) -> None:
+        """Fetch, in one batch, what the byte ranges `[start, end)` need."""
+        objs: dict[str, None] = {}
+        for start, end in ranges:
+            if end > start:
+                for c in self.reader.chunks_for(start, end):
+                    objs.update(dict.fromkeys(c.chain))
+        lacking = self.cache.missing(objs)
+        if lacking:
+            self._fetch(lacking)
+
+    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
+        from gitmodel.errors import CorruptObjectError
+        from gitmodel.store import oid as oidmod
+
+        start = self.reader.tell()
+        self.prefetch([(start, min(start + len(buffer), self.list.size))])
+        n = self.reader.readinto(buffer)
+        if n and start == self._hashed:
+            self._hasher.update(memoryview(buffer)[:n])
+            self._hashed += n
+            if self._hashed == self.list.size:
+                if oidmod.from_hasher(self._hasher) != self.list.oid:
+                    raise CorruptObjectError(f"{self.where}: its chunks rebuild a different file than "
+                                             f"{self.list.oid}",
+                                             hint="run `gitmodel fsck -r` on a clone that pushed it")
+                self._complete()
+        return n
+
+    def readall(self) -> bytes:
+        # The rest of the file in one batch of downloads, not one per 8 KiB read.
+        self.prefetch([(self.reader.tell(), self.list.size)])
+        return super().readall()
+
+    def close(self) -> None:
+        if not self.closed:
+            self._close()
+        super().close()
+
+
+# -- safetensors ----------------------------------------------------------------------
+
+# safetensors dtype -> numpy's (little-endian, as the format stores them).
+_NUMPY_DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "I64": "<i8", "I32": "<i4", "I16": "<i2", "I8": "i1",
+                 "U64": "<u8", "U32": "<u4", "U16": "<u2", "U8": "u1", "BOOL": "?"}
+
+
+@_strict
+def load_tensors(path: PathLike, names: Sequence[str] | None = None, rev: str | None = None, *,
+                 repo: PathLike | None = None) -> dict[str, Any]:
+    """Tensors of a safetensors file at any version, as numpy arrays:
+
+    >>> gitmodel.load_tensors("model.safetensors", ["lm_head.weight"], rev="llm@v2.0.0")
+
+    Reads the header, then only the byte ranges of the tensors named (all
+    of them when `names` is None).  For a chunked file the cache lacks,
+    that downloads the chunks of those tensors and of the header, not the
+    file; each chunk is checked against its hash.  Needs numpy."""
+    try:
+        import numpy as np
+    except ImportError:
+        from gitmodel.errors import GitmodelError
+
+        raise GitmodelError("gitmodel.load_tensors needs numpy", hint="pip install numpy") from None
+    with _source(repo) as (r, cloned):
+        if cloned:
+            data = read_bytes(path, rev, repo=repo)
+            f: BinaryIO | _Fetching = io.BytesIO(data)
+            label, size = os.fspath(path), len(data)
+        else:
+            rel, at = _locate(r, os.fspath(path), rev, None if repo is not None else os.getcwd())
+            oid, size, label = _object_for(r, rel, at)
+            f = _stream(r, oid, size, label)
+        with f:
+            tensors = _safetensors_header(f, size, label if rev is None else f"{label} at {rev}")
+            wanted = list(tensors) if names is None else list(dict.fromkeys(names))
+            unknown = [n for n in wanted if n not in tensors]
+            if unknown:
+                from gitmodel.errors import GitmodelError
+
+                some = ", ".join(sorted(tensors)[:5]) + (", ..." if len(tensors) > 5 else "")
+                raise GitmodelError(f"{label}: no tensor named {unknown[0]!r}"
+                                    + (f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""),
+                                    hint=f"it has {len(tensors)}: {some}" if tensors else "it has no tensors")
+            if isinstance(f, _Fetching):
+                f.prefetch(tensors[n][:2] for n in wanted)
+            # Every stream here has readinto (a file, BytesIO, a BufferedReader,
+            # _Fetching): a tensor is read into its own buffer, never copied twice.
+            readinto = f.readinto if isinstance(f, _Fetching) else cast(io.BufferedIOBase, f).readinto
+            out: dict[str, Any] = {}
+            for n in wanted:
+                start, end, dtype, shape = tensors[n]
+                buf = bytearray(end - start)  # writable arrays, as safetensors' own loader gives
+                view, got = memoryview(buf), 0
+                f.seek(start)
+                while got < len(buf):
+                    k = readinto(view[got:])
+                    if not k:
+                        from gitmodel.errors import CorruptObjectError
+
+                        raise CorruptObjectError(f"{label}: ends inside tensor {n!r}", hint="run `gitmodel fsck`")
+                    got += k
+                view.release()
+                out[n] = np.frombuffer(buf, dtype=np.dtype(dtype)).reshape(shape)
+            return out
+
+
+def _safetensors_header(f: BinaryIO | _Fetching, size: int, label: str
+                        ) -> dict[str, tuple[int, int, str, tuple[int, ...]]]:
+    """name -> (start, end, numpy dtype, shape) of each tensor, from the
+    header of the safetensors file open as `f` (of `size` bytes); anything
+    malformed is refused with one line."""
+    from gitmodel.errors import GitmodelError
+    from gitmodel.store import chunker
+
+    def bad(why: str) -> GitmodelError:
+        return GitmodelError(f"{label} is not a safetensors file we can read ({why})")
+
+    f.seek(0)
+    head = f.read(9)
+    n = chunker.header_length(head, size)
+    if n is None:
+        raise bad("no header")
+    f.seek(8)
+    raw = f.read(n)
+    layout = chunker.header_layout(raw, size) if len(raw) == n else None
+    if layout is None:
+        raise bad("its header is malformed")
+    header = json.loads(raw)  # well-formed: header_layout parsed it
+    out: dict[str, tuple[int, int, str, tuple[int, ...]]] = {}
+    for name, start, end, _ in layout:
+        info = header[name]
+        dtype, shape = info["dtype"], info.get("shape")
+        if not isinstance(shape, list) or len(shape) > 64 or not all(type(d) is int and d >= 0 for d in shape):
+            raise bad(f"tensor {name!r} has no valid shape")
+        if dtype not in _NUMPY_DTYPES:
+            raise GitmodelError(f"{label}: tensor {name!r} is {dtype}, which numpy has no type for",
+                                hint="read its bytes with gitmodel.open")
+        count = 1
+        for d in shape:
+            count *= d
+        if count * chunker.DTYPE_SIZE[dtype] != end - start:
+            raise bad(f"tensor {name!r}: its shape and dtype do not fill its {end - start:,} bytes")
+        out[name] = (start, end, _NUMPY_DTYPES[dtype], tuple(shape))
+    return out
 
 
 def _temp_cache(r: Repo) -> Cache:

@@ -86,16 +86,29 @@ def safetensors_layout(fd: int, size: int) -> list[tuple[str, int, int, int]] | 
     """(name, start, end, element size) of each tensor in file offsets,
     sorted, or None when the file is not a well-formed safetensors file
     (then it is cut by content like any other: never an error)."""
-    if size < 10:
+    n = header_length(os.pread(fd, 9, 0), size)
+    if n is None:
         return None
-    head = os.pread(fd, 9, 0)
-    if len(head) < 9:
+    return header_layout(_read(fd, 8, n), size)
+
+
+def header_length(head: bytes, size: int) -> int | None:
+    """The JSON header's length from a safetensors file's first 9 bytes (or
+    more), or None when they cannot start one of `size` bytes."""
+    if len(head) < 9 or size < 10:
         return None
     (n,) = struct.unpack("<Q", head[:8])
     if n < 2 or n > MAX_HEADER or 8 + n > size or head[8:9] != b"{":
         return None
+    return int(n)
+
+
+def header_layout(raw: bytes, size: int) -> list[tuple[str, int, int, int]] | None:
+    """safetensors_layout from the JSON header's bytes (read by the caller,
+    from a file or a remote stream) of a file of `size` bytes."""
+    n = len(raw)
     try:
-        header = json.loads(_read(fd, 8, n))
+        header = json.loads(raw)
     except (ValueError, RecursionError):
         return None
     if not isinstance(header, dict):
