@@ -24,6 +24,7 @@ from gitmodel.store import chunks
 from gitmodel.store import oid as oidmod
 from gitmodel.store import pointer as ptr
 from gitmodel.transfer import fetch as fetching
+from gitmodel.transfer import pull as pulling
 from gitmodel.transfer import push as pushing
 from gitmodel.transfer.wanted import opened
 from tests.support.cli import assert_one_line_error, gm_proc, gm_run
@@ -54,7 +55,7 @@ def _model(path: Path, seed: int = 0, changed: int | None = None) -> bytes:
 
 
 def _csv(path: Path, rows: int = 60_000, extra: int = 0) -> bytes:
-    """About 2.5 MiB of CSV; `extra` rows appended (a dataset that grew)."""
+    """About 1.2 MiB of CSV (chunked at the 1 MiB threshold); `extra` rows appended (a dataset that grew)."""
     lines = ["id,score,label\n"] + [f"{i},{(i * 7919) % 100003},class-{i % 17}\n" for i in range(rows + extra)]
     path.write_text("".join(lines))
     return path.read_bytes()
@@ -97,12 +98,6 @@ def _oid(root: Path, rel: str) -> str:
 
 def _chunked_in_cache(root: Path, rel: str) -> bool:
     return Repo.discover(str(root)).cache.is_chunked(_oid(root, rel))
-
-
-def _fetch_json(root: Path, *args: str) -> dict[str, object]:
-    r = gm_run(["fetch", "--json", *args], cwd=root)
-    assert r.code == 0, r
-    return dict(json.loads(r.out))
 
 
 @contextmanager
@@ -160,12 +155,10 @@ def test_second_version_moves_only_what_changed(setup: Setup, tmp_path: Path) ->
     assert 0 < sent < (len(v2) + len(table2)) // 4, report  # not the files again
 
     git("pull", "-q", cwd=teammate)
-    fetched = _fetch_json(teammate)
-    got = int(fetched["downloaded_bytes"])  # type: ignore[call-overload]
+    fetched, done = pulling.pull(Repo.discover(str(teammate)))
+    got = fetched.downloaded_bytes
     assert 0 < got < (len(v2) + len(table2)) // 4, fetched
-    assert int(fetched["cached"]) > 0  # type: ignore[call-overload]  # v1's chunks, reused
-    r = gm_run(["checkout"], cwd=teammate)
-    assert r.code == 0, r
+    assert fetched.cached > 0 and done.restored == 2, (fetched, done)  # v1's chunks, reused
     assert (teammate / MODEL).read_bytes() == v2
     assert (teammate / CSV).read_bytes() == table2
 
@@ -219,6 +212,25 @@ def test_interrupted_push_leaves_no_chunk_list_and_the_rerun_completes(point: st
     assert rerun["missing"] == []
     assert _remote_lists(root, oid) == {oid}
     other = clone(root, tmp_path / "other")
+    r = gm_run(["pull"], cwd=other)
+    assert r.code == 0, r
+    assert (other / MODEL).read_bytes() == data
+
+
+def test_interrupted_fetch_names_nothing_and_the_rerun_completes(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    root = make_repo(tmp_path / "repo")
+    monkeypatch.chdir(root)
+    add_remote(root, "local", tmp_path / "store")
+    data = _model(root / MODEL)
+    _add_commit(root, "v1", MODEL)
+    push_json(cwd=root)
+    oid = _oid(root, MODEL)
+    other = clone(root, tmp_path / "other")
+    killed = gm_proc("pull", cwd=other, env={"GITMODEL_FAULT": "fetch:object-stored"})
+    assert killed.code == -9, killed
+    cache = Repo.discover(str(other)).cache
+    assert not cache.has(oid) and not (other / MODEL).exists()  # chunks may have come; the file has not
     r = gm_run(["pull"], cwd=other)
     assert r.code == 0, r
     assert (other / MODEL).read_bytes() == data
@@ -334,7 +346,7 @@ def test_a_repository_mixing_whole_and_chunked_files_pushes_and_pulls_both(
     monkeypatch.chdir(root)
     add_remote(root, "local", tmp_path / "store")
     monkeypatch.delenv("GITMODEL_CHUNK_THRESHOLD")  # the default (16 MiB): this one is stored whole
-    whole = _csv(root / "whole.csv", rows=50_000)
+    whole = _csv(root / "whole.csv")
     _add_commit(root, "whole", "whole.csv")
     monkeypatch.setenv("GITMODEL_CHUNK_THRESHOLD", "1MiB")
     model = _model(root / MODEL)
@@ -347,3 +359,25 @@ def test_a_repository_mixing_whole_and_chunked_files_pushes_and_pulls_both(
     assert (other / "whole.csv").read_bytes() == whole and (other / MODEL).read_bytes() == model
     assert not _chunked_in_cache(other, "whole.csv") and _chunked_in_cache(other, MODEL)
     assert chunks.FOLDER in os.listdir(tmp_path / "store")
+
+
+def test_a_folder_holding_a_chunked_file_round_trips_and_gets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Its manifest goes only after the chunk list of the file inside it.
+    root = make_repo(tmp_path / "repo")
+    monkeypatch.chdir(root)
+    add_remote(root, "local", tmp_path / "store")
+    (root / "data").mkdir()
+    table = _csv(root / "data" / CSV)
+    (root / "data" / "README").write_text("a small file beside it\n")
+    _add_commit(root, "data", "data")
+    assert push_json(cwd=root)["missing"] == []
+    assert (tmp_path / "store" / chunks.FOLDER).is_dir()  # the CSV inside went as chunks
+    other = clone(root, tmp_path / "other")
+    r = gm_run(["pull"], cwd=other)
+    assert r.code == 0, r
+    assert (other / "data" / CSV).read_bytes() == table
+    assert (other / "data" / "README").read_text() == "a small file beside it\n"
+    out = tmp_path / "got"
+    r = gm_run(["get", str(clone(root, tmp_path / "empty")), "data", "-o", str(out)], cwd=tmp_path)
+    assert r.code == 0, r
+    assert (out / CSV).read_bytes() == table and (out / "README").exists()
