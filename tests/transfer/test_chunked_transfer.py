@@ -86,6 +86,12 @@ def setup(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.Mo
     return Setup(kind, root, store, files)
 
 
+def _n(report: dict[str, object], key: str) -> int:
+    value = report[key]
+    assert isinstance(value, int), report
+    return value
+
+
 def _add_commit(root: Path, message: str, *paths: str) -> None:
     r = gm_run(["add", *paths], cwd=root)
     assert r.code == 0, r
@@ -131,7 +137,7 @@ def test_chunked_files_round_trip_through_a_remote(setup: Setup, tmp_path: Path)
     assert setup.store.oids() == set()
     assert any(n.endswith(".pack") for n in setup.store.pack_files())
     # Counted as sent: at least the stored bytes of both (compressed; random floats barely).
-    assert 0 < int(report["uploaded_bytes"]) <= len(setup.files[MODEL]) + len(setup.files[CSV]) + MiB  # type: ignore[call-overload]
+    assert 0 < _n(report, "uploaded_bytes") <= len(setup.files[MODEL]) + len(setup.files[CSV]) + MiB
 
     other = clone(root, tmp_path / "teammate")
     r = gm_run(["pull"], cwd=other)
@@ -151,7 +157,7 @@ def test_second_version_moves_only_what_changed(setup: Setup, tmp_path: Path) ->
     table2 = _csv(root / CSV, extra=2000)  # rows appended
     _add_commit(root, "v2", MODEL, CSV)
     report = push_json(cwd=root)
-    sent = int(report["uploaded_bytes"])  # type: ignore[call-overload]
+    sent = _n(report, "uploaded_bytes")
     assert 0 < sent < (len(v2) + len(table2)) // 4, report  # not the files again
 
     git("pull", "-q", cwd=teammate)
@@ -165,10 +171,14 @@ def test_second_version_moves_only_what_changed(setup: Setup, tmp_path: Path) ->
 
 def test_push_twice_sends_nothing_the_second_time(setup: Setup) -> None:
     first = push_json(cwd=setup.root)
-    assert int(first["uploaded"]) > 0  # type: ignore[call-overload]
+    assert _n(first, "uploaded") > 0
     second = push_json(cwd=setup.root)
     assert second["uploaded"] == 0 and second["uploaded_bytes"] == 0, second
-    assert int(second["present"]) >= 2  # type: ignore[call-overload]  # both chunked files, from the record
+    assert _n(second, "present") >= 2  # both chunked files, from the record
+    # The record says so with lines of their own, never taken for objects of those oids.
+    known = (setup.root / ".git" / "gitmodel" / "remotes" / "origin" / "known").read_text().split("\n")
+    model = _oid(setup.root, MODEL)
+    assert f"list {model}" in known and model not in known
     # Asking the remote itself (no record) finds everything there too.
     third = push_json("--check-remote", cwd=setup.root)
     assert third["uploaded"] == 0 and third["uploaded_bytes"] == 0, third
@@ -188,14 +198,29 @@ def test_check_remote_resends_chunks_a_remote_lost(tmp_path: Path, monkeypatch: 
         os.unlink(store / "packs" / name)
     assert push_json(cwd=root)["uploaded"] == 0  # the record and the list say it is there
     again = push_json("--check-remote", cwd=root)
-    assert int(again["uploaded_bytes"]) > len(data) // 2, again  # type: ignore[call-overload]
+    assert _n(again, "uploaded_bytes") > len(data) // 2, again
     other = clone(root, tmp_path / "other")
     assert gm_run(["pull"], cwd=other).code == 0
     assert (other / MODEL).read_bytes() == data
 
 
+def test_a_chunk_missing_from_the_cache_holds_back_its_list(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = make_repo(tmp_path / "repo")
+    monkeypatch.chdir(root)
+    add_remote(root, "local", tmp_path / "store")
+    _model(root / MODEL)
+    _add_commit(root, "v1", MODEL)
+    oid = _oid(root, MODEL)
+    packs = root / ".git" / "gitmodel" / "packs"
+    for name in os.listdir(packs):  # the chunks' packs lost (a damaged cache)
+        os.unlink(packs / name)
+    r = gm_run(["push"], cwd=root)
+    assert r.code == 1 and "not in the local cache" in r.err and oid in r.err and "Traceback" not in r.err, r
+    assert _remote_lists(root, oid) == set()
+
+
 # -- interruptions -----------------------------------------------------------------------------
-@pytest.mark.parametrize("point", ["push:pack-uploaded", "push:files-published"])
+@pytest.mark.parametrize("point", ["push:pack-uploaded", "push:files-published", "push:lists-published"])
 def test_interrupted_push_leaves_no_chunk_list_and_the_rerun_completes(point: str, tmp_path: Path,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     root = make_repo(tmp_path / "repo")
@@ -206,7 +231,8 @@ def test_interrupted_push_leaves_no_chunk_list_and_the_rerun_completes(point: st
     oid = _oid(root, MODEL)
     killed = gm_proc("push", cwd=root, env={"GITMODEL_FAULT": point})
     assert killed.code == -9, killed
-    assert _remote_lists(root, oid) == set()  # its chunks may be there, the file is not
+    # Before the lists' step, its chunks may be there but the file is not.
+    assert _remote_lists(root, oid) == ({oid} if point == "push:lists-published" else set())
 
     rerun = push_json(cwd=root)
     assert rerun["missing"] == []
@@ -279,7 +305,7 @@ def test_a_tampered_chunk_list_is_refused_and_nothing_is_named(how: str, setup: 
     # A push that doubts the remote puts the right list back.
     assert push_json(cwd=root)["uploaded"] == 0  # a plain push trusts the list it finds
     repaired = push_json("--check-remote", cwd=root)
-    assert int(repaired["uploaded"]) == 1, repaired  # type: ignore[call-overload]  # the list, nothing else
+    assert _n(repaired, "uploaded") == 1, repaired  # the list, nothing else
     r3 = gm_run(["pull"], cwd=other)
     assert r3.code == 0, r3
     assert (other / MODEL).read_bytes() == setup.files[MODEL]
