@@ -5,6 +5,13 @@ the files; each object is hashed while it streams and gets its final name
 in the cache only when it matches its oid.  Objects in a remote pack come
 as the whole pack when at least half of it is wanted, else as byte ranges.
 
+A chunked file (store/chunks.py) comes as its chunk list, asked of the
+remote first for a file the cache lacks that is large enough to be chunked
+and in no remote pack, then the chunk objects the cache lacks, through the
+same machinery as any object (they are ordinary ones, mostly in packs);
+the list is published in the cache only once its file rebuilds to its oid.
+A remote without a chunk list for it has the file as one object.
+
 Getting one artifact of another repository (`gitmodel get`,
 gitmodel/transfer/get.py) is built on `fetch_wanted`.
 """
@@ -18,7 +25,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from gitmodel.errors import ObjectMissingError, PointerError
+from gitmodel.errors import CorruptObjectError, ObjectMissingError, PointerError
 from gitmodel.platform import faults
 from gitmodel.progress import Progress
 from gitmodel.remote.known import KnownObjects
@@ -26,11 +33,14 @@ from gitmodel.remote.packs import PackEntry, RemotePacks, download_pack, read_sp
 from gitmodel.remote.spec import Remote
 from gitmodel.remote.workers import parallel, retrying
 from gitmodel.repo import Repo
-from gitmodel.store import manifest
+from gitmodel.store import chunks, chunkstore, manifest
 from gitmodel.store.cache import Cache
+from gitmodel.store.chunks import ChunkList
 from gitmodel.transfer.wanted import Wanted, collect, is_manifest, missing_error, opened
 
 LARGE_LOCAL = 8 << 20  # from a folder remote, objects this large take the cache's in-kernel copy
+DAMAGED_LIST = ("the remote's chunk list is damaged: replace it with `gitmodel push --check-remote` from a clone "
+                "that has the file, or fetch from another remote with -r NAME")
 
 
 @dataclass
@@ -112,12 +122,66 @@ def fetch_wanted(cache: Cache, r: Remote, want: Wanted, jobs: int, known: KnownO
         with mu:
             missing.extend((items[o][1], o) for o in oids)
 
-    def download(items: dict[str, tuple[int, str]]) -> None:
+    def chunk_lists(items: dict[str, tuple[int, str]], ask: list[str]) -> dict[str, tuple[ChunkList, bytes]]:
+        """The remote's chunk lists of `ask` (those it has), parsed and held
+        to the pointers' sizes: a bad one stops the fetch before anything of
+        it is downloaded."""
+        found: dict[str, tuple[ChunkList, bytes]] = {}
+
+        def one_list(oid: str) -> None:
+            size = items[oid][0] or None
+            data = retrying(lambda: r.get_list(oid, size))
+            if data is None:
+                return  # the file is one object there
+            try:
+                cl = chunks.loads(data, oid, f"{items[oid][1]} on {r.where}", size)
+            except PointerError as e:
+                raise PointerError(e.message, hint=DAMAGED_LIST) from None
+            with mu:
+                found[oid] = (cl, data)
+
+        parallel(ask, one_list, jobs)
+        return found
+
+    def install(oid: str, size: int, label: str, cl: ChunkList, data: bytes) -> None:
+        try:
+            cache.chunks.install_list(data, oid, size or None, f"{label} on {r.where}")
+        except CorruptObjectError:
+            # The list names chunks that are not this file's (or a chunk
+            # already cached here is damaged: fsck finds that).
+            raise CorruptObjectError(f"{label} ({oid}) from {r.where} does not rebuild from the chunks its "
+                                     f"chunk list names; it was not stored",
+                                     hint=f"run `gitmodel fsck` here; if it finds nothing, {DAMAGED_LIST}") from None
+        if known is not None:
+            known.add_lists([oid])
+        with mu:
+            report.downloaded += 1
+            report.downloaded_bytes += len(data)
+
+    def download(items: dict[str, tuple[int, str]], files: bool = True) -> None:
+        """`files`: some may be chunked files (manifests never are)."""
         need = [o for o in items if not cache.has(o)]
         report.cached += len(items) - len(need)
         # Objects in a remote pack: the whole pack when at least half of it is
         # wanted, else ranges of it; the rest one by one.
         where = packs.load(jobs) if need else {}
+        # Chunked files: their chunk objects the cache lacks take their place.
+        lists = chunk_lists(items, [o for o in need if files and o not in where
+                                    and (items[o][0] == 0 or items[o][0] >= chunkstore.MIN_THRESHOLD)])
+        wanted = items
+        if lists:
+            items = dict(items)
+            need = [o for o in need if o not in lists]
+            parts: dict[str, tuple[int, str]] = {}
+            for oid, (cl, _) in lists.items():
+                for c in cl.chunks:
+                    for o in c.chain:
+                        if o not in items:
+                            parts.setdefault(o, (c.size, items[oid][1]))  # raw size: about what moves
+            lacking = cache.missing(parts)
+            report.cached += len(parts) - len(lacking)
+            items.update(parts)
+            need += lacking
         in_pack: dict[str, list[str]] = {}
         for o in need:
             if o in where:
@@ -179,11 +243,22 @@ def fetch_wanted(cache: Cache, r: Remote, want: Wanted, jobs: int, known: KnownO
         finally:
             if known is not None:
                 known.add(got)
+        if not lists:
+            return
+        # The chunk lists whose objects all came; a file with an object the
+        # remote lacks is missing as a whole (not chunk by chunk).
+        lost = {o for _, o in missing}
+        broken = {o for o, (cl, _) in lists.items() if not cl.objects().isdisjoint(lost)}
+        if broken:
+            theirs = {x for o in broken for x in lists[o][0].objects() if x not in wanted}
+            missing[:] = [(p, o) for p, o in missing if o not in theirs] + [(wanted[o][1], o) for o in broken]
+        parallel([o for o in lists if o not in broken],
+                 lambda o: install(o, wanted[o][0], wanted[o][1], *lists[o]), jobs)
 
     # 1. Manifests first (verified like any object), to learn their files.
     dirs = dict(want.dirs)
     files = dict(want.files)
-    download({m: (0, label) for m, label in dirs.items()})
+    download({m: (0, label) for m, label in dirs.items()}, files=False)
     if sniff:
         download(files)
         for o in list(files):

@@ -23,6 +23,7 @@ from gitmodel.errors import GitError, GitmodelError, PathError, RemoteError
 from gitmodel.git import revs
 from gitmodel.git import runner as gitops
 from gitmodel.platform import faults
+from gitmodel.platform.atomic import SaveFile
 from gitmodel.progress import Progress
 from gitmodel.remote.spec import open_remote, redact, spec_from_config
 from gitmodel.repo import Repo
@@ -186,12 +187,20 @@ def _committed_config(repo: Repo, rev: str | None, tmp: str) -> Config:
 def _materialize(cache: Cache, pointer: ptr.Pointer, rel: str, dest: str) -> int:
     """Move verified objects out of the temporary cache into `dest` (a file,
     or a folder built in full), by rename where possible (packed objects are
-    written out)."""
+    written out, chunked files rebuilt and verified)."""
     placed: dict[str, str] = {}
 
     def place(oid: str, target: str, executable: bool = False) -> None:
         if oid in placed:  # the same content twice: the object already moved
             shutil.copyfile(placed[oid], target)
+        elif cache.is_chunked(oid):
+            # Rebuilt from its chunks into a temp file beside the target,
+            # which takes the name only once the whole file hashes to `oid`.
+            cl = cache.chunks.read_list(oid)
+            with SaveFile(os.path.dirname(target)) as f:
+                cache.chunks.rebuild(cl, f.write, rel)
+                f.commit(target)
+            placed[oid] = target
         else:
             try:
                 os.rename(cache.path(oid), target)

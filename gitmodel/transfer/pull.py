@@ -54,6 +54,10 @@ def _fetch_and_place(repo: Repo, remote: str | None, paths: Sequence[str], cwd: 
     verified and stored.  So the workspace copy overlaps the cache copy and
     its fsync instead of following them, and reads the page-cache copy.
 
+    A chunked file on the remote has no loose object there (local_file is
+    None): it takes fetch (chunk list, then the chunks the cache lacks) and
+    checkout, which rebuilds it.
+
     Anything unusual (a user's file at the path, a link mode that shares
     inodes, a clone-capable filesystem, any error) leaves the target to
     fetch and checkout, which handle and report it.  Returns (targets

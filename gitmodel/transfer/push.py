@@ -6,6 +6,12 @@ so a manifest on the remote means a complete directory (and a later push
 may skip a directory whose manifest is there).  Local packs go whole when
 the remote lacks most of them (one file instead of thousands).
 
+A chunked file (store/chunks.py) has no object of its own: its chunk
+objects join the objects to send (so only those the remote lacks go, in
+whole packs where the remote lacks most of one), and its chunk list is
+uploaded after them, as a manifest after its files, so a chunk list on the
+remote means a complete file there.
+
 What the remote lacks is found with the layout's batched existence checks
 (per-object probes or a listing, by count), after consulting a local
 record of objects known to be on the remote (`<cache>/remotes/<name>/known`),
@@ -32,7 +38,8 @@ from gitmodel.remote.packs import LocalPack, RemotePacks, plan_packs, remote_has
 from gitmodel.remote.spec import Remote
 from gitmodel.remote.workers import chunks, parallel, retrying
 from gitmodel.repo import Repo
-from gitmodel.store import manifest
+from gitmodel.store import chunks as chunkfmt
+from gitmodel.store import chunkstore, manifest
 from gitmodel.store.cache import Cache
 from gitmodel.transfer.wanted import Wanted, collect, is_manifest, missing_error, opened
 
@@ -145,12 +152,22 @@ def _push(repo: Repo, r: Remote, want: Wanted, jobs: int, known: KnownObjects, p
     # another repository refuses while the record is there.
     sharing.record(repo, r)
 
-    # 2. Files the remote lacks.
+    # 2. Chunked files: the objects of each chunk list the remote lacks join
+    # the files (with `check_remote`, those of every chunk list).
+    lists = _chunked(cache, r, files, recorded, known, check_remote, jobs, report)
+    plain = set(files)
+    for objs, _, label in lists.values():
+        for o in objs:
+            files.setdefault(o, (cache.size_of(o) or 0, label))
+
+    # 3. Files (and chunk objects) the remote lacks.
     send = lacking(files)
     whole, send = plan_packs(cache, send, set(packs.ids))
+    uploading = {o: data for o, (_, data, _) in lists.items() if data is not None}  # chunk lists to upload
     if progress:
-        progress.add_total(len(send) + sum(len(p.entries) for p in whole) + len(manifests),
-                           sum(files[o][0] for o in send) + sum(p.size for p in whole))
+        progress.add_total(len(send) + sum(len(p.entries) for p in whole) + len(manifests) + len(uploading),
+                           sum(files[o][0] for o in send) + sum(p.size for p in whole)
+                           + sum(len(data) for data in uploading.values()))
 
     absent: set[str] = set()
     mu = threading.Lock()
@@ -201,12 +218,74 @@ def _push(repo: Repo, r: Remote, want: Wanted, jobs: int, known: KnownObjects, p
     known.add(o for o in send if o not in absent)
     faults.point("push:files-published")
 
-    # 3. Manifests, each only once every one of its files is on the remote.
+    # 4. Chunk lists, each only once every one of its objects is on the
+    # remote (and flushed, above); a file left incomplete also holds back
+    # the manifests that name it.
+    blocked = [o for o, (objs, _, _) in lists.items() if not objs.isdisjoint(absent)]
+    ready_lists = [(o, data) for o, data in uploading.items() if o not in blocked]
+
+    def put_list(item: tuple[str, bytes]) -> None:
+        oid, data = item
+        retrying(partial(r.put_list, oid, data))
+        known.add_lists([oid])
+        with mu:
+            report.uploaded += 1
+            report.uploaded_bytes += len(data)
+        if progress:
+            progress.advance(1, len(data))
+
+    parallel(ready_lists, put_list, jobs)
+    faults.point("push:lists-published")
+
+    # 5. Manifests, each only once every one of its files is on the remote.
+    report.missing += [(files[o][1], o) for o in send if o in absent and o in plain]
+    report.missing += [(lists[o][2], o) for o in blocked]
+    absent.update(blocked)
     ready = [m for m, deps in manifests.items() if not any(d in absent for d in deps)]
     parallel(chunks([(m, cache.size_of(m) or 0) for m in ready]), put_chunk, jobs)
     r.flush()
     known.add(ready)
-    report.missing += [(files[o][1], o) for o in send if o in absent]
     if strict and report.missing:
         raise missing_error(report.missing, r.where, push=True)
     return report
+
+
+def _chunked(cache: Cache, r: Remote, files: dict[str, tuple[int, str]], recorded: set[str], known: KnownObjects,
+             check_remote: bool, jobs: int, report: PushReport
+             ) -> dict[str, tuple[set[str], bytes | None, str]]:
+    """Take the chunked files out of `files` (they have no object to send);
+    returns, for those whose objects must be sent: file oid -> (its chunk
+    objects, its chunk list's bytes to upload after them or None when the
+    remote has it, path shown).  Whether the remote has a chunk list: the
+    local record first, then the remote.  `check_remote` reads every one
+    (a GET instead of a HEAD): one that differs from this cache's (damaged,
+    or another clone's valid chunking) is replaced once all of this
+    cache's chunks are sent, so a push can repair a remote."""
+    chunked = [o for o, (size, _) in files.items()
+               if (size == 0 or size >= chunkstore.MIN_THRESHOLD) and o not in recorded and cache.is_chunked(o)]
+    if not chunked:
+        return {}
+    sizes = {o: files[o][0] or None for o in chunked}
+    labels = {o: files.pop(o)[1] for o in chunked}
+    if check_remote:
+        ours = {o: cache.chunks.read_list(o, sizes[o], f"{labels[o]} in the cache") for o in chunked}
+        theirs: dict[str, bytes | None] = {}
+
+        def read(o: str) -> None:
+            theirs[o] = retrying(lambda: r.get_list(o, sizes[o]))
+
+        parallel(chunked, read, jobs)
+        lacking = {o for o in chunked if theirs[o] != chunkfmt.dumps(ours[o])}
+        known.add_lists(o for o in chunked if o not in lacking)
+        report.present += len(chunked) - len(lacking)
+        return {o: (cl.objects(), chunkfmt.dumps(cl) if o in lacking else None, labels[o]) for o, cl in ours.items()}
+    ask = [o for o in chunked if not known.has_list(o)]
+    on_remote = r.lists_exist(ask, jobs) if ask else set()
+    known.add_lists(on_remote)
+    report.present += len(chunked) - len(ask) + len(on_remote)
+    out: dict[str, tuple[set[str], bytes | None, str]] = {}
+    for o in ask:
+        if o not in on_remote:
+            cl = cache.chunks.read_list(o, sizes[o], f"{labels[o]} in the cache")
+            out[o] = (cl.objects(), chunkfmt.dumps(cl), labels[o])
+    return out

@@ -94,6 +94,10 @@ def opened(repo: Repo, name: str | None) -> Iterator[tuple[Remote, int | None]]:
 
 
 def is_manifest(cache: Cache, oid: str) -> bool:
+    """Whether the object starts like a manifest.  Manifests are always
+    loose objects, so only the loose copy is read: a chunked file (a chunk
+    list, no object) or a packed one is never taken for a manifest, and
+    never rebuilt to find out."""
     try:
         with open(cache.path(oid), "rb") as f:
             return f.read(len(MANIFEST_MAGIC)) == MANIFEST_MAGIC
