@@ -21,7 +21,6 @@ from gitmodel.errors import GitmodelError
 from gitmodel.remote.spec import open_remote, spec_from_config
 from gitmodel.repo import Repo
 from gitmodel.store import chunks
-from gitmodel.store import pack as packmod
 from tests.support.cli import gm_run
 from tests.support.git import clone, commit_without_hooks, gm_add, make_repo
 from tests.support.remote import add_remote
@@ -66,34 +65,15 @@ def pointer_oid(root: Path, rel: str) -> str:
 
 
 def push_all(root: Path) -> None:
-    """`gitmodel push`, then, for chunked files the push left out, what it
-    will send once it knows chunk lists (issue 15 item 2): the packs that
-    hold their chunks, then the lists (chunks before the list, as on the
-    remote's every path).  Exercises the read side against the remote
-    layout whether or not this branch's push sends chunks."""
-    gm_run(["push"], cwd=root)
+    """`gitmodel push`, which sends chunked files as their chunks and lists."""
+    result = gm_run(["push"], cwd=root)
+    assert result.code == 0, result
     r = Repo.discover(str(root))
     remote = open_remote(spec_from_config(r.config, None, r.root))
-    try:
-        lists = sorted(os.listdir(os.path.join(r.cache.chunks.folder, "xxh128")))
-        oids = [f"xxh128:{shard}{name}" for shard in lists
+    try:  # every chunk list went: the reads below rely on the remote having them
+        oids = [f"xxh128:{shard}{name}" for shard in os.listdir(os.path.join(r.cache.chunks.folder, "xxh128"))
                 for name in os.listdir(os.path.join(r.cache.chunks.folder, "xxh128", shard))]
-        lacking = [o for o in oids if o not in remote.lists_exist(oids, 4)]
-        if not lacking:
-            return
-        for packid in packmod.list_ids(r.cache.packs):
-            idx = os.path.join(r.cache.packs, packmod.name_of(packid, "idx"))
-            with open(idx, "rb") as f:
-                remote.put_pack(packid, os.path.join(r.cache.packs, packmod.name_of(packid, "pack")), f.read())
-        remote.flush()
-        for o in lacking:
-            remote.put_list(o, chunks.dumps(r.cache.chunks.read_list(o)))
-        # Then what a failed push holds back: the loose objects (a folder's manifest).
-        objects = Path(r.cache.objects)
-        for path in objects.rglob("*"):
-            if path.is_file():
-                remote.put(f"xxh128:{path.parent.name}{path.name}", str(path), path.stat().st_size)
-        remote.flush()
+        assert remote.lists_exist(oids, 4) == set(oids)
     finally:
         remote.close()
 
