@@ -222,9 +222,9 @@ def test_hostile_list_on_a_remote(gm, world: dict[str, object], case: str) -> No
         shutil.rmtree(cache / sub)
     (repo / "model.bin").unlink()
 
-    refused(gm("fetch"), one_line=False)
+    refused(gm("fetch"))
     assert oid not in lists(cache), "a hostile list was installed"
-    refused(gm("pull"), one_line=False)
+    refused(gm("pull"))
     assert_not_placed(repo)
     assert gm("status").code in (0, 1)
     r = gm("fsck", "-r", "storage")
