@@ -125,6 +125,9 @@ def parse_args(argv: list[str]) -> Options:
 class Sample:
     wall: float  # seconds
     rss_kib: int  # peak resident set of the largest process in the tree
+    # user + system CPU seconds of the tree: unlike wall time, barely moved by
+    # other work on the machine (W6 reports it beside the wall-time ratios)
+    cpu: float = 0.0
 
 
 class StepFailed(Exception):
@@ -162,7 +165,7 @@ def measure_one(argv: list[str], cwd: Path, env: dict[str, str], ok: tuple[int, 
     wait4s the command directly and the floor of every figure is its own size."""
     timer_exe = gnu_time()
     with tempfile.TemporaryFile() as err, tempfile.NamedTemporaryFile("r") as rss_file:
-        wrapped = [timer_exe, "-f", "%M", "-o", rss_file.name, "--", *argv] if timer_exe else argv
+        wrapped = [timer_exe, "-f", "%U %S %M", "-o", rss_file.name, "--", *argv] if timer_exe else argv
         start = time.perf_counter()
         proc = subprocess.Popen(wrapped, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.DEVNULL, stderr=err)
@@ -178,14 +181,16 @@ def measure_one(argv: list[str], cwd: Path, env: dict[str, str], ok: tuple[int, 
             err.seek(0)
             raise StepFailed(f"`{show(argv)}` exited {proc.returncode}: {first_lines(err.read())}")
         # GNU time writes "Command exited with non-zero status N" before %M.
-        rss = int(rss_file.read().split()[-1]) if timer_exe else usage.ru_maxrss
-    return Sample(wall, rss)
+        if timer_exe:
+            user, system, rss = rss_file.read().split()[-3:]
+            return Sample(wall, int(rss), float(user) + float(system))
+    return Sample(wall, usage.ru_maxrss, usage.ru_utime + usage.ru_stime)
 
 
 def measure(cmds: list[list[str]], cwd: Path, env: dict[str, str], ok: tuple[int, ...]) -> Sample:
     """A step of several commands (git add + git commit): times add up, peak is the max."""
     samples = [measure_one(argv, cwd, env, ok) for argv in cmds]
-    return Sample(sum(s.wall for s in samples), max(s.rss_kib for s in samples))
+    return Sample(sum(s.wall for s in samples), max(s.rss_kib for s in samples), sum(s.cpu for s in samples))
 
 
 def settle(drop_caches: bool) -> None:
@@ -876,9 +881,13 @@ def w6_big_summary(t: Table, requests: dict[str, list[int]]) -> list[str]:
     lines = []
     for step, target in (("add", 2.0), (W6_ADD_NEXT, 2.0), ("checkout into empty workspace", 1.5),
                          (W6_PULL, 1.5)):
-        g, c = median_wall(t.cells.get((step, "gitmodel"))), median_wall(t.cells.get((step, "cp")))
-        if g and c:
-            lines.append(f"{step}: gitmodel / cp = {g / c:.2f} (target at most {target:g})")
+        gm_cell, cp_cell = t.cells.get((step, "gitmodel")), t.cells.get((step, "cp"))
+        g, c = median_wall(gm_cell), median_wall(cp_cell)
+        if g and c and gm_cell and cp_cell:
+            cpu_g = statistics.median(s.cpu for s in gm_cell.samples)
+            cpu_c = statistics.median(s.cpu for s in cp_cell.samples)
+            lines.append(f"{step}: gitmodel / cp = {g / c:.2f} (target at most {target:g}; CPU time "
+                         f"{cpu_g:.2f} s against {cpu_c:.2f} s)")
     cell = t.cells.get(("add", "gitmodel"))
     if cell and cell.samples:
         peak = max(s.rss_kib for s in cell.samples) / 1024
@@ -1315,7 +1324,8 @@ def render(bench: Bench, started: datetime.datetime, took: float, argv: list[str
 def dump_raw(bench: Bench) -> None:
     """Every sample, for whoever wants more than the median."""
     raw = {t.key: {f"{step} | {tool}": {"wall_s": [s.wall for s in c.samples],
-                                          "rss_kib": [s.rss_kib for s in c.samples], "error": c.error}
+                                          "rss_kib": [s.rss_kib for s in c.samples],
+                                          "cpu_s": [s.cpu for s in c.samples], "error": c.error}
                    for (step, tool), c in t.cells.items()} for t in bench.tables}
     (WORK / "results.json").write_text(json.dumps(raw, indent=1))
 
