@@ -236,6 +236,7 @@ class Table:
     # A table that is not one of timings (W6's stored bytes) renders itself.
     custom: Callable[[list[str]], list[str]] | None = None
     summary: Callable[[], list[str]] | None = None  # lines computed from the cells, after the notes
+    env: dict[str, str] = field(default_factory=dict)  # added to the environment of its chains
 
     @property
     def tools(self) -> list[str]:
@@ -258,10 +259,11 @@ class Chain:
         self.table = table
         self.tool = tool
         self.dir = folder
+        self.env = {**bench.env, **table.env}
 
     def sh(self, *argv: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None) -> None:
         args = [str(a) for a in argv]
-        done = subprocess.run(args, cwd=cwd or self.dir, env=env or self.bench.env,
+        done = subprocess.run(args, cwd=cwd or self.dir, env=env or self.env,
                               stdin=subprocess.DEVNULL, capture_output=True)
         if done.returncode != 0:
             raise ChainBroken(f"set-up `{show(args)}` exited {done.returncode}: "
@@ -282,7 +284,7 @@ class Chain:
         cell = self.table.cell(name, tool)
         settle(self.bench.opts.drop_caches)
         try:
-            sample = measure(cmds, cwd, env or self.bench.env, ok)
+            sample = measure(cmds, cwd, env or self.env, ok)
         except StepFailed as e:
             cell.error = str(e)
             log(f"    {tool:9} {name:34} n/a: {e}")
@@ -791,12 +793,12 @@ class W6Series:
             def timed(argv: list[str], cwd: Path) -> tuple[float, int]:
                 settle(ch.bench.opts.drop_caches)
                 try:
-                    sample = measure_one(argv, cwd, ch.bench.env, (0,))
+                    sample = measure_one(argv, cwd, ch.env, (0,))
                 except StepFailed as e:
                     raise w6.CommandFailed(str(e)) from None
                 return sample.wall, sample.rss_kib
 
-            self.gm = w6.gitmodel_series(self.steps, gm.exe, ch.bench.env, ch.dir, timed, log)
+            self.gm = w6.gitmodel_series(self.steps, gm.exe, ch.env, ch.dir, timed, log)
             for s, r in zip(self.steps, self.gm):
                 if r.error:  # --strict counts these as gitmodel steps that did not run
                     ch.table.cell(s.label, "gitmodel").error = r.error
@@ -962,10 +964,6 @@ class Bench:
         self.opts = opts
         self.python = sys.executable
         self.env = bench_env()
-        if opts.quick:
-            # Quick sizes are below the default chunk threshold (16 MiB): chunk them
-            # anyway, as their full-size counterparts are (1 MiB is the minimum).
-            self.env["GITMODEL_CHUNK_THRESHOLD"] = "1MiB"
         self.gitmodel = find_gitmodel()
         self.gm_skip = "" if self.gitmodel else "the gitmodel console script is not installed (.venv/bin/gitmodel)"
         self.dvc, self.dvc_skip = ensure_dvc(install=not opts.quick) if opts.peers else (None, "--no-peers")
@@ -1007,8 +1005,13 @@ class Bench:
             self.tables.append(self.table_w4(w4(sizes)))
         if "W6" in want:
             w6_sizes = w6.W6_QUICK if self.opts.quick else w6.W6_FULL
-            self.tables.append(self.table_w6_series(w6.make_series(DATA, w6_sizes, log)))
-            self.tables.append(self.table_w6_big(*w6.make_checkpoint(DATA, w6_sizes.big, log)))
+            w6_tables = [self.table_w6_series(w6.make_series(DATA, w6_sizes, log)),
+                         self.table_w6_big(*w6.make_checkpoint(DATA, w6_sizes.big, log))]
+            for t in w6_tables if self.opts.quick else ():
+                # Quick sizes are below the default chunk threshold (16 MiB): chunk them
+                # anyway, as their full-size counterparts are (1 MiB is the minimum).
+                t.env["GITMODEL_CHUNK_THRESHOLD"] = "1MiB"
+            self.tables += w6_tables
         if "HELP" in want:
             self.tables.append(self.table_help())
         if not self.opts.peers:  # no columns at all for them, rather than columns of n/a
