@@ -6,6 +6,7 @@ floor (cp, cp + sync, bare boto3), on the same machine in the same run.
     python3 run.py bench --quick         tiny sizes, one run (smoke test, < 60 s)
     python3 run.py bench --quick --no-peers --strict   gitmodel + floors only (< 30 s, CI)
     python3 run.py bench --only W1,W3 --runs 5
+    python3 run.py bench --only W6       model versions: stored bytes, transfers, a ~1 GiB checkpoint
 
 Every number is the median wall time of N runs of one step, each run starting
 from the same state, and the peak RSS of the step's process tree.  See
@@ -37,6 +38,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+import w6  # bench/ is on sys.path: this script's own folder
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 WORK = BENCH / "work"
@@ -51,7 +54,7 @@ BUCKET = "bench"
 STEP_TIMEOUT = 1200.0  # a hung step is killed and recorded as n/a
 STATUS_OK = (0, 1)  # status commands may signal "changes" with exit code 1
 HELP_RUNS = 10
-TABLES = ("W1", "W2", "W3", "W4", "HELP")
+TABLES = ("W1", "W2", "W3", "W4", "W6", "HELP")
 PEERS = ("dvc", "git-lfs")  # what --no-peers leaves out; the floors always run
 
 
@@ -95,7 +98,7 @@ def parse_args(argv: list[str]) -> Options:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="tiny sizes, 1 run, no peer installs")
     p.add_argument("--runs", type=int, help="runs per step (default 3, --quick 1)")
-    p.add_argument("--only", default="", help="comma-separated tables: W1,W2,W3,W4,HELP")
+    p.add_argument("--only", default="", help="comma-separated tables: W1,W2,W3,W4,W6,HELP")
     p.add_argument("--no-peers", action="store_true", help="gitmodel and the floors only")
     p.add_argument("--drop-caches", action="store_true",
                    help="drop the page cache before every timed step (cold-cache numbers)")
@@ -122,6 +125,9 @@ def parse_args(argv: list[str]) -> Options:
 class Sample:
     wall: float  # seconds
     rss_kib: int  # peak resident set of the largest process in the tree
+    # user + system CPU seconds of the tree: unlike wall time, barely moved by
+    # other work on the machine (W6 reports it beside the wall-time ratios)
+    cpu: float = 0.0
 
 
 class StepFailed(Exception):
@@ -159,7 +165,7 @@ def measure_one(argv: list[str], cwd: Path, env: dict[str, str], ok: tuple[int, 
     wait4s the command directly and the floor of every figure is its own size."""
     timer_exe = gnu_time()
     with tempfile.TemporaryFile() as err, tempfile.NamedTemporaryFile("r") as rss_file:
-        wrapped = [timer_exe, "-f", "%M", "-o", rss_file.name, "--", *argv] if timer_exe else argv
+        wrapped = [timer_exe, "-f", "%U %S %M", "-o", rss_file.name, "--", *argv] if timer_exe else argv
         start = time.perf_counter()
         proc = subprocess.Popen(wrapped, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.DEVNULL, stderr=err)
@@ -175,14 +181,16 @@ def measure_one(argv: list[str], cwd: Path, env: dict[str, str], ok: tuple[int, 
             err.seek(0)
             raise StepFailed(f"`{show(argv)}` exited {proc.returncode}: {first_lines(err.read())}")
         # GNU time writes "Command exited with non-zero status N" before %M.
-        rss = int(rss_file.read().split()[-1]) if timer_exe else usage.ru_maxrss
-    return Sample(wall, rss)
+        if timer_exe:
+            user, system, rss = rss_file.read().split()[-3:]
+            return Sample(wall, int(rss), float(user) + float(system))
+    return Sample(wall, usage.ru_maxrss, usage.ru_utime + usage.ru_stime)
 
 
 def measure(cmds: list[list[str]], cwd: Path, env: dict[str, str], ok: tuple[int, ...]) -> Sample:
     """A step of several commands (git add + git commit): times add up, peak is the max."""
     samples = [measure_one(argv, cwd, env, ok) for argv in cmds]
-    return Sample(sum(s.wall for s in samples), max(s.rss_kib for s in samples))
+    return Sample(sum(s.wall for s in samples), max(s.rss_kib for s in samples), sum(s.cpu for s in samples))
 
 
 def settle(drop_caches: bool) -> None:
@@ -225,6 +233,10 @@ class Table:
     cells: dict[tuple[str, str], Cell] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     runs: int | None = None  # overrides Options.runs (the --help table)
+    # A table that is not one of timings (W6's stored bytes) renders itself.
+    custom: Callable[[list[str]], list[str]] | None = None
+    summary: Callable[[], list[str]] | None = None  # lines computed from the cells, after the notes
+    env: dict[str, str] = field(default_factory=dict)  # added to the environment of its chains
 
     @property
     def tools(self) -> list[str]:
@@ -247,10 +259,11 @@ class Chain:
         self.table = table
         self.tool = tool
         self.dir = folder
+        self.env = {**bench.env, **table.env}
 
     def sh(self, *argv: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None) -> None:
         args = [str(a) for a in argv]
-        done = subprocess.run(args, cwd=cwd or self.dir, env=env or self.bench.env,
+        done = subprocess.run(args, cwd=cwd or self.dir, env=env or self.env,
                               stdin=subprocess.DEVNULL, capture_output=True)
         if done.returncode != 0:
             raise ChainBroken(f"set-up `{show(args)}` exited {done.returncode}: "
@@ -271,7 +284,7 @@ class Chain:
         cell = self.table.cell(name, tool)
         settle(self.bench.opts.drop_caches)
         try:
-            sample = measure(cmds, cwd, env or self.bench.env, ok)
+            sample = measure(cmds, cwd, env or self.env, ok)
         except StepFailed as e:
             cell.error = str(e)
             log(f"    {tool:9} {name:34} n/a: {e}")
@@ -665,6 +678,17 @@ class S3Server:
                 time.sleep(0.2)
         raise ChainBroken("moto server did not answer within 60 s")
 
+    def requests(self) -> int:
+        """Requests moto has answered so far (one log line each), its own
+        /moto-api calls left out."""
+        time.sleep(0.2)  # the server logs a request after answering it
+        try:
+            text = (RUNS / "moto.log").read_text(errors="replace")
+        except OSError:
+            return 0
+        return sum(1 for line in text.splitlines()
+                   if " HTTP/1." in line and '"' in line and "/moto-api/" not in line)
+
     def stop(self) -> None:
         if self.proc is None:
             return
@@ -741,6 +765,139 @@ def help_chain(argv: list[str]) -> Callable[[Chain], None]:
         for _ in range(HELP_RUNS):
             ch.step("--help", [argv], ch.dir)
     return chain
+
+
+# -- chains: W6, model versions ------------------------------------------------------
+
+W6_ADD_NEXT = "add, next version ((a) fine-tune)"
+W6_PUSH = "push, remote link = copy"
+W6_PULL = "pull (fetch + checkout), remote link = copy"
+W6_S3 = "push to S3 (moto)"
+W6_BIG_STEPS = ("add", W6_ADD_NEXT, "checkout into empty workspace", W6_PUSH, W6_PULL, W6_S3)
+W6_CP_STEPS = ("add", W6_ADD_NEXT, "checkout into empty workspace", W6_PUSH, W6_PULL)
+
+
+class W6Series:
+    """The version series: stored bytes by each method, gitmodel's transfers
+    (bench/w6.py).  One run: every figure but the add times is a byte count."""
+
+    def __init__(self, steps: list[w6.Step]) -> None:
+        self.steps = steps
+        self.refs: list[w6.Reference] = []
+        self.gm: list[w6.GmStep] = []
+
+    def chain(self, gm: Gitmodel) -> Callable[[Chain], None]:
+        def run(ch: Chain) -> None:
+            self.refs = w6.reference_bytes(self.steps, log)
+
+            def timed(argv: list[str], cwd: Path) -> tuple[float, int]:
+                settle(ch.bench.opts.drop_caches)
+                try:
+                    sample = measure_one(argv, cwd, ch.env, (0,))
+                except StepFailed as e:
+                    raise w6.CommandFailed(str(e)) from None
+                return sample.wall, sample.rss_kib
+
+            self.gm = w6.gitmodel_series(self.steps, gm.exe, ch.env, ch.dir, timed, log)
+            for s, r in zip(self.steps, self.gm):
+                if r.error:  # --strict counts these as gitmodel steps that did not run
+                    ch.table.cell(s.label, "gitmodel").error = r.error
+        return run
+
+    def render(self, notes: list[str]) -> list[str]:
+        if not self.gm:
+            return ["### W6: model versions", "", "- not run (see the progress log)", ""]
+        return w6.render_series(self.steps, self.refs, self.gm, notes)
+
+
+def w6_pointer(repo: Path, name: str) -> Path:
+    return repo / f"{name}.gm"
+
+
+def gm_w6_big_chain(gm: Gitmodel, wl: Workload, tuned: Path, s3: S3Server | None, python: str,
+                    requests: dict[str, list[int]]) -> Callable[[Chain], None]:
+    """The ~1 GiB checkpoint: add; add of its (a) fine-tune (then the pointer
+    is put back, so what follows works on the first version); checkout into
+    an empty workspace; push and a fresh pull through a folder remote that
+    copies (as cp does); push to S3, counting moto's requests."""
+    def chain(ch: Chain) -> None:
+        repo, remote = ch.dir / "repo", ch.dir / "remote"
+        remote.mkdir()
+        git_init(ch, repo)
+        gm.init(ch, repo)
+        gm.remote(ch, repo, str(remote), None)
+        ch.try_sh(gm.exe, "remote", "modify", "bench", "link", "copy", cwd=repo)
+        git_commit(ch, repo, wl, "init")
+        wl.materialise(ch, repo)
+        ch.step("add", gm.cmd("add", wl.name), repo)
+        git_commit(ch, repo, wl, "add")
+        pointer = w6_pointer(repo, wl.name).read_bytes()
+        ch.sh("cp", tuned, repo / wl.name)
+        ch.step(W6_ADD_NEXT, gm.cmd("add", wl.name), repo)
+        w6_pointer(repo, wl.name).write_bytes(pointer)  # back to the committed version
+        wl.remove(repo)
+        ch.restore_step("checkout into empty workspace", gm.cmd("checkout"), repo, wl, repo)
+        ch.step(W6_PUSH, gm.cmd("push"), repo)
+        if s3 is not None:
+            ch.sh(python, S3FLOOR, "fresh-bucket", s3.endpoint, BUCKET)
+            ch.try_sh(gm.exe, "remote", "add", "s3", f"s3://{BUCKET}/gitmodel", cwd=repo)
+            ch.try_sh(gm.exe, "remote", "modify", "s3", "endpoint_url", s3.endpoint, cwd=repo)
+            before = s3.requests()
+            if ch.step(W6_S3, gm.cmd("push", "-r", "s3"), repo):
+                requests.setdefault("gitmodel", []).append(s3.requests() - before)
+        fresh_pull(ch, gm, wl, repo, W6_PULL)
+    return chain
+
+
+def cp_w6_big_chain(wl: Workload, tuned: Path, durable: bool, s3: S3Server | None, python: str,
+                    requests: dict[str, list[int]]) -> Callable[[Chain], None]:
+    """The floors of the same steps: cp into a cache, a workspace, a remote
+    and back (and `sync` after each for the durable floor); boto3's
+    upload_file (multipart, its defaults) for the S3 push."""
+    def copy(src: Path, dst: Path) -> list[list[str]]:
+        return [["cp", str(src), str(dst)]] + ([["sync"]] if durable else [])
+
+    def chain(ch: Chain) -> None:
+        ws, cache, remote = ch.dir / "ws", ch.dir / "cache", ch.dir / "remote"
+        for d in (ws, cache, remote):
+            d.mkdir()
+        ch.step("add", copy(wl.source, cache / wl.name), ch.dir)
+        ch.step(W6_ADD_NEXT, copy(tuned, cache / "next"), ch.dir)
+        remove_path(cache / "next")
+        ch.step("checkout into empty workspace", copy(cache / wl.name, ws / wl.name), ch.dir)
+        ch.step(W6_PUSH, copy(cache / wl.name, remote / wl.name), ch.dir)
+        wl.remove(cache)
+        wl.remove(ws)
+        ch.step(W6_PULL, copy(remote / wl.name, cache / wl.name) + copy(cache / wl.name, ws / wl.name), ch.dir)
+        if s3 is not None and not durable:
+            ch.sh(python, S3FLOOR, "fresh-bucket", s3.endpoint, BUCKET)
+            before = s3.requests()
+            put = [python, str(S3FLOOR), "put-file", s3.endpoint, BUCKET, "floor/model", str(wl.source)]
+            if ch.step(W6_S3, [put], ch.dir):
+                requests.setdefault("boto3 upload_file", []).append(s3.requests() - before)
+    return chain
+
+
+def w6_big_summary(t: Table, requests: dict[str, list[int]]) -> list[str]:
+    """The issue's targets, as ratios to cp of the medians in the table."""
+    lines = []
+    for step, target in (("add", 2.0), (W6_ADD_NEXT, 2.0), ("checkout into empty workspace", 1.5),
+                         (W6_PULL, 1.5)):
+        gm_cell, cp_cell = t.cells.get((step, "gitmodel")), t.cells.get((step, "cp"))
+        g, c = median_wall(gm_cell), median_wall(cp_cell)
+        if g and c and gm_cell and cp_cell:
+            cpu_g = statistics.median(s.cpu for s in gm_cell.samples)
+            cpu_c = statistics.median(s.cpu for s in cp_cell.samples)
+            lines.append(f"{step}: gitmodel / cp = {g / c:.2f} (target at most {target:g}; CPU time "
+                         f"{cpu_g:.2f} s against {cpu_c:.2f} s)")
+    cell = t.cells.get(("add", "gitmodel"))
+    if cell and cell.samples:
+        peak = max(s.rss_kib for s in cell.samples) / 1024
+        lines.append(f"add peak memory: {peak:.0f} MiB (target under 150 MB = 143 MiB)")
+    for tool, counts in requests.items():
+        lines.append(f"push to S3, {tool}: {statistics.median(counts):.0f} requests"
+                     + (" (target at most 100)" if tool == "gitmodel" else ""))
+    return [f"- Targets: {'; '.join(lines)}."] if lines else []
 
 
 # -- the bench: tools found, tables built and run ---------------------------------
@@ -846,6 +1003,15 @@ class Bench:
             self.tables.append(self.table_w3(w1(sizes), w2(sizes)))
         if "W4" in want:
             self.tables.append(self.table_w4(w4(sizes)))
+        if "W6" in want:
+            w6_sizes = w6.W6_QUICK if self.opts.quick else w6.W6_FULL
+            w6_tables = [self.table_w6_series(w6.make_series(DATA, w6_sizes, log)),
+                         self.table_w6_big(*w6.make_checkpoint(DATA, w6_sizes.big, log))]
+            for t in w6_tables if self.opts.quick else ():
+                # Quick sizes are below the default chunk threshold (16 MiB): chunk them
+                # anyway, as their full-size counterparts are (1 MiB is the minimum).
+                t.env["GITMODEL_CHUNK_THRESHOLD"] = "1MiB"
+            self.tables += w6_tables
         if "HELP" in want:
             self.tables.append(self.table_help())
         if not self.opts.peers:  # no columns at all for them, rather than columns of n/a
@@ -906,6 +1072,29 @@ class Bench:
         t.scenarios.append(self.gm_scenario(W4_STEPS, lambda gm: gm_scale_chain(gm, wl)))
         # The cp floor is timed inside gitmodel's chain (gm_scale_chain): a column without a chain.
         t.scenarios.append(Scenario("cp", CP_STEPS["W4"], lambda ch: None, measured_elsewhere=True))
+        return t
+
+    def table_w6_series(self, steps: list[w6.Step]) -> Table:
+        series = W6Series(steps)
+        t = Table("W6", "W6: model versions", (), runs=1, custom=series.render)
+        t.scenarios.append(self.gm_scenario((), series.chain))
+        return t
+
+    def table_w6_big(self, base: Path, tuned: Path) -> Table:
+        wl = Workload("W6", "model.safetensors", base, is_dir=False)
+        t = Table("W6B", f"W6: one {human_size(base.stat().st_size)} safetensors checkpoint (float32, "
+                        "like trained weights), local folder remote with `link = copy`, and S3", W6_BIG_STEPS)
+        s3 = None if self.s3_skip else self.s3
+        requests: dict[str, list[int]] = {}
+        py = self.python
+        t.scenarios += [
+            self.gm_scenario(W6_BIG_STEPS, lambda gm: gm_w6_big_chain(gm, wl, tuned, s3, py, requests)),
+            Scenario("cp", W6_CP_STEPS + (W6_S3,), cp_w6_big_chain(wl, tuned, False, s3, py, requests)),
+            Scenario("cp + sync", W6_CP_STEPS, cp_w6_big_chain(wl, tuned, True, s3, py, requests)),
+        ]
+        t.notes.append("The `cp` column's S3 push is boto3's `upload_file` (multipart, 8 MiB parts), the "
+                       "S3 floor of W3; requests are counted in moto's request log.")
+        t.summary = lambda: w6_big_summary(t, requests)
         return t
 
     def table_help(self) -> Table:
@@ -1070,6 +1259,8 @@ def median_wall(cell: Cell | None) -> float | None:
 
 def render_table(t: Table, runs: int, notes: list[str]) -> list[str]:
     """Cells read `median time · peak MiB · ×ratio`, ratio = peer time / gitmodel time."""
+    if t.custom is not None:
+        return t.custom(notes)
     expected = t.runs or runs
     lines = [f"### {t.title}", "", "| step | " + " | ".join(t.tools) + " |",
              "|---|" + "---:|" * len(t.tools)]
@@ -1081,9 +1272,8 @@ def render_table(t: Table, runs: int, notes: list[str]) -> list[str]:
                                    expected, notes))
         lines.append("| " + " | ".join(row) + " |")
     lines.append("")
-    lines += [f"- {n}" for n in t.notes]
-    if t.notes:
-        lines.append("")
+    extra = [f"- {n}" for n in t.notes] + (t.summary() if t.summary else [])
+    lines += extra + ([""] if extra else [])
     return lines
 
 
@@ -1137,7 +1327,8 @@ def render(bench: Bench, started: datetime.datetime, took: float, argv: list[str
 def dump_raw(bench: Bench) -> None:
     """Every sample, for whoever wants more than the median."""
     raw = {t.key: {f"{step} | {tool}": {"wall_s": [s.wall for s in c.samples],
-                                          "rss_kib": [s.rss_kib for s in c.samples], "error": c.error}
+                                          "rss_kib": [s.rss_kib for s in c.samples],
+                                          "cpu_s": [s.cpu for s in c.samples], "error": c.error}
                    for (step, tool), c in t.cells.items()} for t in bench.tables}
     (WORK / "results.json").write_text(json.dumps(raw, indent=1))
 
