@@ -8,8 +8,8 @@ from gitmodel.repo import Repo
 
 
 def run(name: str, version: str | None, *, stage: str | None = None, message: str | None = None,
-        push: bool = False) -> int:
-    r = deprecate(Repo.discover(), name, version, stage=stage, message=message, push=push)
+        push: bool = False, sign: bool | None = None) -> int:
+    r = deprecate(Repo.discover(), name, version, stage=stage, message=message, push=push, sign=sign)
     if r.action == Action.UNASSIGN:
         print(f"{name} {r.version} left stage {stage} (tag {r.tag})")
     elif r.action == Action.DEREGISTER:
