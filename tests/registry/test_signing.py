@@ -257,3 +257,25 @@ def test_a_pinned_allowed_signers_file_overrides_the_committed_one(clf: Path, gm
     ok(gm, "verify", "clf@v1.0.0")
     # ...so a deploy target trusts its own copy.
     assert_one_line_error(gm("verify", "clf@v1.0.0", "--allowed-signers", str(pinned)), fp(keys["mallory"]))
+
+
+@pytest.mark.skipif(shutil.which("gpg") is None or shutil.which("gpgconf") is None, reason="gpg is not installed")
+def test_an_openpgp_signature_is_made_by_git_and_named_but_not_trusted(clf: Path, gm: GM, tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    home = tmp_path / "gnupg"
+    home.mkdir(mode=0o700)
+    monkeypatch.setenv("GNUPGHOME", str(home))
+    try:
+        subprocess.run(["gpg", "--batch", "--pinentry-mode", "loopback", "--passphrase", "", "--quick-gen-key",
+                        "Carol <carol@example.com>", "ed25519", "sign", "never"], check=True, capture_output=True)
+        ok(gm, "tag", "clf", "v1.0.0", "--sign")
+        git("config", "gpg.format", "openpgp", cwd=clf)
+        git("config", "user.signingkey", "carol@example.com", cwd=clf)
+        ok(gm, "promote", "clf", "v1.0.0", "prod", "--sign")
+        assert "-----BEGIN PGP SIGNATURE-----" in git("cat-file", "tag", "clf#prod#1", cwd=clf)
+        git("tag", "-v", "clf#prod#1", cwd=clf)  # git's own check of it passes
+        assert_one_line_error(gm("verify", "clf#prod"), "tag clf#prod#1 is signed with an openpgp key",
+                              "only SSH signatures")
+        assert json.loads(ok(gm, "history", "clf", "--json"))[0]["signed_by"]["format"] == "openpgp"
+    finally:
+        subprocess.run(["gpgconf", "--kill", "gpg-agent"], check=False)
