@@ -128,9 +128,11 @@ class _Verifier:
         if proc.returncode != 0 or good is None or not good["principal"]:
             fp = good["fp"] if good else found.fingerprint
             if good is not None or "No principal matched" in said:
-                return TagCheck(tag, role, False, fingerprint=fp,
-                                problem=f"tag {tag} is signed by key {fp}, which {self.allowed.source} does not "
-                                        f"list (for git's namespace, at that date)")
+                listed = fp is not None and bool(self.allowed.principals_of(fp))
+                why = (f"which {self.allowed.source} lists, but not for git's namespace at the tag's date "
+                       f"(its namespaces=, valid-after=, valid-before=)") if listed else \
+                    f"which {self.allowed.source} does not list"
+                return TagCheck(tag, role, False, fingerprint=fp, problem=f"tag {tag} is signed by key {fp}, {why}")
             if "incorrect signature" in said or "Could not verify signature" in said:
                 return TagCheck(tag, role, False, fingerprint=fp,
                                 problem=f"tag {tag} does not match its signature (it was changed after signing)")

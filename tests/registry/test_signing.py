@@ -11,7 +11,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from gitmodel.errors import GitmodelError
 from gitmodel.registry import signers
 from gitmodel.registry.signing import SignatureError, verification_required, verify_ref
 from gitmodel.repo import Repo
@@ -279,3 +282,37 @@ def test_an_openpgp_signature_is_made_by_git_and_named_but_not_trusted(clf: Path
         assert json.loads(ok(gm, "history", "clf", "--json"))[0]["signed_by"]["format"] == "openpgp"
     finally:
         subprocess.run(["gpgconf", "--kill", "gpg-agent"], check=False)
+
+
+def test_a_key_listed_only_for_past_dates_is_named_as_such(clf: Path, gm: GM, keys: dict[str, Path]) -> None:
+    ok(gm, "tag", "clf", "v1.0.0", "--sign")
+    pub = keys["alice"].with_suffix(".pub").read_text().split()
+    (clf / ".gitmodel" / "allowed_signers").write_text(f'alice@example.com valid-before="20000101" {pub[0]} {pub[1]}\n')
+    assert_one_line_error(gm("verify", "clf@v1.0.0"), "which .gitmodel/allowed_signers lists, but not for git's")
+
+
+_LINE_PARTS = st.sampled_from(["alice@example.com", "a,b", "*", "!x", '"', 'namespaces="git"', "cert-authority",
+                               'valid-after="20240101"', "ssh-ed25519", "ssh-rsa", "AAAAC3NzaC1lZDI1NTE5AAAA",
+                               "AAAAC3NzaC1lZDI1NTE5AAAAIOk=", "#", "\t", "\x00", "é", "x" * 300])
+
+
+@settings(max_examples=150, derandomize=True, deadline=None, database=None)
+@given(st.one_of(st.binary(max_size=300), st.lists(st.lists(_LINE_PARTS, max_size=6).map(" ".join),
+                                                   max_size=5).map(lambda ls: "\n".join(ls).encode())))
+def test_any_allowed_signers_bytes_parse_or_are_one_line(data: bytes) -> None:
+    try:
+        parsed = signers.parse(data)
+    except GitmodelError as e:
+        assert "\n" not in str(e)
+        return
+    assert signers.parse(parsed.render()) == signers.AllowedSigners(parsed.signers, parsed.source)
+
+
+@settings(max_examples=150, derandomize=True, deadline=None, database=None)
+@given(st.text(max_size=300), st.sampled_from(list(signers._BEGIN)), st.binary(max_size=120))
+def test_any_signature_block_claims_something_or_nothing(text: str, begin: str, body: bytes) -> None:
+    import base64
+
+    for message in (text, f"{text}\n{begin}\n{base64.b64encode(b'SSHSIG' + body).decode()}\n-----END-----\n"):
+        found = signers.claim(message)
+        assert found is None or found.format in ("ssh", "openpgp", "x509")
