@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from gitmodel.registry.grammar import Action
 from gitmodel.registry.tagging import deprecate
 from gitmodel.repo import Repo
@@ -16,6 +18,8 @@ def run(name: str, version: str | None, *, stage: str | None = None, message: st
         print(f"{name} {r.version} is deregistered (tag {r.tag}); listings and references skip it now")
     else:
         print(f"model {name} is deprecated (tag {r.tag})")
+    for w in r.warnings:
+        print(f"warning: {w}", file=sys.stderr)
     if r.pushed:
         print(f"pushed the tag {r.tag}")
     else:

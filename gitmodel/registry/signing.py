@@ -247,6 +247,31 @@ def verify_tag(repo: Repo, event: Event, allowed: AllowedSigners) -> TagCheck:
         verifier.close()
 
 
+def new_tag_problem(repo: Repo, model: str, tag: str) -> str | None:
+    """Why `verify` would refuse a tag just signed (a key the allowed-signers
+    file does not list, or a principal the stage does not allow), or None:
+    said when the tag is made, not first at deploy time.  Nothing to say
+    without an allowed-signers file (a repository that does not verify)."""
+    from gitmodel.registry.state import read_events
+
+    try:
+        allowed = load(repo)
+        rules = policy(repo)
+    except GitmodelError:
+        return None  # `verify` says what is wrong with them
+    event = next((e for e in read_events(repo, model) if e.tag == tag), None)
+    if allowed is None or not allowed.signers or event is None:
+        return None
+    stage = event.name.stage
+    may = rules.stage_signers(stage) if stage else rules.signers
+    verifier = _Verifier(repo, allowed)
+    try:
+        check = verifier.tag(event, "stage" if stage else "version", may, f"stage {stage}" if stage else "version tags")
+    finally:
+        verifier.close()
+    return None if check.ok else check.problem
+
+
 def verification_required(repo: Repo, ref: str) -> bool:
     """Whether loading `ref` verifies it by default: its stage has
     `require_signature = true`."""
@@ -254,5 +279,5 @@ def verification_required(repo: Repo, ref: str) -> bool:
     return parsed is not None and parsed.stage is not None and policy(repo).stage(parsed.stage).require_signature
 
 
-__all__ = ["SignatureError", "TagCheck", "Verification", "verification_required", "verify_ref",
+__all__ = ["SignatureError", "TagCheck", "Verification", "new_tag_problem", "verification_required", "verify_ref",
            "verify_tag"]

@@ -124,6 +124,16 @@ def _create_tag(repo: Repo, tag: str, commit: str, message: str, sign: bool | No
                         hint="check `git config user.signingkey` names a key that exists, or tag with --no-sign")
 
 
+def _signature_warnings(repo: Repo, model: str, tag: str, signed: bool | None) -> list[str]:
+    """What `gitmodel verify` will say about a tag just signed, if it will refuse it."""
+    if not signed:
+        return []
+    from gitmodel.registry.signing import new_tag_problem
+
+    problem = new_tag_problem(repo, model, tag)
+    return [f"{problem}: `gitmodel verify` will refuse it"] if problem else []
+
+
 def _git_remote(repo: Repo) -> str:
     names = gitops.run(["remote"], cwd=repo.root).stdout.decode().split()
     if "origin" in names:
@@ -253,7 +263,8 @@ def register(repo: Repo, name: str, version: str | None = None, *, bump: str | N
             models.declare(repo, declare)
         _create_tag(repo, tag, sha, version_message(snap, message), signed)
         result = TagResult(tag, Action.REGISTER, name, version, sha, declared=declare is not None,
-                           warnings=warnings, snapshot=snap, signed=bool(signed))
+                           warnings=warnings + _signature_warnings(repo, name, tag, signed), snapshot=snap,
+                           signed=bool(signed))
     if push:
         _push(repo, tag, git_remote)
         result.pushed = True
@@ -278,7 +289,8 @@ def promote(repo: Repo, name: str, version: str, stage: str, *, message: str | N
         text = message.strip() if message and message.strip() else \
             f"Assigning stage {stage} to artifact {name} version {v.name}"
         _create_tag(repo, tag, v.commit, text + "\n", signed)
-        result = TagResult(tag, Action.ASSIGN, name, v.name, v.commit, stage=stage, signed=bool(signed))
+        result = TagResult(tag, Action.ASSIGN, name, v.name, v.commit, stage=stage, signed=bool(signed),
+                           warnings=_signature_warnings(repo, name, tag, signed))
     if push:
         _push(repo, tag, git_remote)
         result.pushed = True
@@ -335,7 +347,8 @@ def deprecate(repo: Repo, name: str, version: str | None = None, *, stage: str |
         signed = should_sign(repo, sign, stage)
         text = message.strip() if message and message.strip() else head
         _create_tag(repo, tag, commit, text + "\n", signed)
-        result = TagResult(tag, action, name, vname, commit, stage=stage, signed=bool(signed))
+        result = TagResult(tag, action, name, vname, commit, stage=stage, signed=bool(signed),
+                           warnings=_signature_warnings(repo, name, tag, signed))
     if push:
         _push(repo, tag, git_remote)
         result.pushed = True

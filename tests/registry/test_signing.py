@@ -92,7 +92,8 @@ def ok(gm: GM, *args: str) -> str:
 
 
 def test_an_allowed_signer_verifies_and_listings_name_the_signer(clf: Path, gm: GM, keys: dict[str, Path]) -> None:
-    assert "created signed tag clf@v1.0.0" in ok(gm, "tag", "clf", "v1.0.0", "--sign")
+    r = gm("tag", "clf", "v1.0.0", "--sign")
+    assert r.code == 0 and "created signed tag clf@v1.0.0" in r.out and r.err == "", r
     assert "signed tag clf#prod#" in ok(gm, "promote", "clf", "v1.0.0", "prod", "--sign")
     out = ok(gm, "verify", "clf#prod")
     assert "clf v1.0.0 in stage prod" in out and "alice@example.com" in out and fp(keys["alice"]) in out
@@ -119,7 +120,8 @@ def test_an_allowed_signer_verifies_and_listings_name_the_signer(clf: Path, gm: 
 
 def test_a_key_not_in_the_file_is_refused_by_its_fingerprint(clf: Path, gm: GM, keys: dict[str, Path]) -> None:
     as_(clf, keys["mallory"])
-    ok(gm, "tag", "clf", "v1.0.0", "--sign")
+    r = gm("tag", "clf", "v1.0.0", "--sign")
+    assert r.code == 0 and "`gitmodel verify` will refuse it" in r.err, r  # said when it is made
     line = assert_one_line_error(gm("verify", "clf@v1.0.0"), "tag clf@v1.0.0 is signed by key", fp(keys["mallory"]))
     assert "does not list" in line
     assert f"key {fp(keys['mallory'])}" in ok(gm, "versions")
@@ -141,7 +143,9 @@ def test_a_stage_signed_by_another_allowed_principal_is_refused(clf: Path, gm: G
     ok(gm, "tag", "clf", "v1.0.0", "--sign")
     ok(gm, "promote", "clf", "v1.0.0", "staging", "--sign")
     as_(clf, keys["bob"])
-    ok(gm, "promote", "clf", "v1.0.0", "prod")  # require_signature: signed without --sign
+    r = gm("promote", "clf", "v1.0.0", "prod")  # require_signature: signed without --sign
+    assert r.code == 0 and "signed tag" in r.out, r
+    assert "warning: tag clf#prod#2 is signed by bob@example.com, who may not sign stage prod" in r.err
     assert_one_line_error(gm("verify", "clf#prod"), "signed by bob@example.com, who may not sign stage prod",
                           "allowed: alice@example.com")
     ok(gm, "verify", "clf#staging")  # no rule for staging: any allowed signer
