@@ -328,7 +328,8 @@ class Claim:
             return self.principals[0]
         if self.format != "ssh":
             return f"{self.format} key"
-        return f"key {self.fingerprint}" if self.fingerprint else "unreadable signature"
+        # Short, as listings show oids; `--json` and `verify` give the whole fingerprint.
+        return f"unlisted key {self.fingerprint[:19]}" if self.fingerprint else "unreadable signature"
 
     def to_json(self) -> dict[str, object]:
         return {"format": self.format, "key": self.fingerprint, "principals": list(self.principals),
