@@ -27,6 +27,9 @@ oids are equal, and otherwise an *encoded* chunk:
                of the same tensor in an earlier version.  A fine-tune moves
                every weight a little; sign, exponent and the top of the
                mantissa mostly stay, so the XOR is mostly zeros.
+    method y   as x, against a base stored as it is (unencoded): the base's
+               object is its raw bytes.  Only the last link of a chain can
+               be such a base, and the link before it says so.
 
 A delta's base is the next oid on its line, whose own base is the one after
 it: the whole chain needed to rebuild a chunk is on its line, so
@@ -214,12 +217,13 @@ def xor(a: bytes, b: bytes) -> bytes:
     return (int.from_bytes(a, "little") ^ int.from_bytes(b, "little")).to_bytes(n, "little")
 
 
-def encode(raw: bytes | memoryview, elem: int, base: bytes | None = None) -> bytes:
-    """The encoded form of a chunk (method g or z, or x against `base`)."""
+def encode(raw: bytes | memoryview, elem: int, base: bytes | None = None, raw_base: bool = False) -> bytes:
+    """The encoded form of a chunk (method g or z, or x against `base`; y
+    when that base is stored as it is, unencoded)."""
     comp, _ = _zstd()
     if base is not None:
         payload = group(xor(bytes(raw), base), elem)
-        method = b"x"
+        method = b"y" if raw_base else b"x"
     elif elem > 1:
         payload = group(raw, elem)
         method = b"g"
@@ -233,10 +237,10 @@ def decode(stored: bytes | memoryview, size: int, base: bytes | None, where: str
     """The raw bytes of a chunk from its stored object (and, for a delta,
     its base's raw bytes).  Never allocates more than `size`."""
     head = bytes(stored[:6])
-    if len(head) < 6 or head[:4] != MAGIC or head[4:5] not in (b"z", b"g", b"x"):
+    if len(head) < 6 or head[:4] != MAGIC or head[4:5] not in (b"z", b"g", b"x", b"y"):
         raise CorruptObjectError(f"{where}: not an encoded chunk", hint="run `gitmodel fsck`")
     method, elem = head[4:5], head[5]
-    if (method == b"x") != (base is not None):
+    if (method in (b"x", b"y")) != (base is not None):
         raise CorruptObjectError(f"{where}: a delta chunk without its base, or a base for a whole one",
                                  hint="run `gitmodel fsck`")
     _, dec = _zstd()

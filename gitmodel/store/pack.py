@@ -40,6 +40,7 @@ PREFIX = "pack-"
 PACK_MIN_COUNT = 16  # fewer new small objects than this stay loose: a pack would save nothing
 PACK_MAX_BYTES = 512 << 20  # a pack is closed at this size and the next one started
 WRITE_BATCH = 4 << 20
+DIRECT = 64 << 10  # objects this large skip the batch buffer (one copy less per byte)
 PACK_MODE = 0o444  # a pack and its index are never written again once named
 # The end of the last object an index may name: far above any pack gitmodel
 # writes (closed at PACK_MAX_BYTES, plus one small object), far below offsets
@@ -127,9 +128,13 @@ class PackWriter:
 
     def write(self, oid: str, data: bytes | memoryview) -> None:
         size = len(data)
-        self._buf += data
-        if len(self._buf) >= WRITE_BATCH:
+        if size >= DIRECT:  # a chunk of a large file: written as it is, not copied into the batch first
             self._flush()
+            self.file.write(data)
+        else:
+            self._buf += data
+            if len(self._buf) >= WRITE_BATCH:
+                self._flush()
         self.entries.append((oid, self.offset, size))
         self.offset += size
 
