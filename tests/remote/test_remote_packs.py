@@ -21,7 +21,7 @@ from gitmodel.transfer import fetch as transfer
 from tests.support.cli import GITMODEL, gm_proc, gm_run
 from tests.support.files import write_at
 from tests.support.git import clone, git, make_repo
-from tests.support.remote import Store, add_commit, add_remote, cache_tmp, push_json
+from tests.support.remote import Store, add_commit, cache_tmp, push_json, remote_of_kind
 from tests.support.store import cache_oids
 
 N = 20  # files in the folder: more than PACK_MIN_COUNT, so `add` packs them
@@ -53,13 +53,7 @@ def packed(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.M
     for rel, data in files.items():
         write_at(root / rel, data)
     add_commit(root, paths=("data",))
-    if kind == "local":
-        store = Store("local", path=tmp_path / "store")
-        add_remote(root, "local", tmp_path / "store")
-    else:
-        bucket, endpoint = request.getfixturevalue("s3_bucket"), request.getfixturevalue("s3_env")
-        store = Store("s3", endpoint=endpoint, bucket=bucket)
-        add_remote(root, "s3", tmp_path / "unused", endpoint=endpoint, bucket=bucket)
+    store = remote_of_kind(request, kind, root, tmp_path)
     git("add", "-A", cwd=root)
     git("commit", "-qm", "remote", cwd=root)
     return Packed(kind, root, files, store, tmp_path)

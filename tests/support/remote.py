@@ -9,6 +9,8 @@ import os
 import socket
 from pathlib import Path
 
+import pytest
+
 from gitmodel.remote.layout import object_key
 from gitmodel.store import oid as oidmod
 from tests.support.cli import gm_run
@@ -89,6 +91,17 @@ def add_remote(root: Path, kind: str, store: Path, endpoint: str | None = None, 
         r = gm_run(["remote", "modify", name, "endpoint_url", str(endpoint)], cwd=root)
         assert r.code == 0, r
     return url
+
+
+def remote_of_kind(request: pytest.FixtureRequest, kind: str, root: Path, tmp_path: Path) -> Store:
+    """Set `root` up with a folder remote ("local", at tmp_path/store) or an
+    S3 remote on the moto server ("s3"), as its default; returns its Store."""
+    if kind == "local":
+        add_remote(root, "local", tmp_path / "store")
+        return Store("local", path=tmp_path / "store")
+    bucket, endpoint = request.getfixturevalue("s3_bucket"), request.getfixturevalue("s3_env")
+    add_remote(root, "s3", tmp_path / "unused", endpoint=endpoint, bucket=bucket)
+    return Store("s3", endpoint=endpoint, bucket=bucket)
 
 
 class Store:

@@ -29,7 +29,7 @@ from gitmodel.transfer import push as pushing
 from gitmodel.transfer.wanted import opened
 from tests.support.cli import assert_one_line_error, gm_proc, gm_run
 from tests.support.git import clone, commit_without_hooks, git, make_repo
-from tests.support.remote import Store, add_remote, push_json
+from tests.support.remote import Store, add_remote, push_json, remote_of_kind
 
 MiB = 1 << 20
 TENSORS = 8  # of 384 KiB each: a 3 MiB safetensors file
@@ -74,13 +74,7 @@ def setup(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.Mo
     kind = str(request.param)
     root = make_repo(tmp_path / "origin-repo")
     monkeypatch.chdir(root)
-    if kind == "local":
-        store = Store("local", path=tmp_path / "store")
-        add_remote(root, "local", tmp_path / "store")
-    else:
-        bucket, endpoint = request.getfixturevalue("s3_bucket"), request.getfixturevalue("s3_env")
-        store = Store("s3", endpoint=endpoint, bucket=bucket)
-        add_remote(root, "s3", tmp_path / "unused", endpoint=endpoint, bucket=bucket)
+    store = remote_of_kind(request, kind, root, tmp_path)
     files = {MODEL: _model(root / MODEL), CSV: _csv(root / CSV)}
     _add_commit(root, "v1", MODEL, CSV)
     return Setup(kind, root, store, files)
