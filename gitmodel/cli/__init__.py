@@ -26,7 +26,7 @@ from gitmodel.cli import (
     gitflow,  # noqa: E402,F401  (install-hooks, uninstall-hooks, log; internal: hook, textconv)
     maintenance,  # noqa: E402,F401  (gc, fsck)
     metrics,  # noqa: E402,F401  (metrics/params show|diff, diff, report, plot)
-    registry,  # noqa: E402,F401  (model add|list, tag, promote, deprecate, versions, show, history, rollback)
+    registry,  # noqa: E402,F401  (model add|list, tag, promote, deprecate, verify, versions, show, history, rollback)
     remote,  # noqa: E402,F401  (remote add|list|remove|modify|default, push, fetch, pull, get)
 )
 from gitmodel.cli.app import app

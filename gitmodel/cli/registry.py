@@ -1,5 +1,5 @@
-"""Registry commands: model add|list, tag, promote, deprecate, versions,
-show, history, rollback."""
+"""Registry commands: model add|list, tag, promote, deprecate, verify,
+versions, show, history, rollback."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ app.add_typer(model_app, name="model")
 
 Message = Annotated[Optional[str], typer.Option("--message", "-m", help="Tag message (default: GTO's).")]
 Push = Annotated[bool, typer.Option("--push", help="Push the tag to the git remote, its objects first.")]
+Sign = Annotated[Optional[bool], typer.Option("--sign/--no-sign", help="Sign the tag as `git tag -s` does "
+                                              "(default: [registry] sign in the config).")]
 
 
 @model_app.command("add")
@@ -51,20 +53,20 @@ def tag(name: Annotated[str, typer.Argument(help="Model name.")],
         message: Message = None,
         path: Annotated[Optional[str], typer.Option("--path", help="Declare the model with this artifact "
                                                     "path (first version).")] = None,
-        push: Push = False) -> None:
+        push: Push = False, sign: Sign = None) -> None:
     """Register a model version: an annotated tag NAME@vX.Y.Z with a snapshot of artifact, data, params, metrics."""
     from gitmodel.commands import tag as cmd
-    raise typer.Exit(cmd.run(name, version, bump=bump, rev=rev, message=message, path=path, push=push))
+    raise typer.Exit(cmd.run(name, version, bump=bump, rev=rev, message=message, path=path, push=push, sign=sign))
 
 
 @app.command()
 def promote(name: Annotated[str, typer.Argument(help="Model name.")],
             version: Annotated[str, typer.Argument(help="Version (v1.2.0, latest, or NAME@v1.2.0).")],
             stage: Annotated[str, typer.Argument(help="Stage name, like prod.")],
-            message: Message = None, push: Push = False) -> None:
+            message: Message = None, push: Push = False, sign: Sign = None) -> None:
     """Assign a stage to a version (tag NAME#STAGE#N); re-assigning an older version rolls a stage back."""
     from gitmodel.commands import promote as cmd
-    raise typer.Exit(cmd.run(name, version, stage, message=message, push=push))
+    raise typer.Exit(cmd.run(name, version, stage, message=message, push=push, sign=sign))
 
 
 @app.command()
@@ -72,10 +74,21 @@ def deprecate(name: Annotated[str, typer.Argument(help="Model name.")],
               version: Annotated[Optional[str], typer.Argument(help="Deregister this version.")] = None,
               stage: Annotated[Optional[str], typer.Option("--stage", help="Unassign this stage (from VERSION, "
                                                            "default: the version holding it).")] = None,
-              message: Message = None, push: Push = False) -> None:
+              message: Message = None, push: Push = False, sign: Sign = None) -> None:
     """Deprecate a model, deregister a version, or unassign a stage (GTO's `!` tags)."""
     from gitmodel.commands import deprecate as cmd
-    raise typer.Exit(cmd.run(name, version, stage=stage, message=message, push=push))
+    raise typer.Exit(cmd.run(name, version, stage=stage, message=message, push=push, sign=sign))
+
+
+@app.command()
+def verify(ref: Annotated[str, typer.Argument(help="NAME@v1.2.0, NAME@latest or NAME#STAGE.")],
+           allowed_signers: Annotated[Optional[str], typer.Option(
+               "--allowed-signers", help="Trust this allowed-signers file instead of the committed "
+               ".gitmodel/allowed_signers (a deploy target's pinned copy).")] = None,
+           json: Json = False) -> None:
+    """Exit 0 only when the tags that decide REF are signed by allowed signers."""
+    from gitmodel.commands import verify as cmd
+    raise typer.Exit(cmd.run(ref, allowed_signers=allowed_signers, as_json=json))
 
 
 @app.command()

@@ -18,6 +18,6 @@ def run(name: str | None, *, as_json: bool = False) -> int:
         print("no registry tags yet; create a version with `gitmodel tag NAME`")
         return 0
     rows = [[short_date(e.date), e.model, e.event.value, e.version or "-", e.stage or "-",
-             e.commit[:7], e.author, e.tag] for e in events]
-    print(table(["DATE", "MODEL", "EVENT", "VERSION", "STAGE", "COMMIT", "AUTHOR", "TAG"], rows))
+             e.commit[:7], e.author, e.signed_by.label() if e.signed_by else "-", e.tag] for e in events]
+    print(table(["DATE", "MODEL", "EVENT", "VERSION", "STAGE", "COMMIT", "AUTHOR", "SIGNED", "TAG"], rows))
     return 0

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 from gitmodel.commands.output import fmt_value, short_date
-from gitmodel.registry.show import show
+from gitmodel.registry.show import ShowInfo, show
+from gitmodel.registry.signers import ALLOWED_SIGNERS
 from gitmodel.registry.snapshot import Item
 from gitmodel.repo import Repo
 
@@ -17,6 +18,15 @@ def _item(i: Item) -> str:
     if i.kind == "git":
         return f"{i.path}  (in git, {(i.git or '')[:10]})"
     return f"{i.path}  (missing at that commit)"
+
+
+def _signed(shown: ShowInfo) -> str:
+    """Who signed the version tag: checked by git when there are allowed signers."""
+    check = shown.signature
+    if check is not None:
+        return f"{check.principal} ({check.fingerprint}), verified" if check.ok else f"NOT VERIFIED: {check.problem}"
+    claim = shown.info.signed_by
+    return f"{claim.label()} (no {ALLOWED_SIGNERS} to check it against)" if claim else "-"
 
 
 def run(ref: str, *, as_json: bool = False) -> int:
@@ -31,7 +41,7 @@ def run(ref: str, *, as_json: bool = False) -> int:
     print(title + (f"  ({', '.join(flags)})" if flags else ""))
     rows = [("tag", info.tag or "-"), ("commit", info.commit),
             ("date", short_date(info.date)), ("author", f"{info.author} <{info.author_email}>"),
-            ("stages", ", ".join(info.stages) or "-")]
+            ("stages", ", ".join(info.stages) or "-"), ("signed", _signed(shown))]
     if shown.message:
         rows.append(("message", shown.message.replace("\n", "\n         ")))
     for k, text in rows:
@@ -58,5 +68,6 @@ def run(ref: str, *, as_json: bool = False) -> int:
     if shown.stage_history:
         print("stage history")
         for e in shown.stage_history:
-            print(f"  {short_date(e.date)}  {e.event.value:<8} {e.stage}  ({e.tag}, {e.author})")
+            by = f", signed: {e.signed_by.label()}" if e.signed_by else ""
+            print(f"  {short_date(e.date)}  {e.event.value:<8} {e.stage}  ({e.tag}, {e.author}{by})")
     return 0

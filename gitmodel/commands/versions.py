@@ -23,7 +23,8 @@ def _row(info: VersionInfo) -> list[str]:
             ",".join(info.stages) or "-",
             human_size(art.size) if art is not None and art.size is not None else "-",
             short(art.oid) if art is not None and art.oid else "-",
-            " ".join(f"{k}={fmt_value(v, 4)}" for k, v in info.key_metrics.items()) or "-"]
+            " ".join(f"{k}={fmt_value(v, 4)}" for k, v in info.key_metrics.items()) or "-",
+            info.signed_by.label() if info.signed_by else "-"]
 
 
 def run(name: str | None, *, as_json: bool = False, include_all: bool = False) -> int:
@@ -49,6 +50,6 @@ def run(name: str | None, *, as_json: bool = False, include_all: bool = False) -
         holders = sorted((s, _name(r)) for r in rows for s in r.stages)
         stages = ", ".join(f"{s}={v}" for s, v in holders)
         print(model + (" (deprecated)" if rows[0].model_deprecated else "") + (f"  [{stages}]" if stages else ""))
-        print(table(["VERSION", "DATE", "COMMIT", "AUTHOR", "STAGES", "SIZE", "OID", "METRICS"],
+        print(table(["VERSION", "DATE", "COMMIT", "AUTHOR", "STAGES", "SIZE", "OID", "METRICS", "SIGNED"],
                     [_row(r) for r in rows]))
     return 0

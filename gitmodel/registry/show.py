@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from gitmodel.registry.grammar import Action
 from gitmodel.registry.resolve import resolve_version
+from gitmodel.registry.signers import keys
+from gitmodel.registry.signing import TagCheck, verify_tag
 from gitmodel.registry.snapshot import SNAPSHOT_MARKER, Item, Snapshot
 from gitmodel.registry.state import EventInfo, VersionInfo, all_states, event_info, snapshot_of, version_info
 from gitmodel.repo import Repo
@@ -33,6 +35,7 @@ class ShowInfo:
     stage_history: list[EventInfo]  # stage events on its commit, oldest first
     snapshot: Snapshot | None
     lineage: list[LineageItem]  # one per data path of the snapshot
+    signature: TagCheck | None = None  # its version tag's signature, checked by git (None: no allowed signers)
 
     def to_json(self) -> dict[str, object]:
         out = self.info.to_json()
@@ -40,6 +43,7 @@ class ShowInfo:
         out["recorded"] = self.recorded
         out["stage_history"] = [e.to_json() for e in self.stage_history]
         out["deprecated_model"] = self.info.model_deprecated
+        out["signature"] = self.signature.to_json() if self.signature else None
         snap = self.snapshot
         if snap is not None:
             out["snapshot"] = snap.as_dict()
@@ -67,13 +71,17 @@ def show(repo: Repo, text: str) -> ShowInfo:
                     if item.oid and item.oid == osnap.artifact.oid:
                         produced_by.setdefault(item.path, []).append(ov.ref())
         lineage = [LineageItem(i, sorted(produced_by.get(i.path, []))) for i in snap.data]
+    allowed = keys(repo)
+    signature = None
+    if allowed is not None and version.registered and version.event.action == Action.REGISTER:
+        signature = verify_tag(repo, version.event, allowed)
     return ShowInfo(
-        version_info(repo, state, version),
+        version_info(repo, state, version, allowed),
         _user_message(version.event.message) if version.registered else "",
         version.snapshot is not None,
-        [event_info(e, state) for e in state.events
+        [event_info(e, state, allowed) for e in state.events
          if e.action in (Action.ASSIGN, Action.UNASSIGN) and e.commit == version.commit],
-        snap, lineage)
+        snap, lineage, signature)
 
 
 def _user_message(message: str) -> str:

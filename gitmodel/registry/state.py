@@ -39,6 +39,7 @@ from gitmodel.errors import GitmodelError, UnsafePathError, refuse
 from gitmodel.registry import declarations as models
 from gitmodel.registry.declarations import Model
 from gitmodel.registry.grammar import Action, SemVer, TagName, parse_tag
+from gitmodel.registry.signers import AllowedSigners, Claim, claim, keys
 from gitmodel.registry.snapshot import Item, Snapshot, parse_snapshot, snapshot_at
 from gitmodel.repo import Repo
 
@@ -412,6 +413,7 @@ class VersionInfo:
     artifact: Item | None
     metrics: dict[str, object]
     key_metrics: dict[str, object]
+    signed_by: Claim | None = None  # what its version tag's signature names (not checked: `gitmodel verify`)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -422,6 +424,7 @@ class VersionInfo:
             "artifact": self.artifact.as_dict() if self.artifact else None,
             "metrics": dict(self.metrics),
             "key_metrics": dict(self.key_metrics),
+            "signed_by": self.signed_by.to_json() if self.signed_by else None,
         }
 
 
@@ -439,19 +442,27 @@ class EventInfo:
     author_email: str
     tag: str
     message: str  # the tag message's first line
+    signed_by: Claim | None = None  # what the tag's signature names (not checked: `gitmodel verify`)
 
     def to_json(self) -> dict[str, object]:
         return {"date": self.date, "model": self.model, "event": self.event.value, "version": self.version,
                 "stage": self.stage, "commit": self.commit, "author": self.author,
-                "author_email": self.author_email, "tag": self.tag, "message": self.message}
+                "author_email": self.author_email, "tag": self.tag, "message": self.message,
+                "signed_by": self.signed_by.to_json() if self.signed_by else None}
 
 
-def version_info(repo: Repo, state: ModelState, v: Version) -> VersionInfo:
-    """One version as `versions` shows it."""
+_LOAD = AllowedSigners((), "")  # "read the committed allowed signers" (None: there are none)
+
+
+def version_info(repo: Repo, state: ModelState, v: Version, allowed: AllowedSigners | None = _LOAD) -> VersionInfo:
+    """One version as `versions` shows it; `allowed` names the keys of signatures."""
     snap = snapshot_of(repo, state, v)
+    if allowed is _LOAD:
+        allowed = keys(repo)
     return VersionInfo(v.model, v.name, v.tag, v.commit, v.event.date, v.event.author, v.event.email,
                        v.registered, v.deregistered, list(v.stages), state.deprecated,
-                       snap.artifact if snap else None, dict(snap.metrics) if snap else {}, key_metrics(snap))
+                       snap.artifact if snap else None, dict(snap.metrics) if snap else {}, key_metrics(snap),
+                       claim(v.event.message, allowed) if v.registered else None)
 
 
 def list_versions(repo: Repo, name: str | None = None, include_inactive: bool = False) -> list[VersionInfo]:
@@ -467,10 +478,11 @@ def list_versions(repo: Repo, name: str | None = None, include_inactive: bool = 
     else:
         states = all_states(repo)
     out = []
+    allowed = keys(repo)
     for st in states.values():
         for v in st.newest_first(include_inactive):
             try:
-                out.append(version_info(repo, st, v))
+                out.append(version_info(repo, st, v, allowed))
             except UnsafePathError as e:
                 # A tag message whose snapshot names control space: that
                 # version is refused by name (one line, exit 1), the rest listed.
@@ -478,13 +490,13 @@ def list_versions(repo: Repo, name: str | None = None, include_inactive: bool = 
     return out
 
 
-def event_info(e: Event, state: ModelState | None = None) -> EventInfo:
+def event_info(e: Event, state: ModelState | None = None, allowed: AllowedSigners | None = None) -> EventInfo:
     version = e.name.version
     if version is None and state is not None and e.action in (Action.ASSIGN, Action.UNASSIGN):
         v = state.by_commit(e.commit)
         version = v.name if v else None
     return EventInfo(e.date, e.name.model, e.action, version, e.name.stage, e.commit, e.author, e.email, e.tag,
-                     e.headline)
+                     e.headline, claim(e.message, allowed))
 
 
 def history(repo: Repo, name: str | None = None) -> list[EventInfo]:
@@ -492,6 +504,7 @@ def history(repo: Repo, name: str | None = None) -> list[EventInfo]:
     states = {name: model_state(repo, name)} if name else all_states(repo)
     if name and not states[name].events:
         raise GitmodelError(f"model {name!r} has no version tags", hint="see `gitmodel versions` for the models here")
-    rows = [(e.order(), event_info(e, st)) for st in states.values() for e in st.events]
+    allowed = keys(repo)
+    rows = [(e.order(), event_info(e, st, allowed)) for st in states.values() for e in st.events]
     rows.sort(key=lambda r: r[0], reverse=True)
     return [r for _, r in rows]

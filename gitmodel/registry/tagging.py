@@ -24,6 +24,7 @@ from gitmodel.registry import grammar
 from gitmodel.registry.declarations import Model, check_stage
 from gitmodel.registry.grammar import Action, SemVer, TagName, check_version
 from gitmodel.registry.resolve import find_version
+from gitmodel.registry.signers import should_sign, signature_block
 from gitmodel.registry.snapshot import SNAPSHOT_MARKER, Item, Snapshot, snapshot_at
 from gitmodel.registry.state import model_for, model_state
 from gitmodel.repo import Repo
@@ -59,6 +60,7 @@ class TagResult:
     pushed: bool = False
     warnings: list[str] = field(default_factory=list)
     snapshot: Snapshot | None = None  # what a registration recorded
+    signed: bool = False  # the tag carries a signature (asked for, or the user's tag.gpgSign)
 
 
 def _summary(snap: Snapshot) -> str:
@@ -91,13 +93,45 @@ def version_message(snap: Snapshot, message: str | None) -> str:
     return f"{head}\n\n{_summary(snap)}\n\n{SNAPSHOT_MARKER}\n{body}\n"
 
 
-def _create_tag(repo: Repo, tag: str, commit: str, message: str) -> None:
-    """`git tag -a`: the user's git config (signing, identity) applies."""
+def _create_tag(repo: Repo, tag: str, commit: str, message: str, sign: bool | None = None) -> None:
+    """`git tag -a`, or `git tag -s` when `sign`: the user's git config
+    (identity, `user.signingkey`, `gpg.format` ssh|openpgp|x509) applies, as
+    to any tag they make.  `sign=False` is `--no-sign` (over `tag.gpgSign`).
+    A signing that fails leaves no tag: git 2.39 creates an unsigned tag
+    when the SSH key file is missing, so the tag is read back and, without
+    a signature, deleted."""
     from gitmodel.platform import faults
 
     faults.point("registry:before-tag")
-    gitops.run(["tag", "-a", "--cleanup=whitespace", "-F", "-", tag, commit], cwd=repo.root,
-               input=message.encode("utf-8"))
+    how = ["-s"] if sign else ["-a", "--no-sign"] if sign is False else ["-a"]
+    try:
+        made = gitops.run(["tag", *how, "--cleanup=whitespace", "-F", "-", tag, commit], cwd=repo.root,
+                   input=message.encode("utf-8"))
+    except GitmodelError as e:
+        if not sign:
+            raise
+        raise GitmodelError(f"could not sign tag {tag}: {e.message.removeprefix('git tag failed: ')}",
+                            hint="set up signing as for `git tag -s` (`git config user.signingkey KEY`, "
+                                 "`gpg.format ssh`), or tag with --no-sign") from None
+    if not sign:
+        return
+    proc = gitops.run(["cat-file", "tag", f"refs/tags/{tag}"], cwd=repo.root, check=False)
+    if proc.returncode == 0 and signature_block(proc.stdout.decode("utf-8", "replace")) is not None:
+        return
+    gitops.run(["update-ref", "-d", f"refs/tags/{tag}"], cwd=repo.root, check=False)
+    said = " ".join(made.stderr.decode("utf-8", "replace").split())[:200]
+    raise GitmodelError(f"could not sign tag {tag}: git made no signature{f' ({said})' if said else ''}",
+                        hint="check `git config user.signingkey` names a key that exists, or tag with --no-sign")
+
+
+def _signature_warnings(repo: Repo, model: str, tag: str, signed: bool | None) -> list[str]:
+    """What `gitmodel verify` will say about a tag just signed, if it will refuse it."""
+    if not signed:
+        return []
+    from gitmodel.registry.signing import new_tag_problem
+
+    problem = new_tag_problem(repo, model, tag)
+    return [f"{problem}: `gitmodel verify` will refuse it"] if problem else []
 
 
 def _git_remote(repo: Repo) -> str:
@@ -164,7 +198,7 @@ def _check_workspace(repo: Repo, model: Model, snap: Snapshot) -> None:
 
 def register(repo: Repo, name: str, version: str | None = None, *, bump: str | None = None,
              rev: str | None = None, message: str | None = None, path: str | None = None,
-             push: bool = False, cwd: str | None = None) -> TagResult:
+             push: bool = False, cwd: str | None = None, sign: bool | None = None) -> TagResult:
     """Create `name@vX.Y.Z` on `rev` (default HEAD) with the snapshot of
     what that commit holds.  With neither `version` nor `bump`: the patch
     after the latest version (v0.0.1 for the first, as GTO does)."""
@@ -224,11 +258,13 @@ def register(repo: Repo, name: str, version: str | None = None, *, bump: str | N
             raise GitmodelError(f"commit {sha[:10]} is version {same.name} of {name} already; a commit holds one "
                                 f"version (GTO's rule): commit the new model first, or pass --rev")
         git_remote = _push_plan(repo) if push else ""
+        signed = should_sign(repo, sign)
         if declare is not None:
             models.declare(repo, declare)
-        _create_tag(repo, tag, sha, version_message(snap, message))
+        _create_tag(repo, tag, sha, version_message(snap, message), signed)
         result = TagResult(tag, Action.REGISTER, name, version, sha, declared=declare is not None,
-                           warnings=warnings, snapshot=snap)
+                           warnings=warnings + _signature_warnings(repo, name, tag, signed), snapshot=snap,
+                           signed=bool(signed))
     if push:
         _push(repo, tag, git_remote)
         result.pushed = True
@@ -236,7 +272,7 @@ def register(repo: Repo, name: str, version: str | None = None, *, bump: str | N
 
 
 def promote(repo: Repo, name: str, version: str, stage: str, *, message: str | None = None,
-            push: bool = False) -> TagResult:
+            push: bool = False, sign: bool | None = None) -> TagResult:
     """Assign `stage` to a version: `name#stage#N` on the version's commit."""
     grammar.check_name(name)
     check_stage(repo, stage)
@@ -249,10 +285,12 @@ def promote(repo: Repo, name: str, version: str, stage: str, *, message: str | N
             raise GitmodelError(f"{name} {v.name} is in stage {stage} already; nothing to do")
         tag = TagName(Action.ASSIGN, name, stage=stage, counter=state.next_counter()).format()
         git_remote = _push_plan(repo) if push else ""
+        signed = should_sign(repo, sign, stage)
         text = message.strip() if message and message.strip() else \
             f"Assigning stage {stage} to artifact {name} version {v.name}"
-        _create_tag(repo, tag, v.commit, text + "\n")
-        result = TagResult(tag, Action.ASSIGN, name, v.name, v.commit, stage=stage)
+        _create_tag(repo, tag, v.commit, text + "\n", signed)
+        result = TagResult(tag, Action.ASSIGN, name, v.name, v.commit, stage=stage, signed=bool(signed),
+                           warnings=_signature_warnings(repo, name, tag, signed))
     if push:
         _push(repo, tag, git_remote)
         result.pushed = True
@@ -260,7 +298,7 @@ def promote(repo: Repo, name: str, version: str, stage: str, *, message: str | N
 
 
 def deprecate(repo: Repo, name: str, version: str | None = None, *, stage: str | None = None,
-              message: str | None = None, push: bool = False) -> TagResult:
+              message: str | None = None, push: bool = False, sign: bool | None = None) -> TagResult:
     """GTO's `!` tags: unassign a stage (`stage`), deregister a version
     (`version`), or deprecate the whole model (neither)."""
     grammar.check_name(name)
@@ -306,9 +344,11 @@ def deprecate(repo: Repo, name: str, version: str | None = None, *, stage: str |
             action, vname = Action.DEPRECATE, ""
             head = f"Deprecating artifact '{name}'"
         git_remote = _push_plan(repo) if push else ""
+        signed = should_sign(repo, sign, stage)
         text = message.strip() if message and message.strip() else head
-        _create_tag(repo, tag, commit, text + "\n")
-        result = TagResult(tag, action, name, vname, commit, stage=stage)
+        _create_tag(repo, tag, commit, text + "\n", signed)
+        result = TagResult(tag, action, name, vname, commit, stage=stage, signed=bool(signed),
+                           warnings=_signature_warnings(repo, name, tag, signed))
     if push:
         _push(repo, tag, git_remote)
         result.pushed = True
