@@ -4,14 +4,17 @@ import json
 
 from gitmodel.commands.output import human_size, plural
 from gitmodel.commands.progress import TerminalProgress
-from gitmodel.transfer import get as getartifact
+from gitmodel.registry import chosen
 
 
 def run(source: str, path: str, *, rev: str | None = None, out: str | None = None, remote: str | None = None,
-        jobs: int | None = None, quiet: bool = False, as_json: bool = False) -> int:
+        jobs: int | None = None, quiet: bool = False, as_json: bool = False, verify: bool | None = None,
+        allowed_signers: str | None = None) -> int:
     progress = TerminalProgress("downloading", quiet=quiet or as_json)
     try:
-        report = getartifact.get(source, path, rev=rev, out=out, remote=remote, jobs=jobs, progress=progress)
+        # Versions (clf#prod) and signatures are the registry's: it chooses, transfer downloads.
+        report = chosen.get(source, path, rev=rev, out=out, remote=remote, jobs=jobs, progress=progress,
+                            verify_it=verify, allowed_signers=allowed_signers)
     finally:
         progress.close()
     if as_json:
