@@ -18,7 +18,7 @@ signature: asking to verify it is refused.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from gitmodel.errors import GitmodelError
 from gitmodel.progress import Progress
@@ -70,10 +70,13 @@ def verify(repo: Repo, chosen: Chosen, *, allowed_signers: str | None = None, wh
 
 
 def choose(repo: Repo, ref: str, rev: str | None = None, *, cwd: str | None = None, verify_it: bool | None = None,
-           allowed_signers: str | None = None) -> Chosen:
+           allowed_signers: str | None = None, head: bool = False) -> Chosen:
     """`locate`, then verification when asked (`verify_it=True`) or when the
-    reference's stage requires it (`verify_it=None`)."""
+    reference's stage requires it (`verify_it=None`).  `head`: a path with
+    no revision is read at HEAD (a repository without a workspace)."""
     chosen = locate(repo, ref, rev, cwd)
+    if head and chosen.at is None:
+        chosen = replace(chosen, at="HEAD")
     if verify_it is None:
         verify_it = chosen.target is not None and verification_required(repo, chosen.target)
     if verify_it or allowed_signers is not None:  # a pinned file means the caller wants it used
@@ -92,7 +95,7 @@ def get(source: str, ref: str, *, rev: str | None = None, verify_it: bool | None
 
     def pick(src: Repo) -> tuple[str, str]:
         # A path names a file of the source: from its root, not from cwd.
-        chosen = choose(src, ref, rev, verify_it=verify_it, allowed_signers=pinned)
+        chosen = choose(src, ref, rev, verify_it=verify_it, allowed_signers=pinned, head=True)
         return chosen.rel, chosen.at or "HEAD"
 
     versions = refs.parse(ref) is not None or (rev is not None and refs.parse(rev) is not None)
