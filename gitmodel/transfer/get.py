@@ -187,9 +187,10 @@ def clone_source(url: str, rev: str | None, dest: str, *, versions: bool = False
     """A bare, shallow clone of `url` at `dest`, as a Repo.  `versions`:
     with every tag (each tagged commit shallow too: version tags and stage
     tags decide what a reference names, and their signatures are what is
-    verified), and the default branch's committed `.gitmodel/config.toml`
-    and `.gitmodel/allowed_signers` written where the registry reads a
-    repository's own (a clone has no workspace)."""
+    verified).  The clone's committed `.gitmodel/config.toml` and
+    `.gitmodel/allowed_signers` (of what it checked out: `rev`, else the
+    default branch) are written where the registry and `[security]` are
+    read from a repository's own (a clone has no workspace)."""
     _clone(url, rev, dest)
     repo = Repo(dest, dest, dest)
     if versions:
@@ -198,16 +199,16 @@ def clone_source(url: str, rev: str | None, dest: str, *, versions: bool = False
         if proc.returncode != 0:
             lines = proc.stderr.decode(errors="replace").strip().splitlines()
             raise GitError(f"cannot fetch the tags of {redact(url)}: {redact(lines[-1] if lines else '')}")
-        tree = revs.resolve_commit(repo, "HEAD").tree
-        os.makedirs(os.path.join(dest, CONFIG_DIR), exist_ok=True)
-        for name in (CONFIG_FILE, "allowed_signers"):
-            try:
-                blob = tree[f"{CONFIG_DIR}/{name}"]
-            except KeyError:
-                continue
-            data = getattr(blob, "data", None)  # a blob; a tree or link there is no such file
-            if isinstance(data, bytes) and getattr(blob, "filemode", 0o100644) in (0o100644, 0o100755):
-                write_atomic(os.path.join(dest, CONFIG_DIR, name), data, durable=False)
+    tree = revs.resolve_commit(repo, "HEAD").tree
+    os.makedirs(os.path.join(dest, CONFIG_DIR), exist_ok=True)
+    for name in (CONFIG_FILE, "allowed_signers"):
+        try:
+            blob = tree[f"{CONFIG_DIR}/{name}"]
+        except KeyError:
+            continue
+        data = getattr(blob, "data", None)  # a blob; a tree or link there is no such file
+        if isinstance(data, bytes) and getattr(blob, "filemode", 0o100644) in (0o100644, 0o100755):
+            write_atomic(os.path.join(dest, CONFIG_DIR, name), data, durable=False)
     return repo
 
 

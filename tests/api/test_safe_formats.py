@@ -72,6 +72,15 @@ def test_a_torch_state_dict_round_trips() -> None:
     assert isinstance(back["w"], torch.Tensor) and torch.equal(back["w"], state["w"])
 
 
+def test_a_pickle_named_safetensors_is_parsed_as_safetensors_not_unpickled(repo: Path) -> None:
+    gitmodel.save({"n": 1}, "models/clf.pkl")
+    (repo / "models" / "x.safetensors").write_bytes((repo / "models" / "clf.pkl").read_bytes())
+    gitmodel.add(["models/x.safetensors"])
+    with pytest.raises(GitmodelError, match="models/x.safetensors is not a safetensors file we can read") as e:
+        gitmodel.load("models/x.safetensors")
+    assert "\n" not in str(e.value)
+
+
 def test_skops_round_trip_of_a_scikit_learn_estimator(repo: Path) -> None:
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline

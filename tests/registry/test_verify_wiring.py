@@ -203,3 +203,13 @@ def test_get_verifies_a_required_stage_by_default_in_the_clone(clf: Path, url: s
     with pytest.raises(SignatureError, match="tag clf#prod#3 is signed by key"):
         gitmodel.load("clf#prod", repo=f"file://{bare}")
     assert gitmodel.load("clf@v1.0.0", repo=f"file://{bare}", verify=True) == {"n": 1}
+
+
+def test_a_url_source_refuses_pickles_by_its_committed_setting(clf: Path, tmp_path: Path) -> None:
+    config(clf, '[security]\npickle = "never"\n')
+    bare = tmp_path / "origin3.git"
+    git("clone", "-q", "--bare", str(clf), str(bare))
+    for ref in ("clf@v1.0.0", "models/clf.pkl"):
+        with pytest.raises(UnsafeFormatError, match='pickle = "never"'):
+            gitmodel.load(ref, repo=f"file://{bare}")
+    assert gitmodel.read_bytes("clf@v1.0.0", repo=f"file://{bare}", verify=True)[:1] == b"\x80"
