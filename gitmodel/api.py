@@ -314,6 +314,7 @@ def _read(ref: PathLike, rev: str | None, repo: PathLike | None, verify: bool | 
         if cloned and at is None:
             at = "HEAD"
         oid, _, _ = _object_for(r, chosen.rel, at)
+        chosen.check_oid(oid)
         if cloned:
             _fetch_from_source(r, at or "HEAD", [oid])
         else:
@@ -396,6 +397,7 @@ def open(path: PathLike, rev: str | None = None, mode: str = "rb", *, repo: Path
         r = _repo(repo)
         chosen = _choose(r, path, rev, repo, verify, allowed_signers)
         oid, size, label = _object_for(r, chosen.rel, chosen.at)
+        chosen.check_oid(oid)
         raw = _stream(r, oid, size, label)
         # A remote's chunks come a read at a time: a small buffer keeps a
         # readline from downloading much past the line.
@@ -588,6 +590,7 @@ def load_tensors(path: PathLike, names: Sequence[str] | None = None, rev: str | 
         else:
             chosen = _choose(r, path, rev, repo, verify, allowed_signers)
             oid, size, label = _object_for(r, chosen.rel, chosen.at)
+            chosen.check_oid(oid)
             f = _stream(r, oid, size, label)
         with f:
             tensors = _safetensors_header(f, size, label if rev is None else f"{label} at {rev}")

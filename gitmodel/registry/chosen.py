@@ -18,6 +18,7 @@ signature: asking to verify it is refused.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from gitmodel.errors import GitmodelError
@@ -36,6 +37,18 @@ class Chosen:
     at: str | None  # the commit (or revision) to read it at; None: the workspace
     target: str | None  # the version reference that decides it, if any
     verification: Verification | None = None  # set when signatures were checked (and passed)
+    by_model: bool = False  # rel is the model's file (the reference named a model, not a path)
+    oid: str | None = None  # verified: the artifact's oid as the signed version tag names it
+
+    def check_oid(self, oid: str) -> None:
+        """SignatureError unless `oid` (what the commit's pointer names) is
+        the oid the signed version tag names, when it names one for `rel`:
+        the bytes read are then the bytes that were signed for, not only
+        some file of a signed commit."""
+        if self.oid is not None and oid != self.oid and self.verification is not None:
+            raise SignatureError(f"{self.target}: {self.rel} at {self.verification.commit[:10]} is {oid}, not the "
+                                 f"{self.oid} its signed version tag names",
+                                 hint="the commit and the tag disagree: ask who tagged it (`gitmodel show`)")
 
 
 def locate(repo: Repo, ref: str, rev: str | None, cwd: str | None) -> Chosen:
@@ -49,7 +62,7 @@ def locate(repo: Repo, ref: str, rev: str | None, cwd: str | None) -> Chosen:
             if model is None:
                 raise GitmodelError(f"{ref}: cannot tell which file model {vref.model} is",
                                     hint=f"declare it with `gitmodel model add {vref.model} PATH`")
-            return Chosen(model.path, version.commit, ref)
+            return Chosen(model.path, version.commit, ref, by_model=True)
     rel = repo.relpath(ref, cwd) if cwd is not None else ref.strip("/")
     return Chosen(rel, rev, rev if rev is not None and refs.parse(rev) is not None else None)
 
@@ -66,7 +79,17 @@ def verify(repo: Repo, chosen: Chosen, *, allowed_signers: str | None = None, wh
                              + (f" ({why})" if why else ""),
                              hint="name a version: NAME@v1.2.0, NAME@latest or NAME#STAGE")
     v = verify_ref(repo, chosen.target, allowed_signers=allowed_signers).check()
-    return Chosen(chosen.rel, v.commit, chosen.target, v)
+    # The signed version tag's snapshot names the model's file and its oid:
+    # trusted over a declaration (which any later commit can change).
+    version = registry.model_state(repo, v.model).versions.get(v.version)
+    snap = version.snapshot if version is not None else None
+    rel, oid = chosen.rel, None
+    if snap is not None and snap.artifact.oid is not None:
+        if chosen.by_model:
+            rel = snap.artifact.path
+        if snap.artifact.path == rel:
+            oid = snap.artifact.oid
+    return Chosen(rel, v.commit, chosen.target, v, chosen.by_model, oid)
 
 
 def choose(repo: Repo, ref: str, rev: str | None = None, *, cwd: str | None = None, verify_it: bool | None = None,
@@ -93,10 +116,10 @@ def get(source: str, ref: str, *, rev: str | None = None, verify_it: bool | None
     any object is fetched or OUT written."""
     pinned = os.path.abspath(os.path.join(cwd or os.getcwd(), allowed_signers)) if allowed_signers else None
 
-    def pick(src: Repo) -> tuple[str, str]:
+    def pick(src: Repo) -> tuple[str, str, Callable[[str], None]]:
         # A path names a file of the source: from its root, not from cwd.
         chosen = choose(src, ref, rev, verify_it=verify_it, allowed_signers=pinned, head=True)
-        return chosen.rel, chosen.at or "HEAD"
+        return chosen.rel, chosen.at or "HEAD", chosen.check_oid
 
     versions = refs.parse(ref) is not None or (rev is not None and refs.parse(rev) is not None)
     return transfer.get(source, ref, rev=rev, out=out, remote=remote, jobs=jobs, progress=progress, cwd=cwd,

@@ -51,7 +51,8 @@ class GetReport:
 
 def get(source: str, path: str, *, rev: str | None = None, out: str | None = None, remote: str | None = None,
         jobs: int | None = None, progress: Progress | None = None, cwd: str | None = None,
-        choose: Callable[[Repo], tuple[str, str]] | None = None, versions: bool = False) -> GetReport:
+        choose: Callable[[Repo], tuple[str, str, Callable[[str], None]]] | None = None,
+        versions: bool = False) -> GetReport:
     """Download one tracked artifact of another gitmodel repository (a local
     path or a git URL) at `rev`, without checking out its workspace.
 
@@ -61,10 +62,11 @@ def get(source: str, path: str, *, rev: str | None = None, out: str | None = Non
     verified into a temporary cache beside OUT, and appear at OUT in one
     rename.  OUT must not exist.
 
-    `choose(source repo) -> (path, revision)`: decides what is got, once the
-    source is open and before any object is fetched (the registry's
-    version references and signature checks: `gitmodel.registry.chosen`);
-    it may raise to refuse.  `versions`: the source's version tags are
+    `choose(source repo) -> (path, revision, check)`: decides what is got,
+    once the source is open and before any object is fetched (the
+    registry's version references and signature checks:
+    `gitmodel.registry.chosen`); it may raise to refuse, and `check(oid)`
+    may refuse the oid the pointer names.  `versions`: the source's version tags are
     needed (a clone fetches every tag, and its committed config and allowed
     signers are put where the registry reads them)."""
     cwd = cwd or os.getcwd()
@@ -81,8 +83,9 @@ def get(source: str, path: str, *, rev: str | None = None, out: str | None = Non
     try:
         src, config, base, local_cache = _open_source(source, rev, tmp, cwd, versions)
         at = rev or "HEAD"
+        check: Callable[[str], None] | None = None
         if choose is not None:
-            chosen, at = choose(src)
+            chosen, at, check = choose(src)
             rel = _artifact_rel(chosen)
             if at != (rev or "HEAD"):
                 config = _committed_config(src, at, tmp) if src.bare else config
@@ -90,6 +93,8 @@ def get(source: str, path: str, *, rev: str | None = None, out: str | None = Non
         out_path = _out_path(parent, target, into_folder, rel)
         _free(out_path)
         pointer = revs.pointer_at(src, at, rel)
+        if check is not None:
+            check(pointer.oid)
         cache = Cache(os.path.join(tmp, "cache"))
         cache.ensure()
         want = Wanted()

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import gitmodel
-from gitmodel.errors import ConfigError
+from gitmodel.errors import ConfigError, GitmodelError
 from gitmodel.registry.signing import SignatureError
 from gitmodel.serialize import UnsafeFormatError
 from tests.support.cli import GM, assert_one_line_error
@@ -213,3 +213,33 @@ def test_a_url_source_refuses_pickles_by_its_committed_setting(clf: Path, tmp_pa
         with pytest.raises(UnsafeFormatError, match='pickle = "never"'):
             gitmodel.load(ref, repo=f"file://{bare}")
     assert gitmodel.read_bytes("clf@v1.0.0", repo=f"file://{bare}", verify=True)[:1] == b"\x80"
+
+
+def test_verified_reads_are_bound_to_the_file_and_oid_the_signed_tag_names(clf: Path, gm: GM, url: str,
+                                                                          tmp_path: Path) -> None:
+    # A later commit re-declares clf as another file: the signed snapshot still says which file v1.0.0 is.
+    gitmodel.save({"n": 9}, "models/other.pkl")
+    ok(gm, "model", "add", "clf", "models/other.pkl", "--replace")
+    git("commit", "-qm", "clf is another file now", cwd=clf)
+    with pytest.raises(GitmodelError, match="models/other.pkl"):
+        gitmodel.load("clf@v1.0.0")  # unverified: the declaration decides, and v1.0.0 has no such file
+    assert gitmodel.load("clf@v1.0.0", verify=True) == {"n": 1}
+    # A validly signed tag whose snapshot names an oid its commit does not hold.
+    message = git("cat-file", "tag", "clf@v1.0.0", cwd=clf).split("\n\n", 1)[1].split("-----BEGIN SSH")[0]
+    real = gitmodel.versions("clf")[-1]["artifact"]["oid"]
+    forged = message.replace("v1.0.0", "v1.0.5").replace(real, "xxh128:" + "0" * 32)
+    (tmp_path / "msg").write_text(forged)
+    commit = git("rev-list", "-n1", "clf@v1.0.0", cwd=clf).strip()
+    git("tag", "-s", "-F", str(tmp_path / "msg"), "clf@v1.0.5", commit, cwd=clf)
+    assert gitmodel.load("models/clf.pkl", rev="clf@v1.0.5") == {"n": 1}  # unverified: the pointer decides
+    with pytest.raises(SignatureError, match=f"clf@v1.0.5: models/clf.pkl at {commit[:10]} is {real}, not the "
+                                             f"xxh128:0+ its signed version tag names"):
+        gitmodel.load("clf@v1.0.5", verify=True)
+    with pytest.raises(SignatureError, match="its signed version tag names"):
+        gitmodel.open("clf@v1.0.5", verify=True)
+    with pytest.raises(SignatureError, match="its signed version tag names"):
+        gitmodel.load("models/clf.pkl", rev="clf@v1.0.5", verify=True)
+    deploy = tmp_path / "deploy"
+    deploy.mkdir()
+    assert_one_line_error(gm("get", "--verify", str(clf), "clf@v1.0.5", cwd=deploy), "its signed version tag names")
+    assert os.listdir(deploy) == []
