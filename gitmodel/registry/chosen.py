@@ -109,21 +109,28 @@ def choose(repo: Repo, ref: str, rev: str | None = None, *, cwd: str | None = No
 
 def get(source: str, ref: str, *, rev: str | None = None, verify_it: bool | None = None,
         allowed_signers: str | None = None, out: str | None = None, remote: str | None = None,
-        jobs: int | None = None, progress: Progress | None = None, cwd: str | None = None) -> GetReport:
+        jobs: int | None = None, progress: Progress | None = None, cwd: str | None = None
+        ) -> tuple[GetReport, Verification | None]:
     """`gitmodel get SOURCE REF`: `transfer.get.get`, with the artifact
     chosen (and verified, in the source's clone, against its committed
     allowed signers or the pinned `allowed_signers` file) by `choose` before
-    any object is fetched or OUT written."""
+    any object is fetched or OUT written.  Returns what was got, and the
+    verification when signatures were checked."""
     pinned = os.path.abspath(os.path.join(cwd or os.getcwd(), allowed_signers)) if allowed_signers else None
+
+    verified: list[Verification] = []
 
     def pick(src: Repo) -> tuple[str, str, Callable[[str], None]]:
         # A path names a file of the source: from its root, not from cwd.
         chosen = choose(src, ref, rev, verify_it=verify_it, allowed_signers=pinned, head=True)
+        if chosen.verification is not None:
+            verified.append(chosen.verification)
         return chosen.rel, chosen.at or "HEAD", chosen.check_oid
 
     versions = refs.parse(ref) is not None or (rev is not None and refs.parse(rev) is not None)
-    return transfer.get(source, ref, rev=rev, out=out, remote=remote, jobs=jobs, progress=progress, cwd=cwd,
-                        choose=pick, versions=versions)
+    report = transfer.get(source, ref, rev=rev, out=out, remote=remote, jobs=jobs, progress=progress, cwd=cwd,
+                          choose=pick, versions=versions)
+    return report, (verified[0] if verified else None)
 
 
 __all__ = ["Chosen", "choose", "get", "locate", "verify"]

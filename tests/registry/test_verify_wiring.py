@@ -6,6 +6,7 @@ a real folder remote and a real clone by URL; and `[security] pickle =
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -167,10 +168,12 @@ def test_get_verify_from_a_url_with_a_pinned_file(url: str, gm: GM, tmp_path: Pa
     pinned = tmp_path / "pinned_signers"
     pinned.write_text(signers_text(keys, "alice"))
     r = gm("get", "--verify", "--allowed-signers", str(pinned), url, "clf#prod", "-o", "clf.pkl", cwd=deploy)
-    assert r.code == 0 and "got models/clf.pkl" in r.out, r
+    assert r.code == 0 and "got models/clf.pkl at clf#prod (commit " in r.out, r
+    assert "verified: clf#prod is signed by alice@example.com (2 tags checked)" in r.out, r
     assert gitmodel.serialize.load((deploy / "clf.pkl").read_bytes(), "clf.pkl", "clf.pkl") == {"n": 1}
     # Against its committed file, in the clone: the same answer.
-    ok(gm, "get", "--verify", url, "clf#prod", "-o", "committed.pkl", cwd=deploy)
+    data = json.loads(ok(gm, "get", "--json", "--verify", url, "clf#prod", "-o", "committed.pkl", cwd=deploy))
+    assert data["verified"]["ok"] is True and [t["role"] for t in data["verified"]["tags"]] == ["stage", "version"]
     # Refused: nothing written, no temp folder left.
     before = sorted(os.listdir(deploy))
     assert_one_line_error(gm("get", "--verify", url, "clf#staging", "-o", "s.pkl", cwd=deploy),
@@ -182,7 +185,7 @@ def test_get_verify_from_a_url_with_a_pinned_file(url: str, gm: GM, tmp_path: Pa
                           "models/clf.pkl at HEAD is not a version reference")
     assert sorted(os.listdir(deploy)) == before
     # Without --verify, a version reference is still understood.
-    ok(gm, "get", url, "clf#staging", "-o", "staging.pkl", cwd=deploy)
+    assert "verified" not in ok(gm, "get", url, "clf#staging", "-o", "staging.pkl", cwd=deploy)
     assert gitmodel.serialize.load((deploy / "staging.pkl").read_bytes(), "x.pkl", "x") == {"n": 2}
 
 
