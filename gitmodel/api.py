@@ -15,9 +15,15 @@ URL: then the file is read whole).  `open` and `load_tensors` read a large
 (chunked) file a chunk at a time, fetching from the remote only the chunks
 a read covers.
 
-Unpickling runs code: `load` checks the content hash before it unpickles, so
-what it unpickles is exactly what was saved, but only load models from
-repositories and remotes you trust.
+`save` picks the format from the file name (gitmodel.serialize):
+`.safetensors`, `.skops` and `.onnx` run no code when loaded; anything else
+is joblib, which unpickles, and unpickling runs code.  `load` checks the
+content hash before it deserialises, so what it loads is exactly what was
+saved; `[security] pickle` ("allow", "verified", "never") decides whether a
+pickle-based file loads at all.  `load`, `open`, `read_bytes` and
+`load_tensors` take `verify=True`: nothing is read unless allowed signers
+signed the tags that chose the version (gitmodel.registry.chosen), the
+default for a stage with `require_signature = true`.
 """
 
 from __future__ import annotations
