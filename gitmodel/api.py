@@ -235,7 +235,7 @@ def _names_version(ref: PathLike, rev: str | None) -> bool:
     return refs.parse(os.fspath(ref)) is not None or (rev is not None and refs.parse(rev) is not None)
 
 
-def _choose(r: Repo, ref: PathLike, rev: str | None, repo: PathLike | None, verify: bool | None,
+def _choose(r: Repo, ref: PathLike, rev: str | None, repo: PathLike | None, verify: bool,
             allowed_signers: PathLike | None) -> Chosen:
     """What the caller named, verified when asked or required
     (gitmodel.registry.chosen), before a byte of it is read."""
@@ -297,7 +297,7 @@ def _ensure(r: Repo, oids: list[str], expand: bool) -> None:
 
 
 @_strict
-def read_bytes(ref: PathLike, rev: str | None = None, *, repo: PathLike | None = None, verify: bool | None = None,
+def read_bytes(ref: PathLike, rev: str | None = None, *, repo: PathLike | None = None, verify: bool = False,
                allowed_signers: PathLike | None = None) -> bytes:
     """The content of a tracked file at any version, hash-checked, from the
     cache or else the remote; the workspace is not touched.  `verify`,
@@ -305,7 +305,7 @@ def read_bytes(ref: PathLike, rev: str | None = None, *, repo: PathLike | None =
     return _read(ref, rev, repo, verify, allowed_signers)[1]
 
 
-def _read(ref: PathLike, rev: str | None, repo: PathLike | None, verify: bool | None,
+def _read(ref: PathLike, rev: str | None, repo: PathLike | None, verify: bool,
           allowed_signers: PathLike | None, pickle: str | None = None, loading: bool = False) -> tuple[str, bytes]:
     """(artifact path, its bytes).  `loading`: the bytes will be
     deserialised, so `[security] pickle` (at least as strict as `pickle`)
@@ -348,7 +348,7 @@ def _pickle_gate(r: Repo, chosen: Chosen, floor: str | None, allowed_signers: Pa
 
 
 @_strict
-def load(ref: PathLike, rev: str | None = None, *, repo: PathLike | None = None, verify: bool | None = None,
+def load(ref: PathLike, rev: str | None = None, *, repo: PathLike | None = None, verify: bool = False,
          allowed_signers: PathLike | None = None, pickle: str | None = None) -> Any:
     """Load a model saved with `save` at any version, in the format its
     file name picks (gitmodel.serialize):
@@ -360,8 +360,8 @@ def load(ref: PathLike, rev: str | None = None, *, repo: PathLike | None = None,
 
     `verify=True` refuses (SignatureError, one line) unless the tags that
     decide the reference are signed by allowed signers (`gitmodel verify`),
-    before a byte of the model is read; the default verifies a stage with
-    `require_signature = true`.  `allowed_signers`: a pinned file to trust
+    before a byte of the model is read; a stage with `require_signature =
+    true` is always verified.  `allowed_signers`: a pinned file to trust
     instead of the repository's committed one (a URL's is the source's).
 
     The content hash is checked before anything is deserialised.  A
@@ -377,7 +377,7 @@ def load(ref: PathLike, rev: str | None = None, *, repo: PathLike | None = None,
 
 @_strict
 def open(path: PathLike, rev: str | None = None, mode: str = "rb", *, repo: PathLike | None = None,
-         encoding: str | None = None, verify: bool | None = None, allowed_signers: PathLike | None = None
+         encoding: str | None = None, verify: bool = False, allowed_signers: PathLike | None = None
          ) -> IO[Any]:
     """Open any tracked file (a model, a data file, a file inside a tracked
     folder) at any version for reading, without touching the workspace.
@@ -571,7 +571,7 @@ _NUMPY_DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "I64": "<i8", "I32": 
 
 @_strict
 def load_tensors(path: PathLike, names: Sequence[str] | None = None, rev: str | None = None, *,
-                 repo: PathLike | None = None, verify: bool | None = None,
+                 repo: PathLike | None = None, verify: bool = False,
                  allowed_signers: PathLike | None = None) -> dict[str, Any]:
     """Tensors of a safetensors file at any version, as numpy arrays:
 

@@ -106,10 +106,10 @@ def get(repo: Annotated[str, typer.Argument(help="Another gitmodel repository: a
         rev: Annotated[Optional[str], typer.Option("--rev", help="Revision or version (default: HEAD).")] = None,
         out: Annotated[Optional[str], typer.Option("--out", "-o", help="Where to write it (must not exist; "
                                                    "default: its name in the current folder).")] = None,
-        verify: Annotated[Optional[bool], typer.Option(
-            "--verify/--no-verify", help="Refuse it unless allowed signers signed the tags that decide the version "
-            "(as `gitmodel verify`), checked before anything is downloaded; default: when its stage has "
-            "require_signature.")] = None,
+        verify: Annotated[bool, typer.Option(
+            "--verify", help="Refuse it unless allowed signers signed the tags that decide the version "
+            "(as `gitmodel verify`), checked before anything is downloaded; always, for a stage with "
+            "require_signature.")] = False,
         allowed_signers: Annotated[Optional[str], typer.Option(
             "--allowed-signers", metavar="FILE", help="Verify against this allowed-signers file instead of the "
             "source's committed one (a deploy target's pinned copy); implies --verify.")] = None,

@@ -8,7 +8,7 @@ from gitmodel.registry import chosen
 
 
 def run(source: str, path: str, *, rev: str | None = None, out: str | None = None, remote: str | None = None,
-        jobs: int | None = None, quiet: bool = False, as_json: bool = False, verify: bool | None = None,
+        jobs: int | None = None, quiet: bool = False, as_json: bool = False, verify: bool = False,
         allowed_signers: str | None = None) -> int:
     progress = TerminalProgress("downloading", quiet=quiet or as_json)
     try:

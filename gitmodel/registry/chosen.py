@@ -6,9 +6,10 @@ A caller names a version reference (`clf@v1.0.0`, `clf@latest`,
 `clf#prod`), or a path plus an optional revision (which may itself be a
 version reference: `load("models/clf.pkl", rev="clf@v1.0.0")`).
 
-Verification (`gitmodel.registry.signing.verify_ref`) is asked for with
-`verify=True`, refused with `verify=False`, and by default (None) runs when
-the reference's stage has `require_signature = true`.  Once verified, the
+Verification (`gitmodel.registry.signing.verify_ref`) runs when asked for
+(`verify=True`, a pinned allowed-signers file), and always when the
+reference's stage has `require_signature = true`: a committed requirement
+no caller turns off.  Once verified, the
 file is read at the commit the verification named, never re-resolved, so
 what is read is what was vouched for.  A choice that is not a version
 reference (a workspace path, a path at HEAD) has no tag to carry a
@@ -92,22 +93,21 @@ def verify(repo: Repo, chosen: Chosen, *, allowed_signers: str | None = None, wh
     return Chosen(rel, v.commit, chosen.target, v, chosen.by_model, oid)
 
 
-def choose(repo: Repo, ref: str, rev: str | None = None, *, cwd: str | None = None, verify_it: bool | None = None,
+def choose(repo: Repo, ref: str, rev: str | None = None, *, cwd: str | None = None, verify_it: bool = False,
            allowed_signers: str | None = None, head: bool = False) -> Chosen:
     """`locate`, then verification when asked (`verify_it=True`) or when the
-    reference's stage requires it (`verify_it=None`).  `head`: a path with
+    reference's stage requires it (always).  `head`: a path with
     no revision is read at HEAD (a repository without a workspace)."""
     chosen = locate(repo, ref, rev, cwd)
     if head and chosen.at is None:
         chosen = replace(chosen, at="HEAD")
-    if verify_it is None:
-        verify_it = chosen.target is not None and verification_required(repo, chosen.target)
-    if verify_it or allowed_signers is not None:  # a pinned file means the caller wants it used
+    required = chosen.target is not None and verification_required(repo, chosen.target)
+    if verify_it or required or allowed_signers is not None:  # a pinned file means the caller wants it used
         chosen = verify(repo, chosen, allowed_signers=allowed_signers)
     return chosen
 
 
-def get(source: str, ref: str, *, rev: str | None = None, verify_it: bool | None = None,
+def get(source: str, ref: str, *, rev: str | None = None, verify_it: bool = False,
         allowed_signers: str | None = None, out: str | None = None, remote: str | None = None,
         jobs: int | None = None, progress: Progress | None = None, cwd: str | None = None
         ) -> tuple[GetReport, Verification | None]:

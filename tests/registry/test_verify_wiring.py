@@ -104,7 +104,8 @@ def test_a_foreign_key_re_promotion_is_refused_and_a_required_stage_verifies_by_
         gitmodel.load("clf#prod")  # required: verified by default
     with pytest.raises(SignatureError):
         gitmodel.open("clf#prod")
-    assert gitmodel.load("clf#prod", verify=False) == {"n": 2}  # the caller's explicit choice
+    with pytest.raises(SignatureError):
+        gitmodel.load("clf#prod", verify=False)  # a committed requirement: no caller turns it off
     as_(clf, keys["bob"])
     ok(gm, "promote", "clf", "v1.0.0", "prod")  # required: signed without --sign
     assert gitmodel.load("clf#prod") == {"n": 1}
@@ -200,7 +201,9 @@ def test_get_verifies_a_required_stage_by_default_in_the_clone(clf: Path, url: s
     deploy.mkdir()
     assert_one_line_error(gm("get", f"file://{bare}", "clf#prod", cwd=deploy), "tag clf#prod#3 is signed by key")
     assert os.listdir(deploy) == []
-    ok(gm, "get", "--no-verify", f"file://{bare}", "clf#prod", cwd=deploy)
+    assert_one_line_error(gm("get", "--no-verify", f"file://{bare}", "clf#prod", cwd=deploy),
+                          "No such option: --no-verify")  # nothing turns a committed requirement off
+    ok(gm, "get", f"file://{bare}", "clf#staging", cwd=deploy)  # staging requires nothing
     assert (deploy / "clf.pkl").is_file()
     # The Python API by URL: the same decision, in its own clone.
     with pytest.raises(SignatureError, match="tag clf#prod#3 is signed by key"):
