@@ -147,6 +147,16 @@ def test_onnx_round_trip_of_a_model_proto(repo: Path) -> None:
         gitmodel.save({"a": 1}, "models/other.onnx")
 
 
+def test_a_file_named_onnx_that_is_not_one_is_one_line(repo: Path) -> None:
+    pytest.importorskip("onnx")
+    (repo / "models").mkdir()
+    (repo / "models" / "x.onnx").write_bytes(b"\xff\xff\xff\xff garbage, not protobuf")
+    gitmodel.add(["models/x.onnx"])
+    with pytest.raises(GitmodelError, match="models/x.onnx is not an ONNX model we can read") as e:
+        gitmodel.load("models/x.onnx")
+    assert "\n" not in str(e.value)
+
+
 def test_pickle_is_refused_under_never_and_still_loads_by_default(repo: Path) -> None:
     gitmodel.save({"n": 1}, "models/clf.pkl", name="clf")
     gitmodel.save({"n": 2}, "models/other.joblib")

@@ -249,3 +249,20 @@ def test_verified_reads_are_bound_to_the_file_and_oid_the_signed_tag_names(clf: 
     deploy.mkdir()
     assert_one_line_error(gm("get", "--verify", str(clf), "clf@v1.0.5", cwd=deploy), "its signed version tag names")
     assert os.listdir(deploy) == []
+
+
+def test_load_tensors_and_read_bytes_verify_too(clf: Path, gm: GM) -> None:
+    import numpy as np
+
+    gitmodel.save({"w": np.arange(4, dtype=np.float32)}, "models/llm.safetensors", name="llm")
+    git("commit", "-qm", "llm", cwd=clf)
+    ok(gm, "tag", "llm", "v1.0.0", "--sign")
+    gitmodel.save({"w": np.zeros(2, dtype=np.float32)}, "models/llm.safetensors", name="llm")
+    git("commit", "-qm", "llm 2", cwd=clf)
+    ok(gm, "tag", "llm", "v1.1.0", "--no-sign")
+    assert gitmodel.load_tensors("llm@v1.0.0", ["w"], verify=True)["w"].tolist() == [0.0, 1.0, 2.0, 3.0]
+    assert np.array_equal(gitmodel.load("llm@v1.0.0", verify=True)["w"], np.arange(4, dtype=np.float32))
+    with pytest.raises(SignatureError, match="tag llm@v1.1.0 is not signed"):
+        gitmodel.load_tensors("llm@v1.1.0", verify=True)
+    with pytest.raises(SignatureError, match="tag llm@v1.1.0 is not signed"):
+        gitmodel.read_bytes("llm@v1.1.0", verify=True)
