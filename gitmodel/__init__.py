@@ -5,6 +5,8 @@ The Python API (see gitmodel.api for the details of each call):
     gitmodel.save(obj, "models/clf.pkl", name="clf", params={...}, metrics={...}, data=[...])
     gitmodel.tag("clf", "v1.0.0"); gitmodel.promote("clf", "v1.0.0", "prod")
     gitmodel.load("clf#prod"); gitmodel.open("data/train.csv", rev="clf@v1.0.0")
+    gitmodel.load("clf#prod", verify=True)   # only what allowed signers promoted
+    gitmodel.save(weights, "model.safetensors")  # .safetensors/.skops/.onnx run no code to load
     gitmodel.load_tensors("model.safetensors", ["lm_head.weight"], rev="llm@v2.0.0")
     gitmodel.versions("clf"); gitmodel.rollback("clf", to="v1.0.0")
 

@@ -15,9 +15,15 @@ URL: then the file is read whole).  `open` and `load_tensors` read a large
 (chunked) file a chunk at a time, fetching from the remote only the chunks
 a read covers.
 
-Unpickling runs code: `load` checks the content hash before it unpickles, so
-what it unpickles is exactly what was saved, but only load models from
-repositories and remotes you trust.
+`save` picks the format from the file name (gitmodel.serialize):
+`.safetensors`, `.skops` and `.onnx` run no code when loaded; anything else
+is joblib, which unpickles, and unpickling runs code.  `load` checks the
+content hash before it deserialises, so what it loads is exactly what was
+saved; `[security] pickle` ("allow", "verified", "never") decides whether a
+pickle-based file loads at all.  `load`, `open`, `read_bytes` and
+`load_tensors` take `verify=True`: nothing is read unless allowed signers
+signed the tags that chose the version (gitmodel.registry.chosen), the
+default for a stage with `require_signature = true`.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, TypeVar, cast
 
 if TYPE_CHECKING:
+    from gitmodel.registry.chosen import Chosen
     from gitmodel.registry.rollback import RollbackResult
     from gitmodel.registry.tagging import TagResult
     from gitmodel.remote.config import RemoteChange
@@ -115,16 +122,17 @@ def _sidecar(r: Repo, rel: str, kind: str) -> str:
 
 
 def _dump(obj: Any, path: str) -> None:
-    """Serialise with joblib into a temp file beside `path`, fsync, rename:
-    an interrupted save leaves the previous artifact whole."""
-    import joblib  # type: ignore[import-untyped]
-
+    """Serialise in the format the file name picks (gitmodel.serialize:
+    .safetensors, .skops, .onnx, else joblib) into a temp file beside
+    `path`, fsync, rename: an interrupted save leaves the previous artifact
+    whole, and a refused object leaves nothing."""
+    from gitmodel import serialize
     from gitmodel.platform.atomic import SaveFile
 
     folder = os.path.dirname(path)
     os.makedirs(folder, exist_ok=True)
     with SaveFile(folder, 0o666, umask=True) as f:  # a file the user made: their umask applies
-        joblib.dump(obj, f.file)
+        serialize.dump(obj, os.path.basename(path), f.file)
         f.commit(path)
 
 
@@ -132,8 +140,11 @@ def _dump(obj: Any, path: str) -> None:
 def save(obj: Any, path: PathLike, *, name: str | None = None, params: dict[str, Any] | None = None,
          metrics: dict[str, Any] | None = None, data: Sequence[PathLike] | None = None,
          repo: PathLike | None = None, stage: bool = True) -> Saved:
-    """Serialise `obj` to `path` with joblib and track it as `gitmodel add`
-    does; write `params` and `metrics` as JSON files; track the `data` paths
+    """Serialise `obj` to `path` in the format its name picks
+    (`.safetensors`: a dict of NumPy arrays or PyTorch tensors; `.skops`: a
+    scikit-learn estimator; `.onnx`: an onnx.ModelProto; anything else,
+    like `.pkl` or `.joblib`: joblib, which pickles) and track it as
+    `gitmodel add` does; write `params` and `metrics` as JSON files; track the `data` paths
     (files git does not already track); with `name`, declare the model with
     that lineage in the committed config.  Everything is staged (not
     committed): commit, then `tag`.
@@ -202,43 +213,36 @@ def save(obj: Any, path: PathLike, *, name: str | None = None, params: dict[str,
 # -- reading any version --------------------------------------------------------------
 
 @contextmanager
-def _source(repo: PathLike | None) -> Iterator[tuple[Repo, bool]]:
-    """(repository to read, whether it is a temporary clone of a URL)."""
+def _source(repo: PathLike | None, versions: bool = False) -> Iterator[tuple[Repo, bool]]:
+    """(repository to read, whether it is a temporary clone of a URL).
+    `versions`: a version reference is read, so a clone has every tag and
+    the committed files the registry reads (transfer.get.clone_source)."""
     if repo is not None and _is_url(os.fspath(repo)):
-        from gitmodel.repo import Repo
-        from gitmodel.transfer.get import _clone
+        from gitmodel.transfer.get import clone_source
 
         tmp = tempfile.mkdtemp(prefix="gitmodel-api-")
         try:
-            clone = os.path.join(tmp, "repo.git")
-            _clone(os.fspath(repo), None, clone)
-            yield Repo(clone, clone, clone), True
+            yield clone_source(os.fspath(repo), None, os.path.join(tmp, "repo.git"), versions=versions), True
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     else:
         yield _repo(repo), False
 
 
-def _locate(r: Repo, ref: str, rev: str | None, cwd: str | None) -> tuple[str, str | None]:
-    """(artifact path, revision or None for the workspace) for what a caller
-    named: a version reference (`clf@v1.0.0`, `clf@latest`, `clf#prod`) or a
-    path plus an optional revision."""
-    from gitmodel.errors import GitmodelError
+def _names_version(ref: PathLike, rev: str | None) -> bool:
     from gitmodel.registry import resolve as refs
-    from gitmodel.registry import state as registry
 
-    vref = refs.parse(ref)
-    if vref is not None and rev is None:
-        state = registry.model_state(r, vref.model)
-        if state.events:
-            version = refs.pick(state, vref, ref)
-            model = registry.model_for(r, state, version)
-            if model is None:
-                raise GitmodelError(f"{ref}: cannot tell which file model {vref.model} is",
-                                    hint=f"declare it with `gitmodel model add {vref.model} PATH`")
-            return model.path, version.commit
-    rel = r.relpath(ref, cwd) if cwd is not None else ref.strip("/")
-    return rel, rev
+    return refs.parse(os.fspath(ref)) is not None or (rev is not None and refs.parse(rev) is not None)
+
+
+def _choose(r: Repo, ref: PathLike, rev: str | None, repo: PathLike | None, verify: bool,
+            allowed_signers: PathLike | None) -> Chosen:
+    """What the caller named, verified when asked or required
+    (gitmodel.registry.chosen), before a byte of it is read."""
+    from gitmodel.registry import chosen
+
+    return chosen.choose(r, os.fspath(ref), rev, cwd=None if repo is not None else os.getcwd(), verify_it=verify,
+                         allowed_signers=os.path.abspath(allowed_signers) if allowed_signers is not None else None)
 
 
 def _object_for(r: Repo, rel: str, rev: str | None) -> tuple[str, int, str]:
@@ -293,41 +297,88 @@ def _ensure(r: Repo, oids: list[str], expand: bool) -> None:
 
 
 @_strict
-def read_bytes(ref: PathLike, rev: str | None = None, *, repo: PathLike | None = None) -> bytes:
+def read_bytes(ref: PathLike, rev: str | None = None, *, repo: PathLike | None = None, verify: bool = False,
+               allowed_signers: PathLike | None = None) -> bytes:
     """The content of a tracked file at any version, hash-checked, from the
-    cache or else the remote; the workspace is not touched."""
-    with _source(repo) as (r, cloned):
+    cache or else the remote; the workspace is not touched.  `verify`,
+    `allowed_signers`: as for `load`."""
+    return _read(ref, rev, repo, verify, allowed_signers)[1]
+
+
+def _read(ref: PathLike, rev: str | None, repo: PathLike | None, verify: bool,
+          allowed_signers: PathLike | None, pickle: str | None = None, loading: bool = False) -> tuple[str, bytes]:
+    """(artifact path, its bytes).  `loading`: the bytes will be
+    deserialised, so `[security] pickle` (at least as strict as `pickle`)
+    decides whether a pickle-based file may be read at all."""
+    with _source(repo, _names_version(ref, rev)) as (r, cloned):
         if cloned:
             r.cache = _temp_cache(r)
-        rel, at = _locate(r, os.fspath(ref), rev, None if (repo is not None) else os.getcwd())
+        chosen = _choose(r, ref, rev, repo, verify, allowed_signers)
+        if loading:
+            chosen = _pickle_gate(r, chosen, pickle, allowed_signers)
+        at = chosen.at
         if cloned and at is None:
             at = "HEAD"
-        oid, _, _ = _object_for(r, rel, at)
+        oid, _, _ = _object_for(r, chosen.rel, at)
+        chosen.check_oid(oid)
         if cloned:
             _fetch_from_source(r, at or "HEAD", [oid])
         else:
             _ensure(r, [oid], expand=False)
-        return r.cache.read_bytes(oid, verify=True)
+        return chosen.rel, r.cache.read_bytes(oid, verify=True)
+
+
+def _pickle_gate(r: Repo, chosen: Chosen, floor: str | None, allowed_signers: PathLike | None) -> Chosen:
+    """`chosen`, if its format runs no code or the pickle policy lets it
+    load (verified first under "verified"); else UnsafeFormatError."""
+    from gitmodel import serialize
+    from gitmodel.registry import chosen as choice
+
+    if not serialize.runs_code(chosen.rel):
+        return chosen
+    policy = serialize.pickle_policy(r.config.get("security"), floor)
+    if policy == "never":
+        raise serialize.UnsafeFormatError(
+            f"{chosen.rel} is pickle-based, and [security] pickle = \"never\" refuses to load it (unpickling runs "
+            f"code)", hint="save the model as .skops, .safetensors or .onnx (gitmodel.save picks by the name)")
+    if policy == "verified":
+        return choice.verify(r, chosen, allowed_signers=os.path.abspath(allowed_signers) if allowed_signers else None,
+                             why='[security] pickle = "verified" unpickles only a verified version')
+    return chosen
 
 
 @_strict
-def load(ref: PathLike, rev: str | None = None, *, repo: PathLike | None = None) -> Any:
-    """Load a model saved with `save` (joblib) at any version:
+def load(ref: PathLike, rev: str | None = None, *, repo: PathLike | None = None, verify: bool = False,
+         allowed_signers: PathLike | None = None, pickle: str | None = None) -> Any:
+    """Load a model saved with `save` at any version, in the format its
+    file name picks (gitmodel.serialize):
 
     >>> gitmodel.load("clf#prod")                      # the version in stage prod
     >>> gitmodel.load("clf@latest")
     >>> gitmodel.load("models/clf.pkl", rev="clf@v1.0.0")
+    >>> gitmodel.load("clf#prod", verify=True)         # only if allowed signers chose it
 
-    The content hash is checked before anything is unpickled.  Unpickling
-    runs code: load only from repositories and remotes you trust."""
-    import joblib
+    `verify=True` refuses (SignatureError, one line) unless the tags that
+    decide the reference are signed by allowed signers (`gitmodel verify`),
+    before a byte of the model is read; a stage with `require_signature =
+    true` is always verified.  `allowed_signers`: a pinned file to trust
+    instead of the repository's committed one (a URL's is the source's).
 
-    return joblib.load(io.BytesIO(read_bytes(ref, rev, repo=repo)))
+    The content hash is checked before anything is deserialised.  A
+    pickle-based file (.pkl, .joblib, any suffix but .safetensors, .skops,
+    .onnx) runs code as it loads: `[security] pickle` in the committed
+    config ("allow", "verified": only a verified version, "never") decides
+    whether it loads; `pickle=` can make that stricter, never looser."""
+    from gitmodel import serialize
+
+    rel, data = _read(ref, rev, repo, verify, allowed_signers, pickle, loading=True)
+    return serialize.load(data, rel, rel if rev is None else f"{rel} at {rev}")
 
 
 @_strict
 def open(path: PathLike, rev: str | None = None, mode: str = "rb", *, repo: PathLike | None = None,
-         encoding: str | None = None) -> IO[Any]:
+         encoding: str | None = None, verify: bool = False, allowed_signers: PathLike | None = None
+         ) -> IO[Any]:
     """Open any tracked file (a model, a data file, a file inside a tracked
     folder) at any version for reading, without touching the workspace.
 
@@ -339,22 +390,24 @@ def open(path: PathLike, rev: str | None = None, mode: str = "rb", *, repo: Path
     chunk checked against the hash its chunk list gives it: when the cache
     lacks the file and the default remote has it as chunks, only the chunks
     a read covers are downloaded (into the cache, where the next read finds
-    them), and reading it through to the end checks the whole file's hash."""
+    them), and reading it through to the end checks the whole file's hash.
+    `verify`, `allowed_signers`: as for `load` (checked before the file is
+    opened)."""
     from gitmodel.errors import GitmodelError
 
     if mode not in ("rb", "r"):
         raise GitmodelError(f"gitmodel.open reads only: mode must be 'rb' or 'r', not {mode!r}")
-    with _source(repo) as (r, cloned):
-        if cloned:
-            data = read_bytes(path, rev, repo=repo)
-            stream: IO[Any] = io.BytesIO(data)
-        else:
-            rel, at = _locate(r, os.fspath(path), rev, None if repo is not None else os.getcwd())
-            oid, size, label = _object_for(r, rel, at)
-            raw = _stream(r, oid, size, label)
-            # A remote's chunks come a read at a time: a small buffer keeps a
-            # readline from downloading much past the line.
-            stream = io.BufferedReader(raw, _LAZY_BUFFER) if isinstance(raw, _Fetching) else raw
+    if repo is not None and _is_url(os.fspath(repo)):
+        stream: IO[Any] = io.BytesIO(_read(path, rev, repo, verify, allowed_signers)[1])
+    else:
+        r = _repo(repo)
+        chosen = _choose(r, path, rev, repo, verify, allowed_signers)
+        oid, size, label = _object_for(r, chosen.rel, chosen.at)
+        chosen.check_oid(oid)
+        raw = _stream(r, oid, size, label)
+        # A remote's chunks come a read at a time: a small buffer keeps a
+        # readline from downloading much past the line.
+        stream = io.BufferedReader(raw, _LAZY_BUFFER) if isinstance(raw, _Fetching) else raw
     return io.TextIOWrapper(stream, encoding=encoding or "utf-8") if mode == "r" else stream
 
 
@@ -518,7 +571,8 @@ _NUMPY_DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "I64": "<i8", "I32": 
 
 @_strict
 def load_tensors(path: PathLike, names: Sequence[str] | None = None, rev: str | None = None, *,
-                 repo: PathLike | None = None) -> dict[str, Any]:
+                 repo: PathLike | None = None, verify: bool = False,
+                 allowed_signers: PathLike | None = None) -> dict[str, Any]:
     """Tensors of a safetensors file at any version, as numpy arrays:
 
     >>> gitmodel.load_tensors("model.safetensors", ["lm_head.weight"], rev="llm@v2.0.0")
@@ -526,7 +580,8 @@ def load_tensors(path: PathLike, names: Sequence[str] | None = None, rev: str | 
     Reads the header, then only the byte ranges of the tensors named (all
     of them when `names` is None).  For a chunked file the cache lacks,
     that downloads the chunks of those tensors and of the header, not the
-    file; each chunk is checked against its hash.  Needs numpy."""
+    file; each chunk is checked against its hash.  Needs numpy.
+    `verify`, `allowed_signers`: as for `load`."""
     try:
         import numpy as np
     except ImportError:
@@ -535,12 +590,13 @@ def load_tensors(path: PathLike, names: Sequence[str] | None = None, rev: str | 
         raise GitmodelError("gitmodel.load_tensors needs numpy", hint="pip install numpy") from None
     with _source(repo) as (r, cloned):
         if cloned:
-            data = read_bytes(path, rev, repo=repo)
+            data = _read(path, rev, repo, verify, allowed_signers)[1]
             f: BinaryIO | _Fetching = io.BytesIO(data)
             label, size = os.fspath(path), len(data)
         else:
-            rel, at = _locate(r, os.fspath(path), rev, None if repo is not None else os.getcwd())
-            oid, size, label = _object_for(r, rel, at)
+            chosen = _choose(r, path, rev, repo, verify, allowed_signers)
+            oid, size, label = _object_for(r, chosen.rel, chosen.at)
+            chosen.check_oid(oid)
             f = _stream(r, oid, size, label)
         with f:
             tensors = _safetensors_header(f, size, label if rev is None else f"{label} at {rev}")
@@ -691,25 +747,30 @@ def pull(*, remote: str | None = None, repo: PathLike | None = None) -> tuple[Fe
 
 @_strict
 def tag(name: str, version: str | None = None, *, bump: str | None = None, rev: str | None = None,
-        message: str | None = None, path: PathLike | None = None, push: bool = False,
+        message: str | None = None, path: PathLike | None = None, push: bool = False, sign: bool | None = None,
         repo: PathLike | None = None) -> TagResult:
-    """`gitmodel tag`: register a version (`NAME@vX.Y.Z`, an annotated tag).
+    """`gitmodel tag`: register a version (`NAME@vX.Y.Z`, an annotated tag);
+    `sign` as for `promote`.
 
     >>> gitmodel.tag("clf", "v1.0.0", message="baseline")"""
     from gitmodel.registry import tagging
 
     r = _repo(repo)
     return tagging.register(r, name, version, bump=bump, rev=rev, message=message,
-                            path=os.fspath(path) if path is not None else None, push=push, cwd=_cwd_for(r, repo))
+                            path=os.fspath(path) if path is not None else None, push=push, cwd=_cwd_for(r, repo),
+                            sign=sign)
 
 
 @_strict
 def promote(name: str, version: str, stage: str, *, message: str | None = None, push: bool = False,
-            repo: PathLike | None = None) -> TagResult:
-    """`gitmodel promote`: assign a stage (`NAME#STAGE#N`)."""
+            sign: bool | None = None, repo: PathLike | None = None) -> TagResult:
+    """`gitmodel promote`: assign a stage (`NAME#STAGE#N`).  `sign`: True
+    signs the tag with the user's git signing set-up (`git tag -s`), False
+    refuses to, None follows `[registry] sign` and the stage's
+    `require_signature`."""
     from gitmodel.registry import tagging
 
-    return tagging.promote(_repo(repo), name, version, stage, message=message, push=push)
+    return tagging.promote(_repo(repo), name, version, stage, message=message, push=push, sign=sign)
 
 
 @_strict

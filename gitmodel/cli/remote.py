@@ -101,11 +101,20 @@ def pull(paths: Paths = None, remote: RemoteOpt = None, jobs: Jobs = None,
 
 @app.command()
 def get(repo: Annotated[str, typer.Argument(help="Another gitmodel repository: a local path or a git URL.")],
-        path: Annotated[str, typer.Argument(help="The tracked file or folder in it, e.g. models/clf.pkl.")],
+        path: Annotated[str, typer.Argument(help="The tracked file or folder in it, e.g. models/clf.pkl, or a "
+                                            "version: NAME@v1.2.0, NAME@latest, NAME#STAGE.")],
         rev: Annotated[Optional[str], typer.Option("--rev", help="Revision or version (default: HEAD).")] = None,
         out: Annotated[Optional[str], typer.Option("--out", "-o", help="Where to write it (must not exist; "
                                                    "default: its name in the current folder).")] = None,
+        verify: Annotated[bool, typer.Option(
+            "--verify", help="Refuse it unless allowed signers signed the tags that decide the version "
+            "(as `gitmodel verify`), checked before anything is downloaded; always, for a stage with "
+            "require_signature.")] = False,
+        allowed_signers: Annotated[Optional[str], typer.Option(
+            "--allowed-signers", metavar="FILE", help="Verify against this allowed-signers file instead of the "
+            "source's committed one (a deploy target's pinned copy); implies --verify.")] = None,
         remote: RemoteOpt = None, jobs: Jobs = None, quiet: Quiet = False, json: Json = False) -> None:
     """Download one artifact of another repository without checking it out."""
     from gitmodel.commands import get as cmd
-    raise typer.Exit(cmd.run(repo, path, rev=rev, out=out, remote=remote, jobs=jobs, quiet=quiet, as_json=json))
+    raise typer.Exit(cmd.run(repo, path, rev=rev, out=out, remote=remote, jobs=jobs, quiet=quiet, as_json=json,
+                             verify=verify, allowed_signers=allowed_signers))

@@ -15,6 +15,7 @@ import os
 import posixpath
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
@@ -23,7 +24,7 @@ from gitmodel.errors import GitError, GitmodelError, PathError, RemoteError
 from gitmodel.git import revs
 from gitmodel.git import runner as gitops
 from gitmodel.platform import faults
-from gitmodel.platform.atomic import SaveFile
+from gitmodel.platform.atomic import SaveFile, write_atomic
 from gitmodel.progress import Progress
 from gitmodel.remote.spec import open_remote, redact, spec_from_config
 from gitmodel.repo import Repo
@@ -49,7 +50,9 @@ class GetReport:
 
 
 def get(source: str, path: str, *, rev: str | None = None, out: str | None = None, remote: str | None = None,
-        jobs: int | None = None, progress: Progress | None = None, cwd: str | None = None) -> GetReport:
+        jobs: int | None = None, progress: Progress | None = None, cwd: str | None = None,
+        choose: Callable[[Repo], tuple[str, str, Callable[[str], None]]] | None = None,
+        versions: bool = False) -> GetReport:
     """Download one tracked artifact of another gitmodel repository (a local
     path or a git URL) at `rev`, without checking out its workspace.
 
@@ -57,23 +60,41 @@ def get(source: str, path: str, *, rev: str | None = None, out: str | None = Non
     cloned bare and shallow into a temp folder first); the objects come from
     the source's own cache when it is local, else from its default remote,
     verified into a temporary cache beside OUT, and appear at OUT in one
-    rename.  OUT must not exist."""
+    rename.  OUT must not exist.
+
+    `choose(source repo) -> (path, revision, check)`: decides what is got,
+    once the source is open and before any object is fetched (the
+    registry's version references and signature checks:
+    `gitmodel.registry.chosen`); it may raise to refuse, and `check(oid)`
+    may refuse the oid the pointer names.  `versions`: the source's version tags are
+    needed (a clone fetches every tag, and its committed config and allowed
+    signers are put where the registry reads them)."""
     cwd = cwd or os.getcwd()
-    rel = _artifact_rel(path)
-    out_path = os.path.abspath(os.path.join(cwd, out or posixpath.basename(rel)))
-    if out is not None and os.path.isdir(out_path):
-        out_path = os.path.join(out_path, posixpath.basename(rel))
-    if os.path.lexists(out_path):
-        raise PathError(f"{out_path} already exists", hint="remove it or choose another destination with -o OUT")
-    parent = os.path.dirname(out_path)
+    rel = _artifact_rel(path) if choose is None else None
+    target = os.path.abspath(os.path.join(cwd, out)) if out is not None else None
+    into_folder = target is None or os.path.isdir(target)
+    parent = (target if into_folder else os.path.dirname(target)) if target is not None else cwd
     if not os.path.isdir(parent):
         raise PathError(f"{parent}: no such folder for the output", hint="create it first")
+    if rel is not None:
+        _free(_out_path(parent, target, into_folder, rel))
     shown = redact(source)
     tmp = tempfile.mkdtemp(prefix=".gm-tmp-get-", dir=parent)
     try:
-        src, config, base, local_cache = _open_source(source, rev, tmp, cwd)
+        src, config, base, local_cache = _open_source(source, rev, tmp, cwd, versions)
         at = rev or "HEAD"
+        check: Callable[[str], None] | None = None
+        if choose is not None:
+            chosen, at, check = choose(src)
+            rel = _artifact_rel(chosen)
+            if at != (rev or "HEAD"):
+                config = _committed_config(src, at, tmp) if src.bare else config
+        assert rel is not None
+        out_path = _out_path(parent, target, into_folder, rel)
+        _free(out_path)
         pointer = revs.pointer_at(src, at, rel)
+        if check is not None:
+            check(pointer.oid)
         cache = Cache(os.path.join(tmp, "cache"))
         cache.ensure()
         want = Wanted()
@@ -112,6 +133,15 @@ def get(source: str, path: str, *, rev: str | None = None, out: str | None = Non
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _out_path(parent: str, target: str | None, into_folder: bool, rel: str) -> str:
+    return os.path.join(parent, posixpath.basename(rel)) if into_folder else str(target)
+
+
+def _free(out_path: str) -> None:
+    if os.path.lexists(out_path):
+        raise PathError(f"{out_path} already exists", hint="remove it or choose another destination with -o OUT")
+
+
 def _artifact_rel(path: str) -> str:
     rel = posixpath.normpath(path.replace(os.sep, "/"))
     if rel.startswith("/") or rel == "." or rel == ".." or rel.startswith("../"):
@@ -130,10 +160,12 @@ def _complete(cache: Cache, want: Wanted) -> bool:
     return True
 
 
-def _open_source(source: str, rev: str | None, tmp: str, cwd: str
+def _open_source(source: str, rev: str | None, tmp: str, cwd: str, versions: bool = False
                  ) -> tuple[Repo, Config, str | None, str | None]:
     """(repo to read pointers from, its config, base for relative remote
-    paths (None for a clone), its cache root when local)."""
+    paths (None for a clone), its cache root when local).  `versions`: the
+    registry will read it (see `get`), so a bare source is cloned too, its
+    committed files beside its tags."""
     if source.startswith("file://"):
         source = unquote(urlsplit(source).path)
     local = os.path.abspath(os.path.join(cwd, source))
@@ -145,14 +177,44 @@ def _open_source(source: str, rev: str | None, tmp: str, cwd: str
         if root:
             repo = Repo(root, git_dir, common)
             return repo, repo.config, repo.root, repo.cache.root if os.path.isdir(repo.cache.objects) else None
-        if os.path.isfile(os.path.join(local, "HEAD")) and os.path.isdir(os.path.join(local, "objects")):
+        bare = os.path.isfile(os.path.join(local, "HEAD")) and os.path.isdir(os.path.join(local, "objects"))
+        if bare and not versions:
             repo = Repo(local, local, local)  # a bare repository: read in place
             return repo, _committed_config(repo, rev, tmp), local, None
-        raise GitError(f"{source}: is not a git repository", hint="give a clone's path or a git URL")
+        if not bare:
+            raise GitError(f"{source}: is not a git repository", hint="give a clone's path or a git URL")
     clone = os.path.join(tmp, "repo.git")
-    _clone(source, rev, clone)
-    repo = Repo(clone, clone, clone)
-    return repo, _committed_config(repo, rev, tmp), None, None
+    repo = clone_source(source, None if versions else rev, clone, versions=versions)
+    return repo, _committed_config(repo, rev if not versions else None, tmp), None, None
+
+
+def clone_source(url: str, rev: str | None, dest: str, *, versions: bool = False) -> Repo:
+    """A bare, shallow clone of `url` at `dest`, as a Repo.  `versions`:
+    with every tag (each tagged commit shallow too: version tags and stage
+    tags decide what a reference names, and their signatures are what is
+    verified).  The clone's committed `.gitmodel/config.toml` and
+    `.gitmodel/allowed_signers` (of what it checked out: `rev`, else the
+    default branch) are written where the registry and `[security]` are
+    read from a repository's own (a clone has no workspace)."""
+    _clone(url, rev, dest)
+    repo = Repo(dest, dest, dest)
+    if versions:
+        proc = gitops.run(["fetch", "--quiet", "--depth", "1", "origin", "+refs/tags/*:refs/tags/*"], cwd=dest,
+                          env=gitops.env_for_remote(), check=False)
+        if proc.returncode != 0:
+            lines = proc.stderr.decode(errors="replace").strip().splitlines()
+            raise GitError(f"cannot fetch the tags of {redact(url)}: {redact(lines[-1] if lines else '')}")
+    tree = revs.resolve_commit(repo, "HEAD").tree
+    os.makedirs(os.path.join(dest, CONFIG_DIR), exist_ok=True)
+    for name in (CONFIG_FILE, "allowed_signers"):
+        try:
+            blob = tree[f"{CONFIG_DIR}/{name}"]
+        except KeyError:
+            continue
+        data = getattr(blob, "data", None)  # a blob; a tree or link there is no such file
+        if isinstance(data, bytes) and getattr(blob, "filemode", 0o100644) in (0o100644, 0o100755):
+            write_atomic(os.path.join(dest, CONFIG_DIR, name), data, durable=False)
+    return repo
 
 
 def _clone(url: str, rev: str | None, dest: str) -> None:

@@ -20,44 +20,14 @@ from gitmodel.registry.signing import SignatureError, verification_required, ver
 from gitmodel.repo import Repo
 from tests.support.cli import GM, assert_one_line_error
 from tests.support.git import git
+from tests.support.signing import allow, as_, config, fp, make_keys
 
 if shutil.which("ssh-keygen") is None:
     pytest.skip("ssh-keygen is not installed", allow_module_level=True)
 
-PEOPLE = ("alice", "bob", "mallory")
-
-
 @pytest.fixture(scope="module")
 def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """One ed25519 key without a passphrase per person: name -> private key file."""
-    folder = tmp_path_factory.mktemp("keys")
-    out = {}
-    for who in PEOPLE:
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", who, "-f", str(folder / who)],
-                       check=True)
-        out[who] = folder / who
-    return out
-
-
-def fp(key: Path) -> str:
-    """The key's SHA256 fingerprint as ssh-keygen prints it."""
-    out = subprocess.run(["ssh-keygen", "-lf", f"{key}.pub"], check=True, capture_output=True, text=True).stdout
-    return out.split()[1]
-
-
-def allow(root: Path, keys: dict[str, Path], *who: str) -> None:
-    """Commit an allowed-signers file listing `who` as `NAME@example.com`."""
-    lines = [f"{w}@example.com {keys[w].with_suffix('.pub').read_text().split(' ', 2)[0]} "
-             f"{keys[w].with_suffix('.pub').read_text().split()[1]} {w}'s laptop" for w in who]
-    (root / ".gitmodel" / "allowed_signers").write_text("# who may sign\n" + "\n".join(lines) + "\n")
-    git("add", ".gitmodel/allowed_signers", cwd=root)
-    git("commit", "-q", "-m", "allowed signers", cwd=root)
-
-
-def as_(root: Path, key: Path | str) -> None:
-    """Sign as the holder of `key` from now on (git's own settings)."""
-    git("config", "gpg.format", "ssh", cwd=root)
-    git("config", "user.signingkey", str(key), cwd=root)
+    return make_keys(tmp_path_factory.mktemp("keys"))
 
 
 def train(root: Path, gm: GM, content: str) -> None:
@@ -77,12 +47,6 @@ def clf(repo: Path, gm: GM, keys: dict[str, Path]) -> Path:
     allow(repo, keys, "alice", "bob")
     as_(repo, keys["alice"])
     return repo
-
-
-def config(root: Path, text: str) -> None:
-    cfg = root / ".gitmodel" / "config.toml"
-    cfg.write_text(cfg.read_text() + "\n" + text)
-    git("commit", "-q", "-am", "signing settings", cwd=root)
 
 
 def ok(gm: GM, *args: str) -> str:
