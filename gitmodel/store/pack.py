@@ -30,7 +30,7 @@ from typing import NamedTuple
 import xxhash
 
 from gitmodel.errors import CorruptObjectError
-from gitmodel.platform import atomic, copy, faults
+from gitmodel.platform import atomic, faults
 from gitmodel.platform.atomic import SaveFile
 from gitmodel.store import oid as oidmod
 
@@ -40,7 +40,6 @@ PREFIX = "pack-"
 PACK_MIN_COUNT = 16  # fewer new small objects than this stay loose: a pack would save nothing
 PACK_MAX_BYTES = 512 << 20  # a pack is closed at this size and the next one started
 WRITE_BATCH = 4 << 20
-WRITEBACK = 16 << 20
 DIRECT = 64 << 10  # objects this large skip the batch buffer (one copy less per byte)
 PACK_MODE = 0o444  # a pack and its index are never written again once named
 # The end of the last object an index may name: far above any pack gitmodel
@@ -126,16 +125,12 @@ class PackWriter:
         self.entries: list[tuple[str, int, int]] = []
         self.offset = 0
         self._buf = bytearray()  # small objects are written a few MiB at a time, not one syscall each
-        self._written = 0  # bytes handed to the file so far
-        self._started = 0  # the kernel was asked to start writing the pack up to here
 
     def write(self, oid: str, data: bytes | memoryview) -> None:
         size = len(data)
         if size >= DIRECT:  # a chunk of a large file: written as it is, not copied into the batch first
             self._flush()
             self.file.write(data)
-            self._written += size
-            self._writeback()
         else:
             self._buf += data
             if len(self._buf) >= WRITE_BATCH:
@@ -145,17 +140,7 @@ class PackWriter:
 
     def _flush(self) -> None:
         self.file.write(self._buf)
-        self._written += len(self._buf)
         self._buf.clear()
-        self._writeback()
-
-    def _writeback(self) -> None:
-        """Every WRITEBACK bytes, ask the kernel to start writing them, so the
-        fsync at the end waits for little (the disk works while we hash and
-        encode), as the cache's whole-file copy does."""
-        if self._written - self._started >= WRITEBACK:
-            copy.start_writeback(self.file.fd, self._started, self._written - self._started)
-            self._started = self._written
 
     def finish(self) -> str | None:
         """Publish; returns the pack id (None when nothing was written)."""
