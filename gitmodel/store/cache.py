@@ -125,7 +125,7 @@ class Cache:
         """The chunked files (imported on first use: most commands never meet one)."""
         from gitmodel.store.chunkstore import ChunkStore
 
-        return ChunkStore(self, self.root)
+        return ChunkStore(self, self.chunked)
 
     def has_list(self, oid: str) -> bool:
         """A chunk list stands for `oid` (one stat; the chunk store is not loaded)."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 import io
 import os
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Protocol
 
@@ -64,21 +64,22 @@ class Objects(Protocol):
     def read_stored(self, oid: str) -> bytes: ...
     def packed(self) -> dict[str, packmod.Loc]: ...
     def loose_exists(self, oid: str) -> bool: ...
+    def has_list(self, oid: str) -> bool: ...
     def publish_pack(self, writer: packmod.PackWriter) -> None: ...
     def writable(self) -> None: ...
 
 
 class ChunkStore:
-    def __init__(self, objects: Objects, root: str) -> None:
+    def __init__(self, objects: Objects, folder: str) -> None:
         self.objects = objects
-        self.folder = os.path.join(root, chunks.FOLDER)
+        self.folder = folder  # the cache's chunked/ (Cache.chunked: one spelling of where lists live)
 
     # -- chunk lists -------------------------------------------------------------------
     def path(self, oid: str) -> str:
         return os.path.join(self.folder, oidmod.relpath(oid))
 
     def has_list(self, oid: str) -> bool:
-        return os.path.exists(self.path(oid))  # Cache.has_list is the same test, without loading this module
+        return self.objects.has_list(oid)  # the cache's one test, which needs no import of this module
 
     def read_list(self, oid: str, size: int | None = None, where: str = "the cache") -> ChunkList:
         """The chunk list of `oid`, checked (ObjectMissingError when there is none)."""
@@ -443,7 +444,3 @@ def decode_chain(c: Chunk, read: Callable[[str], bytes], where: str = "") -> byt
             continue
         base = chunks.decode(blobs[i], c.size, base, where or c.chain[i])
     return base or b""
-
-
-def objects_of(lists: Iterable[ChunkList]) -> set[str]:
-    return {o for cl in lists for o in cl.objects()}
