@@ -173,8 +173,11 @@ class SaveFile:
             except (OSError, ValueError):
                 pass
             self._file = None
-        os.close(self.fd)
-        self.fd = -1
+        # Forgotten before it is closed: a Ctrl-C between the two would
+        # otherwise make abort() close it again, and the EBADF of that second
+        # close would replace the KeyboardInterrupt (exit 3, not 130).
+        fd, self.fd = self.fd, -1
+        os.close(fd)
 
     # -- publishing -----------------------------------------------------------
     def commit(self, path: str, *, fault: str | None = None, makedirs: bool = False,

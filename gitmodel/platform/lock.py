@@ -89,8 +89,8 @@ class RepoLock:
             os.environ[HELD_ENV] = self._env_before
         os.ftruncate(self.fd, 0)
         fcntl.flock(self.fd, fcntl.LOCK_UN)
-        os.close(self.fd)
-        self.fd = -1
+        fd, self.fd = self.fd, -1  # forgotten before it is closed (see SaveFile._release)
+        os.close(fd)
 
     def __enter__(self) -> RepoLock:
         self.acquire()

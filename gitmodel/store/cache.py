@@ -108,9 +108,8 @@ class Cache:
         self.close_packs()
 
     def close_packs(self) -> None:
-        for fd in self._fds.values():
-            os.close(fd)
-        self._fds.clear()
+        while self._fds:  # each forgotten before it is closed (see SaveFile._release)
+            os.close(self._fds.popitem()[1])
 
     def locate(self, oid: str) -> packmod.Loc | None:
         return self.packed().get(oid)
