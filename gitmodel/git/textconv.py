@@ -48,7 +48,7 @@ def render(raw: bytes, repo: Repo | None) -> str:
                      f"run `gitmodel fetch` to see it)")
         return "\n".join(lines) + "\n"
     try:
-        entries = manifest.loads(repo.cache.read_bytes(p.oid), f"manifest {p.oid}")
+        entries = manifest.expand(repo.cache.read_bytes, p.oid, f"manifest {p.oid}")[0]
     except GitmodelError as e:  # corrupt in the cache: say so, and still diff the rest
         lines.append(f"(file list not shown: {e})")
         return "\n".join(lines) + "\n"

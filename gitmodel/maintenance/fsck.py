@@ -190,19 +190,8 @@ def fsck(repo: Repo, paths: list[str] | None = None, *, cwd: str | None = None,
             report.checked_bytes += nbytes
 
         # Manifests first: their files are only known from a good manifest.
-        check(refs.dirs)
-        listed: dict[str, list[manifest.Entry]] = {}  # manifest oid -> its entries
-        for moid, label in refs.dirs.items():
-            data = _read_loose(cache.path(moid)) if results.get(moid) == moid else packed.good_bytes(moid)
-            if data is None:
-                continue
-            try:
-                entries = listed[moid] = manifest.loads(data, f"manifest of {label}")
-            except PointerError as err:
-                report.problems.append(Problem(moid, BAD_MANIFEST, [label], str(err)))
-                continue
-            for entry in entries:
-                refs.add_file(entry.oid, f"{label}/{entry.path}")
+        listed = _expand_dirs(refs, check, lambda moid: _read_loose(cache.path(moid)) if results.get(moid) == moid
+                              else packed.good_bytes(moid), report)
         on_disk = {s.oid: s for s in inv.lists}
         lists, bad_lists = _read_lists(repo, on_disk, refs, paths)
         check(refs.files if paths else set(stored) | set(packed.where))
@@ -297,6 +286,55 @@ def _move_list_aside(repo: Repo, oid: str) -> str:
     os.rename(repo.cache.chunks.path(oid), dest)
     faults.point("fsck:moved-aside")
     return dest
+
+
+def _expand_dirs(refs: _Refs, check: Callable[[Iterable[str]], None], good: Callable[[str], bytes | None],
+                 report: FsckReport, on: str = "") -> dict[str, list[manifest.Entry]]:
+    """Hash every manifest (`check`), then read the sound ones (`good`: its
+    bytes once they hashed right, else None): their files join `refs.files`,
+    the trees of their subfolders `refs.dirs`, level by level, so that a
+    tree is checked like a manifest and a missing one is reported like a
+    file.  Returns each pointer's manifest, flattened, where it is whole."""
+    roots = dict(refs.dirs)
+    sound: dict[str, bytes] = {}
+    level = dict(refs.dirs)
+    while level:
+        check(level)
+        below: dict[str, str] = {}
+        for moid, label in level.items():
+            data = good(moid)
+            if data is None:
+                continue
+            try:
+                if manifest.is_tree(data):
+                    own, subtrees = manifest.loads_tree(data, f"manifest of {label}{on}")
+                else:
+                    own, subtrees = manifest.loads(data, f"manifest of {label}{on}"), []
+            except PointerError as err:
+                report.problems.append(Problem(moid, BAD_MANIFEST, [label], str(err)))
+                continue
+            sound[moid] = data
+            for entry in own:
+                refs.add_file(entry.oid, f"{label}/{entry.path}")
+            for t in subtrees:
+                if t.oid not in refs.dirs:
+                    refs.dirs[t.oid] = below[t.oid] = f"{label}/{t.name}"
+        level = below
+
+    def read(oid: str) -> bytes:
+        if oid not in sound:
+            raise ObjectMissingError(oid)  # reported where it was met
+        return sound[oid]
+
+    listed: dict[str, list[manifest.Entry]] = {}
+    for moid, label in roots.items():
+        try:
+            listed[moid] = manifest.expand(read, moid, f"manifest of {label}{on}")[0]
+        except ObjectMissingError:
+            continue
+        except PointerError as err:  # trees that disagree with each other about what they hold
+            report.problems.append(Problem(moid, BAD_MANIFEST, [label], str(err)))
+    return listed
 
 
 def _check_sizes(targets: list[tracked.Target], stored: dict[str, Stored], packed: _Packed,
@@ -543,17 +581,8 @@ def fsck_remote(repo: Repo, remote: str | None, paths: list[str] | None = None, 
             parallel(spans, hash_span, n)
             results.update(_hash_all([(o, o) for o in todo if o not in packed], remote_hash, progress, n))
 
-        check(refs.dirs)
-        for moid, label in refs.dirs.items():
-            if results.get(moid) != moid:
-                continue
-            try:
-                entries = manifest.loads(kept[moid], f"manifest of {label} on {r.where}")
-            except PointerError as err:
-                report.problems.append(Problem(moid, BAD_MANIFEST, [label], str(err)))
-                continue
-            for entry in entries:
-                refs.add_file(entry.oid, f"{label}/{entry.path}")
+        _expand_dirs(refs, check, lambda moid: kept.get(moid) if results.get(moid) == moid else None, report,
+                     f" on {r.where}")
         # Chunked files: the remote's chunk list of each, whose chunks must
         # be there (and are hashed with the other objects).
         remote_lists = {oid for oid, _, _ in r.list_lists()}

@@ -68,12 +68,12 @@ from gitmodel.platform import atomic, faults
 from gitmodel.platform.plain import read_plain
 from gitmodel.progress import Progress
 from gitmodel.repo import Repo
+from gitmodel.store import manifest
 from gitmodel.store import oid as oidmod
 from gitmodel.store import pointer as ptr
 from gitmodel.store.cache import Cache
 from gitmodel.store.inventory import Stored, scan_cache
 from gitmodel.store.inventory import scandir as _scandir
-from gitmodel.store.manifest import HEADER as MANIFEST_HEADER
 
 if TYPE_CHECKING:
     import pygit2
@@ -83,7 +83,6 @@ DAY = 86400.0
 OID_TOKEN = re.compile(rb"xxh128:[0-9a-f]{32}")
 _KIND_DIR = re.compile(rb"(?m)^kind dir[ \t\r]*$")
 _VERSION = re.compile(rb"(?m)^version (\S+)")
-MANIFEST_MAGIC = (MANIFEST_HEADER + "\n").encode()
 NULL_SHA = "0" * 40
 H = TypeVar("H")  # how a store finds one of its chunk lists again (expand_lists)
 
@@ -161,7 +160,13 @@ class _Collector:
         for moid in self.maybe_dirs - set(self.dirs):
             if self.cache.has(moid):
                 self.dirs[moid] = "a version tag"
-        for moid, where in self.dirs.items():
+        todo = list(self.dirs.items())
+        expanded: set[str] = set()
+        while todo:
+            moid, where = todo.pop()
+            if moid in expanded:
+                continue
+            expanded.add(moid)
             # Manifests are stored loose, but one may reach a pack (a remote's).
             try:
                 data = self.cache.read_bytes(moid, verify=False)
@@ -171,11 +176,13 @@ class _Collector:
             if oidmod.of_bytes(data) != moid:
                 r.unknown_manifests[moid] = where  # corrupt: what it really lists is unknown
                 continue
-            if not data.startswith(MANIFEST_MAGIC):
+            if not manifest.is_manifest(data):
                 continue  # a file object named by a garbled pointer: nothing to expand
             r.manifests += 1
-            # Every address in it, parsed or not: a superset of its entries.
+            # Every address in it, parsed or not: a superset of its entries;
+            # the trees of its subfolders are expanded in turn.
             r.oids.update(t.decode() for t in OID_TOKEN.findall(data))
+            todo += [(t.decode(), where) for t in manifest.TREE_TOKEN.findall(data)]
         return r
 
 

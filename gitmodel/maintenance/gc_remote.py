@@ -24,7 +24,6 @@ from gitmodel.git import runner as gitops
 from gitmodel.maintenance.gc import (
     DAY,
     DEFAULT_KEEP_DAYS,
-    MANIFEST_MAGIC,
     OID_TOKEN,
     GcRefusedError,
     GcReport,
@@ -39,6 +38,7 @@ from gitmodel.platform import faults
 from gitmodel.progress import Progress
 from gitmodel.remote.layout import GC_MARKER
 from gitmodel.repo import Repo
+from gitmodel.store import manifest
 from gitmodel.store import oid as oidmod
 
 if TYPE_CHECKING:
@@ -362,7 +362,13 @@ def _remote_list(r: Remote, oid: str) -> bytes:
 def _expand_from_remote(r: Remote, reach: Reachable) -> None:
     """Manifests the cache lacks are read (verified, not stored) from the
     remote itself; one it lacks too stays unknown and stops gc."""
-    for moid in list(reach.unknown_manifests):
+    todo = list(reach.unknown_manifests)
+    done: set[str] = set()
+    while todo:
+        moid = todo.pop()
+        if moid in done:
+            continue
+        done.add(moid)
         sink = _Bytes()
         try:
             r.get(moid, sink)
@@ -371,10 +377,15 @@ def _expand_from_remote(r: Remote, reach: Reachable) -> None:
         data = b"".join(sink.parts)
         if oidmod.of_bytes(data) != moid:
             continue
-        del reach.unknown_manifests[moid]
-        if data.startswith(MANIFEST_MAGIC):
+        where = reach.unknown_manifests.pop(moid, moid)
+        if manifest.is_manifest(data):
             reach.manifests += 1
             reach.oids.update(t.decode() for t in OID_TOKEN.findall(data))
+            for t in manifest.TREE_TOKEN.findall(data):  # the trees below it, read the same way
+                sub = t.decode()
+                if sub not in reach.unknown_manifests and sub not in done:
+                    reach.unknown_manifests[sub] = where
+                    todo.append(sub)
 
 
 class _Bytes:

@@ -289,8 +289,8 @@ def diff_artifacts(repo: Repo, a: str | None, b: str | None, include_unchanged: 
 
 def _dir_changes(repo: Repo, change: ArtifactChange, old: ptr.Pointer, new: ptr.Pointer) -> None:
     try:
-        a = {e.path: e for e in manifest.loads(repo.cache.read_bytes(old.oid), f"manifest of {change.path}")}
-        b = {e.path: e for e in manifest.loads(repo.cache.read_bytes(new.oid), f"manifest of {change.path}")}
+        a = {e.path: e for e in manifest.expand(repo.cache.read_bytes, old.oid, f"manifest of {change.path}")[0]}
+        b = {e.path: e for e in manifest.expand(repo.cache.read_bytes, new.oid, f"manifest of {change.path}")[0]}
     except ObjectMissingError:
         change.note = f"file lists not compared: a manifest is not in the cache (run `gitmodel fetch {change.path}`)"
         return

@@ -45,7 +45,10 @@ def _needed_oids(repo: Repo, pointer: ptr.Pointer) -> list[str]:
         return [pointer.oid]
     if not pointer.is_dir:
         return []
-    entries = manifest.loads(repo.cache.read_bytes(pointer.oid), f"manifest {pointer.oid}")
+    try:
+        entries = manifest.expand(repo.cache.read_bytes, pointer.oid, f"manifest {pointer.oid}")[0]
+    except ObjectMissingError:  # a tree below it is not here: the folder must be fetched
+        return [pointer.oid]
     return repo.cache.missing(sorted({e.oid for e in entries}))
 
 

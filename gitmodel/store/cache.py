@@ -199,7 +199,7 @@ class Cache:
         if size is not None and size > manifest.max_bytes(files):
             raise PointerError(f"{where}: says {files:,} files, but its manifest is {size:,} bytes, more than "
                                f"that many entries take ({pointer.oid})", hint=restore)
-        entries = manifest.loads(self.read_bytes(pointer.oid), f"manifest of {shown}", files)
+        entries, _ = manifest.expand(self.read_bytes, pointer.oid, f"manifest of {shown}", files)
         total = sum(e.size for e in entries)
         if total != pointer.size:
             raise PointerError(f"{where}: says {pointer.size:,} bytes, but its manifest lists {total:,} "
@@ -273,6 +273,15 @@ class Cache:
             _freshen(final)
             return
         f.commit(final, makedirs=True, sync_folder=sync_folder)
+
+    def add_manifest(self, entries: list[manifest.Entry]) -> str:
+        """Store a folder's manifest as trees (manifest.build), each below
+        the ones above it, the root last: a tree in the cache names only
+        trees already there.  Returns the root's oid."""
+        root, below = manifest.build(entries)
+        for data in below:
+            self.add_bytes(data)
+        return self.add_bytes(root)
 
     def add_bytes(self, data: bytes, durable: bool = True, loose: bool = False) -> str:
         """Store `data` as a loose object (manifests always are); `loose`: even

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from gitmodel.config import CONFIG_DIR
-from gitmodel.errors import GitmodelError, PathError, PointerError, RemoteError, UnsafePathError
+from gitmodel.errors import GitmodelError, ObjectMissingError, PathError, PointerError, RemoteError, UnsafePathError
 from gitmodel.git import runner as gitops
 from gitmodel.humanize import plural
 from gitmodel.progress import Progress
@@ -439,7 +439,11 @@ def pre_commit(repo: Repo) -> PreCommitReport:
         if not cache.has(p.oid):
             report.missing.append((path, f"its {'manifest' if p.is_dir else 'object'} {p.oid}"))
         elif p.is_dir:
-            entries = manifest.loads(cache.read_bytes(p.oid), f"manifest of {path}")
+            try:
+                entries = manifest.expand(cache.read_bytes, p.oid, f"manifest of {path}")[0]
+            except ObjectMissingError:
+                report.missing.append((path, "a tree of its manifest"))
+                continue
             if not objects_complete(repo, p.oid, entries):
                 n = len(cache.missing({e.oid for e in entries}))
                 report.missing.append((path, f"{plural(n, 'file')} of its folder"))

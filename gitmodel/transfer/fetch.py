@@ -264,20 +264,34 @@ def fetch_wanted(cache: Cache, r: Remote, want: Wanted, jobs: int, known: KnownO
         for o in list(files):
             if is_manifest(cache, o):
                 dirs[o] = files.pop(o)[1]
-    lost = {o for _, o in missing}
     inner: dict[str, tuple[int, str]] = {}
-    for m, label in dirs.items():
-        if m in lost:
-            continue
-        try:
-            entries = manifest.loads(cache.read_bytes(m), f"manifest of {label}")
-        except PointerError:
-            if sniff:
-                continue  # an ordinary file that happens to start like a manifest
-            raise
-        for e in entries:
-            if e.oid not in files:
-                inner.setdefault(e.oid, (e.size, f"{label}/{e.path}"))
+    # A tree names the trees of its subfolders: one level of them is
+    # downloaded (verified, as any object) before the next is read.
+    level = dirs
+    while level:
+        lost = {o for _, o in missing}
+        below: dict[str, str] = {}
+        for m, label in level.items():
+            if m in lost:
+                continue
+            try:
+                data = cache.read_bytes(m)
+                if manifest.is_tree(data):
+                    entries, subtrees = manifest.loads_tree(data, f"manifest of {label}")
+                    for t in subtrees:
+                        below.setdefault(t.oid, f"{label}/{t.name}")
+                else:
+                    entries = manifest.loads(data, f"manifest of {label}")
+            except PointerError:
+                if sniff:
+                    continue  # an ordinary file that happens to start like a manifest
+                raise
+            for e in entries:
+                if e.oid not in files:
+                    inner.setdefault(e.oid, (e.size, f"{label}/{e.path}"))
+        if below:
+            download({t: (0, label) for t, label in below.items()}, files=False)
+        level = below
     # 2. Files.
     download(inner if sniff else {**inner, **files})
     report.missing = sorted(missing)

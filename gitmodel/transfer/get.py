@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 from gitmodel.config import CONFIG_DIR, CONFIG_FILE, Config
-from gitmodel.errors import GitError, GitmodelError, PathError, RemoteError
+from gitmodel.errors import GitError, GitmodelError, ObjectMissingError, PathError, RemoteError
 from gitmodel.git import revs
 from gitmodel.git import runner as gitops
 from gitmodel.platform import faults
@@ -155,7 +155,11 @@ def _complete(cache: Cache, want: Wanted) -> bool:
     for m in want.dirs:
         if not cache.has(m):
             return False
-        if cache.missing(e.oid for e in manifest.loads(cache.read_bytes(m), m)):
+        try:
+            entries = manifest.expand(cache.read_bytes, m, m)[0]
+        except ObjectMissingError:
+            return False
+        if cache.missing(e.oid for e in entries):
             return False
     return True
 

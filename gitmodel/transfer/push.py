@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 from functools import partial
 from typing import Any
 
+from gitmodel.errors import ObjectMissingError
 from gitmodel.platform import faults
 from gitmodel.progress import Progress
 from gitmodel.remote import sharing
@@ -132,6 +133,7 @@ def _push(repo: Repo, r: Remote, want: Wanted, jobs: int, known: KnownObjects, p
     # unless `check_remote` doubts the remote (its packs/ deleted by hand
     # leaves the manifests): then every file of every directory is asked.
     manifests: dict[str, list[str]] = {}  # manifest to upload -> its file oids
+    below: dict[str, list[tuple[str, int]]] = {}  # manifest to upload -> its trees, with their depth
     dirs_lacking = set(lacking(want.dirs))
     for m in (list(want.dirs) if check_remote else dirs_lacking):
         label = want.dirs[m]
@@ -139,11 +141,20 @@ def _push(repo: Repo, r: Remote, want: Wanted, jobs: int, known: KnownObjects, p
             if m in dirs_lacking:
                 report.missing.append((label, m))
             continue
-        entries = manifest.loads(cache.read_bytes(m), f"manifest of {label}")
+        try:
+            entries, subtrees = manifest.expand(cache.read_bytes, m, f"manifest of {label}")
+        except ObjectMissingError:  # a tree below it was never fetched: the folder is not here whole
+            if m in dirs_lacking:
+                report.missing.append((label, m))
+            continue
         for e in entries:
             files.setdefault(e.oid, (e.size, f"{label}/{e.path}"))
         if m in dirs_lacking:
             manifests[m] = [e.oid for e in entries]
+            below[m] = subtrees
+        else:  # (check_remote: the root is there; a tree of it lost on the remote is sent like a file)
+            for t, _ in subtrees:
+                files.setdefault(t, (cache.size_of(t) or 0, f"{label} (a tree of its manifest)"))
 
     # This repository on the remote's list of those that push there, once the
     # pointers and manifests have been read (hostile ones stop the push with
@@ -165,7 +176,8 @@ def _push(repo: Repo, r: Remote, want: Wanted, jobs: int, known: KnownObjects, p
     whole, send = plan_packs(cache, send, set(packs.ids))
     uploading = {o: data for o, (_, data, _) in lists.items() if data is not None}  # chunk lists to upload
     if progress:
-        progress.add_total(len(send) + sum(len(p.entries) for p in whole) + len(manifests) + len(uploading),
+        progress.add_total(len(send) + sum(len(p.entries) for p in whole) + len(manifests) + len(uploading)
+                           + len({t for v in below.values() for t, _ in v}),
                            sum(files[o][0] for o in send) + sum(p.size for p in whole)
                            + sum(len(data) for data in uploading.values()))
 
@@ -241,7 +253,20 @@ def _push(repo: Repo, r: Remote, want: Wanted, jobs: int, known: KnownObjects, p
     report.missing += [(files[o][1], o) for o in send if o in absent and o in plain]
     report.missing += [(lists[o][2], o) for o in blocked]
     absent.update(blocked)
+    # A folder's trees go up level by level, the deepest first and its root
+    # last, so that a tree on the remote always names a complete subfolder.
+    # (A folder held back by a file that is not here holds back its trees:
+    # they name that file.)
     ready = [m for m, deps in manifests.items() if not any(d in absent for d in deps)]
+    trees: dict[str, int] = {}
+    for m in ready:
+        for t, depth in below.get(m, ()):
+            trees[t] = max(depth, trees.get(t, 0))
+    for depth in sorted(set(trees.values()), reverse=True):
+        level = lacking(t for t, d in trees.items() if d == depth)
+        parallel(chunks([(t, cache.size_of(t) or 0) for t in level]), put_chunk, jobs)
+        r.flush()
+        known.add(t for t in level if t not in absent)
     parallel(chunks([(m, cache.size_of(m) or 0) for m in ready]), put_chunk, jobs)
     r.flush()
     known.add(ready)

@@ -100,7 +100,7 @@ def is_manifest(cache: Cache, oid: str) -> bool:
     never rebuilt to find out."""
     try:
         with open(cache.path(oid), "rb") as f:
-            return f.read(len(MANIFEST_MAGIC)) == MANIFEST_MAGIC
+            return manifest.is_manifest(f.read(len(MANIFEST_MAGIC)))
     except OSError:
         return False
 

@@ -8,7 +8,7 @@ import os
 import stat
 from dataclasses import dataclass, field
 
-from gitmodel.errors import PointerError, refuse
+from gitmodel.errors import ObjectMissingError, PointerError, refuse
 from gitmodel.repo import Repo
 from gitmodel.store import manifest
 from gitmodel.store.cache import DEFAULT_THREADS, hash_path
@@ -151,7 +151,10 @@ def status_of(repo: Repo, target: Target) -> Status:
             return Status(target.rel, "dir", UNCHANGED, True, p.size)
     if not cache.has(p.oid):
         return Status(target.rel, "dir", NOT_IN_CACHE, False, p.size)
-    entries = read_manifest(repo, target)
+    try:
+        entries = read_manifest(repo, target)
+    except ObjectMissingError:  # a tree below the root is not here (yet)
+        return Status(target.rel, "dir", NOT_IN_CACHE, False, p.size)
     in_cache = objects_complete(repo, p.oid, entries)
     added, modified, deleted, files = dir_diff(repo, target, entries)
     if not files and entries and not os.path.isdir(absp):

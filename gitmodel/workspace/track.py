@@ -172,7 +172,7 @@ def _add_one(repo: Repo, plan: _Plan, link: str, progress: Progress | None) -> A
         entries = [manifest.Entry(n, o or "", s.st_size, bool(s.st_mode & 0o100))
                    for n, o, s in zip(names, oids, stats)]
         faults.point("add:objects-stored")
-        moid = cache.add_bytes(manifest.dumps(entries))
+        moid = cache.add_manifest(entries)
         faults.point("add:manifest-stored")
         new = ptr.Pointer(oid=moid, size=sum(s.st_size for s in stats), kind="dir", files=len(names),
                           extra=plan.old.extra if plan.old else {})

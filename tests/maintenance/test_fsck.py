@@ -45,7 +45,7 @@ def tracked(gm, repo: Path) -> Path:
 def test_clean_cache_is_all_good(gm, tracked: Path) -> None:
     r = gm("fsck")
     assert r.code == 0, r
-    assert "checked 4 objects" in r.out and "all good" in r.out, r
+    assert "checked 5 objects" in r.out and "all good" in r.out, r  # model, manifest, tree of sub/, 2 files
 
 
 def test_corrupt_object_is_reported_and_moved_aside(gm, tracked: Path) -> None:
@@ -130,7 +130,7 @@ def test_bad_workspace_pointer_is_reported_not_fatal(gm, tracked: Path) -> None:
     r = gm("fsck")
     assert r.code == 1, r
     assert "bad pointer" in r.err and "model.bin.gm" in r.err
-    assert "checked 4 objects" in r.out  # everything else was still checked
+    assert "checked 5 objects" in r.out  # everything else was still checked
 
 
 def test_hardlinked_workspace_write_is_caught(gm, repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -217,7 +217,7 @@ def pushed(gm, tracked: Path, tmp_path: Path) -> Path:
 def test_remote_clean(gm, tracked: Path, pushed: Path) -> None:
     r = gm("fsck", "-r", "origin")
     assert r.code == 0, r
-    assert "checked 4 objects" in r.out, r
+    assert "checked 5 objects" in r.out, r
 
 
 def test_remote_corrupt_and_missing_are_reported_and_left_alone(gm, tracked: Path, pushed: Path) -> None:
@@ -249,7 +249,7 @@ def test_in_a_linked_worktree(gm, tracked: Path, tmp_path: Path) -> None:
     wt = tmp_path / "wt"
     git("worktree", "add", "-q", str(wt), "-b", "wt", cwd=tracked)
     r = gm("fsck", cwd=wt)
-    assert "checked 4 objects" in r.out, r
+    assert "checked 5 objects" in r.out, r
 
 
 def test_hardlinked_folder_remote_shares_the_flip_byte(gm, tracked: Path, tmp_path: Path) -> None:

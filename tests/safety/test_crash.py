@@ -38,7 +38,7 @@ import stat
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,6 +53,7 @@ from tests.support.store import (
     bad_objects,
     cache_root,
     decode_idx,
+    folder_files,
     objects,
     oid_of,
     pointer_oid,
@@ -148,13 +149,14 @@ def read_pointers(root: Path) -> dict[str, tuple[str, bool]]:
 
 def referenced(root: Path, cache_objs: dict[str, Path]) -> set[str]:
     """Objects the pointers on disk need: each must exist (write order)."""
-    from gitmodel.store import manifest
-
     need: set[str] = set()
-    for rel, (oid, is_dir) in read_pointers(root).items():
+    for oid, is_dir in read_pointers(root).values():
         need.add(oid)
         if is_dir and oid in cache_objs:
-            need.update(e.oid for e in manifest.loads(cache_objs[oid].read_bytes(), rel))
+            # A tree the cache holds names only trees it holds (written bottom-up).
+            files, trees = folder_files(lambda o: cache_objs[o].read_bytes(), oid)
+            need.update(files.values())
+            need |= trees
     return need
 
 
@@ -386,14 +388,19 @@ def build_push(base: Path, link: str = "copy") -> World:
 
 def remote_manifests_complete(store: Path) -> int:
     """Objects missing below a manifest that is on the remote (must be 0)."""
-    from gitmodel.store import manifest
-
     objs = store_objects(store)
+    return _missing_below(objs, lambda o: objs[o].read_bytes())
+
+
+def _missing_below(objs: Mapping[str, object], read: Callable[[str], bytes]) -> int:
+    """Objects missing below every manifest or tree in `objs`: a tree on a
+    remote names only what is there (push sends them deepest first)."""
     missing = 0
-    for oid, p in objs.items():
-        data = p.read_bytes()
-        if data.startswith(manifest.HEADER.encode() + b"\n"):
-            missing += sum(1 for e in manifest.loads(data, oid) if e.oid not in objs)
+    for oid in objs:
+        data = read(oid)
+        if data.startswith((b"gitmodel-manifest 1\n", b"gitmodel-tree 1\n")):
+            for line in data.decode().splitlines()[1:]:
+                missing += line.split("\t")[0] not in objs
     return missing
 
 
@@ -777,15 +784,9 @@ def s3_world(base: Path, endpoint: str, bucket: str) -> World:
 def check_s3(endpoint: str, bucket: str) -> int:
     """Objects on the bucket that do not hash to their names, plus files
     missing below a manifest that is there (both must be 0)."""
-    from gitmodel.store import manifest
-
     objs = s3_objects(endpoint, bucket)
     bad = [o for o, data in objs.items() if oid_of(data) != o]
-    missing = 0
-    for o, data in objs.items():
-        if data.startswith(manifest.HEADER.encode() + b"\n"):
-            missing += sum(1 for e in manifest.loads(data, o) if e.oid not in objs)
-    return len(bad) + missing
+    return len(bad) + _missing_below(objs, objs.__getitem__)
 
 
 S3_PUSH_POINTS = ["remote:s3-put", "push:object-uploaded", "push:files-published"]

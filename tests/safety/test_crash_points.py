@@ -16,7 +16,7 @@ import pytest
 from tests.support.cli import gm_proc
 from tests.support.git import git, make_repo, set_link
 from tests.support.state import index, tree_state
-from tests.support.store import assert_objects_sound, cache_root, objects, oid_of, packs
+from tests.support.store import assert_objects_sound, cache_root, folder_files, objects, oid_of, packs
 
 # data/ (26 small files) goes into one pack; m.bin (a single small file) loose;
 # big.bin streams: every path of add's store step is crossed.
@@ -64,15 +64,17 @@ def assert_pointers_sound(root: Path) -> None:
     """Objects before manifests before pointers: any pointer that exists
     names an object that exists, and a folder's manifest names only objects
     that exist."""
-    from gitmodel.store import manifest, pointer
+    from gitmodel.store import pointer
 
     have = objects(root)
     for p in root.rglob("*.gm"):
         ptr = pointer.read(str(p))
         assert ptr.oid in have, f"{p} names an object that is not in the cache"
         if ptr.is_dir:
-            for e in manifest.loads(have[ptr.oid].read_bytes(), str(p)):
-                assert e.oid in have, f"{p}: {e.path} is not in the cache"
+            files, trees = folder_files(lambda o: have[o].read_bytes(), ptr.oid)
+            for path, oid in files.items():
+                assert oid in have, f"{p}: {path} is not in the cache"
+            assert trees <= set(have)
 
 
 def assert_no_temp_in_worktree(root: Path) -> None:

@@ -115,6 +115,6 @@ def test_directory_pointer_names_its_manifest_object(gm, repo: Path) -> None:
     values = dict(pointer_fields(repo / "d.gm"))
     data = objects(repo)[values["oid"]].read_bytes()
     assert oid_of(data) == values["oid"]
-    entries = manifest.loads(data, "m")
-    assert [(e.path, e.size) for e in entries] == [("x", 2), ("y", 3)]
+    entries, subtrees = manifest.loads_tree(data, "m")
+    assert [(e.path, e.size) for e in entries] == [("x", 2), ("y", 3)] and subtrees == []
     assert int(values["size"]) == 5 and int(values["files"]) == 2

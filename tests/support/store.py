@@ -9,6 +9,7 @@ import os
 import stat
 import struct
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import xxhash
@@ -202,3 +203,23 @@ def write_with_oid(root: Path, rel: str, data: bytes) -> str:
     """write(root, rel, data); the oid those bytes have once added."""
     write(root, rel, data)
     return oid_of(data)
+
+
+def folder_files(read: Callable[[str], bytes], oid: str, prefix: str = "") -> tuple[dict[str, str], set[str]]:
+    """A folder manifest's files ({path: oid}) and the manifest objects it
+    is made of (the root's oid, and the trees below it), read through
+    `read(oid)` from the documented forms (docs/architecture.md): a flat
+    `gitmodel-manifest 1`, or a `gitmodel-tree 1` per folder whose
+    subfolder lines have the mode `d<files>`."""
+    lines = read(oid).decode().splitlines()
+    files: dict[str, str] = {}
+    trees = {oid}
+    for line in lines[1:]:
+        o, _, mode, name = line.split("\t")
+        if lines[0] == "gitmodel-tree 1" and mode.startswith("d"):
+            more, below = folder_files(read, o, f"{prefix}{name}/")
+            files.update(more)
+            trees |= below
+        else:
+            files[prefix + name] = o
+    return files, trees

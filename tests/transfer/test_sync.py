@@ -29,7 +29,7 @@ from tests.support.remote import (
     push_json,
     v1_tagged_then_v2,
 )
-from tests.support.store import cache_oids
+from tests.support.store import cache_oids, folder_files
 
 
 @dataclass
@@ -63,7 +63,7 @@ def setup(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.Mo
 def test_push_then_pull_in_a_clone(setup: Setup, tmp_path: Path) -> None:
     r = gm_run(["push"], cwd=setup.root)
     assert r.code == 0, r
-    assert "pushed 5 objects" in r.out  # model, manifest, 3 distinct files (dup.txt shares b.txt's)
+    assert "pushed 6 objects" in r.out  # model, manifest, tree of sub/, 3 distinct files (dup.txt shares b.txt's)
     assert setup.store.oids() == cache_oids(setup.root)
     assert setup.store.all_intact()
     other = clone(setup.root, tmp_path / "clone")
@@ -79,7 +79,7 @@ def test_fetch_then_checkout(setup: Setup, tmp_path: Path) -> None:
     assert gm_run(["push", "-q"], cwd=setup.root).code == 0
     other = clone(setup.root, tmp_path / "clone")
     r = gm_run(["fetch", "data"], cwd=other)
-    assert r.code == 0 and "fetched 4 objects" in r.out, r
+    assert r.code == 0 and "fetched 5 objects" in r.out, r  # manifest, tree of sub/, 3 files
     assert not (other / "data").exists()  # fetch fills the cache only
     assert gm_run(["checkout", "data"], cwd=other).code == 0
     assert (other / "data/sub/c.bin").read_bytes() == setup.files["data/sub/c.bin"]
@@ -89,7 +89,7 @@ def test_fetch_then_checkout(setup: Setup, tmp_path: Path) -> None:
 
 def test_a_second_push_sends_nothing(setup: Setup) -> None:
     first = push_json(cwd=setup.root)
-    assert first["uploaded"] == 5
+    assert first["uploaded"] == 6
     second = push_json(cwd=setup.root)
     assert second["uploaded"] == 0 and second["missing"] == []
     assert "nothing to push" in gm_run(["push"], cwd=setup.root).out
@@ -101,7 +101,7 @@ def test_a_second_push_sends_nothing(setup: Setup) -> None:
 
 def test_the_record_is_only_a_hint(setup: Setup) -> None:
     """An object the record claims but the remote lost is found with --check-remote."""
-    assert push_json(cwd=setup.root)["uploaded"] == 5
+    assert push_json(cwd=setup.root)["uploaded"] == 6
     model_oid = wanted.collect(Repo.discover(str(setup.root)), ["model.bin"]).files.popitem()[0]
     setup.store.remove(model_oid)
     assert push_json(cwd=setup.root)["uploaded"] == 0  # the record still believes it is there
@@ -156,7 +156,7 @@ def test_library_fetch_oids_expands_manifests(setup: Setup, tmp_path: Path) -> N
     repo_b = Repo.discover(str(other))
     repo_b.require_init()
     report = fetching.fetch_oids(repo_b, [dir_oid])
-    assert report.downloaded == 4  # the manifest and its three distinct files
+    assert report.downloaded == 5  # the manifest, the tree of sub/, and three distinct files
     assert report.missing == []
     again = fetching.fetch_oids(repo_b, [dir_oid])
     assert again.downloaded == 0
@@ -166,8 +166,8 @@ def test_library_push_oids(setup: Setup) -> None:
     repo = Repo.discover(str(setup.root))
     want = wanted.collect(repo, ["data"])
     report = pushing.push_oids(repo, list(want.dirs))
-    assert report.uploaded == 4
-    assert len(setup.store.oids()) == 4
+    assert report.uploaded == 5
+    assert len(setup.store.oids()) == 5
 
 
 def test_two_clones_push_the_same_objects_at_once(setup: Setup, tmp_path: Path) -> None:
@@ -205,8 +205,8 @@ def oids_at(root: Path, rev: str) -> set[str]:
     want = wanted.collect(repo, revs_=[rev])
     out = set(want.files)
     for m in want.dirs:
-        from gitmodel.store import manifest
-        out |= {m} | {e.oid for e in manifest.loads(repo.cache.read_bytes(m), m)}
+        files, trees = folder_files(repo.cache.read_bytes, m)
+        out |= trees | set(files.values())
     return out
 
 
@@ -271,7 +271,7 @@ def test_push_killed_before_manifests_then_rerun(tmp_path: Path, monkeypatch: py
     r2 = gm_run(["pull", "data"], cwd=other)
     assert r2.code == 1 and not (other / "data").exists()
     again = push_json(cwd=root)
-    assert again["uploaded"] == 1  # only the manifest was still missing
+    assert again["uploaded"] == 2  # only the manifest and its tree of sub/ were still missing
     assert gm_run(["pull"], cwd=other).code == 0
     assert (other / "data/b.txt").read_bytes() == files["data/b.txt"]
 
@@ -284,7 +284,7 @@ def test_push_killed_midway_then_rerun_moves_only_the_rest(setup: Setup) -> None
     if setup.kind == "s3":
         assert len(before) == 1  # each PUT is visible at once
     again = push_json(cwd=setup.root)
-    assert again["uploaded"] == 5 - len(before)
+    assert again["uploaded"] == 6 - len(before)
     assert setup.store.oids() == cache_oids(setup.root) and setup.store.all_intact()
 
 
@@ -295,7 +295,7 @@ def test_fetch_killed_midway_then_rerun(setup: Setup, tmp_path: Path) -> None:
     assert r.code == -9, r
     assert len(cache_oids(other)) == 1 and cache_intact(other)
     again = gm_run(["fetch", "--json"], cwd=other)
-    assert again.code == 0 and json.loads(again.out)["downloaded"] == 4
+    assert again.code == 0 and json.loads(again.out)["downloaded"] == 5
     assert cache_oids(other) == cache_oids(setup.root) and cache_intact(other)
 
 
@@ -312,7 +312,7 @@ def test_push_interrupted_by_an_error_records_nothing_unpublished(setup: Setup) 
 def test_quiet_push_prints_no_progress(setup: Setup) -> None:
     r = gm_proc("push", "-q", cwd=setup.root)
     assert r.code == 0 and r.err == ""
-    assert "pushed 5 objects" in r.out
+    assert "pushed 6 objects" in r.out
 
 
 @pytest.mark.parametrize("jobs", ["1", "4"])

@@ -77,15 +77,19 @@ def test_add_directory_writes_manifest(gm, repo: Path) -> None:
     assert values["files"] == "4"
     assert values["size"] == str(2 + 2 + 3 + 10)
 
-    manifest = objects(repo)[values["oid"]].read_bytes().decode()
-    lines = manifest.splitlines()
-    assert lines[0] == "gitmodel-manifest 1"
+    # The manifest is a tree per folder: the root's names its files and the
+    # tree of sub/, with the bytes and files below it.
+    lines = objects(repo)[values["oid"]].read_bytes().decode().splitlines()
+    assert lines[0] == "gitmodel-tree 1"
     rows = [line.split("\t") for line in lines[1:]]
-    assert [r[3] for r in rows] == ["a.csv", "b.csv", "run.sh", "sub/c.bin"]  # sorted, posix
+    assert [r[3] for r in rows] == ["a.csv", "b.csv", "run.sh", "sub"]  # sorted
     by_path = {r[3]: r for r in rows}
     assert by_path["a.csv"][:3] == [oid_of(b"a\n"), "2", "644"]
     assert by_path["run.sh"][2] == "755"
-    assert by_path["sub/c.bin"][:2] == [oid_of(b"\0\1\2"), "3"]
+    assert by_path["sub"][1:3] == ["3", "d1"]
+    sub = objects(repo)[by_path["sub"][0]].read_bytes().decode().splitlines()
+    c_oid = oid_of(b"\0\1\2")
+    assert sub == ["gitmodel-tree 1", f"{c_oid}\t3\t644\tc.bin"]
     # Each file is an object too.
     for row in rows:
         assert row[0] in objects(repo)
