@@ -274,14 +274,14 @@ class Cache:
             return
         f.commit(final, makedirs=True, sync_folder=sync_folder)
 
-    def add_manifest(self, entries: list[manifest.Entry]) -> str:
+    def add_manifest(self, entries: list[manifest.Entry]) -> tuple[str, dict[str, str]]:
         """Store a folder's manifest as trees (manifest.build), each below
         the ones above it, the root last: a tree in the cache names only
-        trees already there.  Returns the root's oid."""
+        trees already there.  Returns the root's oid, and each subfolder's
+        tree ({`a/b/`: oid})."""
         root, below = manifest.build(entries)
-        for data in below:
-            self.add_bytes(data)
-        return self.add_bytes(root)
+        trees = {prefix: self.add_bytes(data) for prefix, data in below}
+        return self.add_bytes(root), trees
 
     def add_bytes(self, data: bytes, durable: bool = True, loose: bool = False) -> str:
         """Store `data` as a loose object (manifests always are); `loose`: even

@@ -260,11 +260,11 @@ def expand(read: Callable[[str], bytes], oid: str, where: str, files: int | None
     return entries, trees
 
 
-def build(entries: list[Entry]) -> tuple[bytes, list[bytes]]:
+def build(entries: list[Entry]) -> tuple[bytes, list[tuple[str, bytes]]]:
     """The trees of a folder whose files are `entries` (paths relative to
-    it): (the root tree, every tree below it, each before the ones above it,
-    which is the order they are stored in)."""
-    below: list[bytes] = []
+    it): (the root tree, every tree below it with its folder (`a/b/`), each
+    before the ones above it, which is the order they are stored in)."""
+    below: list[tuple[str, bytes]] = []
 
     def tree(prefix: str, items: list[Entry]) -> tuple[bytes, int, int]:
         own: list[Entry] = []
@@ -278,7 +278,7 @@ def build(entries: list[Entry]) -> tuple[bytes, list[bytes]]:
         subs = []
         for name, group in groups.items():
             data, size, count = tree(f"{prefix}{name}/", group)
-            below.append(data)
+            below.append((f"{prefix}{name}/", data))
             subs.append(Subtree(name, oid_of(data), size, count))
         return dumps_tree(own, subs), sum(e.size for e in items), len(items)
 

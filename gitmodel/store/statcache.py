@@ -16,6 +16,8 @@ import sqlite3
 import time
 from collections.abc import Iterable, Sequence
 
+import xxhash
+
 RACY_NS = 100_000_000  # well above any kernel timestamp tick (1-10 ms)
 CHUNK = 4000  # below SQLite's bound on host parameters
 
@@ -28,6 +30,45 @@ CREATE TABLE IF NOT EXISTS dirs (
     path TEXT PRIMARY KEY, oid TEXT NOT NULL, sig TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS complete (oid TEXT PRIMARY KEY) WITHOUT ROWID;
 """
+
+
+def folder_signature(files: dict[str, os.stat_result], subfolders: Iterable[tuple[str, str | None]]
+                     ) -> str | None:
+    """The signature of one walked folder: its own files' names and stats,
+    and its subfolders' names and signatures; None while any file below it
+    is racy (the racily-clean rule, above)."""
+    cutoff = time.time_ns() - RACY_NS
+    rows = [(name, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_mode)
+            for name, st in files.items()]
+    subs = sorted(subfolders)
+    if any(r[4] >= cutoff or r[5] >= cutoff for r in rows) or any(sig is None for _, sig in subs):
+        return None
+    rows.sort()
+    return xxhash.xxh3_128_hexdigest(repr((rows, subs)).encode("utf-8", "surrogateescape"))
+
+
+def tree_signatures(files: dict[str, os.stat_result]) -> dict[str, str | None]:
+    """{folder ('' for the top, `a/b/` below it): folder_signature} of a flat
+    walk (workspace.walk.walk), the same values a scan (walk.scan) gives."""
+    own: dict[str, dict[str, os.stat_result]] = {"": {}}
+    for rel, st in files.items():
+        folder, _, name = rel.rpartition("/")
+        prefix = folder + "/" if folder else ""
+        own.setdefault(prefix, {})[name] = st
+        while folder:  # every folder on the way exists, even one without files of its own
+            folder = folder.rpartition("/")[0]
+            prefix = folder + "/" if folder else ""
+            if prefix in own:
+                break
+            own[prefix] = {}
+    below: dict[str, list[tuple[str, str | None]]] = {}
+    out: dict[str, str | None] = {}
+    for prefix in sorted(own, key=lambda p: -p.count("/")):  # the deepest first
+        out[prefix] = folder_signature(own[prefix], below.get(prefix, []))
+        if prefix:
+            parent, _, name = prefix[:-1].rpartition("/")
+            below.setdefault(parent + "/" if parent else "", []).append((name, out[prefix]))
+    return out
 
 
 class StatCache:
@@ -114,22 +155,11 @@ class StatCache:
             self._reset()
 
     # -- whole folders ------------------------------------------------------
-    # A tracked folder whose every file has the same stat as when it was last
-    # found clean is still clean: one signature over the walk replaces the
-    # manifest parse and 20k per-file lookups on the hot path of `status`.
-
-    @staticmethod
-    def signature(files: dict[str, os.stat_result]) -> str | None:
-        """Signature of a walked folder, or None while any file is racy."""
-        cutoff = time.time_ns() - RACY_NS
-        rows = [(name, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_mode)
-                for name, st in files.items()]
-        if any(r[4] >= cutoff or r[5] >= cutoff for r in rows):
-            return None
-        rows.sort()
-        import xxhash
-
-        return xxhash.xxh3_128_hexdigest(repr(rows).encode("utf-8", "surrogateescape"))
+    # A folder whose every file has the same stat as when it was last found
+    # to match a tree still matches it: one signature over the walk replaces
+    # the manifest parse and the per-file lookups on the hot path of
+    # `status`.  Rows are kept for every subfolder of a tracked folder (its
+    # path -> its tree), so one changed file costs the trees on its way.
 
     def dir_is_clean(self, path: str, oid: str, sig: str | None) -> bool:
         if sig is None:
@@ -142,8 +172,23 @@ class StatCache:
         return row is not None and tuple(row) == (oid, sig)
 
     def set_dir_clean(self, path: str, oid: str, sig: str | None) -> None:
-        if sig is not None:
-            self._write("INSERT OR REPLACE INTO dirs VALUES (?, ?, ?)", (path, oid, sig))
+        self.set_dirs_clean([(path, oid, sig)])
+
+    def set_dirs_clean(self, rows: Iterable[tuple[str, str, str | None]]) -> None:
+        """Record (folder, tree, signature) rows in one transaction; a racy
+        folder (signature None) is not recorded."""
+        keep = [r for r in rows if r[2] is not None]
+        if not keep:
+            return
+        try:
+            db = self._conn()
+            db.execute("BEGIN")
+            db.executemany("INSERT OR REPLACE INTO dirs VALUES (?, ?, ?)", keep)
+            db.execute("COMMIT")
+        except sqlite3.OperationalError:
+            self._rollback()  # locked or read-only: only hints are lost
+        except sqlite3.DatabaseError:
+            self._reset()
 
     # -- manifests whose every object is known to be in the cache ----------
     # Only gc and fsck remove objects, and they clear this table.

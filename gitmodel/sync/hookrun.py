@@ -29,6 +29,7 @@ from gitmodel.progress import Progress
 from gitmodel.repo import Repo
 from gitmodel.store import manifest
 from gitmodel.store import pointer as ptr
+from gitmodel.store.statcache import tree_signatures
 from gitmodel.workspace.checkout import checkout
 from gitmodel.workspace.status import current_oids, objects_complete
 from gitmodel.workspace.targets import Target, all_pointer_rels, load, read_manifest
@@ -295,7 +296,7 @@ def _drop_deleted(repo: Repo, t: Target, old: ptr.Pointer | None, report: SyncRe
         return
     files = walk(repo.root, absp, t.rel)
     sc = repo.statcache
-    if sc.dir_is_clean(absp, p.oid, sc.signature(files)):
+    if sc.dir_is_clean(absp, p.oid, tree_signatures(files)[""]):
         return
     want = {e.path for e in read_manifest(repo, t)}
     before = {e.path: e for e in cache.read_manifest(old, t.pointer_rel, t.rel)}

@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from gitmodel.errors import ObjectMissingError, PointerError, refuse
 from gitmodel.repo import Repo
 from gitmodel.store import manifest
+from gitmodel.store import oid as oidmod
 from gitmodel.store.cache import DEFAULT_THREADS, hash_path
 from gitmodel.store.pointer import Pointer
 from gitmodel.workspace.targets import Target, read_manifest, resolve
-from gitmodel.workspace.walk import walk
+from gitmodel.workspace.walk import Folder, list_files, scan, walk
 
 UNCHANGED, MODIFIED, MISSING, NOT_IN_CACHE = "unchanged", "modified", "missing", "not in cache"
 
@@ -135,38 +136,153 @@ def status_of(repo: Repo, target: Target) -> Status:
             return Status(target.rel, "file", MODIFIED, in_cache, p.size)
         cur = current_oids(repo, absp, {"": st})[""]
         return Status(target.rel, "file", UNCHANGED if cur == p.oid else MODIFIED, in_cache, p.size)
-    sc = repo.statcache
+    return _dir_status(repo, target)
+
+
+def _dir_status(repo: Repo, target: Target) -> Status:
+    """A folder's state, compared one folder at a time against its trees:
+    a subfolder whose signature matches the row recorded for its tree is
+    skipped unread, so memory follows the largest folder and one changed
+    file costs the trees on its way, not the whole manifest."""
+    p = target.pointer
+    absp = repo.abspath(target.rel)
+    cache, sc = repo.cache, repo.statcache
+    top = scan(repo.root, absp, target.rel, (repo.git_dir, repo.common_dir)) if os.path.isdir(absp) else None
     # The completeness mark first: it is only set after the manifest was read
     # from the cache (and gc and fsck clear the marks), so it also answers
     # "is the manifest here" without cache.has, which may load every pack index.
-    if sc.is_complete(p.oid) and os.path.isdir(absp):
-        files = walk(repo.root, absp, target.rel)
-        if sc.dir_is_clean(absp, p.oid, sc.signature(files)):
-            # Clean: the folder holds exactly the manifest's files, so their
-            # count and sizes are the manifest's, checked against this pointer
-            # (the marks are the manifest's, and another pointer may name it).
-            problem = size_mismatch(target, sum(st.st_size for st in files.values()), len(files))
-            if problem is not None:
-                raise problem
-            return Status(target.rel, "dir", UNCHANGED, True, p.size)
+    if top is not None and sc.is_complete(p.oid) and sc.dir_is_clean(absp, p.oid, top.sig):
+        # Clean: the folder holds exactly the manifest's files, so their
+        # count and sizes are the manifest's, checked against this pointer
+        # (the marks are the manifest's, and another pointer may name it).
+        problem = size_mismatch(target, top.size, top.files)
+        if problem is not None:
+            raise problem
+        return Status(target.rel, "dir", UNCHANGED, True, p.size)
     if not cache.has(p.oid):
         return Status(target.rel, "dir", NOT_IN_CACHE, False, p.size)
     try:
-        entries = read_manifest(repo, target)
+        trees = Trees(repo, target)
+        in_cache = trees.complete()
     except ObjectMissingError:  # a tree below the root is not here (yet)
         return Status(target.rel, "dir", NOT_IN_CACHE, False, p.size)
-    in_cache = objects_complete(repo, p.oid, entries)
-    added, modified, deleted, files = dir_diff(repo, target, entries)
-    if not files and entries and not os.path.isdir(absp):
-        state = MISSING if in_cache else NOT_IN_CACHE
-    elif added or modified or deleted:
-        state = MODIFIED
+    st = Status(target.rel, "dir", UNCHANGED, in_cache, p.size)
+    if top is None:
+        st.deleted = [e.path for e in trees.files(trees.root)]
+        st.state = MISSING if in_cache else NOT_IN_CACHE
+        return st
+    _compare(repo, trees, trees.root, top, "", st, target.rel)
+    if st.added or st.modified or st.deleted:
+        st.state = MODIFIED
+        if not in_cache and not st.added and not st.modified:
+            st.state = NOT_IN_CACHE  # only deletions, and the cache cannot restore them yet
     else:
-        state = UNCHANGED
-        sc.set_dir_clean(absp, p.oid, sc.signature(files))
-    if state == MODIFIED and not in_cache and not added and not modified:
-        state = NOT_IN_CACHE  # only deletions, and the cache cannot restore them yet
-    return Status(target.rel, "dir", state, in_cache, p.size, added, modified, deleted)
+        sc.set_dir_clean(absp, p.oid, top.sig)
+    for names in (st.added, st.modified, st.deleted):
+        names.sort()
+    return st
+
+
+def _compare(repo: Repo, trees: Trees, oid: str, folder: Folder, prefix: str, st: Status, shown: str) -> None:
+    """Add to `st` what differs between the folder and the tree `oid`."""
+    sc = repo.statcache
+    if prefix and sc.dir_is_clean(folder.path, oid, folder.sig):
+        return
+    own, subtrees = trees.read(oid, prefix)
+    files = list_files(repo.root, folder.path, f"{shown}/{prefix}".rstrip("/"), (repo.git_dir, repo.common_dir))
+    want = {e.path: e for e in own}
+    present = {n: s for n, s in files.items() if n in want}
+    before = len(st.added) + len(st.modified) + len(st.deleted)
+    for name, cur in current_oids(repo, folder.path, present).items():
+        e = want[name]
+        if cur != e.oid or bool(present[name].st_mode & 0o100) != e.executable:
+            st.modified.append(prefix + name)
+    st.deleted += [prefix + n for n in want if n not in files]
+    st.added += [prefix + n for n in files if n not in want]
+    by_name = {t.name: t for t in subtrees}
+    for name, child in folder.children.items():
+        t = by_name.get(name)
+        if t is None:  # a new folder: every file below it is new
+            st.added += [f"{prefix}{name}/{rel}" for rel in walk(repo.root, child.path, f"{shown}/{prefix}{name}",
+                                                                   (repo.git_dir, repo.common_dir))]
+        else:
+            _compare(repo, trees, t.oid, child, f"{prefix}{name}/", st, shown)
+    for name, t in by_name.items():
+        if name not in folder.children:
+            st.deleted += [f"{prefix}{name}/{e.path}" for e in trees.files(t.oid, f"{prefix}{name}/")]
+    if prefix and len(st.added) + len(st.modified) + len(st.deleted) == before:
+        sc.set_dir_clean(folder.path, oid, folder.sig)
+
+
+class Trees:
+    """The trees of a folder pointer's manifest, read one at a time from
+    the cache, held to what the pointer says.  A flat manifest (written
+    before trees) is turned into trees in memory, once: its folders then
+    have trees too, whose rows work the same way."""
+
+    def __init__(self, repo: Repo, target: Target) -> None:
+        self.repo = repo
+        self.target = target
+        cache = repo.cache
+        p = target.pointer
+        size = cache.size_of(p.oid)
+        if size is not None and size > manifest.max_bytes(p.files or 0):
+            read_manifest(repo, target)  # (raises: the pointer and its manifest disagree)
+        data = cache.read_bytes(p.oid)
+        self._mem: dict[str, bytes] = {}
+        self.root = p.oid
+        if not manifest.is_tree(data):
+            entries = read_manifest(repo, target)  # (flat: held to the pointer as always)
+            root, below = manifest.build(entries)
+            self._mem = {oidmod.of_bytes(d): d for _, d in below}
+            self.root = oidmod.of_bytes(root)
+            self._mem[self.root] = root
+        else:
+            self._mem[p.oid] = data
+            # The root's own count and size are checked against the pointer
+            # here; each tree's against what its parent says as it is read.
+            problem = size_mismatch(target, *self._totals(data))
+            if problem is not None:
+                raise problem
+        self._said: dict[str, int] = {self.root: p.files or 0}
+
+    def _totals(self, data: bytes) -> tuple[int, int]:
+        own, subs = manifest.loads_tree(data, self._where(""))
+        return sum(e.size for e in own) + sum(t.size for t in subs), len(own) + sum(t.files for t in subs)
+
+    def _where(self, prefix: str) -> str:
+        return f"manifest of {self.target.rel}/{prefix}".rstrip("/")
+
+    def _bytes(self, oid: str) -> bytes:
+        data = self._mem.get(oid)
+        return data if data is not None else self.repo.cache.read_bytes(oid)
+
+    def read(self, oid: str, prefix: str = "") -> tuple[list[manifest.Entry], list[manifest.Subtree]]:
+        """One tree: its own files (by name) and its subfolders."""
+        own, subs = manifest.loads_tree(self._bytes(oid), self._where(prefix), self._said.get(oid))
+        for t in subs:
+            self._said[t.oid] = t.files
+        return own, subs
+
+    def files(self, oid: str, prefix: str = "") -> list[manifest.Entry]:
+        """Every file below the tree `oid`, by its path below it."""
+        return manifest.expand(self._bytes, oid, self._where(prefix), self._said.get(oid))[0]
+
+    def complete(self) -> bool:
+        """Whether every object of the folder is in the cache (remembered
+        once true), checked one tree at a time."""
+        sc, cache = self.repo.statcache, self.repo.cache
+        if sc.is_complete(self.target.pointer.oid):
+            return True
+        todo = [(self.root, "")]
+        while todo:
+            oid, prefix = todo.pop()
+            own, subs = self.read(oid, prefix)
+            if cache.missing({e.oid for e in own}):
+                return False
+            todo += [(t.oid, f"{prefix}{t.name}/") for t in subs]
+        sc.set_complete(self.target.pointer.oid)
+        return True
 
 
 def objects_complete(repo: Repo, manifest_oid: str, entries: list[manifest.Entry]) -> bool:

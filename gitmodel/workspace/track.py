@@ -22,6 +22,7 @@ from gitmodel.repo import Repo
 from gitmodel.store import manifest
 from gitmodel.store import pointer as ptr
 from gitmodel.store.cache import SMALL
+from gitmodel.store.statcache import tree_signatures
 from gitmodel.workspace.targets import resolve
 from gitmodel.workspace.walk import BAD_NAME, bad_name, follow, walk
 
@@ -172,13 +173,17 @@ def _add_one(repo: Repo, plan: _Plan, link: str, progress: Progress | None) -> A
         entries = [manifest.Entry(n, o or "", s.st_size, bool(s.st_mode & 0o100))
                    for n, o, s in zip(names, oids, stats)]
         faults.point("add:objects-stored")
-        moid = cache.add_manifest(entries)
+        moid, trees = cache.add_manifest(entries)
         faults.point("add:manifest-stored")
         new = ptr.Pointer(oid=moid, size=sum(s.st_size for s in stats), kind="dir", files=len(names),
                           extra=plan.old.extra if plan.old else {})
         sc.record_many([(stats[i], oids[i] or "") for i in need])
         sc.set_complete(moid)
-        sc.set_dir_clean(absp, moid, sc.signature(plan.files))
+        # A row per folder (its tree, the signature of what is below it), so
+        # that status reads no tree of a folder nobody touched.
+        sigs = tree_signatures(plan.files)
+        sc.set_dirs_clean([(absp, moid, sigs[""])] + [(os.path.join(absp, *prefix[:-1].split("/")), oid, sigs[prefix])
+                                                     for prefix, oid in trees.items()])
         hashed = len(need)
     changed = not new.same_content(plan.old)
     if changed:

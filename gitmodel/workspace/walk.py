@@ -12,10 +12,13 @@ from __future__ import annotations
 import functools
 import os
 import stat
+from dataclasses import dataclass, field
 
 from gitmodel.errors import PathError
 from gitmodel.platform.atomic import TMP_PREFIX
 from gitmodel.store import paths
+from gitmodel.store.manifest import MAX_DEPTH
+from gitmodel.store.statcache import folder_signature
 
 BAD_NAME = "names holding a tab, a newline, or bytes that are not UTF-8 are not supported"
 
@@ -42,19 +45,77 @@ def walk(root: str, top_abs: str, top_rel: str, git_dirs: tuple[str, str] | None
     (for the symlink rule, `follow`; found with git on the first symlink when
     not given); `top_rel` names the directory in messages."""
     out: dict[str, os.stat_result] = {}
-    real_root = os.path.realpath(root)
-
-    def dirs() -> tuple[str, str]:  # only a walk that meets a symlink pays for the git call
-        return git_dirs if git_dirs is not None else _git_dirs(real_root)
-
-    # The folder itself may have been replaced by a symlink (or sit below
-    # one) leading out of the repository or into its control files:
-    # checkout would write there, status and add would read there.
-    if os.path.realpath(top_abs) != os.path.join(real_root, *top_rel.split("/")):
-        follow(top_abs, real_root, top_rel, dirs(), folder=True)
+    lister = _Lister(root, top_abs, top_rel, git_dirs)
     stack = [("", top_abs)]
     while stack:
         prefix, folder = stack.pop()
+        files, subfolders = lister.list(prefix, folder)
+        for name, st in files.items():
+            out[prefix + name] = st
+        stack += [(f"{prefix}{name}/", path) for name, path in subfolders]
+    return out
+
+
+@dataclass(slots=True)
+class Folder:
+    """A walked folder, without an object per file: what status and add
+    need to skip a subfolder whose every file has the stat it had when it
+    was last found to match its tree (StatCache.dir_is_clean)."""
+    path: str  # absolute
+    sig: str | None  # StatCache.folder_signature of everything below it; None while any file is racy
+    files: int  # regular files below it
+    size: int  # their bytes
+    children: dict[str, Folder] = field(default_factory=dict)
+
+
+def scan(root: str, top_abs: str, top_rel: str, git_dirs: tuple[str, str] | None = None) -> Folder:
+    """The folders below top_abs, each with the signature of what is below
+    it, walked by the rules `walk` follows; memory follows the folder count,
+    not the file count (one folder's stats at a time)."""
+    lister = _Lister(root, top_abs, top_rel, git_dirs)
+
+    def visit(prefix: str, folder: str, depth: int) -> Folder:
+        if depth > MAX_DEPTH:
+            raise PathError(f"{top_rel}/{prefix}: folders nest deeper than {MAX_DEPTH} levels",
+                            hint="gitmodel tracks at most that many levels")
+        files, subfolders = lister.list(prefix, folder)
+        children = {name: visit(f"{prefix}{name}/", path, depth + 1) for name, path in subfolders}
+        return Folder(folder, folder_signature(files, [(n, c.sig) for n, c in children.items()]),
+                      len(files) + sum(c.files for c in children.values()),
+                      sum(st.st_size for st in files.values()) + sum(c.size for c in children.values()),
+                      children)
+
+    return visit("", top_abs, 0)
+
+
+def list_files(root: str, folder_abs: str, shown: str, git_dirs: tuple[str, str] | None = None
+               ) -> dict[str, os.stat_result]:
+    """One folder's own regular files {name: stat}, by the rules `walk` follows."""
+    return _Lister(root, folder_abs, shown, git_dirs).list("", folder_abs)[0]
+
+
+class _Lister:
+    """THE rules of a walk, one folder at a time: `.git` skipped, names the
+    formats cannot hold refused, symlinks judged by `follow`, our temp files
+    skipped, regular files only."""
+
+    def __init__(self, root: str, top_abs: str, top_rel: str, git_dirs: tuple[str, str] | None) -> None:
+        self.root = os.path.realpath(root)
+        self.top_rel = top_rel
+        self._git_dirs = git_dirs
+        # The folder itself may have been replaced by a symlink (or sit below
+        # one) leading out of the repository or into its control files:
+        # checkout would write there, status and add would read there.
+        if os.path.realpath(top_abs) != os.path.join(self.root, *top_rel.split("/")):
+            follow(top_abs, self.root, top_rel, self.dirs(), folder=True)
+
+    def dirs(self) -> tuple[str, str]:  # only a walk that meets a symlink pays for the git call
+        return self._git_dirs if self._git_dirs is not None else _git_dirs(self.root)
+
+    def list(self, prefix: str, folder: str) -> tuple[dict[str, os.stat_result], list[tuple[str, str]]]:
+        top_rel = self.top_rel
+        files: dict[str, os.stat_result] = {}
+        subfolders: list[tuple[str, str]] = []
         try:
             it = os.scandir(folder)
         except PermissionError:
@@ -74,7 +135,7 @@ def walk(root: str, top_abs: str, top_rel: str, git_dirs: tuple[str, str] | None
                 if entry.is_dir(follow_symlinks=False):
                     if bad_name(name):
                         raise PathError(f"{top_rel}/{rel!r}: {BAD_NAME}", hint="rename the folder")
-                    stack.append((rel + "/", entry.path))
+                    subfolders.append((name, entry.path))
                     continue
                 if name.startswith(TMP_PREFIX):
                     continue
@@ -82,10 +143,10 @@ def walk(root: str, top_abs: str, top_rel: str, git_dirs: tuple[str, str] | None
                     raise PathError(f"{top_rel}/{rel!r}: {BAD_NAME}", hint="rename the file")
                 st = entry.stat(follow_symlinks=False)
                 if stat.S_ISLNK(st.st_mode):
-                    st = follow(entry.path, real_root, f"{top_rel}/{rel}", dirs())
+                    st = follow(entry.path, self.root, f"{top_rel}/{rel}", self.dirs())
                 if stat.S_ISREG(st.st_mode):
-                    out[rel] = st
-    return out
+                    files[name] = st
+        return files, subfolders
 
 
 @functools.lru_cache(maxsize=16)

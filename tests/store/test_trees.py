@@ -29,15 +29,16 @@ def test_build_and_expand_round_trip_in_flat_path_order() -> None:
     paths = ["a/b/c.bin", "a/d.txt", "a.txt", "a-b", "z.sh", "a/b/e/f.bin", "b/x"]
     entries = _entries(paths)
     root, below = manifest.build(entries)
-    objs = {oid_of(d): d for d in [*below, root]}
+    assert [prefix for prefix, _ in below] == ["a/b/e/", "a/b/", "a/", "b/"]
+    objs = {oid_of(d): d for d in [*(d for _, d in below), root]}
     got, trees = manifest.expand(objs.__getitem__, oid_of(root), "m", len(paths))
     assert got == sorted(entries, key=lambda e: e.path)
     assert manifest.loads(manifest.dumps(entries), "m") == got  # the flat form lists the same, in the same order
     assert {t for t, _ in trees} == set(objs) - {oid_of(root)}
     assert max(d for _, d in trees) == 3  # a/b/e
     # Every tree is stored before the trees above it.
-    order = [oid_of(d) for d in below]
-    for data in below:
+    order = [oid_of(d) for _, d in below]
+    for _, data in below:
         for line in data.decode().splitlines()[1:]:
             o, _, mode, _ = line.split("\t")
             if mode.startswith("d"):
