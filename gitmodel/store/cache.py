@@ -21,7 +21,8 @@ hash of the bytes in the cache by construction.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from functools import cached_property
 from types import TracebackType
 from typing import TYPE_CHECKING, BinaryIO
@@ -58,6 +59,7 @@ class Cache:
         # Files this large or larger are stored as chunks by add_many (the
         # add command sets it from the config); None: never.
         self.chunk_threshold: int | None = None
+        self._batch: _Batch | None = None  # while `batch()` is open
 
     # -- layout -----------------------------------------------------------
     def ensure(self) -> None:
@@ -274,14 +276,45 @@ class Cache:
             return
         f.commit(final, makedirs=True, sync_folder=sync_folder)
 
-    def add_manifest(self, entries: list[manifest.Entry]) -> tuple[str, dict[str, str]]:
-        """Store a folder's manifest as trees (manifest.build), each below
-        the ones above it, the root last: a tree in the cache names only
-        trees already there.  Returns the root's oid, and each subfolder's
-        tree ({`a/b/`: oid})."""
-        root, below = manifest.build(entries)
-        trees = {prefix: self.add_bytes(data) for prefix, data in below}
-        return self.add_bytes(root), trees
+    @contextmanager
+    def batch(self, pack: bool = True) -> Iterator[None]:
+        """Many `add_many` and `add_tree` calls as one: an add that walks a
+        large folder one subfolder at a time stores every small file into
+        one pack (not one per subfolder) and writes its trees without a
+        flush each.  At the end, when nothing raised: the pack is published,
+        then one syncfs, the trees' renames, one more syncfs.  An object is
+        named only once durable, as everywhere; the caller names nothing
+        that points at a batched object (a pointer, a completeness mark)
+        before the batch has closed.  `pack=False` (a folder of a few
+        files): they stay loose, as `add_many` keeps a few files, where
+        link modes can link to them."""
+        self._writable()
+        b = self._batch = _Batch(pack)
+        try:
+            yield
+            if b.writer is not None:
+                self._publish_pack(b.writer)
+                b.writer = None
+            faults.point("cache:batch-pack-published")
+            self._publish_all(b.loose)
+        finally:
+            self._batch = None
+            if b.writer is not None:
+                b.writer.abort()
+            for f, _ in b.loose:
+                f.abort()
+
+    def add_tree(self, data: bytes) -> str:
+        """Store a tree (or any small object that must stay loose: push
+        sends trees loose, after their files); inside `batch()`, durable
+        once the batch closes."""
+        if self._batch is None:
+            return self.add_bytes(data)
+        oid = oidmod.of_bytes(data)
+        if oid not in self._batch.trees and not os.path.exists(self.path(oid)):
+            self._batch.trees.add(oid)
+            self._batch.loose.append((self._temp_beside(oid, data), oid))
+        return oid
 
     def add_bytes(self, data: bytes, durable: bool = True, loose: bool = False) -> str:
         """Store `data` as a loose object (manifests always are); `loose`: even
@@ -391,7 +424,7 @@ class Cache:
         self._writable()
         oids: list[str] = [""] * len(paths)
         small_idx = [i for i, s in enumerate(sizes) if s < SMALL]
-        if len(small_idx) >= packmod.PACK_MIN_COUNT:
+        if len(small_idx) >= packmod.PACK_MIN_COUNT or (self._batch is not None and self._batch.pack and small_idx):
             self._pack_small(paths, sizes, small_idx, oids)
         elif small_idx:
             self._loose_small(paths, small_idx, oids)
@@ -412,8 +445,9 @@ class Cache:
         # written twice.  A loose copy is not looked for: a stat per file
         # would cost more than the few bytes a duplicate takes.
         packed = self.packed()
-        seen: set[str] = set()
-        writer: packmod.PackWriter | None = None
+        b = self._batch
+        seen: set[str] = set() if b is None else b.names
+        writer: packmod.PackWriter | None = None if b is None else b.writer
         try:
             for i in small_idx:
                 data = _read_all(paths[i], sizes[i])
@@ -425,16 +459,21 @@ class Cache:
                 if writer is None:
                     writer = packmod.PackWriter(self.packs)
                 writer.write(oid, data)
-                if writer.offset >= packmod.PACK_MAX_BYTES:
+                if writer.offset >= packmod.PACK_MAX_BYTES or len(writer.entries) >= packmod.PACK_MAX_OBJECTS:
                     self._publish_pack(writer)
                     writer = None
+                    seen.clear()  # (the published ones are in `packed` now)
             faults.point("cache:pack-filled")
-            if writer is not None:
+            if b is not None:
+                b.writer, writer = writer, None  # published when the batch closes
+            elif writer is not None:
                 self._publish_pack(writer)
                 writer = None
         except BaseException:
             if writer is not None:
                 writer.abort()
+                if b is not None:
+                    b.writer = None
             raise
 
     def publish_pack(self, writer: packmod.PackWriter) -> None:
@@ -465,36 +504,49 @@ class Cache:
                 data = _read_all(paths[i])
                 oid = oidmod.of_bytes(data)
                 oids[i] = oid
-                final = self.path(oid)
-                if os.path.exists(final):
+                if os.path.exists(self.path(oid)):
                     continue
-                # The temp file sits beside its final name: a rename within
-                # one folder is the cheapest atomic publish there is.
-                folder = os.path.dirname(final)
-                try:
-                    f = SaveFile(folder, OBJECT_MODE, durable=False, umask=True)
-                except FileNotFoundError:  # a shard folder deleted by hand
-                    os.makedirs(folder, exist_ok=True)
-                    f = SaveFile(folder, OBJECT_MODE, durable=False, umask=True)
-                pending.append((f, oid))
-                f.write(data)
-                f.close()
+                pending.append((self._temp_beside(oid, data), oid))
             faults.point("cache:temps-written")
-            if pending:
-                atomic.syncfs(self.objects)
-                seen: set[str] = set()
-                for f, oid in pending:
-                    if oid in seen:
-                        f.abort()
-                    else:
-                        seen.add(oid)
-                        self._publish(f, oid)
-                        faults.point("cache:object-renamed")
-                pending.clear()
-                atomic.syncfs(self.objects)
+            self._publish_all(pending)
         finally:
             for f, _ in pending:  # nothing once published: abort is a no-op then
                 f.abort()
+
+    def _temp_beside(self, oid: str, data: bytes) -> SaveFile:
+        """`data` in a closed, unflushed temp file beside the object's final
+        name: a rename within one folder is the cheapest atomic publish
+        there is (`_publish_all` makes it durable)."""
+        folder = os.path.dirname(self.path(oid))
+        try:
+            f = SaveFile(folder, OBJECT_MODE, durable=False, umask=True)
+        except FileNotFoundError:  # a shard folder deleted by hand
+            os.makedirs(folder, exist_ok=True)
+            f = SaveFile(folder, OBJECT_MODE, durable=False, umask=True)
+        try:
+            f.write(data)
+            f.close()
+        except BaseException:
+            f.abort()
+            raise
+        return f
+
+    def _publish_all(self, pending: list[tuple[SaveFile, str]]) -> None:
+        """Name unflushed temps (`_temp_beside`): one syncfs flushes them
+        all before any is renamed, one more makes the renames durable."""
+        if not pending:
+            return
+        atomic.syncfs(self.objects)
+        seen: set[str] = set()
+        for f, oid in pending:
+            if oid in seen:
+                f.abort()
+            else:
+                seen.add(oid)
+                self._publish(f, oid)
+                faults.point("cache:object-renamed")
+        pending.clear()
+        atomic.syncfs(self.objects)
 
     def writer(self, expected: str) -> ObjectWriter:
         """A sink for a download: hashed while it streams, checked before it
@@ -611,3 +663,12 @@ def hash_path(path: str) -> str:
         os.close(fd)
 
 
+class _Batch:
+    """What `Cache.batch()` holds until it closes."""
+
+    def __init__(self, pack: bool) -> None:
+        self.pack = pack  # small files go into one pack (else as add_many stores them alone)
+        self.writer: packmod.PackWriter | None = None  # the pack small files go into
+        self.names: set[str] = set()  # objects written into it
+        self.trees: set[str] = set()  # trees waiting loose
+        self.loose: list[tuple[SaveFile, str]] = []  # their (unflushed temp, oid)

@@ -39,6 +39,10 @@ RECORD = struct.Struct("<16sQQ")
 PREFIX = "pack-"
 PACK_MIN_COUNT = 16  # fewer new small objects than this stay loose: a pack would save nothing
 PACK_MAX_BYTES = 512 << 20  # a pack is closed at this size and the next one started
+# ... or at this many objects: the writer holds a record per object until it
+# publishes the index, and an add of a million small files must not hold a
+# million (docs/architecture.md, "A million files").
+PACK_MAX_OBJECTS = 100_000
 WRITE_BATCH = 4 << 20
 DIRECT = 64 << 10  # objects this large skip the batch buffer (one copy less per byte)
 PACK_MODE = 0o444  # a pack and its index are never written again once named

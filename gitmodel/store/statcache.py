@@ -47,30 +47,6 @@ def folder_signature(files: dict[str, os.stat_result], subfolders: Iterable[tupl
     return xxhash.xxh3_128_hexdigest(repr((rows, subs)).encode("utf-8", "surrogateescape"))
 
 
-def tree_signatures(files: dict[str, os.stat_result]) -> dict[str, str | None]:
-    """{folder ('' for the top, `a/b/` below it): folder_signature} of a flat
-    walk (workspace.walk.walk), the same values a scan (walk.scan) gives."""
-    own: dict[str, dict[str, os.stat_result]] = {"": {}}
-    for rel, st in files.items():
-        folder, _, name = rel.rpartition("/")
-        prefix = folder + "/" if folder else ""
-        own.setdefault(prefix, {})[name] = st
-        while folder:  # every folder on the way exists, even one without files of its own
-            folder = folder.rpartition("/")[0]
-            prefix = folder + "/" if folder else ""
-            if prefix in own:
-                break
-            own[prefix] = {}
-    below: dict[str, list[tuple[str, str | None]]] = {}
-    out: dict[str, str | None] = {}
-    for prefix in sorted(own, key=lambda p: -p.count("/")):  # the deepest first
-        out[prefix] = folder_signature(own[prefix], below.get(prefix, []))
-        if prefix:
-            parent, _, name = prefix[:-1].rpartition("/")
-            below.setdefault(parent + "/" if parent else "", []).append((name, out[prefix]))
-    return out
-
-
 class StatCache:
     def __init__(self, path: str) -> None:
         self.path = path
@@ -177,13 +153,15 @@ class StatCache:
     def set_dirs_clean(self, rows: Iterable[tuple[str, str, str | None]]) -> None:
         """Record (folder, tree, signature) rows in one transaction; a racy
         folder (signature None) is not recorded."""
-        keep = [r for r in rows if r[2] is not None]
-        if not keep:
+        self._write_many("INSERT OR REPLACE INTO dirs VALUES (?, ?, ?)", [r for r in rows if r[2] is not None])
+
+    def _write_many(self, sql: str, rows: Sequence[tuple[str | None, ...]]) -> None:
+        if not rows:
             return
         try:
             db = self._conn()
             db.execute("BEGIN")
-            db.executemany("INSERT OR REPLACE INTO dirs VALUES (?, ?, ?)", keep)
+            db.executemany(sql, rows)
             db.execute("COMMIT")
         except sqlite3.OperationalError:
             self._rollback()  # locked or read-only: only hints are lost
@@ -202,6 +180,20 @@ class StatCache:
 
     def set_complete(self, oid: str) -> None:
         self._write("INSERT OR IGNORE INTO complete VALUES (?)", (oid,))
+
+    def set_complete_many(self, oids: Iterable[str]) -> None:
+        self._write_many("INSERT OR IGNORE INTO complete VALUES (?)", [(o,) for o in oids])
+
+    def dirs_under(self, path: str) -> dict[str, tuple[str, str]]:
+        """The folder rows of `path` and every folder below it: {folder: (tree, signature)}."""
+        try:
+            # ('/' + 1 is '0': the range holds exactly the paths below `path/`.)
+            rows = self._conn().execute("SELECT path, oid, sig FROM dirs WHERE path = ? OR (path >= ? AND path < ?)",
+                                        (path, path + "/", path + "0")).fetchall()
+        except sqlite3.DatabaseError:
+            self._reset()
+            return {}
+        return {p: (o, sig) for p, o, sig in rows}
 
     def clear_complete(self) -> None:
         self._write("DELETE FROM complete", ())

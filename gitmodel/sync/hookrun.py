@@ -29,11 +29,10 @@ from gitmodel.progress import Progress
 from gitmodel.repo import Repo
 from gitmodel.store import manifest
 from gitmodel.store import pointer as ptr
-from gitmodel.store.statcache import tree_signatures
 from gitmodel.workspace.checkout import checkout
 from gitmodel.workspace.status import current_oids, objects_complete
 from gitmodel.workspace.targets import Target, all_pointer_rels, load, read_manifest
-from gitmodel.workspace.walk import walk
+from gitmodel.workspace.walk import scan, walk
 
 if TYPE_CHECKING:
     import pygit2
@@ -294,10 +293,10 @@ def _drop_deleted(repo: Repo, t: Target, old: ptr.Pointer | None, report: SyncRe
     if not p.is_dir or old is None or not old.is_dir or old.oid == p.oid or not os.path.isdir(absp) \
             or not cache.has(p.oid) or not cache.has(old.oid):
         return
-    files = walk(repo.root, absp, t.rel)
     sc = repo.statcache
-    if sc.dir_is_clean(absp, p.oid, tree_signatures(files)[""]):
+    if sc.dir_is_clean(absp, p.oid, scan(repo.root, absp, t.rel).sig):
         return
+    files = walk(repo.root, absp, t.rel)
     want = {e.path for e in read_manifest(repo, t)}
     before = {e.path: e for e in cache.read_manifest(old, t.pointer_rel, t.rel)}
     considered = {path: st for path, st in files.items() if path in before and path not in want}

@@ -13,18 +13,17 @@ import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from gitmodel.errors import GitmodelError, PathError
+from gitmodel.errors import PathError
 from gitmodel.git import ignore
 from gitmodel.git import runner as gitops
 from gitmodel.platform import atomic, faults, links
 from gitmodel.progress import Progress
 from gitmodel.repo import Repo
-from gitmodel.store import manifest
 from gitmodel.store import pointer as ptr
 from gitmodel.store.cache import SMALL
-from gitmodel.store.statcache import tree_signatures
+from gitmodel.workspace.folders import add_folder
 from gitmodel.workspace.targets import resolve
-from gitmodel.workspace.walk import BAD_NAME, bad_name, follow, walk
+from gitmodel.workspace.walk import BAD_NAME, Folder, bad_name, follow, scan, walk
 
 
 @dataclass
@@ -39,7 +38,7 @@ class AddResult:
 class _Plan:
     rel: str
     st: os.stat_result
-    files: dict[str, os.stat_result] | None  # None for a single file
+    folder: Folder | None  # None for a single file
     old: ptr.Pointer | None
 
 
@@ -74,18 +73,19 @@ def _plan(repo: Repo, user: str, cwd: str | None) -> _Plan:
                             hint=f"run `gitmodel add {above}` to record its changes")
     old = ptr.try_read(repo.abspath(ptr.pointer_path(rel)), ptr.pointer_path(rel))  # errors name the rel path
     if stat.S_ISDIR(st.st_mode):
-        files = walk(repo.root, absp, rel, (repo.git_dir, repo.common_dir))
-        inner = [p for p in files if p.endswith(ptr.SUFFIX)]
-        if inner:
-            raise PathError(f"{user}: holds gitmodel pointer {rel}/{inner[0]}",
-                            hint=f"run `gitmodel remove {rel}/{inner[0][:-3]}` first")
-        # Checked before the first write: a file that fails halfway through
-        # the batch would leave the ones before it in the cache.  A file
-        # anyone may read (the usual 644) needs no system call.
-        for name, fst in files.items():
-            if not fst.st_mode & stat.S_IROTH and not os.access(os.path.join(absp, name), os.R_OK):
-                raise PathError(f"{rel}/{name}: cannot be read (permission denied)", hint="fix its permissions")
-        return _Plan(rel, st, files, old)
+        def check(prefix: str, folder: str, files: dict[str, os.stat_result]) -> None:
+            # Checked before the first write: a file that fails halfway through
+            # the batch would leave the ones before it in the cache.  A file
+            # anyone may read (the usual 644) needs no system call.
+            for name, fst in files.items():
+                if name.endswith(ptr.SUFFIX):
+                    raise PathError(f"{user}: holds gitmodel pointer {rel}/{prefix}{name}",
+                                    hint=f"run `gitmodel remove {rel}/{prefix}{name[:-3]}` first")
+                if not fst.st_mode & stat.S_IROTH and not os.access(os.path.join(folder, name), os.R_OK):
+                    raise PathError(f"{rel}/{prefix}{name}: cannot be read (permission denied)",
+                                    hint="fix its permissions")
+
+        return _Plan(rel, st, scan(repo.root, absp, rel, (repo.git_dir, repo.common_dir), check), old)
     if not stat.S_ISREG(st.st_mode):
         raise PathError(f"{user}: is not a regular file or folder")
     try:
@@ -119,10 +119,10 @@ def add(repo: Repo, user_paths: list[str], *, stage: bool = True, cwd: str | Non
                                 hint="change that rule and run the command again (or add with --no-stage)")
         if progress:
             for p in plans:
-                if p.files is None:
+                if p.folder is None:
                     progress.add_total(1, p.st.st_size)
                 else:
-                    progress.add_total(len(p.files), sum(s.st_size for s in p.files.values()))
+                    progress.add_total(p.folder.files, p.folder.size)
         results = [_add_one(repo, plan, link, progress) for plan in plans]
         to_stage: list[str] = []
         for r in results:
@@ -140,7 +140,7 @@ def add(repo: Repo, user_paths: list[str], *, stage: bool = True, cwd: str | Non
 def _add_one(repo: Repo, plan: _Plan, link: str, progress: Progress | None) -> AddResult:
     cache, sc = repo.cache, repo.statcache
     absp = repo.abspath(plan.rel)
-    if plan.files is None:
+    if plan.folder is None:
         known = sc.lookup(plan.st)
         hashed = 0
         if known and cache.has(known):
@@ -156,58 +156,20 @@ def _add_one(repo: Repo, plan: _Plan, link: str, progress: Progress | None) -> A
         if progress:
             progress.advance(1, size)
     else:
-        names = sorted(plan.files)
-        stats = [plan.files[n] for n in names]
-        oids = sc.lookup_many(stats)
-        gone = set(cache.missing({o for o in oids if o is not None}))
-        need = [i for i, o in enumerate(oids) if o is None or o in gone]
-        if progress:
-            progress.advance(len(names) - len(need), sum(stats[i].st_size for i in range(len(names)))
-                             - sum(stats[i].st_size for i in need))
-        stored = cache.add_many([os.path.join(absp, names[i]) for i in need], [stats[i].st_size for i in need],
-                                _previous(repo, plan, [(names[i], stats[i].st_size) for i in need]))
-        for i, oid in zip(need, stored):
-            oids[i] = oid
-        if progress and need:
-            progress.advance(len(need), sum(stats[i].st_size for i in need))
-        entries = [manifest.Entry(n, o or "", s.st_size, bool(s.st_mode & 0o100))
-                   for n, o, s in zip(names, oids, stats)]
-        faults.point("add:objects-stored")
-        moid, trees = cache.add_manifest(entries)
-        faults.point("add:manifest-stored")
-        new = ptr.Pointer(oid=moid, size=sum(s.st_size for s in stats), kind="dir", files=len(names),
+        stored = add_folder(repo, plan.rel, plan.folder, plan.old, progress)
+        new = ptr.Pointer(oid=stored.oid, size=plan.folder.size, kind="dir", files=plan.folder.files,
                           extra=plan.old.extra if plan.old else {})
-        sc.record_many([(stats[i], oids[i] or "") for i in need])
-        sc.set_complete(moid)
-        # A row per folder (its tree, the signature of what is below it), so
-        # that status reads no tree of a folder nobody touched.
-        sigs = tree_signatures(plan.files)
-        sc.set_dirs_clean([(absp, moid, sigs[""])] + [(os.path.join(absp, *prefix[:-1].split("/")), oid, sigs[prefix])
-                                                     for prefix, oid in trees.items()])
-        hashed = len(need)
+        sc.set_complete(stored.oid)
+        faults.point("add:manifest-stored")
+        hashed = stored.hashed
     changed = not new.same_content(plan.old)
     if changed:
         atomic.write_atomic(repo.abspath(ptr.pointer_path(plan.rel)), new.dumps().encode())
         faults.point("add:pointer-written")
-    if plan.files is None and link in ("hardlink", "symlink") and not cache.is_chunked(new.oid):
+    if plan.folder is None and link in ("hardlink", "symlink") and not cache.is_chunked(new.oid):
         # (A chunked file has no whole copy in the cache to link to: it stays as it is.)
         _link_in_place(repo, plan.rel, new.oid, link)
     return AddResult(plan.rel, new, changed, hashed)
-
-
-def _previous(repo: Repo, plan: _Plan, files: list[tuple[str, int]]) -> list[str | None] | None:
-    """Each of these (name, size) files' oid in the folder's previous version (its old
-    manifest, when the cache has it): a large file's chunks are reused from
-    it and its pieces are delta bases.  None when nothing is known."""
-    threshold = repo.cache.chunk_threshold
-    if (plan.old is None or not plan.old.is_dir or threshold is None or all(n < threshold for _, n in files)
-            or not repo.cache.has(plan.old.oid)):
-        return None  # (the common case, a folder of small files, reads no manifest)
-    try:
-        old = {e.path: e.oid for e in repo.cache.read_manifest(plan.old, ptr.pointer_path(plan.rel))}
-    except GitmodelError:
-        return None  # a damaged old manifest: the files are stored without it
-    return [old.get(name) for name, _ in files]
 
 
 def _link_in_place(repo: Repo, rel: str, oid: str, link: str) -> None:

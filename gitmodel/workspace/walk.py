@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from gitmodel.errors import PathError
@@ -68,10 +69,12 @@ class Folder:
     children: dict[str, Folder] = field(default_factory=dict)
 
 
-def scan(root: str, top_abs: str, top_rel: str, git_dirs: tuple[str, str] | None = None) -> Folder:
+def scan(root: str, top_abs: str, top_rel: str, git_dirs: tuple[str, str] | None = None,
+         check: Callable[[str, str, dict[str, os.stat_result]], None] | None = None) -> Folder:
     """The folders below top_abs, each with the signature of what is below
     it, walked by the rules `walk` follows; memory follows the folder count,
-    not the file count (one folder's stats at a time)."""
+    not the file count (one folder's stats at a time).  `check(prefix,
+    folder path, files)` sees each folder's own files as they are listed."""
     lister = _Lister(root, top_abs, top_rel, git_dirs)
 
     def visit(prefix: str, folder: str, depth: int) -> Folder:
@@ -79,6 +82,8 @@ def scan(root: str, top_abs: str, top_rel: str, git_dirs: tuple[str, str] | None
             raise PathError(f"{top_rel}/{prefix}: folders nest deeper than {MAX_DEPTH} levels",
                             hint="gitmodel tracks at most that many levels")
         files, subfolders = lister.list(prefix, folder)
+        if check is not None:
+            check(prefix, folder, files)
         children = {name: visit(f"{prefix}{name}/", path, depth + 1) for name, path in subfolders}
         return Folder(folder, folder_signature(files, [(n, c.sig) for n, c in children.items()]),
                       len(files) + sum(c.files for c in children.values()),

@@ -21,8 +21,8 @@ from tests.support.store import assert_objects_sound, cache_root, folder_files, 
 # data/ (26 small files) goes into one pack; m.bin (a single small file) loose;
 # big.bin streams: every path of add's store step is crossed.
 ADD_POINTS = ["cache:pack-filled", "pack:before-index", "cache:temps-written", "cache:object-renamed",
-              "cache:large-before-rename", "add:objects-stored", "add:manifest-stored", "add:pointer-written",
-              "add:before-stage"]
+              "cache:large-before-rename", "cache:batch-pack-published", "add:objects-stored",
+              "add:manifest-stored", "add:pointer-written", "add:before-stage"]
 PATHS = ["data", "m.bin", "big.bin"]
 
 
