@@ -142,15 +142,16 @@ def _push(repo: Repo, r: Remote, want: Wanted, jobs: int, known: KnownObjects, p
                 report.missing.append((label, m))
             continue
         try:
-            entries, subtrees = manifest.expand(cache.read_bytes, m, f"manifest of {label}")
+            # (check_remote doubts every tree on the remote too: all are read.)
+            entries, subtrees = _below(cache, m, label, None if check_remote else lacking)
         except ObjectMissingError:  # a tree below it was never fetched: the folder is not here whole
             if m in dirs_lacking:
                 report.missing.append((label, m))
             continue
-        for e in entries:
-            files.setdefault(e.oid, (e.size, f"{label}/{e.path}"))
+        for oid, size, path in entries:
+            files.setdefault(oid, (size, path))
         if m in dirs_lacking:
-            manifests[m] = [e.oid for e in entries]
+            manifests[m] = [oid for oid, _, _ in entries]
             below[m] = subtrees
         else:  # (check_remote: the root is there; a tree of it lost on the remote is sent like a file)
             for t, _ in subtrees:
@@ -263,7 +264,9 @@ def _push(repo: Repo, r: Remote, want: Wanted, jobs: int, known: KnownObjects, p
         for t, depth in below.get(m, ()):
             trees[t] = max(depth, trees.get(t, 0))
     for depth in sorted(set(trees.values()), reverse=True):
-        level = lacking(t for t, d in trees.items() if d == depth)
+        level = [t for t, d in trees.items() if d == depth]
+        if check_remote:  # (else `_below` asked already: these are the ones the remote lacks)
+            level = lacking(level)
         parallel(chunks([(t, cache.size_of(t) or 0) for t in level]), put_chunk, jobs)
         r.flush()
         known.add(t for t in level if t not in absent)
@@ -273,6 +276,37 @@ def _push(repo: Repo, r: Remote, want: Wanted, jobs: int, known: KnownObjects, p
     if strict and report.missing:
         raise missing_error(report.missing, r.where, push=True)
     return report
+
+
+def _below(cache: Cache, m: str, label: str, lacking: Callable[[Iterable[str]], list[str]] | None
+           ) -> tuple[list[tuple[str, int, str]], list[tuple[str, int]]]:
+    """The files to send for the folder manifest `m`, (oid, size, path
+    shown), and the trees below its root to send, with their depth.  Read
+    level by level: a subtree `lacking` says the remote has is complete
+    there (push sends a tree only after everything below it), so nothing
+    below it is read or asked again: a new version with one changed file
+    costs the trees on its way.  `lacking` None: every tree is read."""
+    where = f"manifest of {label}"
+    data = cache.read_bytes(m)
+    if not manifest.is_tree(data):
+        return [(e.oid, e.size, f"{label}/{e.path}") for e in manifest.loads(data, where)], []
+    files: list[tuple[str, int, str]] = []
+    trees: list[tuple[str, int]] = []
+    level: list[tuple[str, str, int | None]] = [(m, "", None)]  # (tree, its folder, the files its parent says)
+    depth = 0
+    while level:
+        below: dict[str, tuple[str, str, int | None]] = {}
+        for oid, prefix, said in level:
+            own, subtrees = manifest.loads_tree(data if oid == m else cache.read_bytes(oid),
+                                                f"{where}/{prefix}".rstrip("/"), said)
+            files += [(e.oid, e.size, f"{label}/{prefix}{e.path}") for e in own]
+            for t in subtrees:
+                below.setdefault(t.oid, (t.oid, f"{prefix}{t.name}/", t.files))
+        depth += 1
+        ask = list(below) if lacking is None else lacking(below)
+        level = [below[t] for t in ask]
+        trees += [(t, depth) for t in ask]
+    return files, trees
 
 
 def _chunked(cache: Cache, r: Remote, files: dict[str, tuple[int, str]], recorded: set[str], known: KnownObjects,

@@ -205,3 +205,26 @@ def test_a_missing_or_damaged_tree_is_one_line(gm, repo: Path, tmp_path: Path) -
         r = gm_run(args, cwd=repo)
         assert r.code in (0, 1) and "Traceback" not in r.err, (args, r)
     assert "not in cache" in gm_run(["status"], cwd=repo).out
+
+
+def test_a_push_after_one_change_reads_and_sends_only_the_trees_on_its_way(gm, repo: Path, tmp_path: Path) -> None:
+    _tracked(repo)
+    assert gm("add", "data").code == 0
+    add_remote(repo, "local", tmp_path / "store")
+    git("add", "-A", cwd=repo)
+    git("commit", "-qm", "v1", cwd=repo)
+    assert gm("push").code == 0
+    (repo / "data/x/y/c.bin").write_bytes(b"v2")
+    assert gm("add", "data").code == 0
+    import json
+
+    r = gm_run(["push", "--json"], cwd=repo)
+    assert r.code == 0, r
+    # The file, the trees of x/y and x, and the root; z's tree (already
+    # there) is asked about once and nothing below it is read.
+    assert json.loads(r.out)["uploaded"] == 4
+    other = clone(repo, tmp_path / "clone")
+    git("commit", "-qam", "v2", cwd=repo)
+    git("pull", "-q", str(repo), cwd=other)
+    assert gm_run(["pull"], cwd=other).code == 0
+    assert (other / "data/x/y/c.bin").read_bytes() == b"v2"
