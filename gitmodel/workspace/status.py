@@ -241,9 +241,15 @@ class Trees:
             self._mem[p.oid] = data
             # The root's own count and size are checked against the pointer
             # here; each tree's against what its parent says as it is read.
-            problem = size_mismatch(target, *self._totals(data))
-            if problem is not None:
-                raise problem
+            # (Worded as Cache.read_manifest words it for a flat manifest.)
+            size, files = self._totals(data)
+            where, restore = target.pointer_rel, f"restore the pointer with `git checkout -- {target.pointer_rel}`"
+            if files != (p.files or 0):
+                raise PointerError(f"{where}: says {p.files or 0:,} files, but its manifest lists {files:,} "
+                                   f"({p.oid})", hint=restore)
+            if size != p.size:
+                raise PointerError(f"{where}: says {p.size:,} bytes, but its manifest lists {size:,} ({p.oid})",
+                                   hint=restore)
         self._said: dict[str, int] = {self.root: p.files or 0}
 
     def _totals(self, data: bytes) -> tuple[int, int]:

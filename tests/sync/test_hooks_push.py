@@ -29,7 +29,7 @@ def test_push_uploads_objects_before_the_refs(gm, repo: Path, tmp_path: Path) ->
     commit_with_hooks(repo, "v1")
     proc = run_git(repo, "push", "-q", "origin", "main")
     assert proc.returncode == 0, proc.stderr
-    assert "4 objects uploaded" in proc.stderr, proc.stderr  # m.bin, a, b and d's manifest
+    assert "5 objects uploaded" in proc.stderr, proc.stderr  # m.bin, a, b, the tree of d/sub and d's manifest
     assert loose_oids(store) == set(objects(repo))
     assert git("rev-parse", "main", cwd=upstream) == git("rev-parse", "main", cwd=repo)
     # Nothing new: the next push sends nothing and says so.
